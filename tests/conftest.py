@@ -1,0 +1,57 @@
+"""Shared test set-up: headless rendering and an isolated data directory per test."""
+
+from __future__ import annotations
+
+import os
+
+# Headless rendering must be configured before pygame / mujoco are imported anywhere.
+os.environ.setdefault("SDL_VIDEODRIVER", "dummy")
+os.environ.setdefault("SDL_AUDIODRIVER", "dummy")
+os.environ.setdefault("MUJOCO_GL", "egl")
+os.environ.setdefault("PYOPENGL_PLATFORM", "egl")
+os.environ.setdefault("PYGAME_HIDE_SUPPORT_PROMPT", "1")
+
+from pathlib import Path  # noqa: E402
+
+import pytest  # noqa: E402
+
+import vlmrm_core  # noqa: E402,F401  (installs the torchvision workaround before anything else)
+
+
+@pytest.fixture
+def data_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """A fresh VLMRM_DATA_DIR (SQLite database, frames, models, runs) for one test."""
+    root = tmp_path / "data"
+    root.mkdir()
+    monkeypatch.setenv("VLMRM_DATA_DIR", str(root))
+    monkeypatch.delenv("VLMRM_DATABASE_URL", raising=False)
+    monkeypatch.delenv("VLMRM_MODELS_DIR", raising=False)
+    return root
+
+
+TINY_MODEL = "ViT-S-32-alt"
+"""The smallest stock open_clip ViT: ~68 images/s on 2 CPU threads with random weights."""
+
+
+@pytest.fixture(scope="session")
+def tiny_clip():
+    """A random-init ViT-S-32-alt on CPU, shared by the whole session (read-only use)."""
+    from vlmrm_core.models import load_model
+
+    return load_model(TINY_MODEL, None, device="cpu")
+
+
+@pytest.fixture(scope="session")
+def tiny_checkpoint(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A ViT-S-32-alt state dict saved as .safetensors, with weights unlike the random init."""
+    import open_clip
+    import torch
+    from safetensors.torch import save_file
+
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(1234)
+        model = open_clip.create_model(TINY_MODEL, pretrained=None, pretrained_text=False)
+    path = tmp_path_factory.mktemp("models") / f"{TINY_MODEL}-test.safetensors"
+    state = {k: v.contiguous() for k, v in model.state_dict().items()}
+    save_file(state, str(path))
+    return path

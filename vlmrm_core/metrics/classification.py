@@ -1,0 +1,133 @@
+"""Rewards as success detectors: precision–recall and ROC summaries against binary labels.
+
+Baumli et al. 2023 turn a CLIP score into a binary reward 1[p > β] and sweep β to draw
+precision–recall curves; these functions give that curve and its one-number summaries for any
+score (cosine reward, goal-baseline reward, contrastive probability).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+from sklearn.metrics import average_precision_score, precision_recall_curve, roc_auc_score
+
+__all__ = ["average_precision", "binarize", "precision_recall", "roc_auc"]
+
+
+def binarize(labels: Any, threshold: float = 0.5) -> np.ndarray:
+    """Turn graded labels into success (1) / failure (0).
+
+    Args:
+        labels: 1-D array of finite graded labels, e.g. 0, 0.5, 1.
+        threshold: A label counts as a success when it is ≥ ``threshold``.
+
+    Returns:
+        1-D int64 array of 0/1.
+
+    Raises:
+        ValueError: Labels are not a 1-D array of finite numbers.
+    """
+    graded = np.asarray(labels, dtype=np.float64)
+    if graded.ndim != 1:
+        raise ValueError(f"labels must be a 1-D array, got shape {graded.shape}")
+    if not np.isfinite(graded).all():
+        raise ValueError("labels contain NaN or infinite values")
+    return (graded >= threshold).astype(np.int64)
+
+
+def _validate(scores: Any, labels: Any) -> tuple[np.ndarray, np.ndarray]:
+    """Finite float scores and 0/1 int labels of the same length, with both classes present."""
+    score_array = np.asarray(scores, dtype=np.float64)
+    label_array = np.asarray(labels)
+    if score_array.ndim != 1 or label_array.ndim != 1:
+        raise ValueError(
+            f"rewards and labels must be 1-D arrays, got shapes {score_array.shape} and "
+            f"{label_array.shape}"
+        )
+    if score_array.shape != label_array.shape:
+        raise ValueError(
+            f"rewards and labels must have the same length, got {score_array.shape[0]} and "
+            f"{label_array.shape[0]}"
+        )
+    if not np.isfinite(score_array).all():
+        raise ValueError("rewards contain NaN or infinite values")
+    if label_array.dtype == np.bool_:
+        label_array = label_array.astype(np.int64)
+    elif not np.issubdtype(label_array.dtype, np.number):
+        raise ValueError(f"labels must be 0/1 numbers or booleans, got dtype {label_array.dtype}")
+    values = np.unique(label_array)
+    if np.isnan(values.astype(np.float64)).any():
+        raise ValueError("labels contain NaN")
+    if not np.isin(values, [0, 1]).all():
+        shown = ", ".join(repr(v) for v in values[:6].tolist())
+        raise ValueError(
+            f"labels must be binary (0/1), got values {shown}{', ...' if values.size > 6 else ''}; "
+            "for graded labels use binarize(labels, threshold)"
+        )
+    if values.size < 2:
+        kind = "successes" if values.size and values[0] == 1 else "failures"
+        raise ValueError(
+            f"labels contain only {kind}: precision/recall and ROC need at least one success "
+            "and one failure"
+        )
+    return score_array, label_array.astype(np.int64)
+
+
+def precision_recall(rewards: Any, labels: Any) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Precision–recall curve of a reward used as a success detector.
+
+    A state is predicted successful when its reward is ≥ the threshold.
+
+    Args:
+        rewards: 1-D array of finite scores, higher meaning more likely a success.
+        labels: 1-D array of binary labels (0/1 or booleans) for the same states.
+
+    Returns:
+        (precision, recall, thresholds): ``precision[i]`` and ``recall[i]`` are those of the
+        detector ``reward ≥ thresholds[i]`` for i < len(thresholds), thresholds increasing; the
+        arrays end with the point precision = 1, recall = 0, which has no threshold (so they
+        are one longer than ``thresholds``).
+
+    Raises:
+        ValueError: Mismatched or non-finite inputs, non-binary labels, or a single class.
+    """
+    scores, binary = _validate(rewards, labels)
+    precision, recall, thresholds = precision_recall_curve(binary, scores)
+    return precision, recall, thresholds
+
+
+def average_precision(rewards: Any, labels: Any) -> float:
+    """Average precision: the area under the precision–recall step curve.
+
+    Args:
+        rewards: 1-D array of finite scores.
+        labels: 1-D array of binary labels for the same states.
+
+    Returns:
+        AP in [0, 1]; 1 when every success scores above every failure; about the success rate
+        for an uninformative score.
+
+    Raises:
+        ValueError: Mismatched or non-finite inputs, non-binary labels, or a single class.
+    """
+    scores, binary = _validate(rewards, labels)
+    return float(average_precision_score(binary, scores))
+
+
+def roc_auc(rewards: Any, labels: Any) -> float:
+    """Area under the ROC curve: the probability that a random success outscores a random
+    failure (ties count one half).
+
+    Args:
+        rewards: 1-D array of finite scores.
+        labels: 1-D array of binary labels for the same states.
+
+    Returns:
+        AUC in [0, 1]: 1 for a perfect ranking, 0.5 for chance, 0 for a reversed ranking.
+
+    Raises:
+        ValueError: Mismatched or non-finite inputs, non-binary labels, or a single class.
+    """
+    scores, binary = _validate(rewards, labels)
+    return float(roc_auc_score(binary, scores))

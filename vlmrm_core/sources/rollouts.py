@@ -1,0 +1,454 @@
+"""Frames from rolling out a policy in a gymnasium environment.
+
+Any registered environment that can render ``rgb_array`` frames works. The policy is either
+uniformly random actions (seeded, so the same call gives the same frames) or a saved
+stable-baselines3 model, run deterministically. Each episode yields its reset frame (step 0) and
+then one frame after every step, until the episode terminates, is truncated, or ``max_steps``
+steps have been taken.
+"""
+
+from __future__ import annotations
+
+import difflib
+import json
+import os
+import zipfile
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from vlmrm_core.frames import FrameRecord, ProgressCallback, Rejection
+
+__all__ = [
+    "RANDOM_POLICIES",
+    "RolloutError",
+    "check_env_id",
+    "headless_rendering",
+    "load_sb3_policy",
+    "render_env_frame",
+    "rollout_env",
+    "rollout_frames",
+    "to_jsonable",
+]
+
+RANDOM_POLICIES = ("random", "seeded")
+"""Names of the built-in policy: both mean uniformly random actions drawn from an action space
+seeded with ``seed``. ``'seeded'`` is kept as an explicit alias so a user who wants to stress that
+the rollout is reproducible can say so; a fresh, unrepeatable rollout is ``seed=None``."""
+
+# Stable-baselines3 algorithms whose saved zips we can load, in the order we try them when the
+# zip does not say which one wrote it. Prediction only needs the policy network, so loading a
+# zip with a sibling algorithm's class (PPO for an A2C zip) still predicts correctly.
+_SB3_ALGOS = ("PPO", "A2C", "DQN", "SAC", "TD3", "DDPG")
+
+
+class RolloutError(ValueError):
+    """A rollout cannot start: unknown env id, no rgb_array rendering, or an unusable policy."""
+
+
+def headless_rendering() -> None:
+    """Choose off-screen rendering back-ends when no display is available.
+
+    Gymnasium's classic-control envs call ``pygame.display.init()`` even for ``rgb_array``
+    rendering, which fails on a server without SDL's dummy driver; MuJoCo defaults to GLFW, which
+    needs a display. Only unset variables are filled in, so an explicit choice (e.g.
+    ``MUJOCO_GL=osmesa``) always wins. ``MUJOCO_GL`` must be set before MuJoCo is first imported.
+    """
+    headless = not (os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY"))
+    if headless:
+        os.environ.setdefault("SDL_VIDEODRIVER", "dummy")
+        os.environ.setdefault("SDL_AUDIODRIVER", "dummy")
+        if "MUJOCO_GL" not in os.environ:
+            os.environ["MUJOCO_GL"] = "egl"
+            os.environ.setdefault("PYOPENGL_PLATFORM", "egl")
+    os.environ.setdefault("PYGAME_HIDE_SUPPORT_PROMPT", "1")
+
+
+def check_env_id(env_id: str) -> None:
+    """Raise a helpful :class:`RolloutError` unless ``env_id`` is registered and renders frames.
+
+    Args:
+        env_id: A gymnasium environment id such as ``'CartPole-v1'``.
+
+    Raises:
+        RolloutError: Unknown id (with close matches suggested), or the environment does not
+            list ``rgb_array`` among its render modes.
+    """
+    import gymnasium as gym
+    from gymnasium.envs.registration import load_env_creator
+
+    try:
+        spec = gym.spec(env_id)
+    except gym.error.Error as exc:
+        known = list(gym.registry.keys())
+        close = difflib.get_close_matches(env_id, known, n=3, cutoff=0.5)
+        if not close:
+            lowered = env_id.lower()
+            close = [k for k in known if lowered.split("-")[0] in k.lower()][:3]
+        hint = f" Did you mean {', '.join(repr(c) for c in close)}?" if close else ""
+        raise RolloutError(f"Unknown gymnasium environment {env_id!r} ({exc}).{hint}") from None
+    creator = spec.entry_point
+    if isinstance(creator, str):
+        try:
+            creator = load_env_creator(creator)
+        except Exception as exc:  # missing optional dependency (e.g. box2d, ale-py)
+            raise RolloutError(
+                f"{env_id} is registered but cannot be loaded ({type(exc).__name__}: {exc})"
+            ) from None
+    modes = getattr(creator, "metadata", {}).get("render_modes")
+    if modes is not None and "rgb_array" not in modes:
+        raise RolloutError(
+            f"{env_id} cannot render images (its render modes are {list(modes)}); "
+            "choose an environment that supports render_mode='rgb_array'"
+        )
+
+
+def to_jsonable(value: Any) -> Any:
+    """Observations, actions and infos as plain JSON values (lists, floats, ints, dicts).
+
+    Args:
+        value: A numpy array or scalar, or a nested dict/tuple/list of them.
+
+    Returns:
+        The same data built from JSON-serialisable Python types.
+    """
+    if isinstance(value, np.ndarray):
+        return value.tolist()
+    if isinstance(value, np.generic):
+        return value.item()
+    if isinstance(value, dict):
+        return {str(k): to_jsonable(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [to_jsonable(v) for v in value]
+    if isinstance(value, float | int | str | bool) or value is None:
+        return value
+    return repr(value)
+
+
+def render_env_frame(env: Any) -> np.ndarray:
+    """Render one frame from an environment made with ``render_mode='rgb_array'``.
+
+    Args:
+        env: A gymnasium environment (or wrapper).
+
+    Returns:
+        A fresh H×W×3 uint8 RGB array (a copy: MuJoCo's renderer reuses its buffer).
+
+    Raises:
+        RolloutError: If the environment returns no frame or not an image.
+    """
+    frame = env.render()
+    if isinstance(frame, list):  # rgb_array_list mode: the latest frame
+        frame = frame[-1] if frame else None
+    if frame is None:
+        raise RolloutError(
+            "the environment rendered nothing; create it with render_mode='rgb_array'"
+        )
+    arr = np.asarray(frame)
+    if arr.ndim != 3 or arr.shape[2] not in (3, 4):
+        raise RolloutError(f"the environment rendered an array of shape {arr.shape}, not an image")
+    if arr.dtype != np.uint8:
+        arr = np.clip(arr, 0, 255).astype(np.uint8)
+    return np.ascontiguousarray(arr[:, :, :3]).copy()
+
+
+def _sb3_algo_order(path: Path) -> list[str]:
+    """Most likely algorithms first, guessed from the zip's ``data`` (no unpickling)."""
+    hints: list[str] = []
+    try:
+        with zipfile.ZipFile(path) as archive:
+            data = json.loads(archive.read("data"))
+    except (OSError, KeyError, zipfile.BadZipFile, ValueError) as exc:
+        raise RolloutError(
+            f"{path} is not a stable-baselines3 model zip ({type(exc).__name__}: {exc})"
+        ) from None
+    module = str(data.get("policy_class", {}).get("__module__", ""))
+    for algo in _SB3_ALGOS:
+        if f".{algo.lower()}." in module:
+            hints.append(algo)
+    if "clip_range" in data:
+        hints.append("PPO")
+    if "exploration_rate" in data or "target_update_interval" in data:
+        hints.append("DQN")
+    if "target_entropy" in data:
+        hints.append("SAC")
+    if "policy_delay" in data:
+        hints.append("TD3")
+    return list(dict.fromkeys(hints + list(_SB3_ALGOS)))
+
+
+def load_sb3_policy(path: str | Path) -> Any:
+    """Load a saved stable-baselines3 model for prediction.
+
+    Only load files you trust: stable-baselines3 zips contain pickled Python objects.
+
+    Args:
+        path: A ``.zip`` written by ``model.save()``.
+
+    Returns:
+        The loaded model (on CPU); use ``model.predict(obs, deterministic=True)``.
+
+    Raises:
+        RolloutError: If the file is missing or no known algorithm can load it.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise RolloutError(
+            f"policy {str(path)!r} is neither 'random'/'seeded' nor an existing stable-baselines3 zip"
+        )
+    import stable_baselines3
+
+    errors: list[str] = []
+    for algo in _sb3_algo_order(path):
+        cls = getattr(stable_baselines3, algo)
+        try:
+            return cls.load(path, device="cpu")
+        except Exception as exc:  # wrong algorithm class for this zip: try the next
+            errors.append(f"{algo}: {type(exc).__name__}")
+    raise RolloutError(f"no stable-baselines3 algorithm could load {path} ({'; '.join(errors)})")
+
+
+def _check_policy_spaces(model: Any, env: Any, env_id: str) -> None:
+    obs_space = getattr(model, "observation_space", None)
+    act_space = getattr(model, "action_space", None)
+    if obs_space is not None and obs_space.shape != env.observation_space.shape:
+        raise RolloutError(
+            f"the policy expects observations of shape {obs_space.shape}, but {env_id} gives "
+            f"{env.observation_space.shape}; was it trained on a different environment?"
+        )
+    if act_space is not None and type(act_space) is not type(env.action_space):
+        raise RolloutError(
+            f"the policy's action space {act_space} does not match {env_id}'s {env.action_space}"
+        )
+
+
+def rollout_env(
+    env: Any,
+    env_id: str,
+    *,
+    episodes: int = 1,
+    max_steps: int = 100,
+    policy: str | Path | Any = "random",
+    seed: int | None = 0,
+    frame_fn: Callable[[Any], np.ndarray] | None = None,
+    policy_label: str | None = None,
+    progress: ProgressCallback | None = None,
+) -> Iterator[FrameRecord | Rejection]:
+    """Roll out a policy in an environment that already exists (the caller closes it).
+
+    Args:
+        env: A gymnasium environment created with ``render_mode='rgb_array'``.
+        env_id: Id recorded in every FrameRecord.
+        episodes: Number of episodes.
+        max_steps: Most steps per episode; each episode gives at most ``max_steps + 1`` frames
+            (the reset frame plus one per step).
+        policy: ``'random'``/``'seeded'``, a path to a stable-baselines3 zip, or an object with
+            a ``predict(obs, deterministic=True)`` method (a loaded model).
+        seed: Seeds the first reset and the action space; ``None`` for a fresh random rollout.
+        frame_fn: Renders a frame from the env; defaults to :func:`render_env_frame`.
+        policy_label: What to record as ``extra['policy']``; defaults to ``'random'``, the
+            zip path, or the model's class name.
+        progress: Optional ``progress(done, total, message)`` callback (total is the upper
+            bound ``episodes * (max_steps + 1)``).
+
+    Returns:
+        A generator of FrameRecord with ``source='rollout'``.
+    """
+    if episodes < 1:
+        raise ValueError(f"episodes must be at least 1, got {episodes}")
+    if max_steps < 0:
+        raise ValueError(f"max_steps must be at least 0, got {max_steps}")
+    model = None
+    if isinstance(policy, str | Path) and str(policy) not in RANDOM_POLICIES:
+        model = load_sb3_policy(policy)
+    elif not isinstance(policy, str | Path):
+        model = policy
+    if model is not None:
+        _check_policy_spaces(model, env, env_id)
+    if policy_label is None:
+        if model is None:
+            policy_label = "random"
+        elif isinstance(policy, str | Path):
+            policy_label = str(policy)
+        else:
+            policy_label = type(model).__name__
+    return _rollout(env, env_id, episodes, max_steps, model, policy_label, seed, frame_fn, progress)
+
+
+def _rollout(
+    env: Any,
+    env_id: str,
+    episodes: int,
+    max_steps: int,
+    model: Any,
+    policy_name: str,
+    seed: int | None,
+    frame_fn: Callable[[Any], np.ndarray] | None,
+    progress: ProgressCallback | None,
+) -> Iterator[FrameRecord | Rejection]:
+    render = frame_fn or render_env_frame
+    # Seeding the action space makes 'random' reproducible; the env is seeded once, on the first
+    # reset, and later resets continue its random stream (gymnasium's convention), so episodes
+    # differ from each other but the whole call repeats exactly.
+    env.action_space.seed(seed)
+    total = episodes * (max_steps + 1)
+    done_frames = 0
+
+    def record(episode: int, step: int, obs: Any, **extra: Any) -> FrameRecord:
+        state = {"observation": to_jsonable(obs), **{k: to_jsonable(v) for k, v in extra.items()}}
+        return FrameRecord(
+            pixels=render(env),
+            source="rollout",
+            name=f"{env_id} ep{episode} t{step}",
+            env_id=env_id,
+            episode=episode,
+            step=step,
+            state=state,
+            extra={"policy": policy_name, "seed": seed},
+        )
+
+    for episode in range(episodes):
+        obs, _info = env.reset(seed=seed if episode == 0 else None)
+        yield record(episode, 0, obs)
+        done_frames += 1
+        if progress:
+            progress(done_frames, total, f"{env_id} episode {episode + 1}/{episodes}")
+        for step in range(1, max_steps + 1):
+            if model is None:
+                action = env.action_space.sample()
+            else:
+                action, _ = model.predict(obs, deterministic=True)
+            obs, reward, terminated, truncated, _info = env.step(action)
+            yield record(
+                episode,
+                step,
+                obs,
+                action=action,
+                reward=float(reward),
+                terminated=bool(terminated),
+                truncated=bool(truncated),
+            )
+            done_frames += 1
+            if progress:
+                progress(done_frames, total, f"{env_id} episode {episode + 1}/{episodes}")
+            if terminated or truncated:
+                break
+
+
+def _is_humanoid(env_id: str) -> bool:
+    return env_id.split("/")[-1].startswith("Humanoid-")
+
+
+def _is_mountaincar(env_id: str) -> bool:
+    return env_id in ("MountainCar-v0", "MountainCarContinuous-v0")
+
+
+def rollout_frames(
+    env_id: str,
+    episodes: int = 1,
+    max_steps: int = 100,
+    policy: str | Path = "random",
+    seed: int | None = 0,
+    env_kwargs: dict[str, Any] | None = None,
+    textured: bool = False,
+    progress: ProgressCallback | None = None,
+) -> Iterator[FrameRecord | Rejection]:
+    """Frames from rolling out a policy in a registered gymnasium environment.
+
+    Args:
+        env_id: Any registered id whose environment renders ``rgb_array`` frames.
+        episodes: Number of episodes.
+        max_steps: Most steps per episode; an episode yields its reset frame (``step=0``) plus
+            one frame per step, stopping early when it terminates or is truncated.
+        policy: ``'random'`` (uniform random actions from an action space seeded with ``seed``),
+            ``'seeded'`` (the same thing, named for clarity), or the path of a stable-baselines3
+            model zip (PPO, A2C, DQN, SAC, TD3, DDPG), run with deterministic ``predict``.
+        seed: Seed for the first reset and the action space: the same call gives the same
+            frames. ``None`` gives a different rollout every time.
+        env_kwargs: Extra keyword arguments for ``gymnasium.make``.
+        textured: Draw MountainCar with the realistic renderer (:mod:`.textures`), or Humanoid
+            in the textured scene with the paper's camera (:mod:`.humanoid`).
+        progress: Optional ``progress(done, total, message)`` callback.
+
+    Returns:
+        A generator of FrameRecord with ``source='rollout'``, ``env_id``, ``episode``, ``step``,
+        ``state={'observation': [...], 'action', 'reward', 'terminated', 'truncated'}`` and
+        ``name=f"{env_id} ep{e} t{t}"``.
+
+    Raises:
+        RolloutError: Unknown environment id (with suggestions), no rgb_array rendering,
+            ``textured`` for an environment without a textured renderer, or an unusable policy.
+    """
+    headless_rendering()
+    check_env_id(env_id)
+    if textured and not (_is_mountaincar(env_id) or _is_humanoid(env_id)):
+        raise RolloutError(
+            f"textured rendering exists for MountainCar and Humanoid, not for {env_id}"
+        )
+    model: Any = None
+    label = str(policy)
+    if isinstance(policy, str | Path) and label not in RANDOM_POLICIES:
+        # Load now, not at the first next(): a wrong path deserves an immediate, clear error.
+        model = load_sb3_policy(policy)
+    return _rollout_frames(
+        env_id,
+        episodes,
+        max_steps,
+        model if model is not None else "random",
+        label,
+        seed,
+        dict(env_kwargs or {}),
+        textured,
+        progress,
+    )
+
+
+def _rollout_frames(
+    env_id: str,
+    episodes: int,
+    max_steps: int,
+    policy: Any,
+    policy_label: str,
+    seed: int | None,
+    env_kwargs: dict[str, Any],
+    textured: bool,
+    progress: ProgressCallback | None,
+) -> Iterator[FrameRecord | Rejection]:
+    import gymnasium as gym
+
+    frame_fn = None
+    if textured and _is_humanoid(env_id):
+        from vlmrm_core.sources.humanoid import make_humanoid_env
+
+        env = make_humanoid_env(env_id=env_id, textured=True, **env_kwargs)
+    else:
+        env = gym.make(env_id, render_mode="rgb_array", **env_kwargs)
+        if textured:  # MountainCar
+            from vlmrm_core.sources.textures import TexturedMountainCarRenderer
+
+            car = env.unwrapped
+            renderer = TexturedMountainCarRenderer(
+                min_position=car.min_position,
+                max_position=car.max_position,
+                goal_position=car.goal_position,
+            )
+
+            def frame_fn(e: Any) -> np.ndarray:
+                return renderer.render(float(e.unwrapped.state[0]))
+
+    try:
+        yield from rollout_env(
+            env,
+            env_id,
+            episodes=episodes,
+            max_steps=max_steps,
+            policy=policy,
+            seed=seed,
+            frame_fn=frame_fn,
+            policy_label=policy_label,
+            progress=progress,
+        )
+    finally:
+        env.close()

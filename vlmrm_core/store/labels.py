@@ -1,0 +1,395 @@
+"""Human labels of frames: append-only history, current labels, queues, consensus and export.
+
+Every labelling act is a new row; a labeler's *current* label for a frame is their latest row
+(highest id, which unlike timestamps never ties). Undo deletes the latest row, so the previous
+label, if any, becomes current again. Labels are per ``(dataset, frame hash)``: a frame that
+appears at several positions of one dataset is labelled once.
+
+Concurrency: each call is one short transaction (``BEGIN IMMEDIATE`` on SQLite, retried on lock
+errors), so many threads or processes can label the same dataset at once.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+from typing import Any, NamedTuple
+
+import pandas as pd
+from sqlalchemy import Engine, distinct, func, select
+from sqlalchemy.orm import Session
+
+from vlmrm_core.store._sql import NotFoundError, insert_ignore
+from vlmrm_core.store.db import session_scope, transact
+from vlmrm_core.store.schema import Dataset, DatasetFrame, Label, Labeler
+
+EXPORT_FORMATS = ("csv", "jsonl", "parquet")
+"""Formats accepted by :func:`export_labels`."""
+
+_LABEL_COLUMNS = ["frame_hash", "labeler", "value", "created_at"]
+
+
+@dataclass(frozen=True)
+class LabelRecord:
+    """One label row."""
+
+    id: int
+    dataset: str
+    frame_hash: str
+    labeler: str
+    value: float
+    created_at: datetime
+
+
+class LabelProgress(NamedTuple):
+    """A labeler's progress through a dataset."""
+
+    yours: int
+    """Distinct frames you have labelled."""
+    total: int
+    """Distinct frames in the dataset."""
+    frames_with_k: int
+    """Distinct frames with at least ``labels_required`` labelers (you included)."""
+
+
+def _dataset_row(session: Session, name: str) -> Any:
+    row = session.execute(
+        select(Dataset.id, Dataset.graded, Dataset.labels_required).where(Dataset.name == name)
+    ).first()
+    if row is None:
+        raise NotFoundError(f"no dataset named {name!r}")
+    return row
+
+
+def _labeler_id(session: Session, name: str, *, create: bool) -> int | None:
+    name = name.strip()
+    if create:
+        # Insert-or-ignore: two threads creating the same labeler must not collide.
+        insert_ignore(session, Labeler.__table__, [{"name": name}], ["name"])
+    return session.scalar(select(Labeler.id).where(Labeler.name == name))
+
+
+def _check_labeler_name(name: str) -> str:
+    cleaned = name.strip()
+    if not cleaned:
+        raise ValueError("labeler name must not be empty")
+    return cleaned
+
+
+def get_or_create_labeler(engine: Engine, name: str) -> int:
+    """The id of the labeler called ``name``, created if needed.
+
+    Args:
+        engine: store engine.
+        name: labeler name (surrounding whitespace is ignored).
+
+    Returns:
+        The labeler's id.
+    """
+    name = _check_labeler_name(name)
+
+    def body(session: Session) -> int:
+        labeler_id = _labeler_id(session, name, create=True)
+        assert labeler_id is not None
+        return labeler_id
+
+    return transact(engine, body)
+
+
+def _check_value(value: float, graded: bool) -> float:
+    v = float(value)
+    if not 0.0 <= v <= 1.0:  # also rejects NaN
+        raise ValueError(f"label value must be in [0, 1], got {value!r}")
+    if not graded and v not in (0.0, 1.0):
+        raise ValueError(
+            f"this dataset takes only 0 (failure) or 1 (success), got {value!r}; "
+            "mark the dataset as graded to allow values in between"
+        )
+    return v
+
+
+def add_label(
+    engine: Engine, dataset: str, frame_hash: str, labeler: str, value: float
+) -> LabelRecord:
+    """Record a label. A later label by the same labeler for the same frame supersedes it.
+
+    Args:
+        engine: store engine.
+        dataset: dataset name.
+        frame_hash: a frame of that dataset.
+        labeler: labeler name (created if new).
+        value: 1 success, 0 failure, or anything in [0, 1] for graded datasets.
+
+    Returns:
+        The new row.
+    """
+    labeler = _check_labeler_name(labeler)
+
+    def body(session: Session) -> LabelRecord:
+        ds = _dataset_row(session, dataset)
+        v = _check_value(value, ds.graded)
+        member = session.scalar(
+            select(DatasetFrame.position)
+            .where(DatasetFrame.dataset_id == ds.id, DatasetFrame.frame_hash == frame_hash)
+            .limit(1)
+        )
+        if member is None:
+            raise NotFoundError(f"frame {frame_hash} is not in dataset {dataset!r}")
+        labeler_id = _labeler_id(session, labeler, create=True)
+        assert labeler_id is not None
+        row = Label(dataset_id=ds.id, frame_hash=frame_hash, labeler_id=labeler_id, value=v)
+        session.add(row)
+        session.flush()
+        return LabelRecord(row.id, dataset, frame_hash, labeler, row.value, row.created_at)
+
+    return transact(engine, body)
+
+
+def undo_last_label(engine: Engine, dataset: str, labeler: str) -> LabelRecord | None:
+    """Delete the labeler's most recent label row in the dataset.
+
+    Args:
+        engine: store engine.
+        dataset: dataset name.
+        labeler: labeler name.
+
+    Returns:
+        The removed row, or None if the labeler has no labels there.
+    """
+
+    def body(session: Session) -> LabelRecord | None:
+        ds = _dataset_row(session, dataset)
+        labeler_id = _labeler_id(session, labeler, create=False)
+        if labeler_id is None:
+            return None
+        row = session.scalar(
+            select(Label)
+            .where(Label.dataset_id == ds.id, Label.labeler_id == labeler_id)
+            .order_by(Label.id.desc())
+            .limit(1)
+            .with_for_update()
+        )
+        if row is None:
+            return None
+        record = LabelRecord(row.id, dataset, row.frame_hash, labeler, row.value, row.created_at)
+        session.delete(row)
+        return record
+
+    return transact(engine, body)
+
+
+def _queue_key(dataset: str, seed: int, frame_hash: str) -> str:
+    # A keyed hash per frame gives a shuffled order that is reproducible and stable: removing
+    # frames (because they got labelled) never reorders the rest.
+    return hashlib.sha256(f"{dataset}\x00{seed}\x00{frame_hash}".encode()).hexdigest()
+
+
+def label_queue(engine: Engine, dataset: str, labeler: str, seed: int = 0) -> list[str]:
+    """Frames the labeler still has to label, in a reproducible shuffled order.
+
+    Frames the labeler has labelled are left out, and so are frames that already have current
+    labels from at least ``labels_required`` other labelers.
+
+    Args:
+        engine: store engine.
+        dataset: dataset name.
+        labeler: labeler name (need not exist yet).
+        seed: picks another shuffle; the order depends only on dataset name, seed and hash.
+
+    Returns:
+        Distinct frame hashes.
+    """
+    with session_scope(engine) as session:
+        ds = _dataset_row(session, dataset)
+        labeler_id = _labeler_id(session, labeler, create=False)
+        members = set(
+            session.scalars(
+                select(distinct(DatasetFrame.frame_hash)).where(DatasetFrame.dataset_id == ds.id)
+            )
+        )
+        mine: set[str] = set()
+        if labeler_id is not None:
+            mine = set(
+                session.scalars(
+                    select(distinct(Label.frame_hash)).where(
+                        Label.dataset_id == ds.id, Label.labeler_id == labeler_id
+                    )
+                )
+            )
+        others = select(Label.frame_hash).where(Label.dataset_id == ds.id)
+        if labeler_id is not None:
+            others = others.where(Label.labeler_id != labeler_id)
+        full = set(
+            session.scalars(
+                others.group_by(Label.frame_hash).having(
+                    func.count(distinct(Label.labeler_id)) >= ds.labels_required
+                )
+            )
+        )
+    todo = members - mine - full
+    return sorted(todo, key=lambda h: _queue_key(dataset, seed, h))
+
+
+def _labels_frame(rows: list[Any], columns: list[str]) -> pd.DataFrame:
+    frame = pd.DataFrame([tuple(r) for r in rows], columns=columns)
+    frame["created_at"] = pd.to_datetime(frame["created_at"], utc=True)
+    frame["value"] = frame["value"].astype(float)
+    return frame
+
+
+def current_labels(engine: Engine, dataset: str) -> pd.DataFrame:
+    """Each labeler's current (latest) label per frame.
+
+    Args:
+        engine: store engine.
+        dataset: dataset name.
+
+    Returns:
+        DataFrame with columns frame_hash, labeler, value, created_at (UTC), sorted by frame
+        hash then labeler.
+    """
+    with session_scope(engine) as session:
+        ds = _dataset_row(session, dataset)
+        latest = (
+            select(func.max(Label.id))
+            .where(Label.dataset_id == ds.id)
+            .group_by(Label.frame_hash, Label.labeler_id)
+        )
+        rows = session.execute(
+            select(Label.frame_hash, Labeler.name, Label.value, Label.created_at)
+            .join(Labeler, Labeler.id == Label.labeler_id)
+            .where(Label.id.in_(latest))
+            .order_by(Label.frame_hash, Labeler.name)
+        ).all()
+    return _labels_frame(rows, _LABEL_COLUMNS)
+
+
+def label_history(engine: Engine, dataset: str, labeler: str | None = None) -> pd.DataFrame:
+    """Every label row of a dataset, superseded ones included, oldest first.
+
+    Args:
+        engine: store engine.
+        dataset: dataset name.
+        labeler: only this labeler's rows; None for everyone's.
+
+    Returns:
+        DataFrame with columns id, frame_hash, labeler, value, created_at (UTC).
+    """
+    with session_scope(engine) as session:
+        ds = _dataset_row(session, dataset)
+        query = (
+            select(Label.id, Label.frame_hash, Labeler.name, Label.value, Label.created_at)
+            .join(Labeler, Labeler.id == Label.labeler_id)
+            .where(Label.dataset_id == ds.id)
+            .order_by(Label.id)
+        )
+        if labeler is not None:
+            query = query.where(Labeler.name == labeler)
+        rows = session.execute(query).all()
+    return _labels_frame(rows, ["id", *_LABEL_COLUMNS])
+
+
+def consensus_labels(engine: Engine, dataset: str) -> pd.Series:
+    """The mean of the current labels of each labelled frame.
+
+    Args:
+        engine: store engine.
+        dataset: dataset name.
+
+    Returns:
+        Float Series named ``consensus`` indexed by frame hash (labelled frames only).
+    """
+    current = current_labels(engine, dataset)
+    series = current.groupby("frame_hash")["value"].mean().astype(float)
+    series.name = "consensus"
+    return series
+
+
+def export_labels(engine: Engine, dataset: str, path: str | Path, fmt: str = "csv") -> Path:
+    """Write the current labels, with each frame's dataset name and position, to a file.
+
+    Args:
+        engine: store engine.
+        dataset: dataset name.
+        path: output file (its folder is created).
+        fmt: ``'csv'``, ``'jsonl'`` or ``'parquet'``.
+
+    Returns:
+        The path written. Columns: dataset, frame_hash, frame_name, position, labeler, value,
+        created_at (ISO 8601 UTC in CSV and JSONL).
+    """
+    if fmt not in EXPORT_FORMATS:
+        raise ValueError(f"export format must be one of {EXPORT_FORMATS}, got {fmt!r}")
+    current = current_labels(engine, dataset)
+    with session_scope(engine) as session:
+        ds = _dataset_row(session, dataset)
+        # The first membership names the frame (the same pixels may appear more than once).
+        first = (
+            select(DatasetFrame.frame_hash, func.min(DatasetFrame.position).label("position"))
+            .where(DatasetFrame.dataset_id == ds.id)
+            .group_by(DatasetFrame.frame_hash)
+            .subquery()
+        )
+        names = session.execute(
+            select(first.c.frame_hash, DatasetFrame.name, first.c.position).join(
+                DatasetFrame,
+                (DatasetFrame.dataset_id == ds.id)
+                & (DatasetFrame.position == first.c.position),
+            )
+        ).all()
+    info = pd.DataFrame([tuple(r) for r in names], columns=["frame_hash", "frame_name", "position"])
+    table = current.merge(info, on="frame_hash", how="left")
+    table.insert(0, "dataset", dataset)
+    table = table[
+        ["dataset", "frame_hash", "frame_name", "position", "labeler", "value", "created_at"]
+    ]
+    out = Path(path)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    if fmt == "parquet":
+        table.to_parquet(out, index=False)
+        return out
+    table = table.assign(created_at=table["created_at"].map(lambda t: t.isoformat()))
+    if fmt == "csv":
+        table.to_csv(out, index=False)
+    else:
+        table.to_json(out, orient="records", lines=True, force_ascii=False)
+    return out
+
+
+def label_progress(engine: Engine, dataset: str, labeler: str) -> LabelProgress:
+    """How far a labeler (and everyone) has got through a dataset.
+
+    Args:
+        engine: store engine.
+        dataset: dataset name.
+        labeler: labeler name (need not exist yet).
+
+    Returns:
+        ``(yours, total, frames_with_k)``.
+    """
+    with session_scope(engine) as session:
+        ds = _dataset_row(session, dataset)
+        labeler_id = _labeler_id(session, labeler, create=False)
+        total = session.scalar(
+            select(func.count(distinct(DatasetFrame.frame_hash))).where(
+                DatasetFrame.dataset_id == ds.id
+            )
+        )
+        yours = 0
+        if labeler_id is not None:
+            yours = session.scalar(
+                select(func.count(distinct(Label.frame_hash))).where(
+                    Label.dataset_id == ds.id, Label.labeler_id == labeler_id
+                )
+            )
+        per_frame = (
+            select(Label.frame_hash)
+            .where(Label.dataset_id == ds.id)
+            .group_by(Label.frame_hash)
+            .having(func.count(distinct(Label.labeler_id)) >= ds.labels_required)
+            .subquery()
+        )
+        with_k = session.scalar(select(func.count()).select_from(per_frame))
+    return LabelProgress(int(yours or 0), int(total or 0), int(with_k or 0))

@@ -1,0 +1,257 @@
+"""The ORM models: one class per table, typed with ``Mapped[...]``.
+
+The tables themselves are created by the Alembic migrations in ``vlmrm_core/migrations``; these
+classes describe the head revision and must be kept in step with the newest migration (the tests
+compare the two).
+
+Design notes:
+    * Enumerations (dataset kind, run status, reward kind...) are plain strings validated in
+      Python. SQLite can only change a CHECK constraint by rebuilding the table, so keeping them
+      out of the database keeps future migrations cheap.
+    * Every timestamp is stored as a timezone-aware UTC value (:class:`UTCDateTime`); SQLite has no
+      time zone support, so the type decorator attaches UTC on the way out.
+    * ``dataset_frames`` is keyed by ``(dataset_id, position)``, not ``(dataset_id, frame_hash)``:
+      a rollout can legitimately show the same pixels at two different steps, and each of those
+      steps is a separate membership with its own provenance.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import (
+    JSON,
+    Boolean,
+    DateTime,
+    Dialect,
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    LargeBinary,
+    MetaData,
+    String,
+    Text,
+    false,
+    text,
+)
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+from sqlalchemy.types import TypeDecorator
+
+DATASET_KINDS = ("upload", "rollout", "sweep", "training-eval", "mixed")
+"""Allowed values of ``datasets.kind``."""
+RUN_STATUSES = ("queued", "running", "finished", "failed", "cancelled", "crashed")
+"""Allowed values of ``training_runs.status``."""
+RUN_ALGOS = ("sac", "dqn", "ppo")
+"""Allowed values of ``training_runs.algo``."""
+REWARD_KINDS = ("regularized", "contrastive")
+"""Allowed values of ``prompt_sets.reward_kind``."""
+ASPECTS = ("squash", "center-crop")
+"""Allowed values of ``prompt_sets.aspect``."""
+
+
+def utcnow() -> datetime:
+    """The current time as a timezone-aware UTC datetime."""
+    return datetime.now(UTC)
+
+
+class UTCDateTime(TypeDecorator[datetime]):
+    """A timestamp that always comes back timezone-aware in UTC.
+
+    PostgreSQL stores ``timestamptz`` natively; SQLite stores text without an offset, so values are
+    normalised to UTC before they are written and UTC is attached when they are read. Naive
+    datetimes given by callers are taken to be UTC already.
+    """
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            return value.replace(tzinfo=UTC)
+        return value.astimezone(UTC)
+
+    def process_result_value(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            return value.replace(tzinfo=UTC)
+        return value.astimezone(UTC)
+
+
+NAMING_CONVENTION = {
+    "ix": "ix_%(table_name)s_%(column_0_N_name)s",
+    "uq": "uq_%(table_name)s_%(column_0_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+"""Deterministic constraint names, so later migrations (SQLite batch mode) can refer to them."""
+
+
+class Base(DeclarativeBase):
+    """Declarative base of all store tables."""
+
+    metadata = MetaData(naming_convention=NAMING_CONVENTION)
+    type_annotation_map = {datetime: UTCDateTime(), dict[str, Any]: JSON(), list[str]: JSON()}
+
+
+class Dataset(Base):
+    """A named, ordered collection of frames (through :class:`DatasetFrame`)."""
+
+    __tablename__ = "datasets"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    name: Mapped[str] = mapped_column(String(255), unique=True)
+    description: Mapped[str] = mapped_column(Text, default="", server_default="")
+    kind: Mapped[str] = mapped_column(String(32), default="upload")
+    labels_required: Mapped[int] = mapped_column(Integer, default=1, server_default=text("1"))
+    """Frames with at least this many current labels from others are skipped in queues."""
+    graded: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
+    """True: labels may take any value in [0, 1]; False: only 0 (failure) or 1 (success)."""
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    meta: Mapped[dict[str, Any]] = mapped_column(default=dict)
+
+
+class Frame(Base):
+    """One stored image, identified by its pixel hash; the PNG lives under ``frames_dir``."""
+
+    __tablename__ = "frames"
+
+    hash: Mapped[str] = mapped_column(String(64), primary_key=True)
+    path: Mapped[str] = mapped_column(String(255))
+    """Relative to ``settings.frames_dir``: ``<hash[:2]>/<hash>.png``."""
+    width: Mapped[int] = mapped_column(Integer)
+    height: Mapped[int] = mapped_column(Integer)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class DatasetFrame(Base):
+    """A frame's membership in a dataset, with its provenance there."""
+
+    __tablename__ = "dataset_frames"
+    __table_args__ = (Index("ix_dataset_frames_frame_hash", "frame_hash"),)
+
+    dataset_id: Mapped[int] = mapped_column(
+        ForeignKey("datasets.id", ondelete="CASCADE"), primary_key=True
+    )
+    position: Mapped[int] = mapped_column(Integer, primary_key=True)
+    frame_hash: Mapped[str] = mapped_column(ForeignKey("frames.hash"))
+    source: Mapped[str] = mapped_column(String(32))
+    name: Mapped[str | None] = mapped_column(Text)
+    env_id: Mapped[str | None] = mapped_column(String(255))
+    episode: Mapped[int | None] = mapped_column(Integer)
+    step: Mapped[int | None] = mapped_column(Integer)
+    state: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    param_name: Mapped[str | None] = mapped_column(String(255))
+    param_value: Mapped[float | None] = mapped_column(Float)
+    extra: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    """``FrameRecord.extra`` (added in revision 0002)."""
+
+
+class Embedding(Base):
+    """A cached image embedding. No foreign key to ``frames``: CLI-scored files are cached too."""
+
+    __tablename__ = "embeddings"
+
+    frame_hash: Mapped[str] = mapped_column(String(64), primary_key=True)
+    encoder_key: Mapped[str] = mapped_column(String(255), primary_key=True)
+    dim: Mapped[int] = mapped_column(Integer)
+    vector: Mapped[bytes] = mapped_column(LargeBinary)
+    """Little-endian float32 bytes, ``dim`` values."""
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class PromptSet(Base):
+    """A saved reward definition: model, prompts and reward parameters."""
+
+    __tablename__ = "prompt_sets"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    name: Mapped[str] = mapped_column(String(255), unique=True)
+    model_name: Mapped[str] = mapped_column(String(255))
+    pretrained: Mapped[str] = mapped_column(Text, default="")
+    """Pretrained tag, checkpoint path, or '' for random initialisation."""
+    goal_prompts: Mapped[list[str]] = mapped_column()
+    baseline_prompts: Mapped[list[str]] = mapped_column()
+    alpha: Mapped[float] = mapped_column(Float)
+    reward_kind: Mapped[str] = mapped_column(String(32))
+    negatives: Mapped[list[str]] = mapped_column()
+    tau: Mapped[float | None] = mapped_column(Float)
+    beta: Mapped[float | None] = mapped_column(Float)
+    aspect: Mapped[str] = mapped_column(String(32))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class Labeler(Base):
+    """A person (or script) that labels frames."""
+
+    __tablename__ = "labelers"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    name: Mapped[str] = mapped_column(String(255), unique=True)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class Label(Base):
+    """One labelling act. Rows are never updated: a labeler's current label is their latest row."""
+
+    __tablename__ = "labels"
+    __table_args__ = (
+        Index("ix_labels_dataset_frame", "dataset_id", "frame_hash"),
+        Index("ix_labels_labeler", "labeler_id"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    dataset_id: Mapped[int] = mapped_column(ForeignKey("datasets.id", ondelete="CASCADE"))
+    frame_hash: Mapped[str] = mapped_column(ForeignKey("frames.hash"))
+    labeler_id: Mapped[int] = mapped_column(ForeignKey("labelers.id"))
+    value: Mapped[float] = mapped_column(Float)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class TrainingRun(Base):
+    """One RL training job and its lifecycle."""
+
+    __tablename__ = "training_runs"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    name: Mapped[str] = mapped_column(String(255))
+    status: Mapped[str] = mapped_column(String(16), default="queued")
+    env_id: Mapped[str] = mapped_column(String(255))
+    algo: Mapped[str] = mapped_column(String(16))
+    config: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    prompt_set_id: Mapped[int | None] = mapped_column(
+        ForeignKey("prompt_sets.id", ondelete="SET NULL")
+    )
+    total_steps: Mapped[int] = mapped_column(Integer, default=0)
+    steps_done: Mapped[int] = mapped_column(Integer, default=0, server_default=text("0"))
+    pid: Mapped[int | None] = mapped_column(Integer)
+    heartbeat_at: Mapped[datetime | None] = mapped_column()
+    cancel_requested: Mapped[bool] = mapped_column(
+        Boolean, default=False, server_default=false()
+    )
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    started_at: Mapped[datetime | None] = mapped_column()
+    finished_at: Mapped[datetime | None] = mapped_column()
+    error: Mapped[str | None] = mapped_column(Text)
+    run_dir: Mapped[str] = mapped_column(Text, default="", server_default="")
+    eval_dataset_id: Mapped[int | None] = mapped_column(Integer)
+    """Dataset of evaluation frames; deliberately no FK so deleting it keeps the run."""
+
+
+class RunMetric(Base):
+    """One row of logged scalars of a training run at a step."""
+
+    __tablename__ = "run_metrics"
+    __table_args__ = (Index("ix_run_metrics_run_step", "run_id", "step"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    run_id: Mapped[int] = mapped_column(ForeignKey("training_runs.id", ondelete="CASCADE"))
+    step: Mapped[int] = mapped_column(Integer)
+    wall_time: Mapped[float] = mapped_column(Float)
+    data: Mapped[dict[str, Any]] = mapped_column(default=dict)

@@ -1,0 +1,351 @@
+"""Configuration of one training run: environment, CLIP reward, algorithm hyperparameters.
+
+A :class:`TrainConfig` is stored as JSON in the ``training_runs.config`` column and read back by
+the worker process, so every field is a plain JSON value. Learning hyperparameters default to
+``None``, meaning "stable-baselines3's own default for this algorithm"; :func:`paper_defaults`
+fills them with the settings of Rocamonde et al. (2023).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+import gymnasium as gym
+
+Algo = Literal["sac", "dqn", "ppo"]
+ALGOS: tuple[str, ...] = ("sac", "dqn", "ppo")
+REWARD_KINDS: tuple[str, ...] = ("regularized", "contrastive")
+ASPECTS: tuple[str, ...] = ("squash", "center-crop")
+
+#: Hyperparameters each algorithm accepts (the rest are ignored for that algorithm).
+_ALGO_PARAMS: dict[str, tuple[str, ...]] = {
+    "dqn": (
+        "learning_rate",
+        "batch_size",
+        "gamma",
+        "tau",
+        "learning_starts",
+        "train_freq",
+        "gradient_steps",
+        "buffer_size",
+        "exploration_fraction",
+        "exploration_final_eps",
+        "target_update_interval",
+    ),
+    "sac": (
+        "learning_rate",
+        "batch_size",
+        "gamma",
+        "tau",
+        "learning_starts",
+        "train_freq",
+        "gradient_steps",
+        "buffer_size",
+        "ent_coef",
+    ),
+    "ppo": ("learning_rate", "batch_size", "gamma", "n_steps", "n_epochs", "ent_coef"),
+}
+
+#: The paper's prompts (Rocamonde et al. 2023, Table 3), keyed by environment family.
+PAPER_PROMPTS: dict[str, tuple[list[str], list[str]]] = {
+    "CartPole": (["pole vertically upright on top of the cart"], ["pole and cart"]),
+    "MountainCar": (
+        ["a car at the peak of the mountain, next to the yellow flag"],
+        ["a car in the mountain"],
+    ),
+    "Humanoid": (["a humanoid robot kneeling"], ["a humanoid robot"]),
+}
+
+
+class ConfigError(ValueError):
+    """A training configuration that cannot run; the message says what to change."""
+
+
+@dataclass
+class TrainConfig:
+    """Everything needed to (re)start one training run.
+
+    Reward source: either ``prompt_set`` (a prompt set saved in the store) or the inline fields
+    ``model``/``pretrained``/``goal``/``baseline``/``alpha``/... When ``prompt_set`` is set the
+    inline reward fields are ignored.
+    """
+
+    # --- environment -------------------------------------------------------------------------
+    env_id: str = "CartPole-v1"
+    """Gymnasium environment id, e.g. ``CartPole-v1``, ``MountainCarContinuous-v0``, ``Humanoid-v5``."""
+    algo: str = "dqn"
+    """RL algorithm: ``'sac'`` (Box actions), ``'dqn'`` (Discrete actions) or ``'ppo'`` (either)."""
+    total_steps: int = 100_000
+    """Total environment steps (summed over all parallel envs) the run trains for."""
+    n_envs: int = 1
+    """Number of parallel environments; their frames are scored by CLIP in one batch per step."""
+    episode_length: int | None = None
+    """Episode length enforced with a ``TimeLimit``; None keeps the environment's default."""
+    env_kwargs: dict[str, Any] = field(default_factory=dict)
+    """Extra keyword arguments for ``gymnasium.make`` (e.g. ``terminate_when_unhealthy``)."""
+    textured: bool = False
+    """Render with realistic textures where the sources module provides them (MountainCar, Humanoid)."""
+    seed: int = 0
+    """Seed of the environments and the algorithm."""
+
+    # --- reward ------------------------------------------------------------------------------
+    prompt_set: str | None = None
+    """Name of a saved prompt set; overrides every inline reward field below."""
+    model: str = "ViT-B-32"
+    """open_clip architecture name of the CLIP reward model."""
+    pretrained: str | None = "laion2b_s34b_b79k"
+    """open_clip pretrained tag or path to a local checkpoint; None = random init (tests only)."""
+    goal: list[str] = field(default_factory=list)
+    """Goal prompts (their normalised embeddings are averaged)."""
+    baseline: list[str] = field(default_factory=list)
+    """Baseline prompts for goal-baseline regularisation."""
+    alpha: float = 0.0
+    """Regularisation strength α ∈ [0, 1] (0 = plain cosine similarity to the goal)."""
+    kind: str = "regularized"
+    """Reward kind: ``'regularized'`` (Rocamonde Def. 1) or ``'contrastive'`` (Baumli 1[p > β])."""
+    negatives: list[str] = field(default_factory=list)
+    """Negative task descriptions for the contrastive reward."""
+    reward_tau: float | None = None
+    """Softmax temperature of the contrastive reward; None = the model's 1/logit_scale."""
+    reward_beta: float | None = None
+    """Probability threshold β of the contrastive reward."""
+    aspect: str = "squash"
+    """How frames are fitted to the model's square input: ``'squash'`` (paper) or ``'center-crop'``."""
+    reward_device: str | None = None
+    """Torch device of the reward model; None picks CUDA when available."""
+    reward_precision: str = "fp32"
+    """Precision of the reward model (``'fp32'``, ``'fp16'``, ``'bf16'``)."""
+
+    # --- bookkeeping -------------------------------------------------------------------------
+    checkpoint_every: int = 10_000
+    """Environment steps between checkpoints (model zip, plus replay buffer for off-policy)."""
+    eval_every: int = 10_000
+    """Environment steps between evaluations; 0 disables periodic evaluation."""
+    eval_episodes: int = 2
+    """Deterministic episodes per evaluation."""
+    eval_steps: int = 200
+    """Maximum steps per evaluation episode."""
+    log_every: int = 1_000
+    """Environment steps between rows of training metrics written to the store."""
+
+    # --- learning hyperparameters (None = stable-baselines3 default) --------------------------
+    learning_rate: float | None = None
+    """Optimizer learning rate."""
+    batch_size: int | None = None
+    """Minibatch size of each gradient step."""
+    gamma: float | None = None
+    """Discount factor."""
+    tau: float | None = None
+    """Polyak coefficient of the target network update (off-policy)."""
+    learning_starts: int | None = None
+    """Environment steps collected before learning starts (off-policy)."""
+    train_freq: int | None = None
+    """Update the model every ``train_freq`` steps per env (off-policy)."""
+    gradient_steps: int | None = None
+    """Gradient steps per update (off-policy)."""
+    buffer_size: int | None = None
+    """Replay buffer capacity in transitions (off-policy)."""
+    net_arch: list[int] | None = None
+    """Hidden layer sizes of the policy/value MLPs, e.g. ``[256, 256]``."""
+    ent_coef: float | str | None = None
+    """Entropy coefficient (SAC: a float or ``'auto'``; PPO: a float)."""
+    n_steps: int | None = None
+    """Rollout length per env between PPO updates."""
+    n_epochs: int | None = None
+    """PPO epochs per update."""
+    exploration_fraction: float | None = None
+    """Fraction of training over which DQN's ε decays."""
+    exploration_final_eps: float | None = None
+    """Final ε of DQN's ε-greedy exploration."""
+    target_update_interval: int | None = None
+    """Environment steps between DQN target network updates."""
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-serialisable form, as stored in ``training_runs.config``."""
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> TrainConfig:
+        """Rebuild a config from :meth:`to_dict` output.
+
+        Args:
+            data: Field values; keys starting with ``_`` (bookkeeping flags) are ignored.
+
+        Returns:
+            The config.
+
+        Raises:
+            ConfigError: On an unknown field name.
+        """
+        names = {f.name for f in dataclasses.fields(cls)}
+        unknown = sorted(k for k in data if k not in names and not k.startswith("_"))
+        if unknown:
+            raise ConfigError(f"unknown training config field(s): {', '.join(unknown)}")
+        return cls(**{k: v for k, v in data.items() if k in names})
+
+    def replace(self, **changes: Any) -> TrainConfig:
+        """A copy with some fields changed."""
+        return dataclasses.replace(self, **changes)
+
+    def algo_kwargs(self) -> tuple[dict[str, Any], list[str]]:
+        """Keyword arguments for the stable-baselines3 constructor of :attr:`algo`.
+
+        Returns:
+            ``(kwargs, ignored)``: the hyperparameters that were set and apply to this algorithm
+            (``net_arch`` becomes ``policy_kwargs``), and the names of set ones that do not apply.
+        """
+        accepted = _ALGO_PARAMS[self.algo]
+        kwargs: dict[str, Any] = {}
+        ignored: list[str] = []
+        for name in sorted({n for params in _ALGO_PARAMS.values() for n in params}):
+            value = getattr(self, name)
+            if value is None:
+                continue
+            if name in accepted:
+                kwargs[name] = value
+            else:
+                ignored.append(name)
+        if self.net_arch is not None:
+            kwargs["policy_kwargs"] = {"net_arch": list(self.net_arch)}
+        return kwargs, ignored
+
+
+def env_family(env_id: str) -> str | None:
+    """The paper's environment family of an env id (``'CartPole'``, ``'MountainCar'``,
+    ``'Humanoid'``), or None."""
+    for family in PAPER_PROMPTS:
+        if env_id.startswith(family):
+            return family
+    return None
+
+
+def paper_defaults(env_id: str, algo: str) -> TrainConfig:
+    """The settings Rocamonde et al. (2023) trained with, for ``env_id`` and ``algo``.
+
+    The paper's prompts (Table 3) are always filled in for a known environment family; the
+    hyperparameters only when ``algo`` is the one the paper used for that environment (DQN for
+    CartPole, SAC for MountainCar and Humanoid). Unknown combinations get stable-baselines3's
+    defaults.
+
+    Args:
+        env_id: Gymnasium environment id.
+        algo: ``'sac'``, ``'dqn'`` or ``'ppo'``.
+
+    Returns:
+        A config; change fields with :meth:`TrainConfig.replace`.
+    """
+    family = env_family(env_id)
+    cfg = TrainConfig(env_id=env_id, algo=algo, alpha=0.0)
+    if family is not None:
+        goal, baseline = PAPER_PROMPTS[family]
+        cfg = cfg.replace(goal=list(goal), baseline=list(baseline))
+    if family == "CartPole" and algo == "dqn":
+        cfg = cfg.replace(
+            episode_length=200, learning_starts=75_000, learning_rate=2.3e-3, net_arch=[256, 256]
+        )
+    elif family == "MountainCar" and algo == "sac":
+        cfg = cfg.replace(
+            tau=0.01,
+            gamma=0.9999,
+            learning_rate=1e-4,
+            ent_coef=0.1,
+            net_arch=[64, 64],
+            textured=True,
+        )
+    elif family == "Humanoid" and algo == "sac":
+        cfg = cfg.replace(
+            total_steps=10_000_000,
+            n_envs=32,
+            episode_length=100,
+            # The paper's episodes never end early; only the time limit stops them.
+            env_kwargs={"terminate_when_unhealthy": False},
+            textured=True,
+            gamma=0.95,
+            learning_rate=6e-4,
+            batch_size=512,
+            tau=0.005,
+            learning_starts=50_000,
+            train_freq=100,
+            gradient_steps=100,
+            model="ViT-bigG-14",
+            pretrained="laion2b_s39b_b160k",
+        )
+    return cfg
+
+
+def validate(config: TrainConfig, *, check_env: bool = True) -> None:
+    """Check a config before a run is queued, so mistakes surface as one clear message.
+
+    Args:
+        config: The configuration.
+        check_env: Also build the environment once to check its action space against the
+            algorithm (DQN needs Discrete actions, SAC needs Box).
+
+    Raises:
+        ConfigError: Naming the field and what to change.
+    """
+    if config.algo not in ALGOS:
+        raise ConfigError(f"algo must be one of {', '.join(ALGOS)}; got {config.algo!r}")
+    for name in ("total_steps", "n_envs", "checkpoint_every", "log_every", "eval_episodes"):
+        if getattr(config, name) < 1:
+            raise ConfigError(f"{name} must be at least 1; got {getattr(config, name)}")
+    if config.eval_every < 0 or config.eval_steps < 1:
+        raise ConfigError("eval_every must be ≥ 0 and eval_steps ≥ 1")
+    if config.episode_length is not None and config.episode_length < 1:
+        raise ConfigError(
+            f"episode_length must be at least 1 or unset; got {config.episode_length}"
+        )
+    if config.prompt_set is None:
+        if not config.goal:
+            raise ConfigError("give a reward: a prompt set name, or at least one goal prompt")
+        if not 0.0 <= config.alpha <= 1.0:
+            raise ConfigError(f"alpha must be in [0, 1]; got {config.alpha}")
+        if config.alpha > 0 and not config.baseline:
+            raise ConfigError("alpha > 0 needs at least one baseline prompt")
+        if config.kind not in REWARD_KINDS:
+            raise ConfigError(f"kind must be one of {', '.join(REWARD_KINDS)}; got {config.kind!r}")
+        if config.kind == "contrastive" and config.reward_beta is None:
+            raise ConfigError("the contrastive reward needs a threshold reward_beta (β)")
+    if config.aspect not in ASPECTS:
+        raise ConfigError(f"aspect must be one of {', '.join(ASPECTS)}; got {config.aspect!r}")
+    if config.net_arch is not None and (
+        not config.net_arch or any(int(n) < 1 for n in config.net_arch)
+    ):
+        raise ConfigError(f"net_arch must be a list of positive layer sizes; got {config.net_arch}")
+    if check_env:
+        check_action_space(config.env_id, config.algo, config.env_kwargs)
+
+
+def check_action_space(env_id: str, algo: str, env_kwargs: dict[str, Any] | None = None) -> None:
+    """Check that ``algo`` can act in ``env_id``.
+
+    Raises:
+        ConfigError: Unknown environment, or an action space the algorithm cannot handle.
+    """
+    try:
+        env = gym.make(env_id, **(env_kwargs or {}))
+    except gym.error.Error as exc:
+        raise ConfigError(f"cannot create environment {env_id!r}: {exc}") from exc
+    except TypeError as exc:
+        raise ConfigError(f"bad env_kwargs for {env_id!r}: {exc}") from exc
+    try:
+        space = env.action_space
+    finally:
+        env.close()
+    if algo == "dqn" and not isinstance(space, gym.spaces.Discrete):
+        hint = " (try SAC or PPO)" if isinstance(space, gym.spaces.Box) else ""
+        raise ConfigError(f"DQN needs a Discrete action space; {env_id} has {space}{hint}")
+    if algo == "sac" and not isinstance(space, gym.spaces.Box):
+        hint = (
+            "; use MountainCarContinuous-v0"
+            if env_id.startswith("MountainCar")
+            else " (try DQN or PPO)"
+        )
+        raise ConfigError(f"SAC needs a continuous (Box) action space; {env_id} has {space}{hint}")
+    if algo == "ppo" and not isinstance(
+        space,
+        gym.spaces.Box | gym.spaces.Discrete | gym.spaces.MultiDiscrete | gym.spaces.MultiBinary,
+    ):
+        raise ConfigError(f"PPO cannot act in {env_id}'s action space {space}")
