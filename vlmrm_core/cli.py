@@ -176,10 +176,12 @@ def _file_items(inputs: Sequence[str], names: list[str]) -> Iterator[tuple[str, 
 
 
 def _dataset_items(engine: Any, dataset: str, names: list[str]) -> tuple[Iterator, int]:
-    from vlmrm_core.store import dataset_frames, get_dataset, load_pixels
+    from vlmrm_core.store import NotFoundError, dataset_frames, get_dataset, load_pixels
 
-    if get_dataset(engine, dataset) is None:
-        raise CliError(f"no dataset named {dataset!r}: `vlmrm frames list` shows them")
+    try:
+        get_dataset(engine, dataset)
+    except NotFoundError:
+        raise CliError(f"no dataset named {dataset!r}: `vlmrm frames list` shows them") from None
     frames = dataset_frames(engine, dataset)
     names.extend(f.name or f.hash for f in frames)
     items = ((f.hash, (lambda h=f.hash: load_pixels(h))) for f in frames)

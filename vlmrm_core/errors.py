@@ -11,8 +11,15 @@ def is_user_error(exc: BaseException) -> bool:
     """
     from vlmrm_core.cli import CliError
     from vlmrm_core.models import ModelError
+    from vlmrm_core.store import NotFoundError
 
-    user_types: tuple[type[BaseException], ...] = (CliError, ModelError, ValueError, OSError)
+    user_types: tuple[type[BaseException], ...] = (
+        CliError,
+        ModelError,
+        NotFoundError,
+        ValueError,
+        OSError,
+    )
     try:
         import gymnasium.error
 

@@ -82,9 +82,11 @@ def test_alpha_reproduces_krippendorff_2011(level: str, published: float) -> Non
 
 
 def test_alpha_nominal_exact_value() -> None:
-    # From the paper's coincidence matrix: n = 40, Σ_c o_cc = 34, Σ n_c² = 9²+10²+10²+8²+3² = 354,
-    # α = 1 − (n − 1)(n − Σ o_cc) / (n² − Σ n_c²) = 1 − 39·6 / 1246.
-    assert krippendorff_alpha(KRIPPENDORFF_2011) == pytest.approx(1 - 39 * 6 / 1246, rel=1e-12)
+    # Unit 12 has one label and drops out, leaving n = 40 pairable labels with value totals
+    # n_c = 9, 13, 10, 5, 3 (Σ n_c² = 384). The diagonal of the coincidence matrix sums to 32:
+    # m_u from the 8 unanimous units (28) plus 2 each from units 2 and 8 (6 agreeing ordered
+    # pairs / (4 − 1)). Nominal α = 1 − (n − 1)(n − Σ o_cc) / (n² − Σ n_c²) = 1 − 39·8 / 1216.
+    assert krippendorff_alpha(KRIPPENDORFF_2011) == pytest.approx(1 - 39 * 8 / 1216, rel=1e-12)
 
 
 def test_alpha_all_agree_is_one() -> None:
@@ -112,7 +114,9 @@ def test_alpha_ignores_units_with_a_single_label() -> None:
 
 
 def test_alpha_interval_is_invariant_to_linear_rescaling() -> None:
-    assert krippendorff_alpha(10 * KRIPPENDORFF_2011 - 3, "interval") == pytest.approx(0.849, abs=5e-4)
+    assert krippendorff_alpha(10 * KRIPPENDORFF_2011 - 3, "interval") == pytest.approx(
+        0.849, abs=5e-4
+    )
 
 
 def test_alpha_errors() -> None:
@@ -179,9 +183,17 @@ def test_pairwise_kappa_table(labels_df: pd.DataFrame) -> None:
     assert ann_bob.observed_agreement == pytest.approx(0.75)
     assert ann_bob.kappa == pytest.approx(cohens_kappa([1, 0, 1, 0], [1, 1, 1, 0]))
     assert ann_bob.kappa == pytest.approx(0.5)
-    # One common item: the labels show no variation, so κ is NaN but the pair is listed.
+    # One common item (f4), labelled differently: p_o = 0 = p_e, so κ = 0.
     assert pairs[("ann", "cat")].n_common == 1
-    assert math.isnan(pairs[("ann", "cat")].kappa)
+    assert pairs[("ann", "cat")].kappa == 0.0
+
+
+def test_pairwise_kappa_is_nan_without_variation() -> None:
+    df = pd.DataFrame({"item": [1, 1, 2, 2], "labeler": ["a", "b"] * 2, "value": [1, 1, 1, 1]})
+    row = pairwise_kappa(df).iloc[0]
+    assert row["n_common"] == 2
+    assert row["observed_agreement"] == 1.0
+    assert math.isnan(row["kappa"])
 
 
 def test_pairwise_kappa_lists_pairs_without_common_items() -> None:

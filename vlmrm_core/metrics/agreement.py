@@ -11,6 +11,7 @@ can be trusted.
 
 from __future__ import annotations
 
+from contextlib import suppress
 from itertools import combinations
 from typing import Any, Literal
 
@@ -160,9 +161,11 @@ def krippendorff_alpha(matrix: Any, level: AlphaLevel = "nominal") -> float:
 
     n_values = values.shape[0]
     # counts[u, c]: how many labelers gave item u the value c.
-    counts = np.bincount(
-        item_of_label * n_values + codes, minlength=table.shape[1] * n_values
-    ).reshape(table.shape[1], n_values).astype(np.float64)
+    counts = (
+        np.bincount(item_of_label * n_values + codes, minlength=table.shape[1] * n_values)
+        .reshape(table.shape[1], n_values)
+        .astype(np.float64)
+    )
     labels_per_item = counts.sum(axis=1)
     pairable = labels_per_item >= 2
     if not pairable.any():
@@ -258,10 +261,9 @@ def pairwise_kappa(
         observed = float(np.mean(codes_a == codes_b)) if n_common else float("nan")
         kappa = float("nan")
         if n_common:
-            try:
+            # Undefined kappa stays NaN: the table keeps one row per pair.
+            with suppress(UndefinedAgreementError):
                 kappa = _kappa_from_codes(codes_a, codes_b, n_categories)
-            except UndefinedAgreementError:
-                pass  # reported as NaN: the table keeps one row per pair
         rows.append((first, second, n_common, observed, kappa))
     return pd.DataFrame(
         rows, columns=["labeler_a", "labeler_b", "n_common", "observed_agreement", "kappa"]

@@ -234,10 +234,8 @@ def _pearson_distance(
     # Labels are checked first: constant labels are the common user mistake worth naming.
     yc = _centred_scaled(y, weights, y_side, metric)
     xc = _centred_scaled(x, weights, x_side, metric)
-    wx = xc if weights is None else weights * xc
-    wy = yc if weights is None else weights * yc
-    var_x = float(wx @ xc)
-    var_y = float(wy @ yc)
+    var_x = _weighted_dot(weights, xc, xc)
+    var_y = _weighted_dot(weights, yc, yc)
     # Non-equal values whose spread vanishes in floating point (or only on negligible weights)
     # are as constant as the data can tell.
     if var_y <= 0.0:
@@ -245,16 +243,23 @@ def _pearson_distance(
     if var_x <= 0.0:
         raise _constant_error(x_side, float(x[0]), metric)
     std_x, std_y = math.sqrt(var_x), math.sqrt(var_y)
-    rho = min(1.0, max(-1.0, float(wx @ yc) / (std_x * std_y)))
+    rho = min(1.0, max(-1.0, _weighted_dot(weights, xc, yc) / (std_x * std_y)))
     if rho <= 0.5:
         return math.sqrt((1.0 - rho) / 2.0)
     # Near ρ = 1, 1 − ρ cancels to rounding noise and the square root magnifies it (identical
     # inputs would give ~1e-8). With unit vectors u, v, 1 − ρ = ‖u − v‖² / 2, which has no
-    # cancellation, so D = ‖u − v‖ / 2.
-    difference = xc / std_x
-    difference -= yc / std_y
-    weighted = difference if weights is None else weights * difference
-    return min(1.0, math.sqrt(float(weighted @ difference)) / 2.0)
+    # cancellation, so D = ‖u − v‖ / 2. xc and yc are our own arrays: reuse them in place.
+    xc /= std_x
+    yc /= std_y
+    xc -= yc
+    return min(1.0, math.sqrt(_weighted_dot(weights, xc, xc)) / 2.0)
+
+
+def _weighted_dot(weights: np.ndarray | None, a: np.ndarray, b: np.ndarray) -> float:
+    """Σ w·a·b; einsum does it in one pass without a temporary array."""
+    if weights is None:
+        return float(a @ b)
+    return float(np.einsum("i,i,i->", weights, a, b))
 
 
 # --------------------------------------------------------------------------------------------
@@ -390,6 +395,8 @@ def bootstrap_ci(
         raise ValueError(f"n_boot must be at least 2, got {n_boot}")
     if not 0.0 < level < 1.0:
         raise ValueError(f"level must be in (0, 1), got {level}")
+    if not 0.0 <= max_dropped_fraction <= 1.0:
+        raise ValueError(f"max_dropped_fraction must be in [0, 1], got {max_dropped_fraction}")
     xv, yv, w = _prepare(rewards, labels, weights, _REWARDS, _LABELS)
     # Validates both sides (finite, non-constant) with the same messages as epic_distance.
     _pearson_distance(xv, yv, w, _REWARDS, _LABELS, "EPIC distance")
@@ -399,8 +406,8 @@ def bootstrap_ci(
     if dropped > max_dropped_fraction * n_boot or distances.shape[0] < 2:
         raise ConstantRewardError(
             f"{dropped} of {n_boot} bootstrap resamples had constant rewards or labels (more "
-            f"than {max_dropped_fraction:.0%}); with {xv.shape[0]} states the minority label "
-            "is too rare for a bootstrap interval; label more states of the rarer kind",
+            f"than {max_dropped_fraction:.0%}): among {xv.shape[0]} states the rarer label is "
+            "too rare for a bootstrap interval; label more states of the rarer kind",
             side="bootstrap",
         )
     tail = (1.0 - level) / 2.0
@@ -643,9 +650,8 @@ def epic_distance_transitions(
     """
     s, a, s_next = _check_transitions(states, actions, next_states)
     rng = np.random.default_rng(seed)
-    if samples_s is None or samples_a is None:
-        if n_samples < 1:
-            raise ValueError(f"n_samples must be positive, got {n_samples}")
+    if (samples_s is None or samples_a is None) and n_samples < 1:
+        raise ValueError(f"n_samples must be positive, got {n_samples}")
     if samples_s is None:
         pool = np.concatenate([s, s_next], axis=0)
         samples_s = pool[rng.choice(pool.shape[0], n_samples, replace=n_samples > pool.shape[0])]

@@ -29,8 +29,8 @@ def _configure(**kwargs: object) -> None:
 
 def run_offline() -> None:
     """Emit SQL to stdout instead of running it (``alembic upgrade head --sql``)."""
-    from vlmrm_core.store.db import normalize_url
     from vlmrm_core.settings import get_settings
+    from vlmrm_core.store.db import normalize_url
 
     url = config.get_main_option("sqlalchemy.url") or get_settings().database_url
     _configure(url=normalize_url(url), literal_binds=True)

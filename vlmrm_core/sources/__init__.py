@@ -1,0 +1,58 @@
+"""Frame sources: generators of :class:`~vlmrm_core.frames.FrameRecord` | ``Rejection``.
+
+- :mod:`.uploads`: user files (images, GIFs, ZIPs of images, videos), validated as hostile input.
+- :mod:`.sweeps`: CartPole pole-angle and MountainCar position sweeps (the paper's Fig. 2).
+- :mod:`.rollouts`: random or stable-baselines3 policies in any gymnasium env with rgb_array.
+- :mod:`.humanoid`: Humanoid-v5 in the paper's textured scene and camera, rollouts and poses.
+- :mod:`.textures`: the procedurally drawn, realistic MountainCar renderer.
+
+Every source yields one frame at a time and accepts ``progress(done, total_or_None, message)``.
+Heavy dependencies (gymnasium, MuJoCo, PyAV, stable-baselines3) are imported only when a source
+runs, so importing this package is cheap.
+"""
+
+from vlmrm_core.sources.humanoid import (
+    PAPER_CAMERA,
+    POSES,
+    humanoid_poses,
+    humanoid_rollout,
+    make_humanoid_env,
+    textured_humanoid_xml,
+)
+from vlmrm_core.sources.rollouts import (
+    RolloutError,
+    check_env_id,
+    headless_rendering,
+    load_sb3_policy,
+    render_env_frame,
+    rollout_env,
+    rollout_frames,
+)
+from vlmrm_core.sources.sweeps import SWEEPS, cartpole_sweep, mountaincar_sweep
+from vlmrm_core.sources.textures import TexturedMountainCarRenderer, render_mountaincar
+from vlmrm_core.sources.uploads import SUPPORTED_EXTENSIONS, iter_paths, iter_upload, sniff_kind
+
+__all__ = [
+    "PAPER_CAMERA",
+    "POSES",
+    "SUPPORTED_EXTENSIONS",
+    "SWEEPS",
+    "RolloutError",
+    "TexturedMountainCarRenderer",
+    "cartpole_sweep",
+    "check_env_id",
+    "headless_rendering",
+    "humanoid_poses",
+    "humanoid_rollout",
+    "iter_paths",
+    "iter_upload",
+    "load_sb3_policy",
+    "make_humanoid_env",
+    "mountaincar_sweep",
+    "render_env_frame",
+    "render_mountaincar",
+    "rollout_env",
+    "rollout_frames",
+    "sniff_kind",
+    "textured_humanoid_xml",
+]

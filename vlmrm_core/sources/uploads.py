@@ -361,7 +361,9 @@ def _decode(im: Image.Image, name: str) -> np.ndarray:
 
 
 def _brief(exc: BaseException) -> str:
-    text = str(exc).strip().rstrip(".") or type(exc).__name__
+    # FFmpeg errors carry a clean ``strerror``; their str() adds an errno and '<none>' filename.
+    text = getattr(exc, "strerror", None) if type(exc).__module__.startswith("av") else None
+    text = (text or str(exc)).strip().rstrip(".") or type(exc).__name__
     return text if len(text) <= 160 else text[:157] + "..."
 
 
@@ -385,7 +387,8 @@ def _video_frames(
         container = av.open(fp, mode="r")
     except (av.FFmpegError, OSError, ValueError) as exc:
         raise _Reject(
-            f"{name} is not a readable video ({_brief(exc)}); upload MP4, WebM, MOV or MKV"
+            f"{name} is not a readable video, perhaps truncated or corrupt ({_brief(exc)}); "
+            "upload a complete MP4, WebM, MOV or MKV file"
         ) from None
     with container:
         if not container.streams.video:

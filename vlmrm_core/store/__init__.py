@@ -113,4 +113,5 @@ __all__ = [
     "undo_last_label",
     "update_dataset",
     "update_run",
+    "upgrade",
 ]

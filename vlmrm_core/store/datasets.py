@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import os
 import uuid
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -32,12 +32,23 @@ from vlmrm_core.frames import FrameRecord, ProgressCallback, Rejection, pixel_ha
 from vlmrm_core.settings import Settings, get_settings
 from vlmrm_core.store._sql import NotFoundError, chunks, insert_ignore
 from vlmrm_core.store.db import session_scope, transact
-from vlmrm_core.store.schema import DATASET_KINDS, Dataset, DatasetFrame, Frame, Label
+from vlmrm_core.store.schema import DATASET_KINDS, Dataset, DatasetFrame, Frame, Label, utcnow
 
 INGEST_BATCH = 32
 """Frames whose pixels are held in memory at once during an import."""
 
-_MembershipKey = tuple[str, str, str | None, str | None, int | None, int | None, str | None, Any]
+_KEY_FIELDS = (
+    "frame_hash",
+    "source",
+    "name",
+    "env_id",
+    "episode",
+    "step",
+    "param_name",
+    "param_value",
+)
+"""What identifies a membership: the pixels plus their provenance (see the module docstring)."""
+_MembershipKey = tuple[Any, ...]
 
 
 @dataclass
@@ -134,17 +145,8 @@ def _check_pixels(record: FrameRecord) -> str | None:
     return None
 
 
-def _membership_key(frame_hash: str, row: Any) -> _MembershipKey:
-    return (
-        frame_hash,
-        row.source,
-        row.name,
-        row.env_id,
-        row.episode,
-        row.step,
-        row.param_name,
-        row.param_value,
-    )
+def _membership_key(values: Mapping[str, Any]) -> _MembershipKey:
+    return tuple(values[f] for f in _KEY_FIELDS)
 
 
 def _lock_dataset(session: Session, name: str) -> Dataset | None:
@@ -154,48 +156,39 @@ def _lock_dataset(session: Session, name: str) -> Dataset | None:
 
 
 class _Importer:
-    """State of one running import; every row goes through one session (one transaction)."""
+    """One running import.
+
+    Phase 1 (:meth:`read_batch`) consumes the input: it hashes frames, looks up which are stored
+    already (short read transactions), writes PNG files for new ones and keeps only the rows to
+    insert. Phase 2 (:meth:`commit`) inserts all rows in one short write transaction. No write lock
+    is held while the input is read, so a slow source (decoding a long video, rendering a sweep)
+    does not block labellers or training workers writing to the same SQLite file.
+    """
 
     def __init__(
         self,
-        session: Session,
-        dataset: Dataset,
+        engine: Engine,
         frames_dir: Path,
         report: IngestReport,
         progress: ProgressCallback | None,
-        created_files: list[Path],
     ) -> None:
-        self.session = session
-        self.dataset = dataset
+        self.engine = engine
         self.frames_dir = frames_dir
         self.report = report
         self.progress = progress
-        self.created_files = created_files
+        self.created_files: list[Path] = []
+        self.new_frames: dict[str, dict[str, Any]] = {}
+        """Frame rows to insert, by hash (pixels are not kept)."""
+        self.members: list[dict[str, Any]] = []
+        """Membership rows in input order, without dataset id and position yet."""
         self.done = 0
-        max_pos = session.scalar(
-            select(func.max(DatasetFrame.position)).where(DatasetFrame.dataset_id == dataset.id)
-        )
-        self.next_position = 0 if max_pos is None else max_pos + 1
-        existing = session.execute(
-            select(
-                DatasetFrame.frame_hash,
-                DatasetFrame.source,
-                DatasetFrame.name,
-                DatasetFrame.env_id,
-                DatasetFrame.episode,
-                DatasetFrame.step,
-                DatasetFrame.param_name,
-                DatasetFrame.param_value,
-            ).where(DatasetFrame.dataset_id == dataset.id)
-        )
-        self.memberships: set[_MembershipKey] = {_membership_key(m.frame_hash, m) for m in existing}
 
     def _tick(self, message: str) -> None:
         self.done += 1
         if self.progress is not None:
             self.progress(self.done, None, message)
 
-    def add_batch(self, batch: Sequence[FrameRecord | Rejection]) -> None:
+    def read_batch(self, batch: Sequence[FrameRecord | Rejection]) -> None:
         hashed: list[tuple[FrameRecord, str] | Rejection] = []
         for item in batch:
             if isinstance(item, Rejection):
@@ -206,22 +199,18 @@ class _Importer:
                 hashed.append(Rejection(name=item.name or "(unnamed frame)", reason=problem))
             else:
                 hashed.append((item, pixel_hash(item.pixels)))
-        wanted = [h[1] for h in hashed if isinstance(h, tuple)]
-        # Frames stored earlier (by anyone, or by earlier batches of this import: they are
-        # flushed into this transaction) count as duplicates.
-        stored = set(
-            self.session.scalars(select(Frame.hash).where(Frame.hash.in_(set(wanted)))).all()
-        ) if wanted else set()
-        new_frames: list[dict[str, Any]] = []
-        new_members: list[dict[str, Any]] = []
+        wanted = {e[1] for e in hashed if isinstance(e, tuple) and e[1] not in self.new_frames}
+        stored: set[str] = set()
+        if wanted:
+            with session_scope(self.engine) as session:
+                stored = set(session.scalars(select(Frame.hash).where(Frame.hash.in_(wanted))))
         for entry in hashed:
             if isinstance(entry, Rejection):
                 self.report.rejected.append(entry)
                 self._tick(f"rejected {entry.name}: {entry.reason}")
                 continue
             record, h = entry
-            label = record.name or h[:12]
-            if h in stored:
+            if h in stored or h in self.new_frames:
                 self.report.duplicates += 1
                 status = "duplicate"
             else:
@@ -230,40 +219,93 @@ class _Importer:
                     _write_png(path, record.pixels)
                     self.created_files.append(path)
                 height, width = record.pixels.shape[:2]
-                new_frames.append(
-                    {"hash": h, "path": _relative_path(h), "width": width, "height": height}
-                )
-                stored.add(h)
+                self.new_frames[h] = {
+                    "hash": h,
+                    "path": _relative_path(h),
+                    "width": width,
+                    "height": height,
+                    "created_at": utcnow(),
+                }
                 self.report.imported += 1
                 status = "new"
-            key = _membership_key(h, record)
-            if key not in self.memberships:
-                self.memberships.add(key)
-                new_members.append(
-                    {
-                        "dataset_id": self.dataset.id,
-                        "position": self.next_position,
-                        "frame_hash": h,
-                        "source": record.source,
-                        "name": record.name,
-                        "env_id": record.env_id,
-                        "episode": record.episode,
-                        "step": record.step,
-                        "state": record.state,
-                        "param_name": record.param_name,
-                        "param_value": record.param_value,
-                        "extra": record.extra or None,
-                    }
+            self.members.append(
+                {
+                    "frame_hash": h,
+                    "source": record.source,
+                    "name": record.name,
+                    "env_id": record.env_id,
+                    "episode": record.episode,
+                    "step": record.step,
+                    "state": record.state,
+                    "param_name": record.param_name,
+                    "param_value": record.param_value,
+                    "extra": record.extra or None,
+                }
+            )
+            self._tick(f"{record.name or h[:12]}: {status}")
+
+    def commit(self, dataset_name: str, kind: str, create: bool) -> int:
+        """Insert the collected rows; returns the number of memberships added."""
+        created = set(self.created_files)
+
+        def body(session: Session) -> int:
+            if create:
+                insert_ignore(
+                    session,
+                    Dataset.__table__,
+                    [{"name": dataset_name, "kind": kind, "meta": {}, "description": ""}],
+                    ["name"],
                 )
-                self.next_position += 1
-                self.report.added += 1
-            else:
-                status += ", already in dataset"
-            self._tick(f"{label}: {status}")
-        # ON CONFLICT DO NOTHING: a concurrent import (PostgreSQL) may store the same pixels.
-        insert_ignore(self.session, Frame.__table__, new_frames, ["hash"])
-        if new_members:
-            self.session.execute(insert(DatasetFrame), new_members)
+            dataset = _lock_dataset(session, dataset_name)
+            if dataset is None:
+                raise NotFoundError(f"no dataset named {dataset_name!r}")
+            if dataset.kind != kind:
+                dataset.kind = "mixed"
+                session.flush()
+            self._insert_frames(session, created)
+            return self._insert_members(session, dataset.id)
+
+        return transact(self.engine, body)
+
+    def _insert_frames(self, session: Session, created: set[Path]) -> None:
+        hashes = list(self.new_frames)
+        for part in chunks(hashes):
+            present = set(session.scalars(select(Frame.hash).where(Frame.hash.in_(part))))
+            rows = [self.new_frames[h] for h in part if h not in present]
+            for row in rows:
+                # A file we found instead of writing belonged to another import that has not
+                # committed; if that import failed and removed it, the frame must not be stored.
+                path = self.frames_dir / row["path"]
+                if path not in created and not path.exists():
+                    raise RuntimeError(
+                        f"the image file of frame {row['hash']} disappeared during the import "
+                        "(a concurrent import failed); nothing was imported, please retry"
+                    )
+            # ON CONFLICT DO NOTHING: a concurrent import (PostgreSQL) may store the same pixels.
+            insert_ignore(session, Frame.__table__, rows, ["hash"])
+
+    def _insert_members(self, session: Session, dataset_id: int) -> int:
+        max_pos = session.scalar(
+            select(func.max(DatasetFrame.position)).where(DatasetFrame.dataset_id == dataset_id)
+        )
+        position = 0 if max_pos is None else max_pos + 1
+        existing = session.execute(
+            select(*(getattr(DatasetFrame, f) for f in _KEY_FIELDS)).where(
+                DatasetFrame.dataset_id == dataset_id
+            )
+        )
+        keys = {_membership_key(row._mapping) for row in existing}
+        rows: list[dict[str, Any]] = []
+        for member in self.members:
+            key = _membership_key(member)
+            if key in keys:
+                continue
+            keys.add(key)
+            rows.append({**member, "dataset_id": dataset_id, "position": position})
+            position += 1
+        for part in chunks(rows):
+            session.execute(insert(DatasetFrame), list(part))
+        return len(rows)
 
 
 def ingest_frames(
@@ -279,9 +321,10 @@ def ingest_frames(
     """Store frames and add them to a dataset, all or nothing.
 
     The input is consumed in small batches (never more than ``INGEST_BATCH`` frames of pixels in
-    memory). Everything happens in one transaction; PNG files are written only for new hashes and
-    deleted again if anything fails, including an exception raised by ``items`` itself, so a
-    failed import leaves the database and the frames folder as they were.
+    memory); PNG files are written only for new hashes as the input is read, and all rows are
+    inserted at the end in one transaction. If anything fails, including an exception raised by
+    ``items`` itself, the files this import created are deleted and no row is written, so the
+    database and the frames folder are left as they were.
 
     Args:
         engine: from :func:`~vlmrm_core.store.db.init_db`.
@@ -300,37 +343,23 @@ def ingest_frames(
         raise ValueError(f"dataset kind must be one of {DATASET_KINDS}, got {kind!r}")
     if not dataset_name.strip():
         raise ValueError("dataset name must not be empty")
+    if not create:
+        get_dataset(engine, dataset_name)  # fail before consuming the input
     settings = settings or get_settings()
     report = IngestReport(dataset=dataset_name)
-    created_files: list[Path] = []
+    importer = _Importer(engine, settings.frames_dir, report, progress)
     try:
-        # BEGIN IMMEDIATE: on SQLite an import is one writer from start to end.
-        with session_scope(engine, immediate=True) as session:
-            if create:
-                insert_ignore(
-                    session,
-                    Dataset.__table__,
-                    [{"name": dataset_name, "kind": kind, "meta": {}, "description": ""}],
-                    ["name"],
-                )
-            dataset = _lock_dataset(session, dataset_name)
-            if dataset is None:
-                raise NotFoundError(f"no dataset named {dataset_name!r}")
-            if dataset.kind != kind:
-                dataset.kind = "mixed"
-                session.flush()
-            importer = _Importer(
-                session, dataset, settings.frames_dir, report, progress, created_files
-            )
-            batch: list[FrameRecord | Rejection] = []
-            for item in items:
-                batch.append(item)
-                if len(batch) >= INGEST_BATCH:
-                    importer.add_batch(batch)
-                    batch = []
-            importer.add_batch(batch)
+        batch: list[FrameRecord | Rejection] = []
+        for item in items:
+            batch.append(item)
+            if len(batch) >= INGEST_BATCH:
+                importer.read_batch(batch)
+                batch = []
+        importer.read_batch(batch)
+        batch = []
+        report.added = importer.commit(dataset_name, kind, create)
     except BaseException:
-        for path in created_files:
+        for path in importer.created_files:
             path.unlink(missing_ok=True)
         raise
     return report
@@ -469,7 +498,7 @@ def delete_dataset(engine: Engine, name: str, settings: Settings | None = None) 
             raise NotFoundError(f"no dataset named {name!r}")
         hashes = sorted(
             session.scalars(
-                select(distinct(DatasetFrame.frame_hash)).where(DatasetFrame.dataset_id == ds.id)
+                select(DatasetFrame.frame_hash).distinct().where(DatasetFrame.dataset_id == ds.id)
             ).all()
         )
         session.execute(delete(Label).where(Label.dataset_id == ds.id))
@@ -478,14 +507,14 @@ def delete_dataset(engine: Engine, name: str, settings: Settings | None = None) 
         for part in chunks(hashes):
             still_member = set(
                 session.scalars(
-                    select(distinct(DatasetFrame.frame_hash)).where(
-                        DatasetFrame.frame_hash.in_(part)
-                    )
+                    select(DatasetFrame.frame_hash)
+                    .distinct()
+                    .where(DatasetFrame.frame_hash.in_(part))
                 )
             )
             still_labelled = set(
                 session.scalars(
-                    select(distinct(Label.frame_hash)).where(Label.frame_hash.in_(part))
+                    select(Label.frame_hash).distinct().where(Label.frame_hash.in_(part))
                 )
             )
             unused = [h for h in part if h not in still_member and h not in still_labelled]
@@ -570,9 +599,7 @@ def count_frames(engine: Engine, name: str, *, distinct_frames: bool = False) ->
     with session_scope(engine) as session:
         ds_id = _dataset_id(session, name)
         what = func.count(distinct(DatasetFrame.frame_hash)) if distinct_frames else func.count()
-        return int(
-            session.scalar(select(what).where(DatasetFrame.dataset_id == ds_id)) or 0
-        )
+        return int(session.scalar(select(what).where(DatasetFrame.dataset_id == ds_id)) or 0)
 
 
 def load_pixels(frame_hash: str, settings: Settings | None = None) -> np.ndarray:

@@ -206,16 +206,16 @@ def label_queue(engine: Engine, dataset: str, labeler: str, seed: int = 0) -> li
         labeler_id = _labeler_id(session, labeler, create=False)
         members = set(
             session.scalars(
-                select(distinct(DatasetFrame.frame_hash)).where(DatasetFrame.dataset_id == ds.id)
+                select(DatasetFrame.frame_hash).distinct().where(DatasetFrame.dataset_id == ds.id)
             )
         )
         mine: set[str] = set()
         if labeler_id is not None:
             mine = set(
                 session.scalars(
-                    select(distinct(Label.frame_hash)).where(
-                        Label.dataset_id == ds.id, Label.labeler_id == labeler_id
-                    )
+                    select(Label.frame_hash)
+                    .distinct()
+                    .where(Label.dataset_id == ds.id, Label.labeler_id == labeler_id)
                 )
             )
         others = select(Label.frame_hash).where(Label.dataset_id == ds.id)
@@ -335,8 +335,7 @@ def export_labels(engine: Engine, dataset: str, path: str | Path, fmt: str = "cs
         names = session.execute(
             select(first.c.frame_hash, DatasetFrame.name, first.c.position).join(
                 DatasetFrame,
-                (DatasetFrame.dataset_id == ds.id)
-                & (DatasetFrame.position == first.c.position),
+                (DatasetFrame.dataset_id == ds.id) & (DatasetFrame.position == first.c.position),
             )
         ).all()
     info = pd.DataFrame([tuple(r) for r in names], columns=["frame_hash", "frame_name", "position"])

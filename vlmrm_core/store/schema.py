@@ -232,9 +232,7 @@ class TrainingRun(Base):
     steps_done: Mapped[int] = mapped_column(Integer, default=0, server_default=text("0"))
     pid: Mapped[int | None] = mapped_column(Integer)
     heartbeat_at: Mapped[datetime | None] = mapped_column()
-    cancel_requested: Mapped[bool] = mapped_column(
-        Boolean, default=False, server_default=false()
-    )
+    cancel_requested: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     started_at: Mapped[datetime | None] = mapped_column()
     finished_at: Mapped[datetime | None] = mapped_column()

@@ -38,8 +38,9 @@ from vlmrm_core.training.reward_wrapper import RewardFn
 
 log = logging.getLogger(__name__)
 
-MetricsSink = Callable[[list[tuple[int, float, dict[str, Any]]]], None]
-"""Receives metric rows ``(step, wall_time, data)``; ``data`` holds only finite numbers."""
+MetricsSink = Callable[[list[dict[str, Any]]], None]
+"""Receives metric rows: ``{"step": int, "wall_time": float, <metric>: number, ...}``, the
+format of the store's ``add_run_metrics``; non-finite values are left out."""
 
 
 def _finite(data: dict[str, Any]) -> dict[str, Any]:
@@ -141,7 +142,7 @@ class MetricsCallback(BaseCallback):
             data["episode_length"] = float(np.mean(self._ep_len))
         data.update(self._train_values)
         data = _finite(data)
-        self.sink([(steps, time.time(), data)])
+        self.sink([{"step": steps, "wall_time": time.time(), **data}])
         if self.echo:
             summary = " ".join(
                 f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}" for k, v in data.items()
@@ -679,7 +680,7 @@ class EvalCallback(BaseCallback):
 
     def run_eval(self) -> EvalResult:
         """Evaluate now."""
-        step = int(self.num_timesteps)
+        step = int(self.model.num_timesteps)
         t0 = time.perf_counter()
         video = self.video_dir / f"eval_{step}.mp4" if self.video_dir is not None else None
         result = evaluate(
@@ -703,7 +704,7 @@ class EvalCallback(BaseCallback):
             "eval/length": float(np.mean(result.lengths)),
         }
         if self.metrics_sink is not None:
-            self.metrics_sink([(step, time.time(), _finite(data))])
+            self.metrics_sink([{"step": step, "wall_time": time.time(), **_finite(data)}])
         log.info(
             "evaluation at step %d (%.1fs): clip_return=%.4g gt_return=%.4g length=%.1f",
             step,

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import dataclasses
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, Literal
 
 import gymnasium as gym
@@ -97,6 +98,9 @@ class TrainConfig:
     """open_clip architecture name of the CLIP reward model."""
     pretrained: str | None = "laion2b_s34b_b79k"
     """open_clip pretrained tag or path to a local checkpoint; None = random init (tests only)."""
+    model_config: str | None = None
+    """Path of an open_clip model config JSON defining a custom architecture, registered
+    under the file's stem (which ``model`` must then name); None for built-in architectures."""
     goal: list[str] = field(default_factory=list)
     """Goal prompts (their normalised embeddings are averaged)."""
     baseline: list[str] = field(default_factory=list)
@@ -110,13 +114,13 @@ class TrainConfig:
     reward_tau: float | None = None
     """Softmax temperature of the contrastive reward; None = the model's 1/logit_scale."""
     reward_beta: float | None = None
-    """Probability threshold β of the contrastive reward."""
+    """Probability threshold β of the contrastive reward; None = 0.5."""
     aspect: str = "squash"
     """How frames are fitted to the model's square input: ``'squash'`` (paper) or ``'center-crop'``."""
     reward_device: str | None = None
     """Torch device of the reward model; None picks CUDA when available."""
     reward_precision: str = "fp32"
-    """Precision of the reward model (``'fp32'``, ``'fp16'``, ``'bf16'``)."""
+    """Precision of the reward model: ``'fp32'`` or ``'bf16'``."""
 
     # --- bookkeeping -------------------------------------------------------------------------
     checkpoint_every: int = 10_000
@@ -306,8 +310,22 @@ def validate(config: TrainConfig, *, check_env: bool = True) -> None:
             raise ConfigError("alpha > 0 needs at least one baseline prompt")
         if config.kind not in REWARD_KINDS:
             raise ConfigError(f"kind must be one of {', '.join(REWARD_KINDS)}; got {config.kind!r}")
-        if config.kind == "contrastive" and config.reward_beta is None:
-            raise ConfigError("the contrastive reward needs a threshold reward_beta (β)")
+        if config.kind == "contrastive" and not config.negatives:
+            raise ConfigError("the contrastive reward needs at least one negative prompt")
+        if config.reward_beta is not None and not 0.0 <= config.reward_beta <= 1.0:
+            raise ConfigError(f"reward_beta must be in [0, 1]; got {config.reward_beta}")
+    if config.model_config is not None:
+        path = Path(config.model_config)
+        if not path.is_file() or path.suffix != ".json":
+            raise ConfigError(f"model_config must be an existing .json file; got {path}")
+        if path.stem != config.model:
+            raise ConfigError(
+                f"model must be {path.stem!r}, the name model_config {path.name} registers"
+            )
+    if config.prompt_set is None:
+        _check_model(config)
+    if config.reward_precision not in ("fp32", "bf16"):
+        raise ConfigError(f"reward_precision must be fp32 or bf16; got {config.reward_precision!r}")
     if config.aspect not in ASPECTS:
         raise ConfigError(f"aspect must be one of {', '.join(ASPECTS)}; got {config.aspect!r}")
     if config.net_arch is not None and (
@@ -316,6 +334,44 @@ def validate(config: TrainConfig, *, check_env: bool = True) -> None:
         raise ConfigError(f"net_arch must be a list of positive layer sizes; got {config.net_arch}")
     if check_env:
         check_action_space(config.env_id, config.algo, config.env_kwargs)
+
+
+def _check_model(config: TrainConfig) -> None:
+    """Catch unknown architectures and tags now rather than in the worker."""
+    import open_clip
+
+    if config.model_config is not None:
+        return  # a custom architecture: known once registered (in the worker)
+    if config.model not in open_clip.list_models():
+        raise ConfigError(f"unknown open_clip architecture {config.model!r}")
+    tag = (config.pretrained or "").strip()
+    if tag.lower() in ("", "none", "random", "random-init"):
+        return
+    is_path = tag.lower().endswith((".pt", ".pth", ".bin", ".safetensors")) or "/" in tag
+    if is_path:
+        if not Path(tag).expanduser().is_file():
+            raise ConfigError(f"checkpoint not found: {tag}")
+    elif tag not in open_clip.list_pretrained_tags_by_model(config.model):
+        known = ", ".join(open_clip.list_pretrained_tags_by_model(config.model)) or "none"
+        raise ConfigError(f"{tag!r} is not a pretrained tag of {config.model} (known: {known})")
+
+
+def register_model_config(path: str | Path) -> str:
+    """Make a custom open_clip architecture known to this process.
+
+    Args:
+        path: An open_clip model config JSON (``embed_dim``, ``vision_cfg``, ``text_cfg``).
+
+    Returns:
+        The architecture name it registers (the file's stem).
+    """
+    import open_clip
+
+    path = Path(path)
+    if not path.is_file():
+        raise ConfigError(f"model config not found: {path}")
+    open_clip.add_model_config(path)
+    return path.stem
 
 
 def check_action_space(env_id: str, algo: str, env_kwargs: dict[str, Any] | None = None) -> None:

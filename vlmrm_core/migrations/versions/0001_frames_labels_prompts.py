@@ -99,7 +99,9 @@ def upgrade() -> None:
             name="fk_labels_dataset_id_datasets",
             ondelete="CASCADE",
         ),
-        sa.ForeignKeyConstraint(["frame_hash"], ["frames.hash"], name="fk_labels_frame_hash_frames"),
+        sa.ForeignKeyConstraint(
+            ["frame_hash"], ["frames.hash"], name="fk_labels_frame_hash_frames"
+        ),
         sa.ForeignKeyConstraint(
             ["labeler_id"], ["labelers.id"], name="fk_labels_labeler_id_labelers"
         ),

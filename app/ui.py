@@ -1,0 +1,88 @@
+"""Widgets and cached resources shared by the pages. Display only: no math here."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import streamlit as st
+from sqlalchemy import Engine
+
+import vlmrm_core  # noqa: F401  (torchvision workaround before open_clip)
+from vlmrm_core.models import NO_WEIGHTS_HELP, ClipModel, default_device, discover_models, load_model
+from vlmrm_core.settings import get_settings
+from vlmrm_core.store import init_db
+
+RANDOM_LABEL = "random init (untrained: rewards are meaningless)"
+CUSTOM_LABEL = "other: name + tag or checkpoint path…"
+UNTRAINED_WARNING = (
+    "⚠️ Untrained weights: these rewards are meaningless. They only show how the interface works."
+)
+
+
+@st.cache_resource(show_spinner="Opening the project database…")
+def get_engine(url: str) -> Engine:
+    """The project database, migrated to the latest schema (once per process and URL)."""
+    return init_db(url)
+
+
+def engine() -> Engine:
+    """The engine for the current settings (``VLMRM_DATABASE_URL`` / ``VLMRM_DATA_DIR``)."""
+    return get_engine(get_settings().database_url)
+
+
+@st.cache_resource(show_spinner="Loading the CLIP model…", max_entries=3)
+def get_model(name: str, pretrained: str, precision: str = "fp32") -> ClipModel:
+    """A loaded model shared by all sessions (the three most recently used stay in memory)."""
+    return load_model(name, pretrained or None, precision=precision, device=default_device())
+
+
+def model_picker(key: str) -> tuple[str, str] | None:
+    """Pick a model: the ones usable offline, random init, or any name + tag/path.
+
+    Returns:
+        ``(architecture, pretrained)`` (pretrained '' for random init), or None while the custom
+        entry is incomplete.
+    """
+    choices = discover_models()
+    labels = [c.label for c in choices] + [RANDOM_LABEL, CUSTOM_LABEL]
+    picked = st.selectbox("Model", labels, key=f"{key}-model")
+    if not choices:
+        st.caption(NO_WEIGHTS_HELP.format(models_dir=get_settings().models_dir))
+    if picked == RANDOM_LABEL:
+        arch = st.text_input("Architecture", "ViT-B-32", key=f"{key}-arch")
+        st.warning(UNTRAINED_WARNING)
+        return arch.strip(), ""
+    if picked == CUSTOM_LABEL:
+        arch = st.text_input("Architecture (open_clip name)", "ViT-B-32", key=f"{key}-custom-arch")
+        pretrained = st.text_input(
+            "Pretrained tag or checkpoint path", "laion2b_s34b_b79k", key=f"{key}-custom-tag"
+        )
+        if not arch.strip() or not pretrained.strip():
+            st.info("Enter an architecture and a tag or checkpoint path.")
+            return None
+        return arch.strip(), pretrained.strip()
+    choice = choices[labels.index(picked)]
+    return choice.name, choice.pretrained
+
+
+def load_model_or_error(name: str, pretrained: str, precision: str = "fp32") -> ClipModel | None:
+    """Load through the cache; show the error (which names the fix) instead of a traceback."""
+    try:
+        clip = get_model(name, pretrained, precision)
+    except Exception as exc:  # ModelError and friends carry user-facing messages
+        st.error(f"Could not load {name} / {pretrained or 'random init'}: {exc}")
+        return None
+    if clip.untrained:
+        st.warning(UNTRAINED_WARNING)
+    return clip
+
+
+def progress_bar(label: str) -> tuple[Callable[[int, int | None, str], None], Callable[[], None]]:
+    """A Streamlit progress bar as a library ``ProgressCallback``, and a function to clear it."""
+    bar = st.progress(0.0, text=label)
+
+    def update(done: int, total: int | None, message: str) -> None:
+        fraction = min(done / total, 1.0) if total else 0.0
+        bar.progress(fraction, text=f"{label}: {message}")
+
+    return update, bar.empty

@@ -1,0 +1,131 @@
+"""Image-embedding throughput: our batched pipeline vs open_clip's stock pipeline, same frames.
+
+Stock: open_clip's PIL transform per image (resize + centre crop), fp32 model, batch 32.
+Ours: batched tensor preprocessing (`vlmrm_core.preprocess`), bf16 weights where the CPU has
+native bf16 (AVX512-BF16/AMX), otherwise fp32. Also measures the machine's fp32 and bf16 GEMM
+rates and the fraction of the bf16 limit the encoder reaches (ViT-B-32 ≈ 8.8 GFLOP per image).
+
+Run: .venv/bin/python bench/bench_embed.py [--model ViT-B-32] [--frames 96]
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+
+import vlmrm_core  # noqa: F401  (torchvision workaround before open_clip)
+
+import numpy as np
+import open_clip
+import torch
+from PIL import Image
+
+from vlmrm_core.embedding import encode_images
+from vlmrm_core.models import bf16_supported, load_model
+
+GFLOP_PER_IMAGE = {"ViT-B-32": 8.8}
+
+
+def gemm_rate(dtype: torch.dtype, n: int = 2048, repeats: int = 5) -> float:
+    a = torch.randn(n, n).to(dtype)
+    b = torch.randn(n, n).to(dtype)
+    torch.mm(a, b)
+    best = float("inf")
+    for _ in range(repeats):
+        start = time.perf_counter()
+        torch.mm(a, b)
+        best = min(best, time.perf_counter() - start)
+    return 2 * n**3 / best / 1e9  # GFLOP/s
+
+
+def make_frames(n: int, h: int = 400, w: int = 600) -> np.ndarray:
+    rng = np.random.default_rng(0)
+    yy, xx = np.mgrid[0:h, 0:w]
+    base = np.stack([xx * 255 // w, yy * 255 // h, (xx + yy) * 255 // (h + w)], -1)
+    frames = np.empty((n, h, w, 3), np.uint8)
+    for i in range(n):
+        shift = rng.integers(0, 60)
+        frames[i] = np.clip(base + shift + rng.integers(0, 20, base.shape), 0, 255)
+    return frames
+
+
+def time_it(fn, repeats: int = 2) -> float:
+    fn()  # warm-up
+    best = float("inf")
+    for _ in range(repeats):
+        start = time.perf_counter()
+        fn()
+        best = min(best, time.perf_counter() - start)
+    return best
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--model", default="ViT-B-32")
+    parser.add_argument("--frames", type=int, default=96)
+    parser.add_argument("--batch-size", type=int, default=32)
+    args = parser.parse_args()
+
+    torch.set_num_threads(torch.get_num_threads())
+    frames = make_frames(args.frames)
+    bs = args.batch_size
+    print(f"{args.model}, random init, {args.frames} frames of 400×600, batch {bs}, "
+          f"{torch.get_num_threads()} threads")
+
+    fp32_rate, bf16_rate = gemm_rate(torch.float32), gemm_rate(torch.bfloat16)
+    print(f"GEMM 2048³: fp32 {fp32_rate:.0f} GFLOP/s, bf16 {bf16_rate:.0f} GFLOP/s "
+          f"(bf16/fp32 {bf16_rate / fp32_rate:.2f}×); native bf16: {bf16_supported('cpu')}")
+
+    # --- stock open_clip: PIL transform per image, fp32
+    model, _, stock_transform = open_clip.create_model_and_transforms(args.model, pretrained=None)
+    model.eval()
+    with torch.random.fork_rng(devices=[]):
+        pass
+
+    def stock() -> np.ndarray:
+        out = []
+        with torch.inference_mode():
+            for i in range(0, len(frames), bs):
+                batch = torch.stack([stock_transform(Image.fromarray(f)) for f in frames[i:i + bs]])
+                out.append(torch.nn.functional.normalize(model.encode_image(batch), dim=-1))
+        return torch.cat(out).numpy()
+
+    stock_s = time_it(stock)
+    stock_emb = stock()
+
+    # --- ours, same weights: load our model object and copy the stock model's weights in
+    precision = "bf16" if bf16_supported("cpu") else "fp32"
+    ours = load_model(args.model, None, device="cpu", precision=precision)
+    ours.model.load_state_dict({k: v.to(next(ours.model.parameters()).dtype)
+                                for k, v in model.state_dict().items()})
+    ours_fp32 = load_model(args.model, None, device="cpu", precision="fp32")
+    ours_fp32.model.load_state_dict(model.state_dict())
+
+    results = {}
+    for label, clip, aspect in [
+        (f"ours {precision}, center-crop", ours, "center-crop"),
+        ("ours fp32, center-crop", ours_fp32, "center-crop"),
+        (f"ours {precision}, squash", ours, "squash"),
+    ]:
+        seconds = time_it(lambda c=clip, a=aspect: encode_images(c, frames, aspect=a, batch_size=bs))
+        emb = encode_images(clip, frames, aspect=aspect, batch_size=bs)
+        results[label] = (seconds, emb)
+
+    print(f"{'pipeline':32s} {'images/s':>9s} {'speed-up':>9s} {'cos to stock (min / mean)':>27s}")
+    print(f"{'open_clip stock fp32 (PIL)':32s} {len(frames) / stock_s:9.1f} {1.0:8.2f}×")
+    for label, (seconds, emb) in results.items():
+        cos = np.sum(emb * stock_emb, axis=1)
+        cos_text = f"{cos.min():.4f} / {cos.mean():.4f}" if "center-crop" in label else "n/a (other aspect)"
+        print(f"{label:32s} {len(frames) / seconds:9.1f} {stock_s / seconds:8.2f}× {cos_text:>27s}")
+
+    gflop = GFLOP_PER_IMAGE.get(args.model)
+    if gflop:
+        best_label = f"ours {precision}, center-crop"
+        rate = len(frames) / results[best_label][0] * gflop
+        limit = bf16_rate if precision == "bf16" else fp32_rate
+        print(f"encoder reaches {rate:.0f} GFLOP/s = {rate / limit:.0%} of the {precision} GEMM rate")
+    print("targets: speed-up ≥ 2.5× with cosine ≥ 0.99")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,107 @@
+"""TrainConfig: paper defaults, validation messages, JSON round trip, per-algorithm kwargs."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from vlmrm_core.training.config import ConfigError, TrainConfig, paper_defaults, validate
+
+
+def test_paper_defaults_cartpole_dqn() -> None:
+    cfg = paper_defaults("CartPole-v1", "dqn")
+    assert (cfg.episode_length, cfg.learning_starts, cfg.learning_rate, cfg.net_arch) == (
+        200,
+        75_000,
+        2.3e-3,
+        [256, 256],
+    )
+    assert cfg.goal == ["pole vertically upright on top of the cart"]
+    assert cfg.baseline == ["pole and cart"]
+
+
+def test_paper_defaults_mountaincar_sac() -> None:
+    cfg = paper_defaults("MountainCarContinuous-v0", "sac")
+    assert (cfg.tau, cfg.gamma, cfg.learning_rate, cfg.ent_coef, cfg.net_arch) == (
+        0.01,
+        0.9999,
+        1e-4,
+        0.1,
+        [64, 64],
+    )
+    assert "yellow flag" in cfg.goal[0]
+
+
+def test_paper_defaults_humanoid_sac() -> None:
+    cfg = paper_defaults("Humanoid-v5", "sac")
+    assert cfg.episode_length == 100
+    assert (cfg.gamma, cfg.learning_rate, cfg.batch_size, cfg.tau) == (0.95, 6e-4, 512, 0.005)
+    assert (cfg.learning_starts, cfg.train_freq, cfg.gradient_steps) == (50_000, 100, 100)
+    assert cfg.env_kwargs == {"terminate_when_unhealthy": False}
+    assert cfg.alpha == 0.0
+
+
+def test_paper_defaults_other_algorithm_keeps_sb3_defaults() -> None:
+    cfg = paper_defaults("CartPole-v1", "ppo")
+    assert cfg.learning_rate is None and cfg.goal  # prompts yes, DQN hyperparameters no
+
+
+def test_json_round_trip() -> None:
+    cfg = paper_defaults("MountainCarContinuous-v0", "sac").replace(total_steps=123)
+    data = json.loads(json.dumps(cfg.to_dict()))
+    assert TrainConfig.from_dict({**data, "_resume": True}) == cfg
+
+
+def test_unknown_field_is_an_error() -> None:
+    with pytest.raises(ConfigError, match="learning_rat"):
+        TrainConfig.from_dict({"learning_rat": 1.0})
+
+
+def test_algo_kwargs_only_applicable() -> None:
+    cfg = TrainConfig(algo="ppo", learning_rate=1e-3, buffer_size=10, net_arch=[8, 8])
+    kwargs, ignored = cfg.algo_kwargs()
+    assert kwargs == {"learning_rate": 1e-3, "policy_kwargs": {"net_arch": [8, 8]}}
+    assert ignored == ["buffer_size"]
+
+
+def _ok(**changes: object) -> TrainConfig:
+    return TrainConfig(goal=["a pole"], pretrained=None, model="ViT-S-32-alt").replace(**changes)
+
+
+@pytest.mark.parametrize(
+    ("changes", "message"),
+    [
+        ({"algo": "dqn", "env_id": "Pendulum-v1"}, "DQN needs a Discrete action space"),
+        ({"algo": "sac", "env_id": "CartPole-v1"}, "SAC needs a continuous"),
+        ({"algo": "sac", "env_id": "MountainCar-v0"}, "use MountainCarContinuous-v0"),
+        ({"algo": "a2c"}, "algo must be one of"),
+        ({"env_id": "NoSuchEnv-v9"}, "cannot create environment"),
+        ({"goal": []}, "at least one goal prompt"),
+        ({"alpha": 0.5}, "baseline prompt"),
+        ({"alpha": 1.5, "baseline": ["b"]}, r"alpha must be in \[0, 1\]"),
+        ({"kind": "contrastive"}, "negative prompt"),
+        ({"total_steps": 0}, "total_steps must be at least 1"),
+        ({"model": "ViT-Nope"}, "unknown open_clip architecture"),
+        ({"model": "ViT-B-32", "pretrained": "nope"}, "not a pretrained tag"),
+        ({"net_arch": []}, "net_arch"),
+    ],
+)
+def test_validation_messages(changes: dict, message: str) -> None:
+    with pytest.raises(ConfigError, match=message):
+        validate(_ok(**changes))
+
+
+def test_valid_configs_pass() -> None:
+    validate(_ok())
+    validate(_ok(algo="sac", env_id="MountainCarContinuous-v0", alpha=0.5, baseline=["car"]))
+    validate(_ok(prompt_set="anything"), check_env=False)
+
+
+def test_model_config_must_match_model_name(tmp_path: Path) -> None:
+    path = tmp_path / "tiny.json"
+    path.write_text("{}")
+    with pytest.raises(ConfigError, match="model must be 'tiny'"):
+        validate(_ok(model_config=str(path)), check_env=False)
+    validate(_ok(model_config=str(path), model="tiny"), check_env=False)

@@ -1,0 +1,193 @@
+"""Job control end to end: real worker processes training CartPole on a tiny real CLIP reward."""
+
+from __future__ import annotations
+
+import os
+import signal
+import time
+from collections.abc import Callable
+from datetime import timedelta
+from pathlib import Path
+from typing import TypeVar
+
+import av
+import pytest
+from stable_baselines3 import DQN
+
+from vlmrm_core.store import create_run, dataset_frames, get_dataset, get_run, init_db, run_metrics
+from vlmrm_core.store.schema import utcnow
+from vlmrm_core.training import jobs
+from vlmrm_core.training.config import TrainConfig
+from vlmrm_core.training.jobs import (
+    RunStateError,
+    cancel_run,
+    list_runs_view,
+    refresh_statuses,
+    resume_run,
+    start_run,
+)
+
+pytestmark = pytest.mark.usefixtures("workers")
+
+T = TypeVar("T")
+
+
+def wait_for(predicate: Callable[[], T], timeout: float = 60.0, interval: float = 0.2) -> T:
+    """Poll ``predicate`` until it returns something truthy; fail after ``timeout`` seconds."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = predicate()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError(f"condition not met within {timeout} s")
+        time.sleep(interval)
+
+
+def status_of(run_id: int) -> str:
+    return get_run(init_db(), run_id).status
+
+
+def wait_status(run_id: int, statuses: tuple[str, ...], timeout: float = 120.0) -> str:
+    def check() -> str | None:
+        refresh_statuses(init_db())
+        status = status_of(run_id)
+        return status if status in statuses else None
+
+    return wait_for(check, timeout)
+
+
+def test_end_to_end_run_then_next_queued_run(tiny_run_config: TrainConfig) -> None:
+    engine = init_db()
+    first = start_run(tiny_run_config, name="first")
+    second = start_run(tiny_run_config.replace(total_steps=40, eval_every=0), name="second")
+    # One run at a time (VLMRM_MAX_RUNS=1): the second waits in the queue.
+    assert status_of(first) == "running"
+    assert status_of(second) == "queued"
+
+    assert wait_status(first, ("finished", "failed", "crashed")) == "finished", get_run(
+        engine, first
+    ).error
+    run = get_run(engine, first)
+    assert run.steps_done == 200 and run.error is None and run.finished_at is not None
+
+    # Curves were logged: CLIP return and ground-truth return per episode, and evaluations.
+    metrics = run_metrics(engine, first)
+    curves = metrics.dropna(subset=["episode_clip_return"])
+    assert len(curves) >= 2
+    assert curves["episode_gt_return"].notna().all()
+    assert metrics["eval/clip_return"].notna().sum() == 1
+
+    # Checkpoints every 100 steps, with the replay buffer of the newest.
+    checkpoints = jobs.run_checkpoints(run)
+    assert [c.steps for c in checkpoints] == [100, 200]
+    assert checkpoints[-1].replay_buffer_path is not None
+
+    # The evaluation became a frame dataset and a video.
+    dataset = get_dataset(engine, f"run-{first}-eval-200")
+    assert dataset.kind == "training-eval" and dataset.n_frames > 0
+    assert run.eval_dataset_id == dataset.id
+    frames = dataset_frames(engine, dataset.name)
+    assert {f.source for f in frames} == {"training-eval"}
+    ((step, video),) = jobs.eval_videos(run)
+    assert step == 200
+    with av.open(str(video)) as container:
+        assert sum(1 for _ in container.decode(video=0)) == dataset.n_frames
+
+    log = jobs.log_path(run).read_text()
+    assert f"run {first} finished at step 200" in log
+
+    # The finishing worker launched the queued run by itself.
+    assert wait_status(second, ("finished", "failed", "crashed")) == "finished"
+    view = {v.id: v for v in list_runs_view(engine)}
+    assert view[first].progress == 1.0 and view[second].steps_done == 40
+
+
+def test_killed_worker_is_crashed_then_resumes_from_checkpoint(
+    tiny_run_config: TrainConfig,
+) -> None:
+    engine = init_db()
+    total = 400
+    run_id = start_run(tiny_run_config.replace(total_steps=total, eval_every=0))
+    run = get_run(engine, run_id)
+    wait_for(lambda: jobs.run_checkpoints(run), timeout=120)
+    pid = get_run(engine, run_id).pid
+    assert pid is not None
+    os.kill(pid, signal.SIGKILL)
+    killed_at = time.monotonic()
+    wait_for(lambda: not jobs.pid_alive(pid), timeout=10, interval=0.05)
+
+    # Shown as crashed within two heartbeats.
+    assert wait_status(run_id, ("crashed",), timeout=10) == "crashed"
+    assert time.monotonic() - killed_at <= 2 * jobs.heartbeat_interval() + 1.0
+    crashed = get_run(engine, run_id)
+    assert "is gone" in crashed.error and crashed.steps_done < total
+    checkpoint = jobs.run_checkpoints(run)[-1].steps
+    assert 0 < checkpoint < total
+
+    resume_run(run_id)
+    assert wait_status(run_id, ("finished", "failed", "crashed")) == "finished"
+    final = jobs.run_checkpoints(run)[-1]
+    model = DQN.load(final.model_path)
+    # num_timesteps kept counting: the resumed learn() started at the checkpoint's count.
+    assert model._num_timesteps_at_start == checkpoint
+    assert model.num_timesteps == total == get_run(engine, run_id).steps_done
+    log = jobs.log_path(run).read_text()
+    assert f"resumed from model_{checkpoint}.zip at step {checkpoint}" in log
+    assert "with its replay buffer" in log
+
+
+def test_cancel_stops_cleanly_with_a_checkpoint(tiny_run_config: TrainConfig) -> None:
+    engine = init_db()
+    run_id = start_run(tiny_run_config.replace(total_steps=5_000, eval_every=0))
+    wait_for(lambda: get_run(engine, run_id).steps_done > 0, timeout=120)
+    assert cancel_run(run_id) == "running"
+    assert wait_status(run_id, ("cancelled", "failed", "crashed")) == "cancelled"
+    run = get_run(engine, run_id)
+    assert 0 < run.steps_done < 5_000
+    assert not run.cancel_requested
+    assert jobs.run_checkpoints(run)[-1].steps == run.steps_done
+    assert "cancellation requested" in jobs.log_path(run).read_text()
+    with pytest.raises(RunStateError, match="cancelled"):
+        cancel_run(run_id)
+
+
+def test_cancel_queued_run_and_resume_rules(tiny_run_config: TrainConfig) -> None:
+    run_id = start_run(tiny_run_config, launch=False)
+    assert cancel_run(run_id) == "cancelled"
+    with pytest.raises(RunStateError, match="only queued or running"):
+        cancel_run(run_id)
+    resume_run(run_id, launch=False)
+    run = get_run(init_db(), run_id)
+    assert run.status == "queued" and run.config["_resume"] is True
+    with pytest.raises(RunStateError, match="can be resumed"):
+        resume_run(run_id, launch=False)
+
+
+def test_stale_heartbeat_and_silent_start_are_crashes(data_dir: Path) -> None:
+    engine = init_db()
+    now = utcnow()
+    config = TrainConfig(goal=["x"]).to_dict()
+
+    def running(**fields: object) -> int:
+        run = create_run(
+            engine, name="r", env_id="CartPole-v1", algo="dqn", config=config, total_steps=10
+        )
+        jobs.update_run(engine, run.id, status="running", **fields)
+        return run.id
+
+    stale = running(heartbeat_at=now - timedelta(seconds=2.5), started_at=now)
+    fresh = running(heartbeat_at=now, started_at=now, pid=os.getpid())
+    starting = running(started_at=now)
+    silent = running(started_at=now - timedelta(seconds=jobs.STARTUP_GRACE_S + 5))
+    assert sorted(refresh_statuses(engine, launch=False)) == [stale, silent]
+    assert "no heartbeat" in get_run(engine, stale).error
+    assert "never reported" in get_run(engine, silent).error
+    assert status_of(fresh) == status_of(starting) == "running"
+
+
+def test_log_tail(tmp_path: Path) -> None:
+    path = tmp_path / "worker.log"
+    path.write_text("".join(f"line {i}\n" for i in range(100)))
+    assert jobs.log_tail(path, lines=3) == "line 97\nline 98\nline 99"
+    assert jobs.log_tail(tmp_path / "missing.log") == ""

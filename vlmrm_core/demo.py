@@ -1,0 +1,99 @@
+"""The first-run demo: the paper's CartPole and MountainCar sweeps with its prompts.
+
+Created on the app's first start so a new user can click through the whole loop at once
+(Frames → Prompt Lab → Label → Evaluate) without uploading anything.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from sqlalchemy import Engine
+
+from vlmrm_core.frames import ProgressCallback
+
+
+@dataclass(frozen=True)
+class DemoTask:
+    dataset: str
+    sweep: str
+    points: int
+    textured: bool
+    goal: str
+    baseline: str
+
+
+DEMO_TASKS = (
+    DemoTask(
+        "demo-cartpole", "cartpole", 41, False,
+        "pole vertically upright on top of the cart", "pole and cart",
+    ),
+    DemoTask(
+        "demo-mountaincar", "mountaincar", 41, False,
+        "a car at the peak of the mountain, next to the yellow flag", "a car in the mountain",
+    ),
+    DemoTask(
+        "demo-mountaincar-textured", "mountaincar", 41, True,
+        "a car at the peak of the mountain, next to the yellow flag", "a car in the mountain",
+    ),
+)
+"""Prompts from the paper's Table 3; 41 points so that the upright pole (θ = 0) is a sample."""
+
+
+def ensure_demo(engine: Engine, *, progress: ProgressCallback | None = None) -> list[str]:
+    """Create the demo datasets and prompt sets that are missing; returns the datasets created.
+
+    Args:
+        engine: the project database.
+        progress: ``progress(done, total, message)`` over all demo frames.
+    """
+    from vlmrm_core.models import default_model_choice
+    from vlmrm_core.sources.sweeps import SWEEPS
+    from vlmrm_core.store import (
+        PromptSetSpec,
+        ingest_frames,
+        list_datasets,
+        list_prompt_sets,
+        save_prompt_set,
+    )
+
+    existing = {d.name for d in list_datasets(engine)}
+    created = []
+    total = sum(t.points for t in DEMO_TASKS)
+    offset = 0
+    for task in DEMO_TASKS:
+        if task.dataset not in existing:
+            kwargs = {"points": task.points}
+            if task.sweep == "mountaincar":
+                kwargs["textured"] = task.textured
+
+            def step(done: int, _total: int | None, message: str, base: int = offset) -> None:
+                if progress is not None:
+                    progress(base + done, total, f"{task.dataset}: {message}")
+
+            ingest_frames(
+                engine, task.dataset, SWEEPS[task.sweep](**kwargs), kind="sweep", progress=step
+            )
+            created.append(task.dataset)
+        offset += task.points
+
+    choice = default_model_choice()
+    model_name, pretrained = (choice.name, choice.pretrained) if choice else ("ViT-B-32", "")
+    have = {p.name for p in list_prompt_sets(engine)}
+    for task in DEMO_TASKS:
+        name = f"paper: {task.dataset.removeprefix('demo-')}"
+        if name in have:
+            continue
+        save_prompt_set(
+            engine,
+            PromptSetSpec(
+                name=name,
+                model_name=model_name,
+                pretrained=pretrained,
+                goal_prompts=[task.goal],
+                baseline_prompts=[task.baseline],
+                alpha=0.5,
+                reward_kind="regularized",
+            ),
+        )
+    return created

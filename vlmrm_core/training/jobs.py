@@ -1,0 +1,510 @@
+"""Job control for training runs: queue, launch detached workers, cancel, resume, detect crashes.
+
+A run's life: ``start_run`` stores it as ``queued``; ``launch_queued`` claims queued runs (up to
+``VLMRM_MAX_RUNS`` running at once) and starts one detached worker process per run; the worker
+marks it ``finished``, ``failed`` or ``cancelled`` and then launches the next queued run itself,
+so the queue drains without the app. Workers run in their own session (``start_new_session``),
+so closing the browser or restarting the app does not stop them.
+
+A worker that dies without saying so (killed, out of memory, machine reboot) is found by
+``refresh_statuses``: its heartbeat is older than two heartbeat intervals, or its process is gone.
+It becomes ``crashed``; ``resume_run`` queues it again and the worker continues from the last
+checkpoint.
+
+Settings (environment):
+    VLMRM_MAX_RUNS: runs training at the same time (default 1).
+    VLMRM_HEARTBEAT_S: seconds between worker heartbeats (default 5).
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import subprocess
+import sys
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import Engine, func, select, update
+
+from vlmrm_core.settings import get_settings
+from vlmrm_core.store import (
+    NotFoundError,
+    RunInfo,
+    create_run,
+    get_prompt_set,
+    get_run,
+    init_db,
+    list_runs,
+    run_metrics,
+    transact,
+    update_run,
+)
+from vlmrm_core.store.schema import TrainingRun, utcnow
+from vlmrm_core.training.callbacks import Checkpoint, list_checkpoints
+from vlmrm_core.training.config import ConfigError, TrainConfig, validate
+
+#: How long a claimed worker may take to send its first heartbeat (imports, CUDA init).
+STARTUP_GRACE_S = 120.0
+LOG_NAME = "worker.log"
+
+# Worker processes started by this process, so their exit can be observed (and zombies reaped).
+_children: dict[int, subprocess.Popen[bytes]] = {}
+
+
+class RunStateError(ValueError):
+    """The run is not in a state that allows the requested action."""
+
+
+def max_concurrent() -> int:
+    """Runs allowed to train at once (``VLMRM_MAX_RUNS``, default 1)."""
+    try:
+        return max(1, int(os.environ.get("VLMRM_MAX_RUNS", "1")))
+    except ValueError:
+        return 1
+
+
+def heartbeat_interval() -> float:
+    """Seconds between worker heartbeats (``VLMRM_HEARTBEAT_S``, default 5)."""
+    try:
+        return max(0.1, float(os.environ.get("VLMRM_HEARTBEAT_S", "5")))
+    except ValueError:
+        return 5.0
+
+
+def run_dir(run: RunInfo) -> Path:
+    """Folder of a run's checkpoints, log, videos (``<data dir>/runs/<id>`` by default)."""
+    settings = get_settings()
+    if run.run_dir:
+        path = Path(run.run_dir)
+        return path if path.is_absolute() else settings.data_dir / path
+    return settings.runs_dir / str(run.id)
+
+
+def checkpoint_dir(run: RunInfo) -> Path:
+    """Folder of a run's checkpoints."""
+    return run_dir(run) / "checkpoints"
+
+
+def log_path(run: RunInfo) -> Path:
+    """The run's log file."""
+    return run_dir(run) / LOG_NAME
+
+
+def _default_name(config: TrainConfig) -> str:
+    reward = config.prompt_set or (config.goal[0] if config.goal else "reward")
+    if len(reward) > 40:
+        reward = reward[:39] + "…"
+    return f"{config.env_id} {config.algo.upper()} · {reward}"
+
+
+def start_run(
+    config: TrainConfig,
+    *,
+    engine: Engine | None = None,
+    name: str | None = None,
+    launch: bool = True,
+) -> int:
+    """Queue a training run and launch workers for queued runs while slots are free.
+
+    Args:
+        config: The run's configuration (validated here, so mistakes fail before queueing).
+        engine: Store engine (default: the settings' database, created/migrated if needed).
+        name: Display name (default: env, algorithm and goal).
+        launch: Start workers now; False only queues the run.
+
+    Returns:
+        The new run's id.
+
+    Raises:
+        ConfigError: The configuration cannot run (message says what to change).
+    """
+    validate(config)
+    engine = engine or init_db()
+    prompt_set_id = None
+    if config.prompt_set is not None:
+        try:
+            prompt_set_id = get_prompt_set(engine, config.prompt_set).id
+        except NotFoundError as exc:
+            raise ConfigError(f"no prompt set named {config.prompt_set!r}") from exc
+    run = create_run(
+        engine,
+        name=name or _default_name(config),
+        env_id=config.env_id,
+        algo=config.algo,
+        config=config.to_dict(),
+        total_steps=config.total_steps,
+        prompt_set_id=prompt_set_id,
+    )
+    # Stored relative to the data dir, so moving VLMRM_DATA_DIR keeps runs readable.
+    update_run(engine, run.id, run_dir=str(Path("runs") / str(run.id)))
+    if launch:
+        launch_queued(engine)
+    return run.id
+
+
+def launch_queued(engine: Engine | None = None) -> list[int]:
+    """Start workers for the oldest queued runs while fewer than ``max_concurrent()`` run.
+
+    Each run is claimed with a conditional update (``queued`` → ``running``), so two processes
+    launching at once (the app and a finishing worker) never start the same run twice.
+
+    Args:
+        engine: Store engine.
+
+    Returns:
+        Ids of the runs whose workers were started.
+    """
+    engine = engine or init_db()
+    refresh_statuses(engine, launch=False)
+    started: list[int] = []
+    while True:
+        run_id = transact(engine, lambda s: _claim_next(s, max_concurrent()))
+        if run_id is None:
+            return started
+        run = get_run(engine, run_id)
+        try:
+            pid = _spawn(run)
+        except OSError as exc:
+            update_run(
+                engine,
+                run.id,
+                status="failed",
+                error=f"could not start the worker process: {exc}",
+                finished_at=utcnow(),
+            )
+            continue
+        update_run(engine, run.id, pid=pid)
+        started.append(run.id)
+
+
+def _claim_next(session: Any, limit: int) -> int | None:
+    running = session.scalar(
+        select(func.count()).select_from(TrainingRun).where(TrainingRun.status == "running")
+    )
+    if running >= limit:
+        return None
+    run_id = session.scalar(
+        select(TrainingRun.id)
+        .where(TrainingRun.status == "queued")
+        .order_by(TrainingRun.id)
+        .limit(1)
+    )
+    if run_id is None:
+        return None
+    claimed = session.execute(
+        update(TrainingRun)
+        .where(TrainingRun.id == run_id, TrainingRun.status == "queued")
+        .values(
+            status="running",
+            pid=None,
+            # No heartbeat until the worker sends its first: the startup grace applies.
+            heartbeat_at=None,
+            started_at=utcnow(),
+            finished_at=None,
+            error=None,
+        )
+    ).rowcount
+    return run_id if claimed == 1 else None
+
+
+def _spawn(run: RunInfo) -> int:
+    folder = run_dir(run)
+    folder.mkdir(parents=True, exist_ok=True)
+    env = dict(os.environ)
+    # The worker must import this very package even if it is not installed (run from a checkout).
+    package_root = str(Path(__file__).resolve().parents[2])
+    env["PYTHONPATH"] = os.pathsep.join(p for p in (package_root, env.get("PYTHONPATH")) if p)
+    # Pin the data location the launcher resolved, whatever the worker's working directory.
+    settings = get_settings()
+    env["VLMRM_DATA_DIR"] = str(settings.data_dir)
+    env["VLMRM_DATABASE_URL"] = settings.database_url
+    with open(folder / LOG_NAME, "ab") as log:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "vlmrm_core.training.worker", str(run.id)],
+            stdin=subprocess.DEVNULL,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+            close_fds=True,
+            env=env,
+            cwd=str(folder),
+        )
+    _children[proc.pid] = proc
+    return proc.pid
+
+
+def pid_alive(pid: int) -> bool:
+    """Whether process ``pid`` exists on this machine and is not a zombie.
+
+    Children of this process are polled (which also reaps them once they exit).
+    """
+    child = _children.get(pid)
+    if child is not None:
+        if child.poll() is None:
+            return True
+        _children.pop(pid, None)
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True  # exists, owned by someone else
+    try:
+        # A zombie still answers signal 0; /proc tells it apart (state 'Z').
+        stat = Path(f"/proc/{pid}/stat").read_text()
+        return stat.rsplit(")", 1)[1].split()[0] != "Z"
+    except (OSError, IndexError):
+        return True
+
+
+def _reap_children() -> None:
+    for pid, proc in list(_children.items()):
+        if proc.poll() is not None:
+            _children.pop(pid, None)
+
+
+def refresh_statuses(engine: Engine | None = None, *, launch: bool = True) -> list[int]:
+    """Mark running runs whose worker is gone as ``crashed`` (then launch queued runs).
+
+    A running run is crashed when its worker process no longer exists, when its last heartbeat
+    is older than two heartbeat intervals, or when it never sent one within the startup grace.
+
+    Args:
+        engine: Store engine.
+        launch: Launch queued runs afterwards if slots became free.
+
+    Returns:
+        Ids of the runs newly marked crashed.
+    """
+    engine = engine or init_db()
+    _reap_children()
+    now = utcnow()
+    stale_after = 2.0 * heartbeat_interval()
+    crashed: list[int] = []
+    for run in list_runs(engine, status="running"):
+        reason = _crash_reason(run, now, stale_after)
+        if reason is None:
+            continue
+
+        def mark(session: Any, run: RunInfo = run, reason: str = reason) -> int:
+            # Conditional: the worker may have finished between our read and this write.
+            return session.execute(
+                update(TrainingRun)
+                .where(
+                    TrainingRun.id == run.id,
+                    TrainingRun.status == "running",
+                    TrainingRun.heartbeat_at.is_(None)
+                    if run.heartbeat_at is None
+                    else TrainingRun.heartbeat_at == run.heartbeat_at,
+                )
+                .values(status="crashed", error=reason, finished_at=now)
+            ).rowcount
+
+        if transact(engine, mark) == 1:
+            crashed.append(run.id)
+    if launch and crashed:
+        launch_queued(engine)
+    return crashed
+
+
+def _crash_reason(run: RunInfo, now: datetime, stale_after: float) -> str | None:
+    hint = "; resume it to continue from the last checkpoint"
+    if run.pid is not None and not pid_alive(run.pid):
+        return f"worker process {run.pid} is gone (killed or crashed){hint}"
+    if run.heartbeat_at is None:
+        since = (now - run.started_at).total_seconds() if run.started_at else math.inf
+        if since > max(STARTUP_GRACE_S, stale_after):
+            return f"the worker never reported in ({since:.0f} s after launch){hint}"
+        return None
+    age = (now - run.heartbeat_at).total_seconds()
+    if age > stale_after:
+        return f"no heartbeat for {age:.0f} s (expected every {stale_after / 2:g} s){hint}"
+    return None
+
+
+def cancel_run(run_id: int, *, engine: Engine | None = None) -> str:
+    """Cancel a run: a queued run is cancelled at once; a running one stops after a checkpoint.
+
+    Args:
+        run_id: The run.
+        engine: Store engine.
+
+    Returns:
+        The run's status afterwards (``'cancelled'``, or ``'running'`` while the worker stops).
+
+    Raises:
+        RunStateError: The run already ended.
+        NotFoundError: No such run.
+    """
+    engine = engine or init_db()
+
+    def body(session: Any) -> str:
+        row = session.get(TrainingRun, run_id, with_for_update=True)
+        if row is None:
+            raise NotFoundError(f"no training run with id {run_id}")
+        if row.status == "queued":
+            row.status = "cancelled"
+            row.finished_at = utcnow()
+        elif row.status == "running":
+            row.cancel_requested = True
+        else:
+            raise RunStateError(
+                f"run {run_id} is {row.status}; only queued or running runs can be cancelled"
+            )
+        return row.status
+
+    return transact(engine, body)
+
+
+RESUMABLE = ("cancelled", "crashed", "failed")
+
+
+def resume_run(run_id: int, *, engine: Engine | None = None, launch: bool = True) -> None:
+    """Queue a cancelled, crashed or failed run again; its worker continues from the last
+    checkpoint (``num_timesteps`` keeps counting; off-policy runs get their replay buffer back).
+
+    Args:
+        run_id: The run.
+        engine: Store engine.
+        launch: Launch queued runs now.
+
+    Raises:
+        RunStateError: The run is queued, running or finished.
+        NotFoundError: No such run.
+    """
+    engine = engine or init_db()
+
+    def body(session: Any) -> None:
+        row = session.get(TrainingRun, run_id, with_for_update=True)
+        if row is None:
+            raise NotFoundError(f"no training run with id {run_id}")
+        if row.status not in RESUMABLE:
+            raise RunStateError(
+                f"run {run_id} is {row.status}; only {', '.join(RESUMABLE)} runs can be resumed"
+            )
+        row.status = "queued"
+        row.cancel_requested = False
+        row.error = None
+        row.finished_at = None
+        row.pid = None
+        row.heartbeat_at = None
+        # The resume flag: the worker continues from the newest checkpoint.
+        row.config = {**row.config, "_resume": True}
+
+    transact(engine, body)
+    if launch:
+        launch_queued(engine)
+
+
+@dataclass(frozen=True)
+class RunView:
+    """A run as shown in tables: status and progress, with rates and times computed."""
+
+    id: int
+    name: str
+    status: str
+    env_id: str
+    algo: str
+    steps_done: int
+    total_steps: int
+    progress: float
+    """steps_done / total_steps, in [0, 1]."""
+    steps_per_s: float | None
+    """Latest logged training speed (running runs only)."""
+    eta_s: float | None
+    """Seconds to completion at that speed (running runs only)."""
+    heartbeat_age_s: float | None
+    """Seconds since the worker's last heartbeat."""
+    cancel_requested: bool
+    created_at: datetime
+    error: str | None
+
+
+def _latest_speed(engine: Engine, run_id: int) -> float | None:
+    metrics = run_metrics(engine, run_id)
+    if "steps_per_s" not in metrics.columns:
+        return None
+    values = metrics["steps_per_s"].dropna()
+    return float(values.iloc[-1]) if len(values) else None
+
+
+def run_view(engine: Engine, run: RunInfo, now: datetime | None = None) -> RunView:
+    """Display fields of one run."""
+    now = now or utcnow()
+    speed = _latest_speed(engine, run.id) if run.status == "running" else None
+    remaining = max(0, run.total_steps - run.steps_done)
+    eta = remaining / speed if speed else None
+    age = (now - run.heartbeat_at).total_seconds() if run.heartbeat_at else None
+    total = max(1, run.total_steps)
+    return RunView(
+        id=run.id,
+        name=run.name,
+        status=run.status,
+        env_id=run.env_id,
+        algo=run.algo,
+        steps_done=run.steps_done,
+        total_steps=run.total_steps,
+        progress=min(1.0, run.steps_done / total),
+        steps_per_s=speed,
+        eta_s=eta,
+        heartbeat_age_s=age,
+        cancel_requested=run.cancel_requested,
+        created_at=run.created_at,
+        error=run.error,
+    )
+
+
+def list_runs_view(engine: Engine | None = None, *, refresh: bool = True) -> list[RunView]:
+    """All runs, newest first, for display (crashed workers are detected first).
+
+    Args:
+        engine: Store engine.
+        refresh: Run :func:`refresh_statuses` first.
+
+    Returns:
+        One :class:`RunView` per run.
+    """
+    engine = engine or init_db()
+    if refresh:
+        refresh_statuses(engine)
+    now = utcnow()
+    return [run_view(engine, run, now) for run in list_runs(engine)]
+
+
+def run_checkpoints(run: RunInfo) -> list[Checkpoint]:
+    """A run's checkpoints, oldest first."""
+    return list_checkpoints(checkpoint_dir(run))
+
+
+def eval_videos(run: RunInfo) -> list[tuple[int, Path]]:
+    """A run's evaluation videos as ``(training step, path)``, oldest first."""
+    folder = run_dir(run) / "eval"
+    found = []
+    if folder.is_dir():
+        for path in folder.glob("eval_*.mp4"):
+            try:
+                found.append((int(path.stem.removeprefix("eval_")), path))
+            except ValueError:
+                continue
+    return sorted(found)
+
+
+def log_tail(path: Path, lines: int = 40, max_bytes: int = 64_000) -> str:
+    """The last ``lines`` lines of a log file ('' if it does not exist).
+
+    Reads at most ``max_bytes`` from the end, so huge logs cost nothing.
+    """
+    try:
+        with open(path, "rb") as fh:
+            fh.seek(0, os.SEEK_END)
+            size = fh.tell()
+            fh.seek(max(0, size - max_bytes))
+            data = fh.read()
+    except OSError:
+        return ""
+    text = data.decode("utf-8", errors="replace")
+    return "\n".join(text.splitlines()[-lines:])

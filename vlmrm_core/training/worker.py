@@ -1,0 +1,409 @@
+"""The training worker: one process trains one run, reporting to the store.
+
+Run as ``python -m vlmrm_core.training.worker RUN_ID`` (what :mod:`~vlmrm_core.training.jobs`
+launches, detached) or ``vlmrm train run RUN_ID`` (foreground). The worker:
+
+1. claims the run (status ``running``, its pid) and starts a heartbeat thread;
+2. builds the reward model, the vectorised envs with the CLIP reward, and the algorithm, or
+   loads the newest checkpoint (``Algo.load(path, env=env)`` plus the replay buffer) so that
+   ``num_timesteps`` keeps counting from where the run stopped;
+3. trains with the callbacks of :mod:`~vlmrm_core.training.callbacks` (metrics, heartbeat,
+   checkpoints, evaluations, cancellation);
+4. marks the run ``finished``, ``cancelled`` or ``failed`` (traceback in ``error``) and starts
+   the next queued run.
+
+SIGTERM and SIGINT stop training like a cancellation: a checkpoint is saved first.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import signal
+import sys
+import threading
+import traceback
+from collections.abc import Callable, Iterable, Sequence
+from functools import partial
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import Engine
+from stable_baselines3 import DQN, PPO, SAC
+from stable_baselines3.common.base_class import BaseAlgorithm
+from stable_baselines3.common.callbacks import BaseCallback, CallbackList
+from stable_baselines3.common.logger import configure as configure_sb3_logger
+
+from vlmrm_core.frames import FrameRecord
+from vlmrm_core.models import load_model
+from vlmrm_core.reward_model import RewardModel
+from vlmrm_core.store import (
+    NotFoundError,
+    RunInfo,
+    add_run_metrics,
+    get_dataset,
+    get_prompt_set,
+    get_run,
+    ingest_frames,
+    init_db,
+    transact,
+    update_run,
+)
+from vlmrm_core.store.schema import TrainingRun, utcnow
+from vlmrm_core.training.callbacks import (
+    CancelCallback,
+    CheckpointCallback,
+    EvalCallback,
+    Heartbeat,
+    HeartbeatCallback,
+    MetricsCallback,
+    list_checkpoints,
+)
+from vlmrm_core.training.config import TrainConfig, register_model_config
+from vlmrm_core.training.envs import make_env, make_vec_env
+from vlmrm_core.training.jobs import (
+    LOG_NAME,
+    RunStateError,
+    checkpoint_dir,
+    heartbeat_interval,
+    launch_queued,
+    pid_alive,
+    run_dir,
+)
+
+log = logging.getLogger("vlmrm_core.training")
+
+ALGORITHMS: dict[str, type[BaseAlgorithm]] = {"dqn": DQN, "sac": SAC, "ppo": PPO}
+
+
+def build_reward_model(config: TrainConfig, engine: Engine) -> RewardModel:
+    """The run's CLIP reward model, from its prompt set or its inline prompts.
+
+    Args:
+        config: The run's configuration.
+        engine: Store engine (to read the prompt set).
+
+    Returns:
+        A batched reward function on ``N×H×W×3`` uint8 frames.
+    """
+    if config.prompt_set is not None:
+        if config.model_config is not None:
+            register_model_config(config.model_config)
+        spec = get_prompt_set(engine, config.prompt_set)
+        return RewardModel.from_prompt_set(
+            spec, device=config.reward_device, precision=config.reward_precision
+        )
+    if config.model_config is not None:
+        register_model_config(config.model_config)
+    clip = load_model(
+        config.model,
+        config.pretrained,
+        device=config.reward_device,
+        precision=config.reward_precision,
+    )
+    return RewardModel(
+        clip,
+        config.goal,
+        config.baseline,
+        config.alpha,
+        config.kind,
+        config.negatives,
+        config.reward_tau,
+        config.reward_beta,
+        aspect=config.aspect,
+    )
+
+
+def _claim(engine: Engine, run_id: int) -> RunInfo:
+    """Mark the run as running in this process, refusing if another live worker has it."""
+    me = os.getpid()
+
+    def body(session: Any) -> None:
+        row = session.get(TrainingRun, run_id, with_for_update=True)
+        if row is None:
+            raise NotFoundError(f"no training run with id {run_id}")
+        if row.status == "running":
+            # Launched by jobs.launch_queued: the row is already ours (pid is ours or not set yet).
+            if row.pid not in (None, me) and pid_alive(row.pid):
+                raise RunStateError(f"run {run_id} is already running in process {row.pid}")
+        elif row.status != "queued":
+            hint = " (resume it first)" if row.status in ("cancelled", "crashed", "failed") else ""
+            raise RunStateError(f"run {run_id} is {row.status}; nothing to run{hint}")
+        row.status = "running"
+        row.pid = me
+        row.heartbeat_at = utcnow()
+        row.started_at = row.started_at or utcnow()
+        row.finished_at = None
+
+    transact(engine, body)
+    return get_run(engine, run_id)
+
+
+class _LogSetup:
+    """Send the training loggers to the run's log file (and to stderr when it is a terminal)."""
+
+    def __init__(self, path: Path) -> None:
+        self.logger = logging.getLogger("vlmrm_core")
+        self.handlers: list[logging.Handler] = []
+        self.previous_level = self.logger.level
+        self.previous_propagate = self.logger.propagate
+        fmt = logging.Formatter("%(asctime)s %(levelname)s %(message)s", "%Y-%m-%d %H:%M:%S")
+        # A detached worker's stderr already is the log file: one handler, no doubled lines.
+        if not _stderr_is(path):
+            self.handlers.append(logging.FileHandler(path, mode="a", encoding="utf-8"))
+        self.handlers.append(logging.StreamHandler(sys.stderr))
+        for handler in self.handlers:
+            handler.setFormatter(fmt)
+            self.logger.addHandler(handler)
+        self.logger.setLevel(logging.INFO)
+        # Not also through the root logger, which a library may have configured.
+        self.logger.propagate = False
+
+    def close(self) -> None:
+        for handler in self.handlers:
+            self.logger.removeHandler(handler)
+            handler.close()
+        self.logger.setLevel(self.previous_level)
+        self.logger.propagate = self.previous_propagate
+
+
+def _stderr_is(path: Path) -> bool:
+    try:
+        return path.exists() and os.path.samestat(os.fstat(sys.stderr.fileno()), os.stat(path))
+    except (OSError, ValueError, AttributeError):
+        return False
+
+
+class _StopSignals:
+    """SIGTERM/SIGINT set a flag (training stops after a checkpoint) instead of killing."""
+
+    def __init__(self) -> None:
+        self.event = threading.Event()
+        self._previous: dict[int, Any] = {}
+        if threading.current_thread() is not threading.main_thread():
+            return  # signal handlers can only be installed from the main thread
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            self._previous[sig] = signal.signal(sig, self._handle)
+
+    def _handle(self, signum: int, _frame: Any) -> None:
+        if self.event.is_set():  # a second signal: stop now
+            raise KeyboardInterrupt
+        log.warning("received %s: stopping after a checkpoint", signal.Signals(signum).name)
+        self.event.set()
+
+    def restore(self) -> None:
+        for sig, handler in self._previous.items():
+            signal.signal(sig, handler)
+
+
+def run_worker(run_id: int, *, engine: Engine | None = None) -> str:
+    """Train run ``run_id`` to completion (or cancellation) in this process.
+
+    Args:
+        run_id: The run (queued, or claimed for this process by the launcher).
+        engine: Store engine (default: the settings' database).
+
+    Returns:
+        The final status: ``'finished'``, ``'cancelled'`` or ``'failed'``.
+
+    Raises:
+        NotFoundError: No such run.
+        RunStateError: The run is finished, or another live worker is running it.
+    """
+    engine = engine or init_db()
+    run = get_run(engine, run_id)
+    folder = run_dir(run)
+    folder.mkdir(parents=True, exist_ok=True)
+    logs = _LogSetup(folder / LOG_NAME)
+    try:
+        run = _claim(engine, run_id)
+        status = _run_claimed(engine, run, folder)
+    finally:
+        logs.close()
+    try:
+        launch_queued(engine)
+    except Exception:  # noqa: BLE001  (this run is done either way)
+        log.warning("could not launch the next queued run", exc_info=True)
+    return status
+
+
+def _run_claimed(engine: Engine, run: RunInfo, folder: Path) -> str:
+    log.info("worker %d starts run %d (%s)", os.getpid(), run.id, run.name)
+    heartbeat = Heartbeat(partial(_beat, engine, run.id), interval_s=heartbeat_interval())
+    heartbeat.steps = run.steps_done
+    heartbeat.start()
+    signals = _StopSignals()
+    try:
+        status = _train(engine, run, folder, heartbeat, signals.event)
+    except BaseException as exc:  # noqa: BLE001  (every failure must reach the run's row)
+        trace = traceback.format_exc()
+        log.error("run %d failed:\n%s", run.id, trace)
+        heartbeat.stop()
+        update_run(
+            engine,
+            run.id,
+            status="failed",
+            error=trace,
+            finished_at=utcnow(),
+            steps_done=heartbeat.steps,
+        )
+        if not isinstance(exc, Exception):
+            raise
+        return "failed"
+    finally:
+        signals.restore()
+    heartbeat.stop()
+    update_run(
+        engine,
+        run.id,
+        status=status,
+        finished_at=utcnow(),
+        steps_done=heartbeat.steps,
+        cancel_requested=False,
+    )
+    log.info("run %d %s at step %d", run.id, status, heartbeat.steps)
+    return status
+
+
+def _beat(engine: Engine, run_id: int, steps: int) -> None:
+    update_run(engine, run_id, heartbeat_at=utcnow(), steps_done=int(steps))
+
+
+def _train(
+    engine: Engine, run: RunInfo, folder: Path, heartbeat: Heartbeat, stop: threading.Event
+) -> str:
+    config = TrainConfig.from_dict(run.config)
+    log.info("config: %s", config.to_dict())
+    reward_model = build_reward_model(config, engine)
+    log.info("reward model: %s", reward_model.clip.identity)
+    venv = make_vec_env(config, reward_model)
+    try:
+        model = _build_or_resume(config, venv, checkpoint_dir(run), bool(run.config.get("_resume")))
+        heartbeat.steps = int(model.num_timesteps)
+        # CSV of SB3's own logger output, beside the store's metrics (handy for debugging).
+        model.set_logger(configure_sb3_logger(str(folder / "sb3"), ["csv"]))
+        checkpointer = CheckpointCallback(checkpoint_dir(run), config.checkpoint_every)
+
+        def should_cancel() -> bool:
+            return stop.is_set() or get_run(engine, run.id).cancel_requested
+
+        cancel = CancelCallback(
+            should_cancel, checkpointer, check_interval_s=min(1.0, heartbeat_interval())
+        )
+        metrics_sink = partial(add_run_metrics, engine, run.id)
+        callbacks: list[BaseCallback] = [
+            HeartbeatCallback(heartbeat),
+            MetricsCallback(metrics_sink, config.log_every),
+            checkpointer,
+        ]
+        evaluator = None
+        if config.eval_every > 0:
+            evaluator = EvalCallback(
+                partial(make_env, config),
+                reward_model,
+                config.eval_every,
+                episodes=config.eval_episodes,
+                max_steps=config.eval_steps,
+                video_dir=folder / "eval",
+                frame_sink=_eval_dataset_sink(engine, run.id),
+                metrics_sink=metrics_sink,
+                env_id=config.env_id,
+                run_id=run.id,
+                seed=config.seed + 10_000,
+            )
+            callbacks.append(evaluator)
+        callbacks.append(cancel)
+
+        remaining = config.total_steps - int(model.num_timesteps)
+        if remaining > 0:
+            log.info("training from step %d to %d", model.num_timesteps, config.total_steps)
+            model.learn(
+                total_timesteps=remaining,
+                callback=CallbackList(callbacks),
+                # Resumed models keep counting: learn() then adds num_timesteps to the target.
+                reset_num_timesteps=model.num_timesteps == 0,
+            )
+        heartbeat.steps = int(model.num_timesteps)
+        if cancel.cancelled:
+            return "cancelled"
+        checkpointer.model = model
+        checkpointer.save()
+        # A last evaluation of the final policy, unless one already ran at the target step
+        # (SB3 may overshoot total_steps by up to n_envs × train_freq steps).
+        if evaluator is not None and evaluator.last_step < config.total_steps:
+            evaluator.model = model
+            evaluator.run_eval()
+        return "finished"
+    finally:
+        venv.close()
+
+
+def _build_or_resume(
+    config: TrainConfig, venv: Any, ckpt_dir: Path, resume_requested: bool
+) -> BaseAlgorithm:
+    algo_cls = ALGORITHMS[config.algo]
+    # Small MLP policies are faster on the CPU; SB3 itself warns against PPO MLPs on a GPU.
+    device = "cpu" if config.algo == "ppo" else "auto"
+    checkpoints = list_checkpoints(ckpt_dir)
+    if checkpoints:
+        latest = checkpoints[-1]
+        model = algo_cls.load(latest.model_path, env=venv, device=device)
+        if latest.replay_buffer_path is not None and hasattr(model, "load_replay_buffer"):
+            model.load_replay_buffer(latest.replay_buffer_path)
+        log.info(
+            "resumed from %s at step %d%s",
+            latest.model_path.name,
+            model.num_timesteps,
+            " with its replay buffer" if latest.replay_buffer_path else "",
+        )
+        return model
+    if resume_requested:
+        log.warning("no checkpoint to resume from: training starts from scratch")
+    kwargs, ignored = config.algo_kwargs()
+    if ignored:
+        log.info("ignored for %s: %s", config.algo, ", ".join(ignored))
+    return algo_cls("MlpPolicy", venv, seed=config.seed, device=device, verbose=0, **kwargs)
+
+
+def _eval_dataset_sink(engine: Engine, run_id: int) -> Callable[[int, Iterable[FrameRecord]], Any]:
+    """Store each evaluation's frames as dataset ``run-<id>-eval-<step>`` and link the newest."""
+
+    def sink(step: int, records: Iterable[FrameRecord]) -> Any:
+        name = f"run-{run_id}-eval-{step}"
+        suffix = 1
+        # A resumed run can evaluate at a step again; its frames get their own dataset.
+        while _dataset_exists(engine, name):
+            suffix += 1
+            name = f"run-{run_id}-eval-{step}-{suffix}"
+        report = ingest_frames(engine, name, records, kind="training-eval")
+        update_run(engine, run_id, eval_dataset_id=get_dataset(engine, name).id)
+        log.info("evaluation frames stored as dataset %r (%d frames)", name, report.added)
+        return report
+
+    return sink
+
+
+def _dataset_exists(engine: Engine, name: str) -> bool:
+    try:
+        get_dataset(engine, name)
+    except NotFoundError:
+        return False
+    return True
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """``python -m vlmrm_core.training.worker RUN_ID``: exit 0 unless the run failed."""
+    parser = argparse.ArgumentParser(description="Train one VLM-RM Studio run in this process.")
+    parser.add_argument("run_id", type=int)
+    args = parser.parse_args(argv)
+    try:
+        status = run_worker(args.run_id)
+    except (NotFoundError, RunStateError) as exc:
+        print(f"vlmrm worker: error: {exc}", file=sys.stderr)
+        return 1
+    return 1 if status == "failed" else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
