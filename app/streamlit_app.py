@@ -11,16 +11,16 @@ import streamlit as st
 
 PAGES = Path(__file__).parent / "pages"
 
-st.set_page_config(page_title="VLM-RM Studio", page_icon="🎯", layout="wide")
+st.set_page_config(page_title="VLM-RM Studio", page_icon=":material/target:", layout="wide")
 
 navigation = st.navigation(
     [
-        st.Page(PAGES / "home.py", title="Home", icon="🏠", default=True),
-        st.Page(PAGES / "frames.py", title="Frames", icon="🖼️"),
-        st.Page(PAGES / "prompt_lab.py", title="Prompt Lab", icon="🧪"),
-        st.Page(PAGES / "label.py", title="Label", icon="🏷️"),
-        st.Page(PAGES / "evaluate.py", title="Evaluate", icon="📏"),
-        st.Page(PAGES / "train.py", title="Train", icon="🏋️"),
+        st.Page(PAGES / "home.py", title="Home", icon=":material/home:", default=True),
+        st.Page(PAGES / "frames.py", title="Frames", icon=":material/photo_library:"),
+        st.Page(PAGES / "prompt_lab.py", title="Prompt Lab", icon=":material/science:"),
+        st.Page(PAGES / "label.py", title="Label", icon=":material/label:"),
+        st.Page(PAGES / "evaluate.py", title="Evaluate", icon=":material/straighten:"),
+        st.Page(PAGES / "train.py", title="Train", icon=":material/model_training:"),
     ]
 )
 navigation.run()

@@ -8,14 +8,20 @@ import streamlit as st
 from sqlalchemy import Engine
 
 import vlmrm_core  # noqa: F401  (torchvision workaround before open_clip)
-from vlmrm_core.models import NO_WEIGHTS_HELP, ClipModel, default_device, discover_models, load_model
+from vlmrm_core.models import (
+    NO_WEIGHTS_HELP,
+    ClipModel,
+    default_device,
+    discover_models,
+    load_model,
+)
 from vlmrm_core.settings import get_settings
 from vlmrm_core.store import init_db
 
 RANDOM_LABEL = "random init (untrained: rewards are meaningless)"
 CUSTOM_LABEL = "other: name + tag or checkpoint path…"
 UNTRAINED_WARNING = (
-    "⚠️ Untrained weights: these rewards are meaningless. They only show how the interface works."
+    "Untrained weights: these rewards are meaningless. They only show how the interface works."
 )
 
 
@@ -50,7 +56,7 @@ def model_picker(key: str) -> tuple[str, str] | None:
         st.caption(NO_WEIGHTS_HELP.format(models_dir=get_settings().models_dir))
     if picked == RANDOM_LABEL:
         arch = st.text_input("Architecture", "ViT-B-32", key=f"{key}-arch")
-        st.warning(UNTRAINED_WARNING)
+        st.warning(UNTRAINED_WARNING, icon=":material/warning:")
         return arch.strip(), ""
     if picked == CUSTOM_LABEL:
         arch = st.text_input("Architecture (open_clip name)", "ViT-B-32", key=f"{key}-custom-arch")
@@ -73,7 +79,7 @@ def load_model_or_error(name: str, pretrained: str, precision: str = "fp32") -> 
         st.error(f"Could not load {name} / {pretrained or 'random init'}: {exc}")
         return None
     if clip.untrained:
-        st.warning(UNTRAINED_WARNING)
+        st.warning(UNTRAINED_WARNING, icon=":material/warning:")
     return clip
 
 

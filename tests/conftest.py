@@ -55,3 +55,11 @@ def tiny_checkpoint(tmp_path_factory: pytest.TempPathFactory) -> Path:
     state = {k: v.contiguous() for k, v in model.state_dict().items()}
     save_file(state, str(path))
     return path
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    parser.addoption(
+        "--screenshots-to",
+        default=None,
+        help="folder for the browser test's screenshots (default: artifacts/screenshots)",
+    )

@@ -61,7 +61,13 @@ def score_args(tiny_checkpoint, *extra):
 def test_score_files_folders_and_video_in_input_order(data_dir, tiny_checkpoint, inputs, tmp_path):
     a, folder, video = inputs
     out = tmp_path / "rewards.csv"
-    argv = ["score", str(a), str(folder), str(video), *score_args(tiny_checkpoint, "--alpha", "0.5")]
+    argv = [
+        "score",
+        str(a),
+        str(folder),
+        str(video),
+        *score_args(tiny_checkpoint, "--alpha", "0.5"),
+    ]
     assert main([*argv, "--out", str(out)]) == 0
     rows = read_csv(out)
     names = [r["frame"] for r in rows]
@@ -96,9 +102,14 @@ def test_epic_json_matches_the_metric(tmp_path):
     rewards = rng.standard_normal(200)
     labels = (rewards + rng.standard_normal(200) > 0).astype(int)
     with (tmp_path / "r.csv").open("w") as fh:
-        fh.write("frame,reward\n" + "".join(f"{f},{r}\n" for f, r in zip(frames, rewards, strict=True)))
+        fh.write(
+            "frame,reward\n" + "".join(f"{f},{r}\n" for f, r in zip(frames, rewards, strict=True))
+        )
     with (tmp_path / "l.csv").open("w") as fh:  # different order and an extra unlabelled frame
-        fh.write("frame,label\n" + "".join(f"{f},{y}\n" for f, y in reversed(list(zip(frames, labels, strict=True)))))
+        fh.write(
+            "frame,label\n"
+            + "".join(f"{f},{y}\n" for f, y in reversed(list(zip(frames, labels, strict=True))))
+        )
         fh.write("extra.png,1\n")
     code = subprocess.run(
         [sys.executable, "-m", "vlmrm_core.cli", "epic", "--rewards", str(tmp_path / "r.csv"),
@@ -130,9 +141,23 @@ def test_errors_are_one_clear_line(data_dir, tiny_checkpoint, tmp_path, capsys):
     fake.write_text("hello, I am text")
     err = run_error(["score", str(fake), *score_args(tiny_checkpoint)], capsys)
     assert "fake.png" in err and "not an image" in err
-    err = run_error(["score", str(good), "--model", "ViT-Q-99", "--pretrained", "random", "--goal", "x"], capsys)
+    err = run_error(
+        ["score", str(good), "--model", "ViT-Q-99", "--pretrained", "random", "--goal", "x"], capsys
+    )
     assert "unknown model architecture" in err
-    err = run_error(["score", str(good), "--model", "ViT-B-32", "--pretrained", "laion2b_s34b_b79k", "--goal", "x"], capsys)
+    err = run_error(
+        [
+            "score",
+            str(good),
+            "--model",
+            "ViT-B-32",
+            "--pretrained",
+            "laion2b_s34b_b79k",
+            "--goal",
+            "x",
+        ],
+        capsys,
+    )
     assert "laion2b_s34b_b79k" in err and "local checkpoint" in err
     err = run_error(["score", str(good), *score_args(tiny_checkpoint)[:4], "--goal", "  "], capsys)
     assert "goal prompt 1 is empty" in err
@@ -156,7 +181,9 @@ def test_output_file_is_not_half_written_on_error(data_dir, tiny_checkpoint, tmp
     fake = tmp_path / "bad.png"
     fake.write_bytes(b"\x89PNG\r\n\x1a\n truncated")
     good = write_png(tmp_path / "ok.png", 4)
-    run_error(["score", str(good), str(fake), *score_args(tiny_checkpoint), "--out", str(out)], capsys)
+    run_error(
+        ["score", str(good), str(fake), *score_args(tiny_checkpoint), "--out", str(out)], capsys
+    )
     assert out.read_text() == "frame,reward\nprevious,1\n"
 
 
@@ -176,7 +203,9 @@ def test_frames_commands_then_score_a_dataset(data_dir, tiny_checkpoint, inputs,
     assert "roll\trollout\t5 frames" in listing  # the reset frame plus 4 steps
 
     out = tmp_path / "sweep.csv"
-    assert main(["score", "--dataset", "sweep", *score_args(tiny_checkpoint), "--out", str(out)]) == 0
+    assert (
+        main(["score", "--dataset", "sweep", *score_args(tiny_checkpoint), "--out", str(out)]) == 0
+    )
     rows = read_csv(out)
     assert [r["frame"] for r in rows][2] == "pole_angle=+0.000" and len(rows) == 5
     capsys.readouterr()

@@ -25,7 +25,9 @@ def test_random_init_is_deterministic_and_flagged(tiny_clip):
     again = load_model(TINY_MODEL, "random", device="cpu")
     assert tiny_clip.identity == again.identity == f"{TINY_MODEL}/random-init"
     assert tiny_clip.untrained and again.untrained
-    for a, b in zip(tiny_clip.model.state_dict().values(), again.model.state_dict().values(), strict=True):
+    for a, b in zip(
+        tiny_clip.model.state_dict().values(), again.model.state_dict().values(), strict=True
+    ):
         assert torch.equal(a, b)
     assert tiny_clip.image_size == (224, 224) and tiny_clip.context_length == 77
     assert tiny_clip.logit_scale == pytest.approx(1 / 0.07, rel=1e-4)
@@ -34,7 +36,9 @@ def test_random_init_is_deterministic_and_flagged(tiny_clip):
 def test_safetensors_checkpoint_loads_with_content_identity(tiny_checkpoint, tiny_clip):
     clip = load_model(TINY_MODEL, str(tiny_checkpoint), device="cpu")
     assert not clip.untrained
-    assert clip.identity.startswith(f"{TINY_MODEL}/sha256:") and len(clip.identity.split(":")[1]) == 16
+    assert (
+        clip.identity.startswith(f"{TINY_MODEL}/sha256:") and len(clip.identity.split(":")[1]) == 16
+    )
     saved = load_file(str(tiny_checkpoint))
     for key, value in clip.model.state_dict().items():
         assert torch.equal(value, saved[key]), key
@@ -68,7 +72,9 @@ def test_checkpoint_errors_are_clear(tiny_checkpoint, tmp_path):
 def test_unknown_architecture_and_tag():
     with pytest.raises(ModelError, match="unknown model architecture 'ViT-B-33'.*ViT-B-32"):
         load_model("ViT-B-33")
-    with pytest.raises(ModelError, match="'laion9b' is neither a pretrained tag of ViT-B-32.*laion2b_s34b_b79k"):
+    with pytest.raises(
+        ModelError, match="'laion9b' is neither a pretrained tag of ViT-B-32.*laion2b_s34b_b79k"
+    ):
         load_model("ViT-B-32", "laion9b")
     with pytest.raises(ModelError, match="precision"):
         load_model(TINY_MODEL, None, precision="fp8")

@@ -39,7 +39,9 @@ def test_center_crop_matches_open_clips_pil_transform():
     frame = (frame * 0.7 + rng.integers(0, 30, frame.shape)).astype(np.uint8)
     stock = open_clip.image_transform(224, is_train=False, mean=MEAN, std=STD)
     want = stock(Image.fromarray(frame))[None]
-    got = preprocess_batch(frame[None], image_size=(224, 224), mean=MEAN, std=STD, aspect="center-crop")
+    got = preprocess_batch(
+        frame[None], image_size=(224, 224), mean=MEAN, std=STD, aspect="center-crop"
+    )
     assert got.shape == want.shape
     assert torch.mean(torch.abs(got - want)).item() < 0.02  # within PIL-vs-torch resampling noise
 
@@ -47,7 +49,10 @@ def test_center_crop_matches_open_clips_pil_transform():
 def test_exact_size_frames_are_only_normalised():
     frame = np.random.default_rng(1).integers(0, 256, (1, 224, 224, 3), dtype=np.uint8)
     x = preprocess_batch(frame, image_size=(224, 224), mean=MEAN, std=STD)
-    want = (torch.from_numpy(frame).permute(0, 3, 1, 2).float() / 255 - torch.tensor(MEAN).view(1, 3, 1, 1)) / torch.tensor(STD).view(1, 3, 1, 1)
+    want = (
+        torch.from_numpy(frame).permute(0, 3, 1, 2).float() / 255
+        - torch.tensor(MEAN).view(1, 3, 1, 1)
+    ) / torch.tensor(STD).view(1, 3, 1, 1)
     torch.testing.assert_close(x, want)
 
 
@@ -55,4 +60,6 @@ def test_bad_input_is_rejected():
     with pytest.raises(ValueError, match="uint8"):
         preprocess_batch(np.zeros((1, 8, 8, 3), np.float32), image_size=(4, 4), mean=MEAN, std=STD)
     with pytest.raises(ValueError, match="aspect"):
-        preprocess_batch(np.zeros((1, 8, 8, 3), np.uint8), image_size=(4, 4), mean=MEAN, std=STD, aspect="zoom")
+        preprocess_batch(
+            np.zeros((1, 8, 8, 3), np.uint8), image_size=(4, 4), mean=MEAN, std=STD, aspect="zoom"
+        )

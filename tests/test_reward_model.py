@@ -35,7 +35,9 @@ def test_score_embeddings_is_the_pure_reward_on_prompt_means(tiny_clip):
 
 def test_contrastive_defaults_tau_to_inverse_logit_scale(tiny_clip):
     x = encode_images(tiny_clip, frames())
-    spec = RewardSpec(("open the door",), kind="contrastive", negatives=("close it", "jump"), beta=0.4)
+    spec = RewardSpec(
+        ("open the door",), kind="contrastive", negatives=("close it", "jump"), beta=0.4
+    )
     got = score_embeddings(tiny_clip, x, spec)
     g = encode_texts(tiny_clip, ["open the door"])[0]
     negs = encode_texts(tiny_clip, ["close it", "jump"])
@@ -45,11 +47,15 @@ def test_contrastive_defaults_tau_to_inverse_logit_scale(tiny_clip):
 
 
 def test_reward_model_on_frames_equals_scoring_embeddings(tiny_clip):
-    rm = RewardModel(tiny_clip, ["pole vertically upright on top of the cart"], ["pole and cart"], alpha=0.3)
+    rm = RewardModel(
+        tiny_clip, ["pole vertically upright on top of the cart"], ["pole and cart"], alpha=0.3
+    )
     f = frames(3, seed=5)
     out = rm(f)
     assert out.shape == (3,) and out.dtype == np.float32
-    np.testing.assert_allclose(out, rm.score_embeddings(encode_images(tiny_clip, f)).rewards, atol=1e-5)
+    np.testing.assert_allclose(
+        out, rm.score_embeddings(encode_images(tiny_clip, f)).rewards, atol=1e-5
+    )
 
 
 def test_from_prompt_set_loads_the_named_model(tiny_checkpoint):

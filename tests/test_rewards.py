@@ -37,9 +37,7 @@ def test_alpha_zero_single_prompt_is_cosine():
     x = unit_rows(rng, 50, 32)
     goal = unit_rows(rng, 1, 32)[0]
     base = unit_rows(rng, 1, 32)[0]
-    np.testing.assert_allclose(
-        rewards.regularized_reward(x, goal, base, 0.0), x @ goal, atol=1e-12
-    )
+    np.testing.assert_allclose(rewards.regularized_reward(x, goal, base, 0.0), x @ goal, atol=1e-12)
     np.testing.assert_allclose(rewards.cosine_reward(x, 3 * goal), x @ goal, atol=1e-12)
 
 

@@ -25,16 +25,28 @@ class DemoTask:
 
 DEMO_TASKS = (
     DemoTask(
-        "demo-cartpole", "cartpole", 41, False,
-        "pole vertically upright on top of the cart", "pole and cart",
+        "demo-cartpole",
+        "cartpole",
+        41,
+        False,
+        "pole vertically upright on top of the cart",
+        "pole and cart",
     ),
     DemoTask(
-        "demo-mountaincar", "mountaincar", 41, False,
-        "a car at the peak of the mountain, next to the yellow flag", "a car in the mountain",
+        "demo-mountaincar",
+        "mountaincar",
+        41,
+        False,
+        "a car at the peak of the mountain, next to the yellow flag",
+        "a car in the mountain",
     ),
     DemoTask(
-        "demo-mountaincar-textured", "mountaincar", 41, True,
-        "a car at the peak of the mountain, next to the yellow flag", "a car in the mountain",
+        "demo-mountaincar-textured",
+        "mountaincar",
+        41,
+        True,
+        "a car at the peak of the mountain, next to the yellow flag",
+        "a car in the mountain",
     ),
 )
 """Prompts from the paper's Table 3; 41 points so that the upright pole (θ = 0) is a sample."""
@@ -67,9 +79,15 @@ def ensure_demo(engine: Engine, *, progress: ProgressCallback | None = None) -> 
             if task.sweep == "mountaincar":
                 kwargs["textured"] = task.textured
 
-            def step(done: int, _total: int | None, message: str, base: int = offset) -> None:
+            def step(
+                done: int,
+                _total: int | None,
+                message: str,
+                base: int = offset,
+                name: str = task.dataset,
+            ) -> None:
                 if progress is not None:
-                    progress(base + done, total, f"{task.dataset}: {message}")
+                    progress(base + done, total, f"{name}: {message}")
 
             ingest_frames(
                 engine, task.dataset, SWEEPS[task.sweep](**kwargs), kind="sweep", progress=step

@@ -10,7 +10,7 @@ from vlmrm_core.models import NO_WEIGHTS_HELP, bf16_supported, default_device, d
 from vlmrm_core.settings import get_settings
 from vlmrm_core.store import list_datasets, list_prompt_sets
 
-st.title("🎯 VLM-RM Studio")
+st.title("VLM-RM Studio")
 st.markdown(
     "Rewards from sentences: score frames with CLIP against a goal prompt "
     "(Rocamonde et al. 2023, Baumli et al. 2023), check the reward against human labels with "
@@ -39,9 +39,7 @@ with left:
     else:
         st.warning(NO_WEIGHTS_HELP.format(models_dir=settings.models_dir))
     device = default_device()
-    st.caption(
-        f"Device: {device.type}" + (" · bf16 available" if bf16_supported(device) else "")
-    )
+    st.caption(f"Device: {device.type}" + (" · bf16 available" if bf16_supported(device) else ""))
 with right:
     st.subheader("Project")
     datasets = list_datasets(db)

@@ -1,3 +1,334 @@
+"""Train: launch RL runs on a CLIP reward and watch them. A thin view over vlmrm_core.training.
+
+Runs execute in detached worker processes that write to the database, so this page only reads
+and writes rows: closing the browser or restarting the app never stops training.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
 import streamlit as st
 
-st.title("Train")
+from app.ui import engine, model_picker
+from vlmrm_core.store import (
+    NotFoundError,
+    dataset_frames,
+    get_run,
+    list_datasets,
+    list_prompt_sets,
+    load_pixels,
+    run_metrics,
+)
+from vlmrm_core.training import jobs
+from vlmrm_core.training.config import ALGOS, ConfigError, TrainConfig, paper_defaults
+from vlmrm_core.training.forms import (
+    HYPERPARAMETERS,
+    STATUS_BADGES,
+    format_duration,
+    hyperparameter_texts,
+    parse_hyperparameters,
+    prompt_lines,
+)
+from vlmrm_core.training.plots import losses_figure, training_curves_figure
+
+ENV_CHOICES = [
+    "CartPole-v1",
+    "MountainCarContinuous-v0",
+    "MountainCar-v0",
+    "Humanoid-v5",
+    "Pendulum-v1",
+    "Acrobot-v1",
+]
+OTHER_ENV = "other…"
+LIVE_REFRESH_S = 2.0
+K = "train-"  # prefix of this page's widget keys
+
+st.title("🏋️ Train")
+st.caption(
+    "Train an agent whose only reward is a CLIP score of the rendered frame. Runs continue in "
+    "the background when you close the page; up to `VLMRM_MAX_RUNS` run at once, the rest queue."
+)
+db = engine()
+
+
+# ----------------------------------------------------------------------------- launch form
+
+
+def _form_defaults(config: TrainConfig) -> None:
+    """Put a config's values into the form's widgets (before they are drawn)."""
+    st.session_state[f"{K}steps"] = int(config.total_steps)
+    st.session_state[f"{K}n_envs"] = int(config.n_envs)
+    st.session_state[f"{K}episode_length"] = int(config.episode_length or 0)
+    st.session_state[f"{K}textured"] = bool(config.textured)
+    st.session_state[f"{K}goal"] = "\n".join(config.goal)
+    st.session_state[f"{K}baseline"] = "\n".join(config.baseline)
+    st.session_state[f"{K}alpha"] = float(config.alpha)
+    for name, text in hyperparameter_texts(config).items():
+        st.session_state[f"{K}hp-{name}"] = text
+
+
+def _selected_env() -> str:
+    env = st.session_state.get(f"{K}env", ENV_CHOICES[0])
+    if env == OTHER_ENV:
+        return st.session_state.get(f"{K}env-other", "").strip()
+    return env
+
+
+def _apply_paper_defaults() -> None:
+    env_id = _selected_env()
+    algo = st.session_state.get(f"{K}algo", "dqn")
+    _form_defaults(paper_defaults(env_id, algo))
+    st.session_state[f"{K}notice"] = (
+        f"Filled in the paper's settings for {env_id} / {algo.upper()}."
+    )
+
+
+if f"{K}steps" not in st.session_state:
+    _form_defaults(paper_defaults("CartPole-v1", "dqn").replace(total_steps=100_000))
+
+with st.expander("➕ New training run", expanded=not jobs.list_runs_view(db, refresh=False)):
+    c1, c2, c3 = st.columns([2, 1, 1])
+    env_choice = c1.selectbox("Environment", [*ENV_CHOICES, OTHER_ENV], key=f"{K}env")
+    if env_choice == OTHER_ENV:
+        c1.text_input("Gymnasium env id", key=f"{K}env-other", placeholder="e.g. LunarLander-v3")
+    c2.selectbox(
+        "Algorithm",
+        list(ALGOS),
+        index=1,
+        key=f"{K}algo",
+        format_func=str.upper,
+        help="DQN needs discrete actions, SAC continuous ones; PPO takes either.",
+    )
+    c3.button(
+        "📄 Paper defaults",
+        on_click=_apply_paper_defaults,
+        key=f"{K}paper",
+        help="Rocamonde et al. (2023): prompts, episode length and hyperparameters.",
+    )
+    if notice := st.session_state.pop(f"{K}notice", None):
+        st.info(notice)
+
+    c1, c2, c3, c4 = st.columns(4)
+    c1.number_input("Total steps", min_value=1, step=1000, key=f"{K}steps")
+    c2.number_input("Parallel envs", min_value=1, max_value=256, key=f"{K}n_envs")
+    c3.number_input("Episode length (0 = env default)", min_value=0, key=f"{K}episode_length")
+    c4.checkbox("Textured rendering", key=f"{K}textured", help="MountainCar: realistic scene.")
+
+    source = st.radio(
+        "Reward", ["Inline prompts", "Saved prompt set"], horizontal=True, key=f"{K}source"
+    )
+    prompt_set = None
+    model: tuple[str, str] | None = None
+    if source == "Saved prompt set":
+        names = [p.name for p in list_prompt_sets(db)]
+        if names:
+            prompt_set = st.selectbox("Prompt set", names, key=f"{K}prompt-set")
+        else:
+            st.warning(
+                "No saved prompt sets yet: save one in the Prompt Lab, or use inline prompts."
+            )
+    else:
+        model = model_picker(f"{K}model")
+        c1, c2 = st.columns(2)
+        c1.text_area("Goal prompts (one per line)", key=f"{K}goal", height=90)
+        c2.text_area("Baseline prompts (one per line)", key=f"{K}baseline", height=90)
+        st.slider("α (goal-baseline regularisation)", 0.0, 1.0, step=0.05, key=f"{K}alpha")
+
+    with st.expander("Checkpoints, evaluation and learning hyperparameters"):
+        c1, c2, c3, c4, c5 = st.columns(5)
+        checkpoint_every = c1.number_input("Checkpoint every", 1, value=10_000, key=f"{K}ckpt")
+        eval_every = c2.number_input("Evaluate every (0 = never)", 0, value=10_000, key=f"{K}eval")
+        eval_episodes = c3.number_input("Eval episodes", 1, value=2, key=f"{K}eval-episodes")
+        eval_steps = c4.number_input("Eval steps / episode", 1, value=200, key=f"{K}eval-steps")
+        seed = c5.number_input("Seed", 0, value=0, key=f"{K}seed")
+        st.caption("Empty fields keep stable-baselines3's default for the algorithm.")
+        columns = st.columns(4)
+        for i, name in enumerate(HYPERPARAMETERS):
+            columns[i % 4].text_input(name, key=f"{K}hp-{name}", placeholder="default")
+
+    run_name = st.text_input("Run name (optional)", key=f"{K}name")
+    if st.button("🚀 Start training", type="primary", key=f"{K}start"):
+        try:
+            env_id = _selected_env()
+            if not env_id:
+                raise ConfigError("enter a Gymnasium environment id")
+            if source == "Saved prompt set" and prompt_set is None:
+                raise ConfigError("choose a prompt set")
+            if source == "Inline prompts" and model is None:
+                raise ConfigError("choose a model")
+            ss = st.session_state
+            config = TrainConfig(
+                env_id=env_id,
+                algo=ss[f"{K}algo"],
+                total_steps=int(ss[f"{K}steps"]),
+                n_envs=int(ss[f"{K}n_envs"]),
+                episode_length=int(ss[f"{K}episode_length"]) or None,
+                textured=bool(ss[f"{K}textured"]),
+                seed=int(seed),
+                checkpoint_every=int(checkpoint_every),
+                eval_every=int(eval_every),
+                eval_episodes=int(eval_episodes),
+                eval_steps=int(eval_steps),
+                **parse_hyperparameters({n: ss[f"{K}hp-{n}"] for n in HYPERPARAMETERS}),
+            )
+            if prompt_set is not None:
+                config = config.replace(prompt_set=prompt_set)
+            else:
+                assert model is not None
+                config = config.replace(
+                    model=model[0],
+                    pretrained=model[1] or None,
+                    goal=prompt_lines(ss[f"{K}goal"]),
+                    baseline=prompt_lines(ss[f"{K}baseline"]),
+                    alpha=float(ss[f"{K}alpha"]),
+                )
+            run_id = jobs.start_run(config, engine=db, name=run_name.strip() or None)
+        except (ConfigError, ValueError) as exc:
+            st.error(str(exc))
+        else:
+            st.session_state[f"{K}selected"] = run_id
+            st.success(f"Run {run_id} queued.")
+
+
+# ----------------------------------------------------------------------------- runs table
+
+
+@st.fragment(run_every=LIVE_REFRESH_S)
+def runs_table() -> None:
+    """All runs with status, progress and liveness; refreshes itself."""
+    runs = jobs.list_runs_view(db)
+    if not runs:
+        st.info("No training runs yet. Start one above.")
+        return
+    rows = [
+        {
+            "id": r.id,
+            "name": r.name,
+            "status": STATUS_BADGES.get(r.status, r.status)
+            + (" (cancelling)" if r.cancel_requested and r.status == "running" else ""),
+            "progress": r.progress,
+            "steps": f"{r.steps_done:,} / {r.total_steps:,}",
+            "steps/s": None if r.steps_per_s is None else round(r.steps_per_s, 1),
+            "ETA": format_duration(r.eta_s),
+            "last heartbeat": format_duration(r.heartbeat_age_s)
+            + (" ago" if r.heartbeat_age_s is not None else ""),
+            "env": r.env_id,
+            "algo": r.algo.upper(),
+        }
+        for r in runs
+    ]
+    st.dataframe(
+        rows,
+        hide_index=True,
+        column_config={
+            "progress": st.column_config.ProgressColumn("progress", min_value=0.0, max_value=1.0)
+        },
+    )
+
+
+st.subheader("Runs")
+runs_table()
+
+runs = jobs.list_runs_view(db, refresh=False)
+if not runs:
+    st.stop()
+
+ids = [r.id for r in runs]
+if st.session_state.get(f"{K}selected") not in ids:
+    st.session_state[f"{K}selected"] = ids[0]
+labels = {r.id: f"#{r.id} · {r.name}" for r in runs}
+selected = st.selectbox("Run", ids, format_func=lambda i: labels.get(i, str(i)), key=f"{K}selected")
+try:
+    run = get_run(db, selected)
+except NotFoundError:
+    st.stop()
+
+# ----------------------------------------------------------------------------- one run
+
+c1, c2, c3 = st.columns([3, 1, 1])
+c1.markdown(f"**{STATUS_BADGES.get(run.status, run.status)}** · {run.env_id} · {run.algo.upper()}")
+can_cancel = run.status in ("queued", "running") and not run.cancel_requested
+if c2.button("⏹️ Cancel", key=f"{K}cancel", disabled=not can_cancel):
+    try:
+        jobs.cancel_run(run.id, engine=db)
+    except jobs.RunStateError as exc:  # it ended meanwhile
+        st.error(str(exc))
+    else:
+        st.rerun()
+if c3.button("▶️ Resume", key=f"{K}resume", disabled=run.status not in jobs.RESUMABLE):
+    try:
+        jobs.resume_run(run.id, engine=db)
+    except jobs.RunStateError as exc:
+        st.error(str(exc))
+    else:
+        st.rerun()
+if run.cancel_requested and run.status == "running":
+    st.info("Cancellation requested: the worker stops after saving a checkpoint.")
+if run.error:
+    with st.expander("Error", expanded=run.status in ("failed", "crashed")):
+        st.code(run.error, language=None)
+
+
+def _curves(run_id: int) -> None:
+    metrics = run_metrics(db, run_id)
+    smoothing = st.slider("Smoothing", 0.0, 0.99, 0.6, 0.01, key=f"{K}smoothing")
+    st.plotly_chart(training_curves_figure(metrics, smoothing=smoothing), key=f"{K}curves-{run_id}")
+    if any(str(c).startswith("train/") for c in metrics.columns):
+        with st.expander("Losses"):
+            st.plotly_chart(losses_figure(metrics, smoothing=smoothing), key=f"{K}losses-{run_id}")
+
+
+st.subheader("Curves")
+# Live only while the run trains; a finished run's curves need no polling.
+live = st.fragment(run_every=LIVE_REFRESH_S if run.status == "running" else None)(_curves)
+live(run.id)
+
+tab_eval, tab_ckpt, tab_config, tab_log = st.tabs(
+    ["Latest evaluation", "Checkpoints", "Config", "Log"]
+)
+with tab_eval:
+    videos = jobs.eval_videos(run)
+    if videos:
+        step, video = videos[-1]
+        st.caption(f"Deterministic rollouts of the policy at step {step:,}.")
+        st.video(str(video))
+    frames: list[Any] = []
+    if run.eval_dataset_id is not None:
+        dataset = next((d for d in list_datasets(db) if d.id == run.eval_dataset_id), None)
+        if dataset is not None:
+            frames = dataset_frames(db, dataset.name, limit=8)
+            st.caption(
+                f"Frames stored as dataset **{dataset.name}** ({dataset.n_frames} frames): "
+                "label them on the Label page to measure the reward's EPIC distance."
+            )
+    if frames:
+        columns = st.columns(4)
+        for i, frame in enumerate(frames):
+            reward = (frame.extra or {}).get("clip_reward")
+            caption = f"t={frame.step}" + (f" · CLIP {reward:.3f}" if reward is not None else "")
+            columns[i % 4].image(load_pixels(frame.hash), caption=caption)
+    if not videos and not frames:
+        st.info("No evaluation yet.")
+with tab_ckpt:
+    checkpoints = jobs.run_checkpoints(run)
+    if checkpoints:
+        st.dataframe(
+            [
+                {
+                    "step": c.steps,
+                    "model": c.model_path.name,
+                    "size (MB)": round(c.model_path.stat().st_size / 1e6, 2),
+                    "replay buffer": c.replay_buffer_path.name if c.replay_buffer_path else "",
+                }
+                for c in reversed(checkpoints)
+            ],
+            hide_index=True,
+        )
+        st.caption(f"In `{jobs.checkpoint_dir(run)}`")
+    else:
+        st.info("No checkpoint yet.")
+with tab_config:
+    st.json({k: v for k, v in run.config.items() if not k.startswith("_")})
+with tab_log:
+    st.code(jobs.log_tail(jobs.log_path(run), lines=60) or "(empty)", language=None)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import multiprocessing
+from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -11,18 +12,23 @@ from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
 from sqlalchemy import Engine, inspect, text
 
+from vlmrm_core.frames import FrameRecord
 from vlmrm_core.store import (
     current_revision,
     dataset_frames,
+    downgrade,
     get_dataset,
     get_engine,
     head_revision,
+    ingest_frames,
     init_db,
     list_datasets,
     upgrade,
 )
 from vlmrm_core.store.db import normalize_url
 from vlmrm_core.store.schema import Base
+
+MakeFrame = Callable[..., FrameRecord]
 
 
 def test_sqlite_pragmas(tmp_path: Path) -> None:
@@ -147,3 +153,20 @@ def test_timestamps_come_back_utc(engine: Engine, value: str) -> None:
     got = get_run(engine, run.id).heartbeat_at
     assert got == datetime(2024, 5, 1, 10, 0, tzinfo=UTC)
     assert got.tzinfo is not None and got.utcoffset().total_seconds() == 0
+
+
+def test_downgrade_rebuild_keeps_child_rows(engine: Engine, make_frame: MakeFrame) -> None:
+    """Table rebuilds (SQLite batch mode) run with foreign keys off: no cascade deletes."""
+    ingest_frames(engine, "d", [make_frame(1), make_frame(2)])
+    downgrade(engine, "0001")  # rebuilds datasets and dataset_frames on SQLite
+    assert current_revision(engine) == "0001"
+    with engine.connect() as conn:
+        assert conn.exec_driver_sql("SELECT COUNT(*) FROM dataset_frames").scalar() == 2
+    upgrade(engine, "head")
+    assert get_dataset(engine, "d").n_frames == 2
+    if engine.dialect.name == "sqlite":
+        with engine.connect() as conn:
+            assert conn.exec_driver_sql("PRAGMA foreign_keys").scalar() == 1  # restored
+    downgrade(engine, "base")
+    assert current_revision(engine) is None
+    assert not (set(inspect(engine).get_table_names()) & set(Base.metadata.tables))

@@ -50,12 +50,11 @@ def run_online() -> None:
     if connection is not None:
         _run_with(connection)
         return
-    from vlmrm_core.store.db import get_engine
+    from vlmrm_core.store.db import get_engine, migration_connection
 
     engine = get_engine(config.get_main_option("sqlalchemy.url") or None)
-    with engine.connect() as conn:
+    with migration_connection(engine) as conn:
         _run_with(conn)
-        conn.commit()
 
 
 if context.is_offline_mode():

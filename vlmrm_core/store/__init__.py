@@ -27,6 +27,7 @@ from vlmrm_core.store.datasets import (
 from vlmrm_core.store.db import (
     current_revision,
     dispose_engine,
+    downgrade,
     get_engine,
     head_revision,
     init_db,
@@ -86,6 +87,7 @@ __all__ = [
     "delete_embeddings",
     "delete_prompt_set",
     "dispose_engine",
+    "downgrade",
     "export_labels",
     "frame_path",
     "get_dataset",

@@ -255,20 +255,22 @@ def current_revision(engine: Engine) -> str | None:
         return MigrationContext.configure(conn).get_current_revision()
 
 
-def upgrade(engine: Engine, revision: str = "head") -> None:
-    """Migrate a database to ``revision`` in one transaction, serialised across processes.
+@contextmanager
+def migration_connection(engine: Engine) -> Iterator[Connection]:
+    """A connection inside one write transaction, set up for running migrations.
 
-    On SQLite the transaction starts with ``BEGIN IMMEDIATE`` (a second process waits and then
-    finds nothing left to do) and foreign keys are switched off for its duration, because a table
-    rebuild in a future migration would otherwise cascade deletes. On PostgreSQL an advisory lock
+    On SQLite the transaction starts with ``BEGIN IMMEDIATE`` (a second process waits, then finds
+    nothing left to do) and foreign keys are off for its duration: a table rebuild (Alembic batch
+    mode) drops the old table, and with foreign keys on that would cascade-delete the rows that
+    refer to it. The foreign keys are checked before the commit. On PostgreSQL an advisory lock
     plays the role of the write lock.
 
     Args:
         engine: from :func:`get_engine`.
-        revision: target revision id, or ``"head"``.
-    """
-    from alembic import command
 
+    Yields:
+        The connection; the transaction commits when the block exits normally.
+    """
     sqlite = is_sqlite(engine)
     with _migrate_lock, engine.connect() as conn:
         raw = conn.connection.driver_connection
@@ -282,9 +284,7 @@ def upgrade(engine: Engine, revision: str = "head") -> None:
                     conn.execute(
                         text("SELECT pg_advisory_xact_lock(:k)"), {"k": _PG_MIGRATION_LOCK}
                     )
-                cfg = alembic_config()
-                cfg.attributes["connection"] = conn
-                command.upgrade(cfg, revision)
+                yield conn
                 if sqlite:
                     problems = conn.exec_driver_sql("PRAGMA foreign_key_check").fetchall()
                     if problems:
@@ -292,6 +292,36 @@ def upgrade(engine: Engine, revision: str = "head") -> None:
         finally:
             if sqlite:
                 raw.execute("PRAGMA foreign_keys=ON")
+
+
+def upgrade(engine: Engine, revision: str = "head") -> None:
+    """Migrate a database up to ``revision`` in one transaction, serialised across processes.
+
+    Args:
+        engine: from :func:`get_engine`.
+        revision: target revision id, or ``"head"``.
+    """
+    from alembic import command
+
+    with migration_connection(engine) as conn:
+        cfg = alembic_config()
+        cfg.attributes["connection"] = conn
+        command.upgrade(cfg, revision)
+
+
+def downgrade(engine: Engine, revision: str) -> None:
+    """Migrate a database down to ``revision`` (``"base"`` drops everything), like :func:`upgrade`.
+
+    Args:
+        engine: from :func:`get_engine`.
+        revision: target revision id, or ``"base"``.
+    """
+    from alembic import command
+
+    with migration_connection(engine) as conn:
+        cfg = alembic_config()
+        cfg.attributes["connection"] = conn
+        command.downgrade(cfg, revision)
 
 
 def init_db(url: str | None = None) -> Engine:

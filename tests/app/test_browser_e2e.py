@@ -1,0 +1,130 @@
+"""The whole loop in a real browser against a real `streamlit run` on a free localhost port.
+
+Debian's Chromium driven by the playwright package (never `playwright install`). Screenshots of
+every page are saved as artifacts (``artifacts/screenshots`` or ``--screenshots-to``).
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from collections.abc import Iterator
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+REPO = Path(__file__).resolve().parents[2]
+CHROMIUM_FLAGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+]
+
+pytestmark = [pytest.mark.browser, pytest.mark.slow]
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture(scope="module")
+def screenshots(request: pytest.FixtureRequest) -> Path:
+    folder = Path(
+        request.config.getoption("--screenshots-to") or REPO / "artifacts" / "screenshots"
+    )
+    folder.mkdir(parents=True, exist_ok=True)
+    return folder
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory: pytest.TempPathFactory, tiny_checkpoint: Path) -> Iterator[str]:
+    data = tmp_path_factory.mktemp("e2e-data")
+    models = data / "models"
+    models.mkdir()
+    # the tiny checkpoint is named after its architecture, so the app offers it first
+    shutil.copy(tiny_checkpoint, models / tiny_checkpoint.name)
+    port = free_port()
+    env = {**os.environ, "VLMRM_DATA_DIR": str(data)}
+    env.pop("VLMRM_DATABASE_URL", None)
+    log = (data / "streamlit.log").open("w")
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "streamlit", "run", str(REPO / "app" / "streamlit_app.py"),
+         "--server.port", str(port), "--server.address", "127.0.0.1",
+         "--server.headless", "true", "--browser.gatherUsageStats", "false"],
+        cwd=REPO, env=env, stdout=log, stderr=subprocess.STDOUT,
+    )  # fmt: skip
+    url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                with urllib.request.urlopen(f"{url}/_stcore/health", timeout=2) as r:
+                    if r.status == 200:
+                        break
+            except OSError:
+                if proc.poll() is not None or time.monotonic() > deadline:
+                    raise RuntimeError((data / "streamlit.log").read_text()[-3000:]) from None
+                time.sleep(0.5)
+        yield url
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+        log.close()
+
+
+@pytest.fixture(scope="module")
+def page(server: str):
+    chromium = shutil.which("chromium") or shutil.which("chromium-browser")
+    if chromium is None:
+        pytest.skip(
+            "Chromium not found on PATH: install the Debian package `chromium` (.ci/run does)"
+        )
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=chromium, args=CHROMIUM_FLAGS)
+        context = browser.new_context(viewport={"width": 1400, "height": 1000})
+        context.set_default_timeout(90_000)
+        yield context.new_page()
+        browser.close()
+
+
+def wait_idle(page) -> None:
+    """Wait until Streamlit has finished running the script (no 'Running…' status widget)."""
+    page.wait_for_timeout(300)
+    page.wait_for_selector('[data-testid="stStatusWidget"]', state="detached", timeout=180_000)
+
+
+def make_pngs(folder: Path, n: int = 4) -> list[Path]:
+    paths = []
+    for i in range(n):
+        img = np.full((120, 180, 3), 40 * i, np.uint8)
+        img[30:90, 20 + 30 * i : 60 + 30 * i] = (220, 180, 40)
+        path = folder / f"frame_{i}.png"
+        Image.fromarray(img).save(path)
+        paths.append(path)
+    return paths
+
+
+def test_home_page_loads(page, server, screenshots):
+    page.goto(server)
+    page.get_by_text("VLM-RM Studio").first.wait_for()
+    wait_idle(page)
+    page.get_by_text("Models available offline").wait_for()
+    page.screenshot(path=str(screenshots / "home.png"), full_page=True)

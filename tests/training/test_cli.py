@@ -1,0 +1,127 @@
+"""``vlmrm train …`` through the real ``vlmrm`` entry point."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from vlmrm_core.cli import main
+
+
+def run_cli(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:
+    code = main(list(argv))
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+@pytest.mark.usefixtures("workers")
+def test_start_list_run_resume(capsys: pytest.CaptureFixture[str], tiny_clip_config: Path) -> None:
+    code, out, _ = run_cli(
+        capsys,
+        "train",
+        "start",
+        "--env",
+        "CartPole-v1",
+        "--algo",
+        "dqn",
+        "--steps",
+        "40",
+        "--model",
+        "vlmrm-tiny-test",
+        "--model-config",
+        str(tiny_clip_config),
+        "--pretrained",
+        "random",
+        "--goal",
+        "pole upright",
+        "--baseline",
+        "pole and cart",
+        "--alpha",
+        "0.5",
+        "--n-envs",
+        "2",
+        "--eval-every",
+        "0",
+        "--checkpoint-every",
+        "20",
+        "--learning-starts",
+        "10",
+        "--buffer-size",
+        "100",
+        "--net-arch",
+        "16,16",
+        "--no-launch",
+    )
+    assert code == 0
+    run_id = int(out.strip())  # only the id on stdout, for scripts
+
+    code, out, _ = run_cli(capsys, "train", "list")
+    assert code == 0
+    fields = out.split()
+    assert fields[:3] == [str(run_id), "queued", "0/40"]
+
+    code, out, _ = run_cli(capsys, "train", "run", str(run_id))
+    assert (code, out.strip()) == (0, f"run {run_id}: finished")
+    code, out, _ = run_cli(capsys, "train", "list")
+    assert out.split()[:3] == [str(run_id), "finished", "40/40"]
+
+    code, _, err = run_cli(capsys, "train", "resume", str(run_id))
+    assert code == 1
+    assert err.strip() == (
+        f"vlmrm: error: run {run_id} is finished; only cancelled, crashed, failed runs can be resumed"
+    )
+    code, _, err = run_cli(capsys, "train", "run", str(run_id))
+    assert code == 1 and "nothing to run" in err and len(err.strip().splitlines()) == 1
+
+
+@pytest.mark.usefixtures("data_dir")
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (["--algo", "sac", "--env", "CartPole-v1"], "SAC needs a continuous"),
+        (["--algo", "dqn", "--env", "CartPole-v1", "--prompt-set", "nope"], "no prompt set"),
+        (["--algo", "dqn", "--env", "CartPole-v1", "--model", "RN50"], "needs --pretrained"),
+        (["--algo", "dqn", "--env", "CartPole-v1", "--net-arch", "a,b"], "--net-arch"),
+    ],
+)
+def test_start_errors_are_one_line(
+    capsys: pytest.CaptureFixture[str], argv: list[str], message: str
+) -> None:
+    code, out, err = run_cli(capsys, "train", "start", "--steps", "10", "--goal", "g", *argv)
+    assert code == 1 and out == ""
+    assert len(err.strip().splitlines()) == 1 and message in err
+
+
+@pytest.mark.usefixtures("data_dir")
+def test_unknown_run_ids(capsys: pytest.CaptureFixture[str]) -> None:
+    for command in ("cancel", "resume", "run"):
+        code, _, err = run_cli(capsys, "train", command, "99")
+        assert code == 1 and err.strip() == "vlmrm: error: no training run with id 99"
+
+
+def test_paper_defaults_flag() -> None:
+    import argparse
+
+    from vlmrm_core.training.cli import add_train_commands, config_from_args
+
+    parser = argparse.ArgumentParser()
+    add_train_commands(parser.add_subparsers())
+    args = parser.parse_args(
+        [
+            "train",
+            "start",
+            "--env",
+            "CartPole-v1",
+            "--algo",
+            "dqn",
+            "--steps",
+            "5",
+            "--paper-defaults",
+            "--lr",
+            "0.01",
+        ]
+    )
+    config = config_from_args(args)
+    assert config.learning_starts == 75_000 and config.learning_rate == 0.01
+    assert config.goal == ["pole vertically upright on top of the cart"]
