@@ -197,7 +197,7 @@ def import_rollout(
         The import report.
 
     Raises:
-        ImportInputError: Bad dataset name, empty env id, or counts out of range.
+        ImportInputError: Bad dataset name, empty env id or policy, or counts out of range.
         RolloutError: Unknown env id (with suggestions), no rgb_array rendering, textured for
             another env, or a policy that cannot be loaded.
     """
@@ -211,7 +211,11 @@ def import_rollout(
         raise ImportInputError(f"Episodes must be at least 1, got {episodes}.")
     if steps < 0:
         raise ImportInputError(f"Steps per episode must be at least 0, got {steps}.")
-    policy = policy.strip() or "random"
+    policy = policy.strip()
+    if not policy:
+        raise ImportInputError(
+            "Enter 'random' or the path of a saved stable-baselines3 model (.zip)."
+        )
     # rollout_frames checks the env id and loads the policy before returning its generator.
     source = rollout_frames(
         env_id, episodes, steps, policy, seed, textured=textured, progress=progress

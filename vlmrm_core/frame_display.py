@@ -19,6 +19,7 @@ from vlmrm_core.store import FrameInfo
 __all__ = [
     "escape_markdown",
     "frame_caption",
+    "png_bytes",
     "png_data_uri",
     "thumbnail",
 ]
@@ -89,6 +90,13 @@ def thumbnail(pixels: np.ndarray, max_side: int = 192) -> np.ndarray:
     return np.asarray(image.resize(size, Image.Resampling.LANCZOS, reducing_gap=3.0))
 
 
+def png_bytes(pixels: np.ndarray) -> bytes:
+    """An RGB frame encoded as PNG (compact to cache, and what ``st.image`` serves anyway)."""
+    buffer = io.BytesIO()
+    Image.fromarray(np.ascontiguousarray(pixels, dtype=np.uint8)).save(buffer, format="PNG")
+    return buffer.getvalue()
+
+
 def png_data_uri(pixels: np.ndarray) -> str:
     """A ``data:image/png;base64,...`` URI, for image columns of a data table.
 
@@ -98,6 +106,4 @@ def png_data_uri(pixels: np.ndarray) -> str:
     Returns:
         The data URI.
     """
-    buffer = io.BytesIO()
-    Image.fromarray(np.ascontiguousarray(pixels, dtype=np.uint8)).save(buffer, format="PNG")
-    return "data:image/png;base64," + base64.b64encode(buffer.getvalue()).decode("ascii")
+    return "data:image/png;base64," + base64.b64encode(png_bytes(pixels)).decode("ascii")

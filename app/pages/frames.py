@@ -1,6 +1,359 @@
-"""Placeholder: being built."""
+"""Frames: create datasets (uploads, rollouts, sweeps, humanoid poses), browse and manage them.
+
+A thin view: imports go through :mod:`vlmrm_core.dataset_import`, everything else through the
+store. User strings (file, frame and dataset names) are escaped before any Markdown rendering.
+"""
+
+from __future__ import annotations
+
+import math
 
 import streamlit as st
 
-st.title("frames")
-st.info("This page is being built.")
+from app.ui import engine
+from app.ui_frames import (
+    CURRENT_DATASET,
+    frame_image,
+    notify,
+    pick_default_dataset,
+    run_import,
+    show_import_report,
+    show_notice,
+)
+from vlmrm_core.dataset_import import (
+    COMMON_ENV_IDS,
+    MAX_SWEEP_POINTS,
+    SWEEP_LABELS,
+    import_humanoid_poses,
+    import_rollout,
+    import_sweep,
+    import_uploads,
+)
+from vlmrm_core.frame_display import escape_markdown, frame_caption
+from vlmrm_core.sources import POSES
+from vlmrm_core.store import dataset_frames, delete_dataset, list_datasets, update_dataset
+
+# (Comments, not docstrings: Streamlit's "magic" would render bare strings on the page.)
+PER_PAGE = 24  # thumbnails per page of the browser
+GRID_COLUMNS = 6
+NOTICE = "frames-notice"
+SELECTED = "frames-dataset"
+# Set after an import: the new dataset is selected on the next run (the picker exists by then).
+SELECT_NEXT = "frames-select-next"
+# Bumped after a successful upload so the uploader starts empty (no accidental re-import).
+UPLOAD_NONCE = "frames-upload-nonce"
+ENV_ID = "frames-rollout-env"
+ENV_SUGGESTION = "frames-rollout-suggestion"
+RANDOM_POLICY = "Random actions"
+SB3_POLICY = "Saved stable-baselines3 model (.zip)"
+
+db = engine()
+
+
+def _save_settings(name: str) -> None:
+    """Callback: store the labelling settings of a dataset (runs before the page re-renders)."""
+    k = int(st.session_state[f"frames-k-{name}"])
+    graded = bool(st.session_state[f"frames-graded-{name}"])
+    try:
+        update_dataset(db, name, labels_required=k, graded=graded)
+    except (KeyError, ValueError) as exc:
+        notify(NOTICE, "error", f"Could not save the settings: {exc}")
+        return
+    kind = "graded 0–1 labels" if graded else "success / failure labels"
+    notify(NOTICE, "success", f"Saved: {name} needs {k} label(s) per frame, {kind}.")
+
+
+def _delete(name: str) -> None:
+    """Callback: delete a dataset; frames other datasets use stay (the store decides)."""
+    try:
+        removed = delete_dataset(db, name)
+    except KeyError as exc:
+        notify(NOTICE, "error", f"Could not delete: {exc}")
+        return
+    st.session_state.pop(SELECTED, None)
+    if st.session_state.get(CURRENT_DATASET) == name:
+        del st.session_state[CURRENT_DATASET]
+    notify(
+        NOTICE,
+        "success",
+        f"Deleted dataset {name!r} and its labels; {removed} frame(s) no other dataset uses "
+        "were removed, frames shared with other datasets were kept.",
+    )
+
+
+def _use_suggestion() -> None:
+    """Callback: copy the clicked suggestion into the env id input, and clear the pills."""
+    picked = st.session_state.get(ENV_SUGGESTION)
+    if picked:
+        st.session_state[ENV_ID] = picked
+    st.session_state[ENV_SUGGESTION] = None
+
+
+def browse_tab() -> None:
+    """Pick a dataset: summary, thumbnail grid with paging, labelling settings, deletion."""
+    datasets = {d.name: d for d in list_datasets(db)}
+    if not datasets:
+        st.info("No datasets yet: create one in the Upload, Rollout, Sweep or Humanoid tab.")
+        return
+    pending = st.session_state.pop(SELECT_NEXT, None)
+    if pending in datasets:
+        st.session_state[SELECTED] = pending
+    pick_default_dataset(SELECTED, list(datasets))
+    name = st.selectbox(
+        "Dataset",
+        list(datasets),
+        key=SELECTED,
+        format_func=lambda n: f"{n} ({datasets[n].n_frames} frames)",
+    )
+    st.session_state[CURRENT_DATASET] = name
+    ds = datasets[name]
+    cols = st.columns(5)
+    cols[0].metric("Kind", ds.kind)
+    cols[1].metric("Frames", ds.n_frames)
+    cols[2].metric("Labelled frames", ds.n_labelled)
+    cols[3].metric("Labels required (k)", ds.labels_required)
+    cols[4].metric("Label type", "graded" if ds.graded else "binary")
+    if ds.description:
+        st.caption(escape_markdown(ds.description))
+
+    with st.expander("Labelling settings"):
+        narrow, _ = st.columns([1, 2])
+        narrow.number_input(
+            "Labels required per frame (k)",
+            min_value=1,
+            max_value=100,
+            value=ds.labels_required,
+            key=f"frames-k-{name}",
+            help="A frame leaves everyone's labelling queue once k labelers have labelled it.",
+        )
+        st.toggle(
+            "Graded labels (a 0–1 slider instead of success / failure)",
+            value=ds.graded,
+            key=f"frames-graded-{name}",
+        )
+        st.button(
+            "Save settings", key="frames-save-settings", on_click=_save_settings, args=(name,)
+        )
+
+    with st.expander("Delete dataset"):
+        st.caption(
+            "Deletes the dataset and all its labels. Frames that other datasets also use are kept."
+        )
+        confirmed = st.checkbox(
+            "I understand that this cannot be undone", key=f"frames-delete-confirm-{name}"
+        )
+        st.button(
+            "Delete dataset",
+            type="primary",
+            key="frames-delete",
+            disabled=not confirmed,
+            on_click=_delete,
+            args=(name,),
+        )
+
+    if ds.n_frames == 0:
+        st.info("This dataset has no frames.")
+        return
+    n_pages = max(1, math.ceil(ds.n_frames / PER_PAGE))
+    pager, where = st.columns([1, 5], vertical_alignment="bottom")
+    page = int(
+        pager.number_input(
+            "Page", min_value=1, max_value=n_pages, value=1, key=f"frames-page-{name}"
+        )
+    )
+    first = (page - 1) * PER_PAGE
+    infos = dataset_frames(db, name, offset=first, limit=PER_PAGE)
+    where.caption(f"of {n_pages} · frames {first + 1}–{first + len(infos)} of {ds.n_frames}")
+    for row in range(0, len(infos), GRID_COLUMNS):
+        for col, info in zip(
+            st.columns(GRID_COLUMNS), infos[row : row + GRID_COLUMNS], strict=False
+        ):
+            caption = escape_markdown(frame_caption(info))
+            pixels = frame_image(info.hash)
+            if pixels is None:
+                col.warning(f"Image file missing: {caption}")
+            else:
+                col.image(pixels, caption=caption, width="stretch")
+
+
+def upload_tab() -> None:
+    """Images, ZIP archives and videos, streamed into a dataset."""
+    nonce = st.session_state.get(UPLOAD_NONCE, 0)
+    files = st.file_uploader(
+        "Upload images, ZIP archives or videos",
+        accept_multiple_files=True,
+        key=f"frames-upload-files-{nonce}",
+        help="PNG, JPEG, WebP, BMP, GIF, ZIP archives of images, MP4/WebM/MOV/MKV/AVI videos. "
+        "The content decides the type, not the file name.",
+    )
+    name = st.text_input(
+        "Dataset name",
+        key="frames-upload-name",
+        placeholder="e.g. cartpole-screenshots",
+        help="An existing dataset's name adds the frames to it.",
+    )
+    left, right = st.columns(2)
+    every_k = left.number_input(
+        "Videos: keep every k-th frame",
+        min_value=1,
+        max_value=10_000,
+        value=1,
+        key="frames-every-k",
+    )
+    cap = right.number_input(
+        "Videos: at most this many frames each",
+        min_value=1,
+        max_value=100_000,
+        value=300,
+        key="frames-video-cap",
+    )
+    if st.button("Import", type="primary", key="frames-upload-import"):
+        uploads = [(f.name, f) for f in files or []]
+        run_import(
+            f"Importing {len(uploads)} file(s)",
+            lambda progress: import_uploads(
+                db,
+                name,
+                uploads,
+                every_k=int(every_k),
+                max_video_frames=int(cap),
+                progress=progress,
+            ),
+            report_key="frames-report-upload",
+            select_key=SELECT_NEXT,
+            on_success=lambda: st.session_state.update({UPLOAD_NONCE: nonce + 1}),
+        )
+    _last_report("upload")
+
+
+def rollout_tab() -> None:
+    """Frames of a random or saved policy in any gymnasium environment that renders images."""
+    # A text input (any registered id works) with the common ids one click away.
+    st.session_state.setdefault(ENV_ID, COMMON_ENV_IDS[0])
+    env_id = st.text_input(
+        "Environment id",
+        key=ENV_ID,
+        help="Any registered gymnasium id whose environment renders rgb_array frames.",
+    )
+    st.pills(
+        "Common environments",
+        COMMON_ENV_IDS,
+        key=ENV_SUGGESTION,
+        on_change=_use_suggestion,
+        label_visibility="collapsed",
+    )
+    cols = st.columns(3)
+    episodes = cols[0].number_input("Episodes", 1, 1_000, 1, key="frames-rollout-episodes")
+    steps = cols[1].number_input("Steps per episode", 0, 100_000, 50, key="frames-rollout-steps")
+    seed = cols[2].number_input("Seed", 0, 2**31 - 1, 0, key="frames-rollout-seed")
+    policy_kind = st.radio(
+        "Policy", [RANDOM_POLICY, SB3_POLICY], horizontal=True, key="frames-rollout-policy"
+    )
+    policy_path = st.text_input(
+        "Path of the saved model (.zip)",
+        key="frames-rollout-policy-path",
+        disabled=policy_kind == RANDOM_POLICY,
+        help="A model saved by stable-baselines3 (PPO, A2C, DQN, SAC, TD3, DDPG) on this "
+        "machine. Only load files you trust: they contain pickled Python objects.",
+    )
+    textured = st.checkbox(
+        "Textured rendering (MountainCar and Humanoid only)", key="frames-rollout-textured"
+    )
+    name = st.text_input(
+        "Dataset name", key="frames-rollout-name", placeholder="e.g. cartpole-random"
+    )
+    if st.button("Record rollout", type="primary", key="frames-rollout-run"):
+        policy = "random" if policy_kind == RANDOM_POLICY else policy_path
+        run_import(
+            f"Rolling out {env_id}",
+            lambda progress: import_rollout(
+                db,
+                name,
+                env_id,
+                episodes=int(episodes),
+                steps=int(steps),
+                policy=policy,
+                seed=int(seed),
+                textured=textured,
+                progress=progress,
+            ),
+            report_key="frames-report-rollout",
+            select_key=SELECT_NEXT,
+        )
+    _last_report("rollout")
+
+
+def sweep_tab() -> None:
+    """The paper's state sweeps: one state variable moved across its range."""
+    sweep = st.selectbox(
+        "Sweep", list(SWEEP_LABELS), format_func=SWEEP_LABELS.__getitem__, key="frames-sweep-kind"
+    )
+    points = st.number_input(
+        "Points", 1, MAX_SWEEP_POINTS, 41, key="frames-sweep-points", help="Evenly spaced states."
+    )
+    textured = st.checkbox(
+        "Textured MountainCar", key="frames-sweep-textured", disabled=sweep != "mountaincar"
+    )
+    name = st.text_input("Dataset name", key="frames-sweep-name", placeholder="e.g. cartpole-sweep")
+    if st.button("Render sweep", type="primary", key="frames-sweep-run"):
+        run_import(
+            "Rendering the sweep",
+            lambda progress: import_sweep(
+                db,
+                name,
+                sweep,
+                points=int(points),
+                textured=textured and sweep == "mountaincar",
+                progress=progress,
+            ),
+            report_key="frames-report-sweep",
+            select_key=SELECT_NEXT,
+        )
+    _last_report("sweep")
+
+
+def humanoid_tab() -> None:
+    """The humanoid held in named poses, in the paper's scene and camera."""
+    poses = st.multiselect("Poses", list(POSES), default=list(POSES), key="frames-humanoid-poses")
+    textured = st.checkbox(
+        "Textured scene (as in the paper)", value=True, key="frames-humanoid-textured"
+    )
+    name = st.text_input(
+        "Dataset name", key="frames-humanoid-name", placeholder="e.g. humanoid-poses"
+    )
+    st.caption("For Humanoid rollouts use the Rollout tab with Humanoid-v5.")
+    if st.button("Render poses", type="primary", key="frames-humanoid-run"):
+        run_import(
+            "Rendering humanoid poses",
+            lambda progress: import_humanoid_poses(
+                db, name, poses, textured=textured, progress=progress
+            ),
+            report_key="frames-report-humanoid",
+            select_key=SELECT_NEXT,
+        )
+    _last_report("humanoid")
+
+
+def _last_report(tab: str) -> None:
+    report = st.session_state.get(f"frames-report-{tab}")
+    if report is not None:
+        st.divider()
+        st.subheader("Last import")
+        show_import_report(report)
+
+
+st.title("🖼️ Frames")
+show_notice(NOTICE)
+browse, upload, rollout, sweep, humanoid = st.tabs(
+    ["Browse", "Upload", "Rollout", "Sweep", "Humanoid poses"]
+)
+with browse:
+    browse_tab()
+with upload:
+    upload_tab()
+with rollout:
+    rollout_tab()
+with sweep:
+    sweep_tab()
+with humanoid:
+    humanoid_tab()

@@ -1,6 +1,314 @@
-"""Placeholder: being built."""
+"""Label: mark frames as success or failure with the keyboard, and check labeler agreement.
+
+A thin view over :class:`vlmrm_core.labeling.LabelSession` (queue order, skip, undo; every label
+is committed at once) and :func:`vlmrm_core.labeling.agreement_report`. Buttons act through
+callbacks bound to the frame that was on screen, so a click or key press always labels the frame
+the labeler saw, even if the queue changed meanwhile.
+"""
+
+from __future__ import annotations
 
 import streamlit as st
 
-st.title("label")
-st.info("This page is being built.")
+from app.ui import engine
+from app.ui_frames import (
+    CURRENT_DATASET,
+    full_frame,
+    notify,
+    pick_default_dataset,
+    show_notice,
+    thumbnail_uri,
+)
+from vlmrm_core.frame_display import escape_markdown, frame_caption
+from vlmrm_core.labeling import (
+    EXPORT_MIME,
+    FAILURE,
+    SUCCESS,
+    LabelSession,
+    agreement_report,
+    check_labeler_name,
+    export_bytes,
+    export_file_name,
+    frame_infos,
+    label_text,
+)
+from vlmrm_core.store import get_dataset, list_datasets
+
+# (Comments, not docstrings: Streamlit's "magic" would render bare strings on the page.)
+NOTICE = "label-notice"
+LAST_ACTION = "label-last-action"
+SESSIONS = "label-sessions"  # session state: (dataset, labeler) -> LabelSession
+NAME = "label-name"
+# The name outlives the widget: Streamlit drops a widget's state on pages that do not show it.
+REMEMBERED_NAME = "labeler-name"
+DATASET = "label-dataset"
+LABEL_VIEW, AGREEMENT_VIEW = "Label", "Agreement & export"
+# Disagreement rows that get a thumbnail (each is an inline PNG sent to the browser).
+DISAGREEMENT_THUMBS = 100
+
+db = engine()
+
+
+def _session(dataset: str, labeler: str) -> LabelSession:
+    sessions: dict[tuple[str, str], LabelSession] = st.session_state.setdefault(SESSIONS, {})
+    return sessions.setdefault((dataset, labeler), LabelSession(dataset, labeler))
+
+
+def _frame_name(dataset: str, frame_hash: str) -> str:
+    info = frame_infos(db, dataset, [frame_hash]).get(frame_hash)
+    return frame_caption(info) if info is not None else frame_hash[:12]
+
+
+def _tell(session: LabelSession, text: str) -> None:
+    """Remember what the last action did, for this labeler and dataset only."""
+    st.session_state[LAST_ACTION] = ((session.dataset, session.labeler), text)
+
+
+def _label(session: LabelSession, frame_hash: str, value: float) -> None:
+    """Callback of Success / Failure / Submit: commit the label of the frame on screen."""
+    try:
+        session.label(db, frame_hash, value)
+    except (KeyError, ValueError) as exc:  # dataset deleted, frame gone, value refused
+        notify(NOTICE, "error", f"The label was not saved: {exc}")
+        return
+    _tell(session, f"Labelled {_frame_name(session.dataset, frame_hash)} as {label_text(value)}.")
+
+
+def _grade(session: LabelSession, frame_hash: str) -> None:
+    """Callback of Submit: the slider's value is in session state under the frame's key."""
+    _label(session, frame_hash, float(st.session_state[f"label-grade-{frame_hash}"]))
+
+
+def _skip(session: LabelSession, frame_hash: str) -> None:
+    session.skip(frame_hash)
+    _tell(session, f"Skipped {_frame_name(session.dataset, frame_hash)}: it comes back at the end.")
+
+
+def _undo(session: LabelSession) -> None:
+    try:
+        record = session.undo(db)
+    except KeyError as exc:
+        notify(NOTICE, "error", f"Could not undo: {exc}")
+        return
+    if record is None:
+        _tell(session, "Nothing to undo: you have no labels in this dataset.")
+    else:
+        _tell(
+            session,
+            f"Undid your label {label_text(record.value)} of "
+            f"{_frame_name(session.dataset, record.frame_hash)}; it is shown again.",
+        )
+
+
+def label_view(dataset: str, labeler: str) -> None:
+    """Progress, the current frame and the labelling buttons (with keyboard shortcuts)."""
+    session = _session(dataset, labeler)
+    ds = get_dataset(db, dataset)
+    yours, total, with_k = session.progress(db)
+    queue = session.queue(db)
+    left, right = st.columns(2)
+    left.progress(yours / total if total else 0.0, text=f"Yours: {yours}/{total} frames labelled")
+    right.progress(
+        with_k / total if total else 0.0,
+        text=f"Frames with ≥ {ds.labels_required} label(s): {with_k}/{total}",
+    )
+
+    if not queue:
+        st.success(
+            "🎉 All done: no frames are left for you in this dataset. Thank you! "
+            "Frames that already had enough labels from others were not queued for you."
+        )
+        st.button("Undo last", key="label-undo", shortcut="u", on_click=_undo, args=(session,))
+        _last_action(session)
+        return
+
+    current = queue[0]
+    info = frame_infos(db, dataset, [current]).get(current)
+    picture, controls = st.columns([3, 1])
+    with picture:
+        image = full_frame(current)
+        caption = escape_markdown(frame_caption(info) if info is not None else current[:12])
+        if image is None:
+            st.warning(f"The image file of this frame is missing: {caption}")
+        else:
+            # Landscape frames fill the column; portrait ones are capped at ~640 px high.
+            width: int | str = "stretch"
+            if info is not None and info.height > info.width:
+                width = round(640 * info.width / info.height)
+            st.image(image, caption=caption, width=width)
+    with controls:
+        st.caption(f"{len(queue)} frame(s) left in your queue")
+        if ds.graded:
+            st.slider(
+                "Success (0 = failure, 1 = success)",
+                min_value=0.0,
+                max_value=1.0,
+                value=0.5,
+                step=0.05,
+                key=f"label-grade-{current}",
+            )
+            st.button(
+                "Submit",
+                type="primary",
+                key="label-submit",
+                shortcut="Enter",
+                width="stretch",
+                on_click=_grade,
+                args=(session, current),
+            )
+            keys = "Enter submit · K skip · U undo last"
+        else:
+            st.button(
+                "Success",
+                type="primary",
+                key="label-success",
+                shortcut="s",
+                width="stretch",
+                on_click=_label,
+                args=(session, current, SUCCESS),
+            )
+            st.button(
+                "Failure",
+                key="label-failure",
+                shortcut="f",
+                width="stretch",
+                on_click=_label,
+                args=(session, current, FAILURE),
+            )
+            keys = "S success · F failure · K skip · U undo last"
+        st.button(
+            "Skip",
+            key="label-skip",
+            shortcut="k",
+            width="stretch",
+            on_click=_skip,
+            args=(session, current),
+        )
+        st.button(
+            "Undo last",
+            key="label-undo",
+            shortcut="u",
+            width="stretch",
+            on_click=_undo,
+            args=(session,),
+        )
+        st.caption(f"Keyboard: {keys}")
+        _last_action(session)
+
+
+def _last_action(session: LabelSession) -> None:
+    owner, text = st.session_state.get(LAST_ACTION, (None, ""))
+    if owner == (session.dataset, session.labeler) and text:
+        st.caption(escape_markdown(text))
+
+
+def agreement_view(dataset: str) -> None:
+    """Cohen's κ per pair, Krippendorff's α, disagreements to review, and label exports."""
+    report = agreement_report(db, dataset)
+    if report.n_frames == 0:
+        st.info("No labels in this dataset yet: agreement needs labels from two labelers.")
+        _export_buttons(dataset)
+        return
+    cols = st.columns(4)
+    cols[0].metric("Labelers", len(report.labelers))
+    cols[1].metric("Labelled frames", report.n_frames)
+    cols[2].metric("Frames with ≥ 2 labels", report.n_shared)
+    cols[3].metric("Krippendorff's α", "—" if report.alpha is None else f"{report.alpha:.3f}")
+    st.caption(f"Krippendorff's α: {report.alpha_note}.")
+    if report.graded:
+        st.caption("Graded labels: Cohen's κ compares labels split at 0.5 (success vs failure).")
+
+    st.subheader("Cohen's κ per pair of labelers")
+    if report.pairwise.empty:
+        st.info("Cohen's κ needs two labelers.")
+    else:
+        st.dataframe(
+            report.pairwise,
+            hide_index=True,
+            column_config={
+                "labeler_a": st.column_config.TextColumn("Labeler A"),
+                "labeler_b": st.column_config.TextColumn("Labeler B"),
+                "n_common": st.column_config.NumberColumn("Frames both labelled"),
+                "observed_agreement": st.column_config.NumberColumn(
+                    "Observed agreement", format="%.3f"
+                ),
+                "kappa": st.column_config.NumberColumn(
+                    "Cohen's κ", format="%.3f", help="Empty: undefined (no variation in labels)"
+                ),
+            },
+        )
+
+    st.subheader("Disagreements to review")
+    table = report.disagreements
+    if table.empty:
+        st.success("No disagreements.")
+    else:
+        infos = frame_infos(db, dataset, table["frame_hash"])
+        table = table.assign(
+            frame=[frame_caption(infos[h]) if h in infos else h[:12] for h in table["frame_hash"]],
+            thumbnail=[
+                thumbnail_uri(h) if i < DISAGREEMENT_THUMBS else None
+                for i, h in enumerate(table["frame_hash"])
+            ],
+        )
+        st.dataframe(
+            table[["thumbnail", "frame", "labels", "mean", "spread", "frame_hash"]],
+            hide_index=True,
+            row_height=72,
+            column_config={
+                "thumbnail": st.column_config.ImageColumn("Frame", width="small"),
+                "frame": st.column_config.TextColumn("Name"),
+                "labels": st.column_config.TextColumn("Labels", width="large"),
+                "mean": st.column_config.NumberColumn("Mean", format="%.2f"),
+                "spread": st.column_config.NumberColumn("Spread", format="%.2f"),
+                "frame_hash": st.column_config.TextColumn("Frame hash"),
+            },
+        )
+
+    _export_buttons(dataset)
+
+
+def _export_buttons(dataset: str) -> None:
+    """CSV, JSONL and Parquet downloads of the current labels, built only when clicked."""
+    st.subheader("Export labels")
+    st.caption("Each labeler's current label per frame, with the frame's name and position.")
+    cols = st.columns(3)
+    for col, fmt in zip(cols, ("csv", "jsonl", "parquet"), strict=True):
+        col.download_button(
+            f"Download {fmt.upper() if fmt != 'parquet' else 'Parquet'}",
+            # Deferred: the file is built only when the button is clicked.
+            data=lambda fmt=fmt: export_bytes(db, dataset, fmt),
+            file_name=export_file_name(dataset, fmt),
+            mime=EXPORT_MIME[fmt],
+            key=f"label-export-{fmt}",
+            on_click="ignore",
+            width="stretch",
+        )
+
+
+st.title("🏷️ Label")
+show_notice(NOTICE)
+names = [d.name for d in list_datasets(db)]
+if not names:
+    st.info("No datasets yet: create one on the Frames page.")
+    st.stop()
+
+if NAME not in st.session_state and REMEMBERED_NAME in st.session_state:
+    st.session_state[NAME] = st.session_state[REMEMBERED_NAME]
+pick_default_dataset(DATASET, names)
+top = st.columns([1, 1, 1])
+raw_name = top[0].text_input("Your name", key=NAME, placeholder="e.g. alice")
+dataset = top[1].selectbox("Dataset", names, key=DATASET)
+view = top[2].radio("View", [LABEL_VIEW, AGREEMENT_VIEW], horizontal=True, key="label-view")
+st.session_state[REMEMBERED_NAME] = raw_name
+st.session_state[CURRENT_DATASET] = dataset
+
+if view == AGREEMENT_VIEW:
+    agreement_view(dataset)
+else:
+    try:
+        labeler = check_labeler_name(raw_name)
+    except ValueError as exc:
+        st.info(escape_markdown(str(exc)))
+    else:
+        label_view(dataset, labeler)

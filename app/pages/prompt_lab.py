@@ -1,6 +1,436 @@
-"""Placeholder: being built."""
+"""Prompt Lab: write goal and baseline prompts and watch the reward landscape of a dataset.
+
+Images are embedded once (persistent cache + this session's memory); every prompt, α or kind
+change re-scores the cached N×D matrix and redraws at once.
+"""
+
+from __future__ import annotations
 
 import streamlit as st
 
-st.title("prompt_lab")
-st.info("This page is being built.")
+from app.ui import RANDOM_LABEL, engine, load_model_or_error, model_picker
+from app.ui_lab import dataset_embeddings, frame_grid, selected_frames
+from vlmrm_core import landscape, plots
+from vlmrm_core.demo import DEMO_TASKS
+from vlmrm_core.embedding import PromptError
+from vlmrm_core.models import ClipModel, discover_models
+from vlmrm_core.reward_model import REWARD_KINDS, RewardSpec
+from vlmrm_core.store import (
+    NotFoundError,
+    PromptSetSpec,
+    get_prompt_set,
+    list_datasets,
+    list_prompt_sets,
+    save_prompt_set,
+)
+
+ALPHA_CHOICES = [0.0, 0.25, 0.5, 0.75, 1.0]
+ASPECTS = ["squash", "center-crop"]
+# Initial widget values, set through Session State so that loading a prompt set can change
+# them without Streamlit's "default value and Session State" warning. (Comments, not
+# docstrings: Streamlit's magic would print a bare string on the page.)
+DEFAULTS = {
+    "lab-kind": "regularized",
+    "lab-alpha": 0.5,
+    "lab-negatives": "",
+    "lab-tau-default": True,
+    "lab-beta": 0.5,
+    "lab-normalize": True,
+    "lab-aspect": "squash",
+}
+KEEP = "session"  # the editor keeps its prompts when the user visits another page and returns
+
+st.title("🧪 Prompt Lab")
+st.caption(
+    "Describe the goal in words and see which frames CLIP rewards. The goal-baseline "
+    "regularized reward is Rocamonde et al.'s Def. 1; the contrastive one is Baumli et al.'s."
+)
+
+db = engine()
+
+
+def _load_prompt_set(name: str) -> None:
+    """Copy a saved prompt set into the editor's widgets (runs before the next script run)."""
+    try:
+        saved = get_prompt_set(db, name)
+    except NotFoundError as exc:
+        st.session_state["lab-flash"] = ("error", str(exc))
+        return
+    state = st.session_state
+    state["lab-goal"] = "\n".join(saved.goal_prompts)
+    state["lab-baseline"] = "\n".join(saved.baseline_prompts)
+    state["lab-negatives"] = "\n".join(saved.negatives)
+    state["lab-alpha"] = float(saved.alpha)
+    state["lab-kind"] = saved.reward_kind
+    state["lab-tau-default"] = saved.tau is None
+    if saved.tau is not None:
+        state["lab-tau"] = float(saved.tau)
+    state["lab-beta"] = 0.5 if saved.beta is None else float(min(max(saved.beta, 0.0), 1.0))
+    state["lab-aspect"] = saved.aspect
+    state["lab-save-name"] = saved.name
+    if not saved.pretrained:
+        state["lab-model"] = RANDOM_LABEL
+        state["lab-arch"] = saved.model_name
+    else:
+        labels = {(c.name, c.pretrained): c.label for c in discover_models()}
+        label = labels.get((saved.model_name, saved.pretrained))
+        if label is not None:
+            state["lab-model"] = label
+        else:
+            st.session_state["lab-flash"] = (
+                "warning",
+                f"{saved.model_name} / {saved.pretrained} is not available offline; the prompts "
+                "were loaded, the model was left as it was.",
+            )
+            return
+    st.session_state["lab-flash"] = ("success", f"Loaded prompt set {name!r}.")
+
+
+def _default_prompts(dataset: str) -> None:
+    """Start a new session with the paper's prompts when a demo dataset is open."""
+    if "lab-goal" in st.session_state:
+        return
+    task = next((t for t in DEMO_TASKS if t.dataset == dataset), None)
+    st.session_state["lab-goal"] = task.goal if task else ""
+    st.session_state["lab-baseline"] = task.baseline if task else ""
+
+
+for _key, _value in DEFAULTS.items():
+    st.session_state.setdefault(_key, _value)
+
+datasets = list_datasets(db)
+if not datasets:
+    st.info(
+        "No datasets yet. Open **Home** to create the demo sweeps, or add frames on **Frames**."
+    )
+    st.stop()
+
+top_left, top_mid, top_right = st.columns([2, 2, 1])
+with top_left:
+    names = [d.name for d in datasets]
+    dataset = st.selectbox(
+        "Dataset",
+        names,
+        key="lab-dataset",
+        format_func=lambda n: f"{n} ({next(d.n_frames for d in datasets if d.name == n)} frames)",
+    )
+    saved_sets = list_prompt_sets(db)
+    if saved_sets:
+        to_load = st.selectbox(
+            "Saved prompt set", [p.name for p in saved_sets], key="lab-load-name"
+        )
+        st.button(
+            "Load into the editor", key="lab-load", on_click=_load_prompt_set, args=(to_load,)
+        )
+with top_mid:
+    picked = model_picker("lab")
+with top_right:
+    aspect = st.selectbox(
+        "Frame fitting",
+        ASPECTS,
+        key="lab-aspect",
+        persist_state=KEEP,
+        help="squash: the whole frame resized to the model's square input (the paper's choice); "
+        "center-crop: open_clip's stock preprocessing, which cuts the sides off.",
+    )
+
+flash = st.session_state.pop("lab-flash", None)
+if flash:
+    getattr(st, flash[0])(flash[1])
+
+if picked is None:
+    st.stop()
+slot = st.empty()
+with slot:
+    clip = load_model_or_error(*picked)
+if clip is None:
+    st.stop()
+if not picked[1]:
+    slot.empty()  # the model picker already shows the untrained warning beside the choice
+embedded = dataset_embeddings(db, clip, dataset, aspect)
+if len(embedded) == 0:
+    st.info(f"{dataset} has no frames yet: add some on **Frames**.")
+    st.stop()
+
+# ---- the reward definition -------------------------------------------------------------------
+_default_prompts(dataset)
+edit_left, edit_right = st.columns(2)
+with edit_left:
+    goal_text = st.text_area(
+        "Goal prompts (one per line)",
+        key="lab-goal",
+        height=110,
+        persist_state=KEEP,
+        help="Describe the goal state. Several prompts are averaged (each normalised first).",
+    )
+    baseline_text = st.text_area(
+        "Baseline prompts (one per line)",
+        key="lab-baseline",
+        height=110,
+        persist_state=KEEP,
+        help="Describe the environment in general; the reward then focuses on what the goal "
+        "adds to it (needed when α > 0).",
+    )
+with edit_right:
+    kind = st.radio(
+        "Reward kind", REWARD_KINDS, key="lab-kind", horizontal=True, persist_state=KEEP
+    )
+    if kind == "regularized":
+        alpha = st.slider(
+            "α (goal-baseline regularization)",
+            0.0,
+            1.0,
+            step=0.05,
+            key="lab-alpha",
+            persist_state=KEEP,
+            help="0: cosine similarity to the goal; 1: only the direction from baseline to goal "
+            "counts.",
+        )
+        negatives_text, tau, beta = "", None, 0.5
+    else:
+        alpha = 0.0
+        negatives_text = st.text_area(
+            "Negative prompts (one per line)",
+            key="lab-negatives",
+            height=80,
+            persist_state=KEEP,
+            help="Other task descriptions the goal competes with in the softmax.",
+        )
+        default_tau = 1.0 / clip.logit_scale
+        use_default = st.checkbox(
+            f"Use the model's τ = 1/logit_scale = {default_tau:.4g}",
+            key="lab-tau-default",
+            persist_state=KEEP,
+        )
+        tau = None
+        if not use_default:
+            st.session_state.setdefault("lab-tau", float(round(default_tau, 4)))
+            tau = st.number_input(
+                "τ (temperature)",
+                min_value=1e-4,
+                max_value=10.0,
+                step=0.005,
+                format="%.4f",
+                key="lab-tau",
+                persist_state=KEEP,
+            )
+        beta = st.slider(
+            "β (success threshold on p)",
+            0.0,
+            1.0,
+            step=0.01,
+            key="lab-beta",
+            persist_state=KEEP,
+            help="The reward is 1 when p(goal | frame) > β, else 0.",
+        )
+
+
+def _spec() -> RewardSpec | None:
+    goals = landscape.parse_prompts(goal_text)
+    if not goals:
+        st.info("Enter at least one goal prompt (one per line) to see the reward landscape.")
+        return None
+    try:
+        return RewardSpec(
+            goal_prompts=tuple(goals),
+            baseline_prompts=tuple(landscape.parse_prompts(baseline_text)),
+            alpha=float(alpha),
+            kind=kind,
+            negatives=tuple(landscape.parse_prompts(negatives_text)),
+            tau=tau,
+            beta=float(beta),
+        )
+    except (PromptError, ValueError) as exc:
+        st.error(str(exc))
+        return None
+
+
+def _landscape(clip: ClipModel, embedded: landscape.DatasetEmbeddings, spec: RewardSpec) -> None:
+    try:
+        scores, warnings = landscape.score(clip, embedded.embeddings, spec)
+    except (PromptError, ValueError) as exc:
+        st.error(str(exc))
+        return
+    for message in warnings:
+        st.warning(message)
+    values = landscape.reward_values(scores)
+    frames = embedded.frames
+    value_name = "p(goal)" if spec.kind == "contrastive" else "reward"
+
+    axes = landscape.available_axes(frames)
+    controls = st.columns([2, 3, 2], vertical_alignment="bottom")
+    with controls[0]:
+        # One key per set of choices: a stale choice from another dataset can't linger.
+        axis = st.radio(
+            "X axis",
+            axes,
+            format_func=landscape.AXIS_LABELS.get,
+            horizontal=True,
+            key=f"lab-axis-{'-'.join(axes)}",
+        )
+    overlay: list[float] = []
+    normalize = False
+    if spec.kind == "regularized":
+        with controls[1]:
+            overlay = st.multiselect(
+                "Overlay α values",
+                ALPHA_CHOICES,
+                format_func=lambda a: f"{a:g}",
+                key="lab-alphas",
+                help="One curve per α, as in the paper's Fig. 2.",
+            )
+        with controls[2]:
+            normalize = st.checkbox(
+                "Scale each curve to [0, 1]",
+                key="lab-normalize",
+                disabled=not overlay,
+                help="Different α values give rewards on different scales.",
+            )
+    if overlay:
+        try:
+            by_alpha = landscape.alpha_curves(clip, embedded.embeddings, spec, overlay)
+        except (PromptError, ValueError) as exc:
+            st.error(str(exc))
+            return
+        curves = {f"α = {a:g}": v for a, v in by_alpha.items()}
+    else:
+        curves = {value_name if spec.kind == "contrastive" else f"α = {spec.alpha:g}": values}
+        normalize = False
+
+    points, x_title = landscape.landscape_points(frames, axis, order_by=values)
+    figure = plots.landscape_figure(points, curves, x_title=x_title, normalize=normalize)
+    if spec.kind == "contrastive":
+        figure.add_hline(y=spec.beta, line_dash="dot", annotation_text="β")
+    figure.update_layout(height=420)
+    event = st.plotly_chart(
+        figure, key="lab-landscape", on_select="rerun", selection_mode=("points", "box")
+    )
+
+    best, worst = int(landscape.top_k(values, 1)[0]), int(landscape.bottom_k(values, 1)[0])
+    stats = st.columns(4)
+    stats[0].metric("Frames", len(frames))
+    stats[1].metric(f"Highest {value_name}", f"{values[best]:.4f}")
+    stats[2].metric(f"Lowest {value_name}", f"{values[worst]:.4f}")
+    if spec.kind == "contrastive":
+        stats[3].metric("Rewarded frames (p > β)", int(scores.rewards.sum()))
+    else:
+        stats[3].metric("Spread (max − min)", f"{values[best] - values[worst]:.4f}")
+    st.caption(f"Highest: {landscape.frame_label(frames[best])}")
+
+    chosen = selected_frames(event, figure)
+    if chosen:
+        st.markdown("**Selected frames**")
+        shown = chosen[:10]
+        frame_grid(
+            [frames[i].hash for i in shown],
+            [f"{landscape.frame_label(frames[i])} · {value_name} {values[i]:.4f}" for i in shown],
+        )
+    else:
+        st.caption("Click a point (or drag a box) on the chart to see its frame here.")
+
+    k = st.slider(
+        "Frames to show (top-k and bottom-k)",
+        1,
+        min(20, len(frames)),
+        min(5, len(frames)),
+        key="lab-k",
+    )
+    for heading, picked_frames in (
+        (f"Top {k}: highest {value_name}", landscape.top_k(values, k)),
+        (f"Bottom {k}: lowest {value_name}", landscape.bottom_k(values, k)),
+    ):
+        st.markdown(f"**{heading}**")
+        frame_grid(
+            [frames[i].hash for i in picked_frames],
+            [
+                f"{landscape.frame_label(frames[i])} · {value_name} {values[i]:.4f}"
+                for i in picked_frames
+            ],
+        )
+    st.plotly_chart(
+        plots.histogram_figure({value_name: values}, title=f"Distribution of {value_name}"),
+        key="lab-histogram",
+    )
+
+
+def _save(spec: RewardSpec | None, picked: tuple[str, str]) -> None:
+    st.subheader("Save as a prompt set")
+    left, right = st.columns([4, 1], vertical_alignment="bottom")
+    with left:
+        name = st.text_input("Prompt set name", key="lab-save-name", placeholder="e.g. cartpole v2")
+    with right:
+        clicked = st.button("Save prompt set", key="lab-save", width="stretch")
+    if not clicked:
+        return
+    if spec is None:
+        st.error("Nothing to save yet: enter a valid goal prompt first.")
+        return
+    try:
+        stored = save_prompt_set(
+            db,
+            PromptSetSpec(
+                name=name,
+                goal_prompts=list(spec.goal_prompts),
+                baseline_prompts=list(spec.baseline_prompts),
+                model_name=picked[0],
+                pretrained=picked[1],
+                alpha=spec.alpha,
+                reward_kind=spec.kind,
+                negatives=list(spec.negatives),
+                tau=spec.tau,
+                beta=spec.beta if spec.kind == "contrastive" else None,
+                aspect=aspect,
+            ),
+        )
+    except ValueError as exc:
+        st.error(str(exc))
+        return
+    st.success(f"Saved prompt set {stored.name!r} ({picked[0]} / {picked[1] or 'random init'}).")
+
+
+def _compare(clip: ClipModel, embedded: landscape.DatasetEmbeddings) -> None:
+    st.subheader("Compare two prompt sets")
+    sets = list_prompt_sets(db)
+    if len(sets) < 2:
+        st.caption("Save at least two prompt sets to compare them here.")
+        return
+    names = [p.name for p in sets]
+    left, right = st.columns(2)
+    name_a = left.selectbox("Prompt set A", names, key="lab-compare-a")
+    name_b = right.selectbox("Prompt set B", names, index=1, key="lab-compare-b")
+    st.caption(
+        f"Both are scored on {embedded.dataset} with the model chosen above ({clip.identity}), "
+        "whatever model they were saved with."
+    )
+    by_name = {p.name: p for p in sets}
+    curves = {}
+    for label, name in (("A", name_a), ("B", name_b)):
+        try:
+            spec = RewardSpec.from_prompt_set(by_name[name])
+            scores, _ = landscape.score(clip, embedded.embeddings, spec)
+        except (PromptError, ValueError) as exc:
+            st.error(f"Prompt set {label} ({name}): {exc}")
+            return
+        curves[f"{label}: {name}"] = landscape.reward_values(scores)
+    values_a, values_b = curves.values()
+    agreement = landscape.reward_agreement(values_a, values_b)
+    metrics = st.columns(2)
+    metrics[0].metric(
+        "Pearson r (A, B)", "undefined" if agreement.pearson is None else f"{agreement.pearson:.3f}"
+    )
+    metrics[1].metric(
+        "Spearman ρ (A, B)",
+        "undefined" if agreement.spearman is None else f"{agreement.spearman:.3f}",
+    )
+    axes = landscape.available_axes(embedded.frames)
+    points, x_title = landscape.landscape_points(embedded.frames, axes[0], order_by=values_a)
+    figure = plots.landscape_figure(points, curves, x_title=x_title, normalize=True)
+    figure.update_layout(height=380)
+    st.plotly_chart(figure, key="lab-compare-chart")
+
+
+spec = _spec()
+if spec is not None:
+    _landscape(clip, embedded, spec)
+_save(spec, picked)
+_compare(clip, embedded)

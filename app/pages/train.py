@@ -50,6 +50,9 @@ st.caption(
     "the background when you close the page; up to `VLMRM_MAX_RUNS` run at once, the rest queue."
 )
 db = engine()
+# Start queued runs if slots are free (e.g. runs queued with `vlmrm train start --no-launch`,
+# or left waiting when the app stopped); finishing workers do this too.
+jobs.launch_queued(db)
 
 
 # ----------------------------------------------------------------------------- launch form
@@ -211,8 +214,10 @@ def runs_table() -> None:
             "steps": f"{r.steps_done:,} / {r.total_steps:,}",
             "steps/s": None if r.steps_per_s is None else round(r.steps_per_s, 1),
             "ETA": format_duration(r.eta_s),
-            "last heartbeat": format_duration(r.heartbeat_age_s)
-            + (" ago" if r.heartbeat_age_s is not None else ""),
+            # Liveness matters only while a worker should be alive.
+            "last heartbeat": f"{format_duration(r.heartbeat_age_s)} ago"
+            if r.status == "running" and r.heartbeat_age_s is not None
+            else "–",
             "env": r.env_id,
             "algo": r.algo.upper(),
         }
@@ -292,7 +297,8 @@ with tab_eval:
     if videos:
         step, video = videos[-1]
         st.caption(f"Deterministic rollouts of the policy at step {step:,}.")
-        st.video(str(video))
+        video_column, _ = st.columns([3, 2])
+        video_column.video(str(video))
     frames: list[Any] = []
     if run.eval_dataset_id is not None:
         dataset = next((d for d in list_datasets(db) if d.id == run.eval_dataset_id), None)

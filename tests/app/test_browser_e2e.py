@@ -14,11 +14,14 @@ import sys
 import time
 import urllib.request
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import pytest
 from PIL import Image
+
+from vlmrm_core.store import current_labels, init_db
 
 REPO = Path(__file__).resolve().parents[2]
 CHROMIUM_FLAGS = [
@@ -49,8 +52,18 @@ def screenshots(request: pytest.FixtureRequest) -> Path:
     return folder
 
 
+@dataclass(frozen=True)
+class Server:
+    url: str
+    data_dir: Path
+
+    @property
+    def database_url(self) -> str:
+        return f"sqlite:///{self.data_dir / 'vlmrm.db'}"
+
+
 @pytest.fixture(scope="module")
-def server(tmp_path_factory: pytest.TempPathFactory, tiny_checkpoint: Path) -> Iterator[str]:
+def server(tmp_path_factory: pytest.TempPathFactory, tiny_checkpoint: Path) -> Iterator[Server]:
     data = tmp_path_factory.mktemp("e2e-data")
     models = data / "models"
     models.mkdir()
@@ -78,7 +91,7 @@ def server(tmp_path_factory: pytest.TempPathFactory, tiny_checkpoint: Path) -> I
                 if proc.poll() is not None or time.monotonic() > deadline:
                     raise RuntimeError((data / "streamlit.log").read_text()[-3000:]) from None
                 time.sleep(0.5)
-        yield url
+        yield Server(url, data)
     finally:
         proc.terminate()
         try:
@@ -89,7 +102,7 @@ def server(tmp_path_factory: pytest.TempPathFactory, tiny_checkpoint: Path) -> I
 
 
 @pytest.fixture(scope="module")
-def page(server: str):
+def page(server: Server):
     chromium = shutil.which("chromium") or shutil.which("chromium-browser")
     if chromium is None:
         pytest.skip(
@@ -123,8 +136,50 @@ def make_pngs(folder: Path, n: int = 4) -> list[Path]:
 
 
 def test_home_page_loads(page, server, screenshots):
-    page.goto(server)
+    page.goto(server.url)
     page.get_by_text("VLM-RM Studio").first.wait_for()
     wait_idle(page)
     page.get_by_text("Models available offline").wait_for()
     page.screenshot(path=str(screenshots / "home.png"), full_page=True)
+
+
+def goto_page(page, name: str) -> None:
+    """Navigate like a user, through the sidebar (keeps the browser session)."""
+    page.get_by_test_id("stSidebarNav").get_by_role("link", name=name).click()
+    wait_idle(page)
+
+
+def test_upload_then_label_with_keyboard(page, server, screenshots, tmp_path):
+    page.goto(server.url)
+    wait_idle(page)
+
+    goto_page(page, "Frames")
+    page.get_by_role("tab", name="Upload").click()
+    page.get_by_test_id("stFileUploaderDropzoneInput").set_input_files(
+        [str(p) for p in make_pngs(tmp_path)]
+    )
+    page.get_by_role("textbox", name="Dataset name", exact=True).filter(visible=True).fill("e2e")
+    page.keyboard.press("Enter")
+    wait_idle(page)
+    page.get_by_role("button", name="Import").click()
+    page.get_by_text("Imported (new frames)").wait_for()
+    wait_idle(page)
+    page.screenshot(path=str(screenshots / "frames.png"), full_page=True)
+
+    goto_page(page, "Label")
+    name = page.get_by_role("textbox", name="Your name", exact=True)
+    name.fill("alice")
+    name.press("Enter")
+    wait_idle(page)
+    name.blur()
+    page.get_by_text("Yours: 0/4").wait_for()
+    for done, key in enumerate(("s", "f", "s"), start=1):
+        # like a person: press, then look at the next frame before pressing again
+        page.keyboard.press(key)
+        page.get_by_text(f"Yours: {done}/4").wait_for()
+        wait_idle(page)
+    page.screenshot(path=str(screenshots / "label.png"), full_page=True)
+
+    labels = current_labels(init_db(server.database_url), "e2e")
+    assert sorted(labels["value"].tolist()) == [0.0, 1.0, 1.0]
+    assert set(labels["labeler"]) == {"alice"}

@@ -21,8 +21,8 @@ from vlmrm_core.training.callbacks import (
     Heartbeat,
     MetricsCallback,
     evaluate,
-    list_checkpoints,
 )
+from vlmrm_core.training.checkpoints import list_checkpoints
 from vlmrm_core.training.config import TrainConfig
 from vlmrm_core.training.envs import make_env, make_vec_env
 
@@ -173,3 +173,21 @@ def test_textured_env_renders(env_id: str) -> None:
     plain.reset(seed=0)
     assert frame.shape == plain.render().shape == (400, 600, 3)
     assert frame.std() > plain.render().std() * 0.5 and not np.array_equal(frame, plain.render())
+
+
+def test_subprocess_envs_give_terminal_frames_too() -> None:
+    calls: list[int] = []
+
+    def reward(frames: np.ndarray) -> np.ndarray:
+        calls.append(len(frames))
+        return pixel_reward(frames)
+
+    venv = make_vec_env(CONFIG.replace(n_envs=2, subprocess_envs=True, episode_length=3), reward)
+    try:
+        venv.reset()
+        for _ in range(3):
+            _, _, dones, infos = venv.step(np.zeros(2, dtype=np.int64))
+        assert dones.all() and all(info["episode_clip"]["length"] == 3 for info in infos)
+        assert calls == [2, 2, 2]
+    finally:
+        venv.close()

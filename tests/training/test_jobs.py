@@ -14,10 +14,19 @@ import av
 import pytest
 from stable_baselines3 import DQN
 
-from vlmrm_core.store import create_run, dataset_frames, get_dataset, get_run, init_db, run_metrics
+from vlmrm_core.store import (
+    PromptSetSpec,
+    create_run,
+    dataset_frames,
+    get_dataset,
+    get_run,
+    init_db,
+    run_metrics,
+    save_prompt_set,
+)
 from vlmrm_core.store.schema import utcnow
 from vlmrm_core.training import jobs
-from vlmrm_core.training.config import TrainConfig
+from vlmrm_core.training.config import ConfigError, TrainConfig
 from vlmrm_core.training.jobs import (
     RunStateError,
     cancel_run,
@@ -26,6 +35,7 @@ from vlmrm_core.training.jobs import (
     resume_run,
     start_run,
 )
+from vlmrm_core.training.worker import Ownership, run_worker
 
 pytestmark = pytest.mark.usefixtures("workers")
 
@@ -191,3 +201,70 @@ def test_log_tail(tmp_path: Path) -> None:
     path.write_text("".join(f"line {i}\n" for i in range(100)))
     assert jobs.log_tail(path, lines=3) == "line 97\nline 98\nline 99"
     assert jobs.log_tail(tmp_path / "missing.log") == ""
+
+
+def test_prompt_set_is_copied_into_the_run(data_dir: Path) -> None:
+    engine = init_db()
+    saved = save_prompt_set(
+        engine,
+        PromptSetSpec(
+            name="upright",
+            goal_prompts=["pole vertically upright on top of the cart"],
+            baseline_prompts=["pole and cart"],
+            model_name="ViT-S-32-alt",
+            pretrained="",
+            alpha=0.25,
+        ),
+    )
+    run_id = start_run(TrainConfig(prompt_set="upright", total_steps=10), launch=False)
+    run = get_run(engine, run_id)
+    assert run.prompt_set_id == saved.id
+    config = TrainConfig.from_dict(run.config)
+    # Editing the set later must not change this run's reward: the stored config is complete.
+    assert (config.model, config.pretrained, config.alpha) == ("ViT-S-32-alt", None, 0.25)
+    assert config.goal == ["pole vertically upright on top of the cart"]
+    assert config.baseline == ["pole and cart"] and config.prompt_set == "upright"
+    with pytest.raises(ConfigError, match="no prompt set named 'nope'"):
+        start_run(TrainConfig(prompt_set="nope"), launch=False)
+
+
+def test_failure_is_recorded_with_traceback(data_dir: Path) -> None:
+    engine = init_db()
+    # Queued without start_run's validation, as a stale or hand-edited row could be.
+    bad = TrainConfig(env_id="NoSuchEnv-v0", goal=["x"], model="ViT-S-32-alt", pretrained=None)
+    run = create_run(
+        engine, name="bad", env_id=bad.env_id, algo="dqn", config=bad.to_dict(), total_steps=10
+    )
+    assert run_worker(run.id) == "failed"
+    failed = get_run(engine, run.id)
+    assert failed.status == "failed" and failed.finished_at is not None
+    assert "Traceback" in failed.error and "NoSuchEnv" in failed.error
+    assert "failed" in jobs.log_path(failed).read_text()
+
+
+def test_heartbeat_reclaims_a_false_crash_and_yields_to_a_new_owner(data_dir: Path) -> None:
+    engine = init_db()
+    run = create_run(
+        engine,
+        name="r",
+        env_id="CartPole-v1",
+        algo="dqn",
+        config=TrainConfig(goal=["x"]).to_dict(),
+        total_steps=10,
+    )
+    jobs.update_run(engine, run.id, status="running", pid=os.getpid())
+    ownership = Ownership(engine, run.id)
+    ownership.beat(5)
+    assert get_run(engine, run.id).steps_done == 5
+
+    # Judged dead while alive (its heartbeat was held up): the next beat takes the run back.
+    jobs.update_run(engine, run.id, status="crashed", error="no heartbeat for 12 s")
+    ownership.beat(6)
+    back = get_run(engine, run.id)
+    assert (back.status, back.error, back.steps_done) == ("running", None, 6)
+
+    # Resumed elsewhere meanwhile: this worker must stop and write nothing more.
+    jobs.update_run(engine, run.id, pid=os.getpid() + 1)
+    ownership.beat(7)
+    assert ownership.lost.is_set()
+    assert get_run(engine, run.id).steps_done == 6

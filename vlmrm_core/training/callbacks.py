@@ -20,7 +20,6 @@ from __future__ import annotations
 import logging
 import math
 import os
-import re
 import threading
 import time
 from collections.abc import Callable, Iterable
@@ -34,6 +33,7 @@ from stable_baselines3.common.base_class import BaseAlgorithm
 from stable_baselines3.common.callbacks import BaseCallback
 
 from vlmrm_core.frames import FrameRecord
+from vlmrm_core.training.checkpoints import Checkpoint, save_checkpoint
 from vlmrm_core.training.reward_wrapper import RewardFn
 
 log = logging.getLogger(__name__)
@@ -222,83 +222,6 @@ class HeartbeatCallback(BaseCallback):
         return True
 
 
-@dataclass(frozen=True)
-class Checkpoint:
-    """One saved model (and, for off-policy algorithms, maybe its replay buffer)."""
-
-    steps: int
-    """``num_timesteps`` when it was saved."""
-    model_path: Path
-    replay_buffer_path: Path | None
-
-
-_MODEL_RE = re.compile(r"^model_(\d+)\.zip$")
-
-
-def list_checkpoints(checkpoint_dir: Path) -> list[Checkpoint]:
-    """Complete checkpoints in a folder, oldest first.
-
-    Args:
-        checkpoint_dir: Folder written by :class:`CheckpointCallback`.
-
-    Returns:
-        The checkpoints; a replay buffer path is given only where that file exists.
-    """
-    if not checkpoint_dir.is_dir():
-        return []
-    found = []
-    for path in checkpoint_dir.iterdir():
-        match = _MODEL_RE.match(path.name)
-        if match:
-            steps = int(match.group(1))
-            replay = checkpoint_dir / f"replay_{steps}.pkl"
-            found.append(Checkpoint(steps, path, replay if replay.exists() else None))
-    return sorted(found, key=lambda c: c.steps)
-
-
-def save_checkpoint(
-    model: BaseAlgorithm,
-    checkpoint_dir: Path,
-    *,
-    save_replay_buffer: bool = True,
-    keep_replay: int = 1,
-) -> Checkpoint:
-    """Save ``model`` (and its replay buffer) as ``model_<steps>.zip`` / ``replay_<steps>.pkl``.
-
-    Files are written under a temporary name and renamed, and the replay buffer goes first, so a
-    worker killed mid-save never leaves a ``model_*.zip`` that is incomplete or whose replay
-    buffer is missing. Only the newest ``keep_replay`` replay buffers are kept (they can be
-    gigabytes); all model files are kept, since evaluating a run means rolling out its checkpoints.
-
-    Args:
-        model: The algorithm.
-        checkpoint_dir: Destination folder (created if missing).
-        save_replay_buffer: Save the replay buffer of off-policy algorithms.
-        keep_replay: How many replay buffers to keep.
-
-    Returns:
-        The new checkpoint.
-    """
-    checkpoint_dir.mkdir(parents=True, exist_ok=True)
-    steps = int(model.num_timesteps)
-    replay_path: Path | None = None
-    if save_replay_buffer and getattr(model, "replay_buffer", None) is not None:
-        replay_path = checkpoint_dir / f"replay_{steps}.pkl"
-        tmp = replay_path.with_name(replay_path.name + ".tmp")
-        model.save_replay_buffer(tmp)  # type: ignore[attr-defined]
-        os.replace(tmp, replay_path)
-    model_path = checkpoint_dir / f"model_{steps}.zip"
-    tmp = model_path.with_name(model_path.name + ".tmp")
-    model.save(tmp)
-    os.replace(tmp, model_path)
-    old_replays = [c.replay_buffer_path for c in list_checkpoints(checkpoint_dir)]
-    old_replays = [p for p in old_replays if p is not None]
-    for path in old_replays[: max(0, len(old_replays) - keep_replay)]:
-        path.unlink(missing_ok=True)
-    log.info("checkpoint saved at step %d: %s", steps, model_path.name)
-    return Checkpoint(steps, model_path, replay_path)
-
-
 class CheckpointCallback(BaseCallback):
     """Save a checkpoint whenever ``num_timesteps`` crosses a multiple of ``every_steps``.
 
@@ -456,7 +379,7 @@ def evaluate(
         Returns and lengths per episode, the video path and what the sink returned.
     """
     result = EvalResult(step=step, clip_returns=[], gt_returns=[], lengths=[], video_path=None)
-    writer = _VideoWriter(video_path, fps) if video_path is not None else None
+    writer = VideoWriter(video_path, fps) if video_path is not None else None
     if spool_dir is None and video_path is not None:
         spool_dir = video_path.parent
     spool: _FrameSpool | None = None
@@ -571,8 +494,16 @@ def _eval_record(
     )
 
 
-class _VideoWriter:
-    """H.264 MP4 writer (PyAV) that opens lazily on the first frame, whose size it adopts."""
+class VideoWriter:
+    """H.264 MP4 writer (PyAV) that opens lazily on the first frame, whose size it adopts.
+
+    Frames go to ``<stem>.tmp.mp4`` and :meth:`close` renames it, so a reader never sees a
+    half-written video.
+
+    Args:
+        path: Destination ``.mp4`` file.
+        fps: Frame rate.
+    """
 
     def __init__(self, path: Path, fps: int) -> None:
         self.path = Path(path)

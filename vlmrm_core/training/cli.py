@@ -75,7 +75,12 @@ def _add_start(sub: Any) -> None:
         action="store_true",
         help="start from the settings of Rocamonde et al. (2023) for this env and algorithm",
     )
-    p.add_argument("--no-launch", action="store_true", help="only queue the run")
+    p.add_argument(
+        "--no-launch",
+        action="store_true",
+        help="only queue the run; it starts with `vlmrm train run ID`, when a running run "
+        "finishes, or when the app's Train page is opened",
+    )
 
     reward = p.add_argument_group("reward")
     reward.add_argument("--prompt-set", help="name of a saved prompt set")
@@ -267,6 +272,9 @@ def cmd_run(args: argparse.Namespace) -> int:
         raise _not_found(exc) from exc
     if status == "failed":
         print(f"vlmrm: error: run {args.run_id} failed (see its log)", file=sys.stderr)
+        return 1
+    if status == "lost":
+        print(f"vlmrm: error: run {args.run_id} was taken over by another worker", file=sys.stderr)
         return 1
     print(f"run {args.run_id}: {status}")
     return 0

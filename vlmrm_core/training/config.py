@@ -68,9 +68,10 @@ class ConfigError(ValueError):
 class TrainConfig:
     """Everything needed to (re)start one training run.
 
-    Reward source: either ``prompt_set`` (a prompt set saved in the store) or the inline fields
-    ``model``/``pretrained``/``goal``/``baseline``/``alpha``/... When ``prompt_set`` is set the
-    inline reward fields are ignored.
+    Reward source: the inline fields ``model``/``pretrained``/``goal``/``baseline``/``alpha``/...,
+    or ``prompt_set``, a prompt set saved in the store. When a run is queued the prompt set is
+    copied into the inline fields (:func:`with_prompt_set`), so editing the set later does not
+    change the reward of a run that already started.
     """
 
     # --- environment -------------------------------------------------------------------------
@@ -90,10 +91,14 @@ class TrainConfig:
     """Render with realistic textures where the sources module provides them (MountainCar, Humanoid)."""
     seed: int = 0
     """Seed of the environments and the algorithm."""
+    subprocess_envs: bool = False
+    """Step and render the envs in worker subprocesses (SB3 ``SubprocVecEnv``): worth it when
+    rendering is slow (MuJoCo on a CPU) and cores are free; the CLIP batch is the same."""
 
     # --- reward ------------------------------------------------------------------------------
     prompt_set: str | None = None
-    """Name of a saved prompt set; overrides every inline reward field below."""
+    """Name of a saved prompt set; its model, prompts and parameters replace the inline reward
+    fields below when the run is queued."""
     model: str = "ViT-B-32"
     """open_clip architecture name of the CLIP reward model."""
     pretrained: str | None = "laion2b_s34b_b79k"
@@ -216,6 +221,31 @@ class TrainConfig:
         return kwargs, ignored
 
 
+def with_prompt_set(config: TrainConfig, prompt_set: Any) -> TrainConfig:
+    """Copy a saved prompt set's model, prompts and parameters into the inline reward fields.
+
+    Args:
+        config: The configuration (its ``prompt_set`` name is kept, for the record).
+        prompt_set: The store's ``PromptSetSpec`` (or any object with its fields).
+
+    Returns:
+        A config whose inline fields define the same reward as the prompt set.
+    """
+    return config.replace(
+        prompt_set=prompt_set.name,
+        model=prompt_set.model_name,
+        pretrained=prompt_set.pretrained or None,
+        goal=list(prompt_set.goal_prompts),
+        baseline=list(prompt_set.baseline_prompts),
+        alpha=float(prompt_set.alpha),
+        kind=prompt_set.reward_kind,
+        negatives=list(prompt_set.negatives),
+        reward_tau=prompt_set.tau,
+        reward_beta=prompt_set.beta,
+        aspect=prompt_set.aspect,
+    )
+
+
 def env_family(env_id: str) -> str | None:
     """The paper's environment family of an env id (``'CartPole'``, ``'MountainCar'``,
     ``'Humanoid'``), or None."""
@@ -266,6 +296,7 @@ def paper_defaults(env_id: str, algo: str) -> TrainConfig:
             # The paper's episodes never end early; only the time limit stops them.
             env_kwargs={"terminate_when_unhealthy": False},
             textured=True,
+            subprocess_envs=True,
             gamma=0.95,
             learning_rate=6e-4,
             batch_size=512,
@@ -301,7 +332,8 @@ def validate(config: TrainConfig, *, check_env: bool = True) -> None:
         raise ConfigError(
             f"episode_length must be at least 1 or unset; got {config.episode_length}"
         )
-    if config.prompt_set is None:
+    resolved = config.prompt_set is None or bool(config.goal)
+    if resolved:
         if not config.goal:
             raise ConfigError("give a reward: a prompt set name, or at least one goal prompt")
         if not 0.0 <= config.alpha <= 1.0:
@@ -322,7 +354,7 @@ def validate(config: TrainConfig, *, check_env: bool = True) -> None:
             raise ConfigError(
                 f"model must be {path.stem!r}, the name model_config {path.name} registers"
             )
-    if config.prompt_set is None:
+    if resolved:
         _check_model(config)
     if config.reward_precision not in ("fp32", "bf16"):
         raise ConfigError(f"reward_precision must be fp32 or bf16; got {config.reward_precision!r}")
@@ -380,6 +412,9 @@ def check_action_space(env_id: str, algo: str, env_kwargs: dict[str, Any] | None
     Raises:
         ConfigError: Unknown environment, or an action space the algorithm cannot handle.
     """
+    from vlmrm_core.sources.rollouts import headless_rendering
+
+    headless_rendering()  # before MuJoCo is first imported (it picks its GL back-end then)
     try:
         env = gym.make(env_id, **(env_kwargs or {}))
     except gym.error.Error as exc:

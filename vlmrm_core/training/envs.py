@@ -8,8 +8,9 @@ from typing import Any
 import gymnasium as gym
 import numpy as np
 from stable_baselines3.common.monitor import Monitor
-from stable_baselines3.common.vec_env import DummyVecEnv
+from stable_baselines3.common.vec_env import DummyVecEnv, SubprocVecEnv
 
+from vlmrm_core.sources.rollouts import headless_rendering
 from vlmrm_core.training.config import TrainConfig, env_family
 from vlmrm_core.training.reward_wrapper import CLIPRewardVecEnv, RewardFn, TerminalFrameWrapper
 
@@ -24,6 +25,9 @@ def make_env(config: TrainConfig) -> gym.Env:
     Returns:
         A gymnasium env with ``render_mode="rgb_array"``.
     """
+    # Off-screen rendering (SDL dummy driver, MuJoCo EGL) when there is no display: workers run
+    # detached from any terminal. Must happen before pygame or MuJoCo are first imported.
+    headless_rendering()
     kwargs: dict[str, Any] = dict(config.env_kwargs)
     if config.episode_length is not None:
         kwargs["max_episode_steps"] = int(config.episode_length)
@@ -65,13 +69,10 @@ def _make_textured_env(env_id: str, kwargs: dict[str, Any]) -> gym.Env | None:
     if family == "MountainCar":
         return TexturedMountainCar(gym.make(env_id, render_mode="rgb_array", **kwargs))
     if family == "Humanoid":
-        try:
-            from vlmrm_core.sources import humanoid
-        except ImportError:
-            return None
-        maker = getattr(humanoid, "make_env", None)
-        if maker is not None:
-            return maker(env_id, render_mode="rgb_array", **kwargs)
+        from vlmrm_core.sources.humanoid import make_env as make_humanoid
+
+        # The paper's scene: textured floor, sky and body; camera tracking the torso.
+        return make_humanoid(env_id, render_mode="rgb_array", **kwargs)
     return None
 
 
@@ -84,9 +85,10 @@ def _make_train_env(config: TrainConfig) -> gym.Env:
 def make_vec_env(config: TrainConfig, reward_fn: RewardFn) -> CLIPRewardVecEnv:
     """The training VecEnv: ``n_envs`` envs stepped in-process, rewards from ``reward_fn``.
 
-    Envs are stepped in the worker's own process (``DummyVecEnv``): the reward model lives
-    there, and rendering the classic-control and MuJoCo scenes is cheap next to a CLIP
-    forward pass.
+    Envs are stepped in the worker's own process (``DummyVecEnv``), where rendering the
+    classic-control scenes is cheap next to a CLIP forward pass; with ``subprocess_envs`` they
+    step and render in parallel subprocesses (``SubprocVecEnv``). Either way the reward model
+    stays in the worker and scores all frames of a step in one call.
 
     Args:
         config: The run's configuration.
@@ -95,5 +97,6 @@ def make_vec_env(config: TrainConfig, reward_fn: RewardFn) -> CLIPRewardVecEnv:
     Returns:
         The wrapped VecEnv.
     """
-    venv = DummyVecEnv([partial(_make_train_env, config) for _ in range(config.n_envs)])
+    fns = [partial(_make_train_env, config) for _ in range(config.n_envs)]
+    venv = SubprocVecEnv(fns) if config.subprocess_envs and config.n_envs > 1 else DummyVecEnv(fns)
     return CLIPRewardVecEnv(venv, reward_fn)

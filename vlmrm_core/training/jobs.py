@@ -38,13 +38,13 @@ from vlmrm_core.store import (
     get_run,
     init_db,
     list_runs,
-    run_metrics,
+    session_scope,
     transact,
     update_run,
 )
-from vlmrm_core.store.schema import TrainingRun, utcnow
-from vlmrm_core.training.callbacks import Checkpoint, list_checkpoints
-from vlmrm_core.training.config import ConfigError, TrainConfig, validate
+from vlmrm_core.store.schema import RunMetric, TrainingRun, utcnow
+from vlmrm_core.training.checkpoints import Checkpoint, list_checkpoints
+from vlmrm_core.training.config import ConfigError, TrainConfig, validate, with_prompt_set
 
 #: How long a claimed worker may take to send its first heartbeat (imports, CUDA init).
 STARTUP_GRACE_S = 120.0
@@ -110,7 +110,8 @@ def start_run(
     """Queue a training run and launch workers for queued runs while slots are free.
 
     Args:
-        config: The run's configuration (validated here, so mistakes fail before queueing).
+        config: The run's configuration (validated here, so mistakes fail before queueing). A
+            prompt set is copied into the stored config (see :func:`with_prompt_set`).
         engine: Store engine (default: the settings' database, created/migrated if needed).
         name: Display name (default: env, algorithm and goal).
         launch: Start workers now; False only queues the run.
@@ -121,14 +122,16 @@ def start_run(
     Raises:
         ConfigError: The configuration cannot run (message says what to change).
     """
-    validate(config)
     engine = engine or init_db()
     prompt_set_id = None
     if config.prompt_set is not None:
         try:
-            prompt_set_id = get_prompt_set(engine, config.prompt_set).id
+            spec = get_prompt_set(engine, config.prompt_set)
         except NotFoundError as exc:
             raise ConfigError(f"no prompt set named {config.prompt_set!r}") from exc
+        prompt_set_id = spec.id
+        config = with_prompt_set(config, spec)
+    validate(config)
     run = create_run(
         engine,
         name=name or _default_name(config),
@@ -160,6 +163,8 @@ def launch_queued(engine: Engine | None = None) -> list[int]:
     engine = engine or init_db()
     refresh_statuses(engine, launch=False)
     started: list[int] = []
+    if not list_runs(engine, status="queued"):
+        return started  # the common case, answered without taking the write lock
     while True:
         run_id = transact(engine, lambda s: _claim_next(s, max_concurrent()))
         if run_id is None:
@@ -425,11 +430,19 @@ class RunView:
 
 
 def _latest_speed(engine: Engine, run_id: int) -> float | None:
-    metrics = run_metrics(engine, run_id)
-    if "steps_per_s" not in metrics.columns:
-        return None
-    values = metrics["steps_per_s"].dropna()
-    return float(values.iloc[-1]) if len(values) else None
+    # Only the newest rows: a long run has thousands, and the runs table polls every few seconds.
+    with session_scope(engine) as session:
+        rows = session.scalars(
+            select(RunMetric.data)
+            .where(RunMetric.run_id == run_id)
+            .order_by(RunMetric.step.desc(), RunMetric.id.desc())
+            .limit(10)
+        ).all()
+    for data in rows:
+        value = (data or {}).get("steps_per_s")
+        if isinstance(value, int | float) and math.isfinite(value):
+            return float(value)
+    return None
 
 
 def run_view(engine: Engine, run: RunInfo, now: datetime | None = None) -> RunView:

@@ -58,9 +58,9 @@ from vlmrm_core.training.callbacks import (
     Heartbeat,
     HeartbeatCallback,
     MetricsCallback,
-    list_checkpoints,
 )
-from vlmrm_core.training.config import TrainConfig, register_model_config
+from vlmrm_core.training.checkpoints import list_checkpoints
+from vlmrm_core.training.config import TrainConfig, register_model_config, with_prompt_set
 from vlmrm_core.training.envs import make_env, make_vec_env
 from vlmrm_core.training.jobs import (
     LOG_NAME,
@@ -87,13 +87,9 @@ def build_reward_model(config: TrainConfig, engine: Engine) -> RewardModel:
     Returns:
         A batched reward function on ``N×H×W×3`` uint8 frames.
     """
-    if config.prompt_set is not None:
-        if config.model_config is not None:
-            register_model_config(config.model_config)
-        spec = get_prompt_set(engine, config.prompt_set)
-        return RewardModel.from_prompt_set(
-            spec, device=config.reward_device, precision=config.reward_precision
-        )
+    if not config.goal and config.prompt_set is not None:
+        # Only for configs queued without start_run, which copies the prompt set in.
+        config = with_prompt_set(config, get_prompt_set(engine, config.prompt_set))
     if config.model_config is not None:
         register_model_config(config.model_config)
     clip = load_model(
@@ -205,7 +201,8 @@ def run_worker(run_id: int, *, engine: Engine | None = None) -> str:
         engine: Store engine (default: the settings' database).
 
     Returns:
-        The final status: ``'finished'``, ``'cancelled'`` or ``'failed'``.
+        The final status: ``'finished'``, ``'cancelled'`` or ``'failed'``; or ``'lost'`` when
+        the run was taken over by another worker meanwhile (see :class:`Ownership`).
 
     Raises:
         NotFoundError: No such run.
@@ -230,30 +227,35 @@ def run_worker(run_id: int, *, engine: Engine | None = None) -> str:
 
 def _run_claimed(engine: Engine, run: RunInfo, folder: Path) -> str:
     log.info("worker %d starts run %d (%s)", os.getpid(), run.id, run.name)
-    heartbeat = Heartbeat(partial(_beat, engine, run.id), interval_s=heartbeat_interval())
+    ownership = Ownership(engine, run.id)
+    heartbeat = Heartbeat(ownership.beat, interval_s=heartbeat_interval())
     heartbeat.steps = run.steps_done
     heartbeat.start()
     signals = _StopSignals()
     try:
-        status = _train(engine, run, folder, heartbeat, signals.event)
+        status = _train(engine, run, folder, heartbeat, signals.event, ownership.lost)
     except BaseException as exc:  # noqa: BLE001  (every failure must reach the run's row)
         trace = traceback.format_exc()
         log.error("run %d failed:\n%s", run.id, trace)
         heartbeat.stop()
-        update_run(
-            engine,
-            run.id,
-            status="failed",
-            error=trace,
-            finished_at=utcnow(),
-            steps_done=heartbeat.steps,
-        )
+        if not ownership.lost.is_set():
+            update_run(
+                engine,
+                run.id,
+                status="failed",
+                error=trace,
+                finished_at=utcnow(),
+                steps_done=heartbeat.steps,
+            )
         if not isinstance(exc, Exception):
             raise
         return "failed"
     finally:
         signals.restore()
     heartbeat.stop()
+    if ownership.lost.is_set():
+        log.warning("run %d is no longer this worker's; stopped without updating it", run.id)
+        return "lost"
     update_run(
         engine,
         run.id,
@@ -266,18 +268,86 @@ def _run_claimed(engine: Engine, run: RunInfo, folder: Path) -> str:
     return status
 
 
-def _beat(engine: Engine, run_id: int, steps: int) -> None:
-    update_run(engine, run_id, heartbeat_at=utcnow(), steps_done=int(steps))
+class Ownership:
+    """This worker's hold on its run's row, renewed by every heartbeat.
+
+    A heartbeat writes ``heartbeat_at`` and ``steps_done`` only while the row still names this
+    process. Two situations are handled:
+
+    - The row says ``crashed`` but names this process: another process judged the worker dead
+      because its heartbeat was held up (e.g. a long import elsewhere held SQLite's write lock).
+      The worker is alive, so the heartbeat takes the run back (``running``, error cleared).
+    - The row names another process or has ended (the user resumed a "crashed" run and a new
+      worker took it): :attr:`lost` is set and the worker stops without writing anything more,
+      so two workers never train the same run.
+
+    Args:
+        engine: Store engine.
+        run_id: The run this worker claimed.
+    """
+
+    def __init__(self, engine: Engine, run_id: int) -> None:
+        self.engine = engine
+        self.run_id = run_id
+        self.pid = os.getpid()
+        self.lost = threading.Event()
+        """Set once the run belongs to someone else; training must stop."""
+
+    def beat(self, steps: int) -> None:
+        """Heartbeat: record liveness and progress if the run is still ours."""
+        if self.lost.is_set():
+            return
+
+        def body(session: Any) -> str:
+            row = session.get(TrainingRun, self.run_id, with_for_update=True)
+            if row is None or row.pid != self.pid or row.status not in ("running", "crashed"):
+                return "lost"
+            outcome = "reclaimed" if row.status == "crashed" else "ok"
+            if outcome == "reclaimed":
+                row.status = "running"
+                row.error = None
+                row.finished_at = None
+            row.heartbeat_at = utcnow()
+            row.steps_done = int(steps)
+            return outcome
+
+        outcome = transact(self.engine, body)
+        if outcome == "lost":
+            log.warning("run %d was taken over or ended elsewhere; stopping", self.run_id)
+            self.lost.set()
+        elif outcome == "reclaimed":
+            log.warning(
+                "run %d had been marked crashed while this worker was alive (a delayed "
+                "heartbeat); it is running again",
+                self.run_id,
+            )
+
+
+class _StopWhenLost(BaseCallback):
+    """Stop training at once (no checkpoint: the run's folder may be another worker's now)."""
+
+    def __init__(self, lost: threading.Event) -> None:
+        super().__init__()
+        self.lost = lost
+
+    def _on_step(self) -> bool:
+        return not self.lost.is_set()
 
 
 def _train(
-    engine: Engine, run: RunInfo, folder: Path, heartbeat: Heartbeat, stop: threading.Event
+    engine: Engine,
+    run: RunInfo,
+    folder: Path,
+    heartbeat: Heartbeat,
+    stop: threading.Event,
+    lost: threading.Event,
 ) -> str:
     config = TrainConfig.from_dict(run.config)
     log.info("config: %s", config.to_dict())
     reward_model = build_reward_model(config, engine)
     log.info("reward model: %s", reward_model.clip.identity)
     venv = make_vec_env(config, reward_model)
+    model: BaseAlgorithm | None = None
     try:
         model = _build_or_resume(config, venv, checkpoint_dir(run), bool(run.config.get("_resume")))
         heartbeat.steps = int(model.num_timesteps)
@@ -293,6 +363,7 @@ def _train(
         )
         metrics_sink = partial(add_run_metrics, engine, run.id)
         callbacks: list[BaseCallback] = [
+            _StopWhenLost(lost),
             HeartbeatCallback(heartbeat),
             MetricsCallback(metrics_sink, config.log_every),
             checkpointer,
@@ -325,6 +396,8 @@ def _train(
                 reset_num_timesteps=model.num_timesteps == 0,
             )
         heartbeat.steps = int(model.num_timesteps)
+        if lost.is_set():
+            return "lost"
         if cancel.cancelled:
             return "cancelled"
         checkpointer.model = model
@@ -336,6 +409,8 @@ def _train(
             evaluator.run_eval()
         return "finished"
     finally:
+        if model is not None:
+            model.logger.close()
         venv.close()
 
 
@@ -402,7 +477,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except (NotFoundError, RunStateError) as exc:
         print(f"vlmrm worker: error: {exc}", file=sys.stderr)
         return 1
-    return 1 if status == "failed" else 0
+    return 1 if status in ("failed", "lost") else 0
 
 
 if __name__ == "__main__":

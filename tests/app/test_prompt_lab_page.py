@@ -1,0 +1,143 @@
+"""The Prompt Lab page under Streamlit's AppTest, with the tiny random-init model."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+from streamlit.testing.v1 import AppTest
+
+from app.ui import RANDOM_LABEL
+from vlmrm_core.landscape import embed_dataset
+from vlmrm_core.reward_model import RewardSpec, score_embeddings
+from vlmrm_core.store import PromptSetSpec, get_prompt_set, ingest_frames, init_db, save_prompt_set
+
+PAGE = Path(__file__).resolve().parents[2] / "app" / "pages" / "prompt_lab.py"
+TINY = "ViT-S-32-alt"
+GOAL = "pole vertically upright on top of the cart"
+BASELINE = "pole and cart"
+
+
+@pytest.fixture
+def db(data_dir: Path):
+    """A project database with a 9-point CartPole sweep named ``cp9``."""
+    from vlmrm_core.sources.sweeps import cartpole_sweep
+
+    engine = init_db()
+    ingest_frames(engine, "cp9", cartpole_sweep(points=9), kind="sweep")
+    return engine
+
+
+def _open(db) -> AppTest:
+    at = AppTest.from_file(str(PAGE), default_timeout=120)
+    # The tiny architecture from the first run on (the default, ViT-B-32, is slow to load).
+    at.session_state["lab-model"] = RANDOM_LABEL
+    at.session_state["lab-arch"] = TINY
+    at.run()
+    at.selectbox(key="lab-model").select(RANDOM_LABEL).run()
+    assert not at.exception
+    return at
+
+
+def _values(at: AppTest, what) -> list[str]:
+    return [e.value for e in what]
+
+
+def test_prompts_give_a_landscape_with_the_untrained_warning(db, tiny_clip):
+    at = _open(db)
+    assert any("Untrained weights" in w for w in _values(at, at.warning))
+    assert any("goal prompt" in i for i in _values(at, at.info))  # nothing to score yet
+    at.text_area(key="lab-goal").input(GOAL).run()
+    at.text_area(key="lab-baseline").input(BASELINE).run()
+    at.slider(key="lab-alpha").set_value(0.25).run()
+    assert not at.exception and not at.error
+    metrics = {m.label: m.value for m in at.metric}
+    assert metrics["Frames"] == "9"
+
+    embedded = embed_dataset(db, tiny_clip, "cp9")
+    expected = score_embeddings(
+        tiny_clip, embedded.embeddings, RewardSpec((GOAL,), (BASELINE,), 0.25)
+    )
+    assert metrics["Highest reward"] == f"{expected.rewards.max():.4f}"
+    assert metrics["Lowest reward"] == f"{expected.rewards.min():.4f}"
+    best = embedded.frames[int(np.argmax(expected.rewards))].name
+    assert any(best in c for c in _values(at, at.caption))
+
+    at.multiselect(key="lab-alphas").set_value([0.0, 0.5, 1.0]).run()
+    assert not at.exception and not at.error
+    at.radio(key="lab-axis-parameter-rank").set_value("rank").run()
+    assert not at.exception
+
+
+def test_bad_prompts_are_messages_not_tracebacks(db):
+    at = _open(db)
+    at.text_area(key="lab-goal").input(GOAL).run()
+    at.text_area(key="lab-baseline").input("").run()
+    at.slider(key="lab-alpha").set_value(0.5).run()
+    assert not at.exception
+    assert any("baseline" in e for e in _values(at, at.error))
+    at.text_area(key="lab-goal").input("   \n  ").run()
+    assert not at.exception
+    assert any("Enter at least one goal prompt" in i for i in _values(at, at.info))
+    at.slider(key="lab-alpha").set_value(0.0).run()
+    at.text_area(key="lab-goal").input("a pole " * 60).run()
+    assert not at.exception
+    assert any("truncated" in w for w in _values(at, at.warning))
+
+
+def test_contrastive_reward(db):
+    at = _open(db)
+    at.text_area(key="lab-goal").input(GOAL).run()
+    at.radio(key="lab-kind").set_value("contrastive").run()
+    assert any("negative" in e for e in _values(at, at.error))
+    at.text_area(key="lab-negatives").input("a cart\na fallen pole").run()
+    at.slider(key="lab-beta").set_value(0.2).run()
+    assert not at.exception and not at.error
+    metrics = {m.label: m.value for m in at.metric}
+    assert int(metrics["Rewarded frames (p > β)"]) == 9  # p ≈ 1/3 > 0.2 everywhere
+    assert "Highest p(goal)" in metrics
+
+
+def test_save_load_and_compare_prompt_sets(db):
+    at = _open(db)
+    at.text_area(key="lab-goal").input(f"{GOAL}\na pole standing up").run()
+    at.text_area(key="lab-baseline").input(BASELINE).run()
+    at.slider(key="lab-alpha").set_value(0.75).run()
+    at.text_input(key="lab-save-name").input("upright v1").run()
+    at.button(key="lab-save").click().run()
+    assert not at.exception
+    assert any("upright v1" in s for s in _values(at, at.success))
+    stored = get_prompt_set(db, "upright v1")
+    assert stored.goal_prompts == [GOAL, "a pole standing up"]
+    assert stored.baseline_prompts == [BASELINE]
+    assert stored.alpha == 0.75 and stored.reward_kind == "regularized"
+    assert stored.model_name == TINY and stored.pretrained == ""
+
+    save_prompt_set(
+        db,
+        PromptSetSpec(
+            name="other", goal_prompts=["a cart"], model_name=TINY, pretrained="", alpha=0.0
+        ),
+    )
+    at.run()
+    at.selectbox(key="lab-load-name").select("other").run()
+    at.button(key="lab-load").click().run()
+    assert not at.exception
+    assert at.text_area(key="lab-goal").value == "a cart"
+    assert at.slider(key="lab-alpha").value == 0.0
+    assert at.text_input(key="lab-arch").value == TINY
+
+    at.selectbox(key="lab-compare-a").select("upright v1").run()
+    at.selectbox(key="lab-compare-b").select("other").run()
+    assert not at.exception
+    metrics = {m.label: m.value for m in at.metric}
+    assert -1.0 <= float(metrics["Pearson r (A, B)"]) <= 1.0
+    assert "Spearman ρ (A, B)" in metrics
+
+
+def test_no_datasets_is_a_message(data_dir):
+    init_db()
+    at = AppTest.from_file(str(PAGE), default_timeout=60).run()
+    assert not at.exception
+    assert any("No datasets yet" in i for i in _values(at, at.info))

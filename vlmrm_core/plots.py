@@ -1,0 +1,285 @@
+"""Plotly figures of the Prompt Lab and the Evaluate page. Builders only: no Streamlit here.
+
+Every user string that reaches a figure (frame names, prompt-set names, model names) is
+HTML-escaped first: Plotly renders a subset of HTML in hover labels, legends and titles, and
+user text must show as typed, never as markup.
+"""
+
+from __future__ import annotations
+
+import html
+from collections.abc import Mapping, Sequence
+
+import numpy as np
+import pandas as pd
+import plotly.graph_objects as go
+
+from vlmrm_core.evaluation import Evaluation, PRCurve
+
+MAX_GROUP_TRACES = 30
+"""With more groups (episodes) than this, one line with gaps is drawn instead of one per group."""
+
+WEBGL_POINTS = 5_000
+"""Above this many points, traces use WebGL so the browser stays responsive."""
+
+MARKER_POINTS = 300
+"""Up to this many points per trace, markers are drawn on the line (sweeps are small)."""
+
+
+def plain(text: object) -> str:
+    """User text made safe for Plotly labels (shown literally, never as markup)."""
+    return html.escape(str(text), quote=False)
+
+
+def normalise(values: np.ndarray) -> np.ndarray:
+    """Min–max scale to [0, 1] so curves on different scales can share an axis (a constant
+    curve becomes 0.5)."""
+    v = np.asarray(values, dtype=np.float64)
+    low, high = float(v.min()), float(v.max())
+    if high == low:
+        return np.full_like(v, 0.5)
+    return (v - low) / (high - low)
+
+
+def landscape_figure(
+    points: pd.DataFrame,
+    curves: Mapping[str, np.ndarray],
+    *,
+    x_title: str,
+    normalize: bool = False,
+    title: str | None = None,
+) -> go.Figure:
+    """Reward against the landscape's x axis (the paper's Fig. 2 when curves are several α).
+
+    Args:
+        points: from :func:`vlmrm_core.landscape.landscape_points`: one row per frame with
+            ``frame``, ``x``, ``group``, ``name``, ``detail``, in drawing order.
+        curves: name → N rewards in dataset order (indexed by ``points.frame``).
+        x_title: the x axis title.
+        normalize: min–max scale each curve (for comparing curves on different scales).
+        title: figure title.
+
+    Returns:
+        The figure. With one curve, each group (episode, swept parameter) is its own trace;
+        with several, each curve is one trace whose groups are separated by gaps. Every point's
+        ``customdata`` is ``[frame index, frame name, detail]``; gaps have ``customdata`` None.
+    """
+    order = points["frame"].to_numpy()
+    groups = points["group"].astype(str).to_numpy()
+    n_groups = len(pd.unique(groups))
+    many = len(points) * max(1, len(curves)) > WEBGL_POINTS
+    scatter = go.Scattergl if many else go.Scatter
+    figure = go.Figure()
+    split_groups = len(curves) == 1 and 1 < n_groups <= MAX_GROUP_TRACES
+    for curve_name, values in curves.items():
+        y_all = np.asarray(values, dtype=np.float64)
+        if normalize:
+            y_all = normalise(y_all)
+        y = y_all[order]
+        if split_groups:
+            for group in pd.unique(groups):
+                mask = groups == group
+                figure.add_trace(
+                    _line(scatter, points[mask], y[mask], plain(group), curve_name=curve_name)
+                )
+        else:
+            xs, ys, data = _with_gaps(points, y, groups)
+            name = plain(curve_name)
+            figure.add_trace(_line(scatter, None, ys, name, xs=xs, customdata=data))
+    y_title = "reward (min–max scaled per curve)" if normalize else "reward"
+    figure.update_layout(
+        title=plain(title) if title else None,
+        xaxis_title=plain(x_title),
+        yaxis_title=y_title,
+        hovermode="closest",
+        legend_title_text="episode" if split_groups and "episode" in groups[0] else None,
+        # Legend above the plot, left: on the right it would cover the chart's tool bar.
+        legend={"orientation": "h", "yanchor": "bottom", "y": 1.02, "xanchor": "left", "x": 0},
+        showlegend=len(figure.data) > 1,
+        margin={"l": 10, "r": 10, "t": 60 if title else 40, "b": 10},
+    )
+    return figure
+
+
+def _line(
+    scatter: type,
+    rows: pd.DataFrame | None,
+    y: np.ndarray,
+    name: str,
+    *,
+    curve_name: str | None = None,
+    xs: list[float | None] | None = None,
+    customdata: list[list[object] | None] | None = None,
+) -> go.Scatter:
+    if rows is not None:
+        xs = rows["x"].tolist()
+        customdata = [
+            [int(f), plain(n), plain(d)]
+            for f, n, d in zip(rows["frame"], rows["name"], rows["detail"], strict=True)
+        ]
+    n_points = len(y)
+    curve = f"{plain(curve_name)} · " if curve_name and rows is not None else ""
+    return scatter(
+        x=xs,
+        y=list(y) if not isinstance(y, list) else y,
+        name=name,
+        mode="lines+markers" if n_points <= MARKER_POINTS else "lines",
+        customdata=customdata,
+        hovertemplate=(
+            "%{customdata[1]}<br>%{customdata[2]}<br>reward %{y:.4f}"
+            f"<extra>{curve}%{{fullData.name}}</extra>"
+        ),
+    )
+
+
+def _with_gaps(
+    points: pd.DataFrame, y: np.ndarray, groups: np.ndarray
+) -> tuple[list[float | None], list[float | None], list[list[object] | None]]:
+    """One trace for all groups: a None between groups breaks the line."""
+    xs: list[float | None] = []
+    ys: list[float | None] = []
+    data: list[list[object] | None] = []
+    previous = None
+    for i, (frame, x, name, detail) in enumerate(
+        zip(points["frame"], points["x"], points["name"], points["detail"], strict=True)
+    ):
+        if previous is not None and groups[i] != previous:
+            xs.append(None)
+            ys.append(None)
+            data.append(None)
+        previous = groups[i]
+        xs.append(float(x))
+        ys.append(float(y[i]))
+        data.append([int(frame), plain(name), plain(detail)])
+    return xs, ys, data
+
+
+def histogram_figure(
+    curves: Mapping[str, np.ndarray], *, title: str | None = None, bins: int = 40
+) -> go.Figure:
+    """Distribution of rewards, one overlaid histogram per curve.
+
+    Args:
+        curves: name → rewards.
+        title: figure title.
+        bins: number of bins.
+
+    Returns:
+        The figure (one ``Histogram`` trace per curve).
+    """
+    figure = go.Figure()
+    for name, values in curves.items():
+        figure.add_trace(
+            go.Histogram(
+                x=np.asarray(values, dtype=np.float64),
+                name=plain(name),
+                nbinsx=bins,
+                opacity=0.75 if len(curves) > 1 else 1.0,
+            )
+        )
+    figure.update_layout(
+        title=plain(title) if title else None,
+        barmode="overlay",
+        xaxis_title="reward",
+        yaxis_title="frames",
+        showlegend=len(curves) > 1,
+        margin={"l": 10, "r": 10, "t": 40 if title else 10, "b": 10},
+    )
+    return figure
+
+
+def pr_figure(curves: Sequence[PRCurve], *, base_rate: float | None = None) -> go.Figure:
+    """Precision–recall curves of rewards used as success detectors (Baumli et al. sweep β).
+
+    Args:
+        curves: from :func:`vlmrm_core.evaluation.pr_curves`.
+        base_rate: the success rate, drawn as the chance level.
+
+    Returns:
+        The figure: recall on x, precision on y, one trace per curve (named with its AP).
+    """
+    figure = go.Figure()
+    for curve in curves:
+        figure.add_trace(
+            go.Scatter(
+                x=curve.recall,
+                y=curve.precision,
+                mode="lines",
+                line_shape="hv",
+                name=f"{plain(curve.name)} (AP {curve.average_precision:.3f})",
+            )
+        )
+    if base_rate is not None:
+        figure.add_trace(
+            go.Scatter(
+                x=[0.0, 1.0],
+                y=[base_rate, base_rate],
+                mode="lines",
+                line={"dash": "dot", "color": "gray"},
+                name=f"chance ({base_rate:.2f})",
+            )
+        )
+    figure.update_layout(
+        legend={"orientation": "h", "yanchor": "top", "y": -0.2, "xanchor": "left", "x": 0},
+        xaxis_title="recall",
+        yaxis_title="precision",
+        xaxis_range=[0, 1.02],
+        yaxis_range=[0, 1.02],
+        margin={"l": 10, "r": 10, "t": 10, "b": 10},
+    )
+    return figure
+
+
+def scaling_figure(evaluations: Sequence[Evaluation]) -> go.Figure:
+    """EPIC distance against model size, one line per prompt set (the paper's Fig. 4).
+
+    Args:
+        evaluations: one per (prompt set, model); those without an EPIC distance are left out.
+
+    Returns:
+        The figure: x = parameter count (log scale), y = EPIC distance with the bootstrap 95%
+        interval as error bars; hovering names the model.
+    """
+    figure = go.Figure()
+    by_set: dict[str, list[Evaluation]] = {}
+    for e in evaluations:
+        if e.metrics.epic is not None:
+            by_set.setdefault(e.prompt_set, []).append(e)
+    for prompt_set, items in by_set.items():
+        items = sorted(items, key=lambda e: e.n_params)
+        epic = np.array([e.metrics.epic for e in items], dtype=np.float64)
+        low = np.array(
+            [e.metrics.ci_low if e.metrics.ci_low is not None else e.metrics.epic for e in items],
+            dtype=np.float64,
+        )
+        high = np.array(
+            [e.metrics.ci_high if e.metrics.ci_high is not None else e.metrics.epic for e in items],
+            dtype=np.float64,
+        )
+        figure.add_trace(
+            go.Scatter(
+                x=[e.n_params for e in items],
+                y=epic,
+                mode="lines+markers",
+                name=plain(prompt_set),
+                error_y={
+                    "type": "data",
+                    "symmetric": False,
+                    "array": high - epic,
+                    "arrayminus": epic - low,
+                },
+                customdata=[[plain(e.model)] for e in items],
+                hovertemplate=(
+                    "%{customdata[0]}<br>%{x:.3s} parameters<br>EPIC %{y:.3f}"
+                    "<extra>%{fullData.name}</extra>"
+                ),
+            )
+        )
+    figure.update_layout(
+        legend={"orientation": "h", "yanchor": "top", "y": -0.2, "xanchor": "left", "x": 0},
+        xaxis_type="log",
+        xaxis_title="model parameters (log scale)",
+        yaxis_title="EPIC distance to labels (lower is better)",
+        margin={"l": 10, "r": 10, "t": 10, "b": 10},
+    )
+    return figure
