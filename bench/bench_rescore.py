@@ -107,6 +107,10 @@ def main() -> None:
         best_time(lambda: score_embeddings(clip, x, contrastive)),
     )
     report(
+        "landscape.alpha_curves, α = 0.5 only (same reward, x·g and x·d̂ in cache-sized blocks)",
+        best_time(lambda: landscape.alpha_curves(clip, x, spec, [0.5])),
+    )
+    report(
         "landscape.alpha_curves, 5 α values (Fig. 2 overlay)",
         best_time(lambda: landscape.alpha_curves(clip, x, spec, [0, 0.25, 0.5, 0.75, 1])),
         target=None,

@@ -240,3 +240,18 @@ def test_labelled_frames_embed_through_the_cache(data_dir, tiny_clip):
         tiny_clip, x, labelled.labels, GOALS[:2], BASELINES[:1], [0.0, 1.0], n_boot=100
     )
     assert len(result.table) == 4 and result.n_frames == 5
+
+
+def test_prompt_sweep_gives_the_same_table_in_small_chunks(tiny_clip, sweep_data, monkeypatch):
+    x, labels = sweep_data
+    whole = evaluation.prompt_sweep(
+        tiny_clip, x, labels, GOALS, BASELINES, [0.0, 0.5, 1.0], detail_top=0
+    )
+    monkeypatch.setattr(evaluation, "_CHUNK_ELEMENTS", 3 * len(x))  # 3 combinations at a time
+    chunked = evaluation.prompt_sweep(
+        tiny_clip, x, labels, GOALS, BASELINES, [0.0, 0.5, 1.0], detail_top=0
+    )
+    keys = ["goal", "baseline", "alpha"]
+    assert chunked.table[keys].equals(whole.table[keys])
+    np.testing.assert_allclose(chunked.table["epic"], whole.table["epic"], rtol=1e-12)
+    np.testing.assert_allclose(chunked.table["roc_auc"], whole.table["roc_auc"], rtol=1e-12)

@@ -72,7 +72,7 @@ def test_rollout_landscape_has_one_line_per_episode_or_gaps_when_overlaid():
     values = np.arange(12, dtype=float)
     figure = plots.landscape_figure(points, {"reward": values}, x_title=x_title)
     assert [t.name for t in figure.data] == ["episode 0", "episode 1", "episode 2"]
-    assert figure.layout.legend.title.text == "episode"
+    assert figure.layout.showlegend
     overlay = plots.landscape_figure(points, {"a": values, "b": -values}, x_title=x_title)
     assert len(overlay.data) == 2
     xs = list(overlay.data[0].x)
@@ -164,3 +164,12 @@ def test_scaling_figure_is_epic_against_log_model_size():
 def test_normalise_handles_constant_curves():
     np.testing.assert_allclose(plots.normalise(np.array([2.0, 4.0, 3.0])), [0.0, 1.0, 0.5])
     np.testing.assert_allclose(plots.normalise(np.ones(3)), [0.5, 0.5, 0.5])
+
+
+def test_overlay_curves_get_distinct_ordered_colours():
+    frames = _sweep(5)
+    points, x_title = landscape_points(frames, "parameter")
+    curves = {f"α = {a:g}": np.arange(5.0) * (a + 1) for a in (0.0, 0.5, 1.0)}
+    figure = plots.landscape_figure(points, curves, x_title=x_title)
+    colours = [t.line.color for t in figure.data]
+    assert len(set(colours)) == 3 and colours == plots.curve_colors(3)

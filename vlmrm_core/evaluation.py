@@ -43,8 +43,9 @@ SUCCESS_THRESHOLD = 0.5
 MAX_SWEEP_COMBINATIONS = 20_000
 """Upper bound on goal × baseline × α combinations in one sweep (keeps memory and time bounded)."""
 
-_CHUNK_ELEMENTS = 1 << 22
-"""Rewards (frames × combinations) computed at once in a sweep: 32 MiB of float64."""
+_CHUNK_ELEMENTS = 1 << 21
+"""Rewards (frames × combinations) computed at once in a sweep: 16 MiB of float64 (the ROC AUC
+ranking of a chunk holds about six arrays of that size)."""
 
 
 # --------------------------------------------------------------------------------------------
@@ -552,14 +553,17 @@ def prompt_sweep(
     has_both_classes = 0 < binary.sum() < len(binary)
 
     rows: list[dict[str, object]] = []
+    chunk = max(1, _CHUNK_ELEMENTS // max(1, x.shape[0]))
     if 0.0 in alphas or not positive:
         # α = 0: R = 1 − ½‖x − g‖² whatever the baseline, so one row per goal.
-        rewards = 1.0 - 0.5 * (1.0 - 2.0 * dots[:, gi] + norms_sq[gi])
-        epic, auc, notes = _column_metrics(rewards, y_centred, y_norm, binary, has_both_classes)
-        rows.extend(
-            {"goal": g, "baseline": None, "alpha": 0.0, "epic": e, "roc_auc": a, "note": n}
-            for g, e, a, n in zip(goals, epic, auc, notes, strict=True)
-        )
+        for start in range(0, len(gi), chunk):
+            part = gi[start : start + chunk]
+            rewards = 1.0 - 0.5 * (1.0 - 2.0 * dots[:, part] + norms_sq[part])
+            epic, auc, notes = _column_metrics(rewards, y_centred, y_norm, binary, has_both_classes)
+            rows.extend(
+                {"goal": g, "baseline": None, "alpha": 0.0, "epic": e, "roc_auc": a, "note": n}
+                for g, e, a, n in zip(goals[start : start + chunk], epic, auc, notes, strict=True)
+            )
     if positive:
         pairs_g = np.repeat(gi, len(bi))
         pairs_b = np.tile(bi, len(gi))
@@ -571,7 +575,6 @@ def prompt_sweep(
         valid = d_sq > 1e-20
         d_norm = np.sqrt(np.where(valid, d_sq, 1.0))
         g_dot_d = (norms_sq[pairs_g] - np.einsum("kd,kd->k", text[pairs_g], text[pairs_b])) / d_norm
-        chunk = max(1, _CHUNK_ELEMENTS // max(1, x.shape[0]))
         for alpha in positive:
             keep = (1.0 - alpha) ** 2
             for start in range(0, len(pairs_g), chunk):

@@ -42,6 +42,7 @@ from vlmrm_core.store import (
     undo_last_label,
 )
 from vlmrm_core.store._sql import NotFoundError, chunks
+from vlmrm_core.store.datasets import frame_info_from_member
 from vlmrm_core.store.schema import Dataset, DatasetFrame, Frame
 
 __all__ = [
@@ -217,21 +218,7 @@ def frame_infos(engine: Engine, dataset: str, hashes: Iterable[str]) -> dict[str
                 .where(DatasetFrame.dataset_id == ds_id)
             )
             for member, width, height in rows:
-                found[member.frame_hash] = FrameInfo(
-                    hash=member.frame_hash,
-                    position=member.position,
-                    name=member.name,
-                    source=member.source,
-                    env_id=member.env_id,
-                    episode=member.episode,
-                    step=member.step,
-                    state=member.state,
-                    param_name=member.param_name,
-                    param_value=member.param_value,
-                    width=width,
-                    height=height,
-                    extra=member.extra,
-                )
+                found[member.frame_hash] = frame_info_from_member(member, width, height)
     return found
 
 

@@ -41,6 +41,14 @@ def normalise(values: np.ndarray) -> np.ndarray:
     return (v - low) / (high - low)
 
 
+def curve_colors(n: int) -> list[str]:
+    """n colours in order along Viridis (dark to green; the yellow end is left out, it is hard
+    to see on white): ordered curves such as increasing α read as a progression."""
+    from plotly.colors import sample_colorscale
+
+    return sample_colorscale("Viridis", [0.85 * i / max(1, n - 1) for i in range(n)])
+
+
 def landscape_figure(
     points: pd.DataFrame,
     curves: Mapping[str, np.ndarray],
@@ -71,7 +79,8 @@ def landscape_figure(
     scatter = go.Scattergl if many else go.Scatter
     figure = go.Figure()
     split_groups = len(curves) == 1 and 1 < n_groups <= MAX_GROUP_TRACES
-    for curve_name, values in curves.items():
+    colors = curve_colors(len(curves)) if len(curves) > 1 else [None]
+    for color, (curve_name, values) in zip(colors, curves.items(), strict=True):
         y_all = np.asarray(values, dtype=np.float64)
         if normalize:
             y_all = normalise(y_all)
@@ -85,14 +94,16 @@ def landscape_figure(
         else:
             xs, ys, data = _with_gaps(points, y, groups)
             name = plain(curve_name)
-            figure.add_trace(_line(scatter, None, ys, name, xs=xs, customdata=data))
+            trace = _line(scatter, None, ys, name, xs=xs, customdata=data)
+            if color is not None:
+                trace.line.color = trace.marker.color = color
+            figure.add_trace(trace)
     y_title = "reward (min–max scaled per curve)" if normalize else "reward"
     figure.update_layout(
         title=plain(title) if title else None,
         xaxis_title=plain(x_title),
         yaxis_title=y_title,
         hovermode="closest",
-        legend_title_text="episode" if split_groups and "episode" in groups[0] else None,
         # Legend above the plot, left: on the right it would cover the chart's tool bar.
         legend={"orientation": "h", "yanchor": "bottom", "y": 1.02, "xanchor": "left", "x": 0},
         showlegend=len(figure.data) > 1,
@@ -180,6 +191,7 @@ def histogram_figure(
     figure.update_layout(
         title=plain(title) if title else None,
         barmode="overlay",
+        bargap=0.05,
         xaxis_title="reward",
         yaxis_title="frames",
         showlegend=len(curves) > 1,

@@ -109,7 +109,14 @@ def _evaluate(
     other widgets neither reload the model nor re-encode anything."""
     results = []
     for prompt_set in sets:
-        key = (dataset, labelled.hashes, tuple(labelled.labels), model, _spec_key(prompt_set))
+        key = (
+            dataset,
+            labelled.hashes,
+            tuple(labelled.labels),
+            model,
+            prompt_set.name,
+            _spec_key(prompt_set),
+        )
 
         def compute(prompt_set: PromptSetSpec = prompt_set) -> evaluation.Evaluation | str:
             clip_model = loaded if loaded is not None else get_model(*model)
@@ -157,21 +164,27 @@ def _prompt_sets_section() -> None:
         st.warning(warning)
 
     table = evaluation.evaluation_table(evaluations)
+    number = {
+        "EPIC distance": "EPIC distance",
+        "EPIC 95% CI low": "CI low",
+        "EPIC 95% CI high": "CI high",
+        "average precision": "AP",
+        "ROC AUC": "ROC AUC",
+    }
     st.dataframe(
         table,
         hide_index=True,
         key="eval-table",
         column_config={
-            c: st.column_config.NumberColumn(format="%.3f")
-            for c in (
-                "EPIC distance",
-                "EPIC 95% CI low",
-                "EPIC 95% CI high",
-                "average precision",
-                "ROC AUC",
-            )
+            c: st.column_config.NumberColumn(label, format="%.3f", width="small")
+            for c, label in number.items()
         }
-        | {"parameters": st.column_config.NumberColumn(format="compact")},
+        | {
+            "prompt set": st.column_config.TextColumn(width="medium", pinned=True),
+            "model": st.column_config.TextColumn(width="medium"),
+            "parameters": st.column_config.NumberColumn(format="compact", width="small"),
+            "n labelled": st.column_config.NumberColumn("n", width="small"),
+        },
     )
 
     best = evaluation.best_evaluation(evaluations)
@@ -265,7 +278,7 @@ def _sweep_section() -> None:
     baselines_text = right.text_area(
         "Candidate baseline prompts (one per line)", key="eval-sweep-baselines", height=150
     )
-    alpha_col, run_col = st.columns([4, 1], vertical_alignment="bottom")
+    alpha_col, run_col = st.columns([2, 1], vertical_alignment="bottom")
     alphas_text = alpha_col.text_input("α values", DEFAULT_ALPHAS, key="eval-sweep-alphas")
     run = run_col.button("Run prompt sweep", key="eval-sweep-run", type="primary", width="stretch")
 
@@ -320,11 +333,28 @@ def _sweep_section() -> None:
         f"frames: text encoding {result.text_seconds:.2f} s, scoring {result.score_seconds:.2f} s, "
         f"intervals for the top rows {result.detail_seconds:.2f} s."
     )
+    shown = result.table.head(500).copy()
+    shown["baseline"] = shown["baseline"].fillna("— (α = 0: no baseline)")
     st.dataframe(
-        result.table.head(500),
+        shown,
         hide_index=True,
         key="eval-sweep-table",
+        # The EPIC distance next to the rank: it is what the table is sorted by.
+        column_order=[
+            "rank",
+            "epic",
+            "goal",
+            "baseline",
+            "alpha",
+            "roc_auc",
+            "ci_low",
+            "ci_high",
+            "average_precision",
+            "note",
+        ],
         column_config={
+            "rank": st.column_config.NumberColumn(width="small"),
+            "goal": st.column_config.TextColumn(width="medium"),
             "alpha": st.column_config.NumberColumn("α", format="%.2f"),
             "epic": st.column_config.NumberColumn("EPIC distance", format="%.3f"),
             "roc_auc": st.column_config.NumberColumn("ROC AUC", format="%.3f"),
@@ -333,7 +363,7 @@ def _sweep_section() -> None:
             "average_precision": st.column_config.NumberColumn("AP", format="%.3f"),
         },
     )
-    name_col, save_col = st.columns([4, 1], vertical_alignment="bottom")
+    name_col, save_col = st.columns([2, 1], vertical_alignment="bottom")
     name = name_col.text_input(
         "Name for the best combination", f"sweep: {dataset}", key="eval-sweep-save-name"
     )

@@ -87,12 +87,14 @@ def _load_prompt_set(name: str) -> None:
 
 
 def _default_prompts(dataset: str) -> None:
-    """Start a new session with the paper's prompts when a demo dataset is open."""
+    """Start a new session with the paper's prompts (and α = 0.5) when a demo dataset is open."""
     if "lab-goal" in st.session_state:
         return
     task = next((t for t in DEMO_TASKS if t.dataset == dataset), None)
     st.session_state["lab-goal"] = task.goal if task else ""
     st.session_state["lab-baseline"] = task.baseline if task else ""
+    # Without a baseline prompt only α = 0 is defined: start there rather than at an error.
+    st.session_state["lab-alpha"] = 0.5 if task else 0.0
 
 
 for _key, _value in DEFAULTS.items():
@@ -328,13 +330,15 @@ def _landscape(clip: ClipModel, embedded: landscape.DatasetEmbeddings, spec: Rew
     else:
         st.caption("Click a point (or drag a box) on the chart to see its frame here.")
 
-    k = st.slider(
-        "Frames to show (top-k and bottom-k)",
-        1,
-        min(20, len(frames)),
-        min(5, len(frames)),
-        key="lab-k",
-    )
+    k = 1  # a slider needs a range: one frame is simply shown
+    if len(frames) > 1:
+        k = st.slider(
+            "Frames to show (top-k and bottom-k)",
+            1,
+            min(20, len(frames)),
+            min(5, len(frames)),
+            key="lab-k",
+        )
     for heading, picked_frames in (
         (f"Top {k}: highest {value_name}", landscape.top_k(values, k)),
         (f"Bottom {k}: lowest {value_name}", landscape.bottom_k(values, k)),

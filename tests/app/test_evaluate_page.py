@@ -149,3 +149,23 @@ def test_no_labels_is_a_message(data_dir):
     assert not at.exception
     assert any("No labelled frames yet" in i.value for i in at.info)
     assert list_prompt_sets(init_db()) == []
+
+
+def test_prompt_sets_with_the_same_prompts_keep_their_names(db):
+    save_prompt_set(
+        db,
+        PromptSetSpec(
+            name="copy of paper",
+            goal_prompts=[GOAL],
+            baseline_prompts=[BASELINE],
+            model_name=TINY,
+            pretrained="",
+            alpha=0.5,
+        ),
+    )
+    at = _open()
+    at.multiselect(key="eval-prompt-sets").set_value(["copy of paper", "paper: cartpole"]).run()
+    assert not at.exception
+    table = at.dataframe[0].value
+    assert sorted(table["prompt set"]) == ["copy of paper", "paper: cartpole"]
+    assert table["EPIC distance"].nunique() == 1

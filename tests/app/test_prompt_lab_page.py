@@ -141,3 +141,16 @@ def test_no_datasets_is_a_message(data_dir):
     at = AppTest.from_file(str(PAGE), default_timeout=60).run()
     assert not at.exception
     assert any("No datasets yet" in i for i in _values(at, at.info))
+
+
+def test_an_upload_dataset_is_ranked_even_with_one_frame(data_dir):
+    from vlmrm_core.frames import FrameRecord
+
+    engine = init_db()
+    pixels = np.random.default_rng(0).integers(0, 256, (24, 32, 3), dtype=np.uint8)
+    ingest_frames(engine, "one upload", [FrameRecord(pixels, "upload", name="<b>x</b>.png")])
+    at = _open(engine)
+    at.text_area(key="lab-goal").input(GOAL).run()
+    assert not at.exception and not at.error, [e.value for e in at.error]
+    assert at.radio(key="lab-axis-rank").value == "rank"
+    assert {m.label: m.value for m in at.metric}["Frames"] == "1"

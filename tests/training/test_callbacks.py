@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import sys
 import threading
 import time
+import types
 from pathlib import Path
 from typing import Any
 
@@ -175,7 +177,10 @@ def test_textured_env_renders(env_id: str) -> None:
     assert frame.std() > plain.render().std() * 0.5 and not np.array_equal(frame, plain.render())
 
 
-def test_subprocess_envs_give_terminal_frames_too() -> None:
+def test_subprocess_envs_give_terminal_frames_too(monkeypatch: pytest.MonkeyPatch) -> None:
+    # Streamlit's AppTest (elsewhere in the suite) leaves a page script registered as __main__,
+    # and multiprocessing's forkserver would re-run it in each env subprocess.
+    monkeypatch.setitem(sys.modules, "__main__", types.ModuleType("__main__"))
     calls: list[int] = []
 
     def reward(frames: np.ndarray) -> np.ndarray:

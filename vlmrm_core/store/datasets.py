@@ -537,7 +537,8 @@ def _dataset_id(session: Session, name: str) -> int:
     return ds_id
 
 
-def _frame_info(member: DatasetFrame, width: int, height: int) -> FrameInfo:
+def frame_info_from_member(member: DatasetFrame, width: int, height: int) -> FrameInfo:
+    """A FrameInfo from a membership row and its frame's size."""
     return FrameInfo(
         hash=member.frame_hash,
         position=member.position,
@@ -582,7 +583,7 @@ def dataset_frames(
         query = _members_query(_dataset_id(session, name)).offset(offset)
         if limit is not None:
             query = query.limit(limit)
-        return [_frame_info(m, w, h) for m, w, h in session.execute(query)]
+        return [frame_info_from_member(m, w, h) for m, w, h in session.execute(query)]
 
 
 def count_frames(engine: Engine, name: str, *, distinct_frames: bool = False) -> int:
@@ -644,7 +645,7 @@ def iter_pixels(
     while True:
         with session_scope(engine) as session:
             query = _members_query(ds_id).where(DatasetFrame.position > last).limit(batch_size)
-            infos = [_frame_info(m, w, h) for m, w, h in session.execute(query)]
+            infos = [frame_info_from_member(m, w, h) for m, w, h in session.execute(query)]
         if not infos:
             return
         last = infos[-1].position
