@@ -9,18 +9,20 @@ from pathlib import Path
 
 import streamlit as st
 
-PAGES = Path(__file__).parent / "pages"
+# Not named `pages/`: Streamlit would auto-discover that folder as an old-style multipage app
+# and serve deep links (e.g. /label) without running this entry point first.
+VIEWS = Path(__file__).parent / "views"
 
 st.set_page_config(page_title="VLM-RM Studio", page_icon=":material/target:", layout="wide")
 
 navigation = st.navigation(
     [
-        st.Page(PAGES / "home.py", title="Home", icon=":material/home:", default=True),
-        st.Page(PAGES / "frames.py", title="Frames", icon=":material/photo_library:"),
-        st.Page(PAGES / "prompt_lab.py", title="Prompt Lab", icon=":material/science:"),
-        st.Page(PAGES / "label.py", title="Label", icon=":material/label:"),
-        st.Page(PAGES / "evaluate.py", title="Evaluate", icon=":material/straighten:"),
-        st.Page(PAGES / "train.py", title="Train", icon=":material/model_training:"),
+        st.Page(VIEWS / "home.py", title="Home", icon=":material/home:", default=True),
+        st.Page(VIEWS / "frames.py", title="Frames", icon=":material/photo_library:"),
+        st.Page(VIEWS / "prompt_lab.py", title="Prompt Lab", icon=":material/science:"),
+        st.Page(VIEWS / "label.py", title="Label", icon=":material/label:"),
+        st.Page(VIEWS / "evaluate.py", title="Evaluate", icon=":material/straighten:"),
+        st.Page(VIEWS / "train.py", title="Train", icon=":material/model_training:"),
     ]
 )
 navigation.run()

@@ -71,14 +71,24 @@ def model_picker(key: str) -> tuple[str, str] | None:
     return choice.name, choice.pretrained
 
 
-def load_model_or_error(name: str, pretrained: str, precision: str = "fp32") -> ClipModel | None:
-    """Load through the cache; show the error (which names the fix) instead of a traceback."""
+def load_model_or_error(
+    name: str, pretrained: str, precision: str = "fp32", *, warn_untrained: bool = True
+) -> ClipModel | None:
+    """Load through the cache; show the error (which names the fix) instead of a traceback.
+
+    Args:
+        name: architecture.
+        pretrained: tag, checkpoint path, or '' for random init.
+        precision: ``fp32`` or ``bf16``.
+        warn_untrained: show the untrained-weights warning (pages that used ``model_picker``
+            already show it beside the choice).
+    """
     try:
         clip = get_model(name, pretrained, precision)
     except Exception as exc:  # ModelError and friends carry user-facing messages
         st.error(f"Could not load {name} / {pretrained or 'random init'}: {exc}")
         return None
-    if clip.untrained:
+    if clip.untrained and warn_untrained:
         st.warning(UNTRAINED_WARNING, icon=":material/warning:")
     return clip
 

@@ -243,50 +243,12 @@ def alpha_curves(
         raise ValueError(f"α must be in [0, 1], got {alphas}")
     if any(a > 0 for a in alphas) and not spec.baseline_prompts:
         raise PromptError("α > 0 needs at least one baseline prompt (or keep only α = 0)")
-    x = np.asarray(embeddings)
-    dtype = x.dtype if x.dtype in (np.float32, np.float64) else np.float64
-    goal = rewards.mean_embedding(encode_texts(clip, spec.goal_prompts)).astype(dtype)
-    if not any(a > 0 for a in alphas):
-        return {a: rewards.regularized_reward(x, goal, goal, a) for a in alphas}
-    baseline = rewards.mean_embedding(encode_texts(clip, spec.baseline_prompts))
-    direction = goal.astype(np.float64) - baseline.astype(np.float64)
-    norm = float(np.linalg.norm(direction))
-    if norm < 1e-12:
-        raise ValueError(
-            "goal and baseline prompts have the same embedding, so the regularisation direction "
-            "is undefined: change the baseline prompts or set α = 0"
-        )
-    d_hat = (direction / norm).astype(dtype)
-    x_dot_g, x_dot_d = _dot_columns(x, goal, d_hat)
-    g_dot_g, g_dot_d = float(goal @ goal), float(goal @ d_hat)
-    # ‖x‖ = 1, so ‖x − g‖² = 1 − 2x·g + ‖g‖²; the component of x − g along d̂ is x·d̂ − g·d̂.
-    v_sq = 1.0 - 2.0 * x_dot_g + g_dot_g
-    along_sq = (x_dot_d - g_dot_d) ** 2
-    curves = {}
-    for a in alphas:
-        keep = (1.0 - a) ** 2
-        curves[a] = (1.0 - 0.5 * ((1.0 - keep) * along_sq + keep * v_sq)).astype(dtype, copy=False)
-    return curves
-
-
-_DOT_BLOCK_ROWS = 2048
-"""Rows per block in :func:`_dot_columns`: 2048 × 512 float32 is 4 MiB, which stays in cache."""
-
-
-def _dot_columns(x: np.ndarray, u: np.ndarray, v: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """x·u and x·v for every row, reading x from memory once.
-
-    BLAS handles an N×D by D×2 product poorly (about twice the time of one matrix-vector
-    product); two matrix-vector products per cache-sized block of rows read x once instead.
-    """
-    n = x.shape[0]
-    out_u = np.empty(n, dtype=x.dtype)
-    out_v = np.empty(n, dtype=x.dtype)
-    for start in range(0, n, _DOT_BLOCK_ROWS):
-        block = x[start : start + _DOT_BLOCK_ROWS]
-        np.matmul(block, u, out=out_u[start : start + _DOT_BLOCK_ROWS])
-        np.matmul(block, v, out=out_v[start : start + _DOT_BLOCK_ROWS])
-    return out_u, out_v
+    goal = rewards.mean_embedding(encode_texts(clip, spec.goal_prompts))
+    if spec.baseline_prompts:
+        baseline = rewards.mean_embedding(encode_texts(clip, spec.baseline_prompts))
+    else:
+        baseline = goal  # only reachable when every α is 0, where the baseline plays no part
+    return rewards.regularized_reward_curves(embeddings, goal, baseline, alphas)
 
 
 def available_axes(frames: Sequence[FrameInfo]) -> list[str]:

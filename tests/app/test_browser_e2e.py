@@ -112,16 +112,25 @@ def page(server: Server):
 
     with sync_playwright() as p:
         browser = p.chromium.launch(executable_path=chromium, args=CHROMIUM_FLAGS)
-        context = browser.new_context(viewport={"width": 1400, "height": 1000})
+        context = browser.new_context(viewport={"width": 1400, "height": 1500})
         context.set_default_timeout(90_000)
         yield context.new_page()
         browser.close()
 
 
-def wait_idle(page) -> None:
-    """Wait until Streamlit has finished running the script (no 'Running…' status widget)."""
-    page.wait_for_timeout(300)
-    page.wait_for_selector('[data-testid="stStatusWidget"]', state="detached", timeout=180_000)
+def wait_idle(page, settle_ms: int = 400) -> None:
+    """Wait until Streamlit has finished the script run: no 'Running…' widget, no stale elements.
+
+    Checked twice, ``settle_ms`` apart, because a rerun can start a moment after an input.
+    """
+    quiet_checks = 0
+    deadline = time.monotonic() + 180
+    while quiet_checks < 2:
+        page.wait_for_timeout(settle_ms)
+        busy = page.locator('[data-testid="stStatusWidget"], [data-stale="true"]').count()
+        quiet_checks = quiet_checks + 1 if busy == 0 else 0
+        if time.monotonic() > deadline:
+            raise TimeoutError("the Streamlit script kept running for 3 minutes")
 
 
 def make_pngs(folder: Path, n: int = 4) -> list[Path]:
@@ -140,7 +149,7 @@ def test_home_page_loads(page, server, screenshots):
     page.get_by_text("VLM-RM Studio").first.wait_for()
     wait_idle(page)
     page.get_by_text("Models available offline").wait_for()
-    page.screenshot(path=str(screenshots / "home.png"), full_page=True)
+    page.screenshot(path=str(screenshots / "home.png"))
 
 
 def goto_page(page, name: str) -> None:
@@ -164,7 +173,7 @@ def test_upload_then_label_with_keyboard(page, server, screenshots, tmp_path):
     page.get_by_role("button", name="Import").click()
     page.get_by_text("Imported (new frames)").wait_for()
     wait_idle(page)
-    page.screenshot(path=str(screenshots / "frames.png"), full_page=True)
+    page.screenshot(path=str(screenshots / "frames.png"))
 
     goto_page(page, "Label")
     name = page.get_by_role("textbox", name="Your name", exact=True)
@@ -178,8 +187,81 @@ def test_upload_then_label_with_keyboard(page, server, screenshots, tmp_path):
         page.keyboard.press(key)
         page.get_by_text(f"Yours: {done}/4").wait_for()
         wait_idle(page)
-    page.screenshot(path=str(screenshots / "label.png"), full_page=True)
+    page.screenshot(path=str(screenshots / "label.png"))
 
     labels = current_labels(init_db(server.database_url), "e2e")
     assert sorted(labels["value"].tolist()) == [0.0, 1.0, 1.0]
     assert set(labels["labeler"]) == {"alice"}
+
+
+def choose(page, label: str, option: str) -> None:
+    """Pick an option of a Streamlit selectbox by its label."""
+    page.get_by_role("combobox", name=label).click()
+    page.get_by_role("option", name=option).first.click()
+    wait_idle(page)
+
+
+def type_text_area(page, label: str, text: str) -> None:
+    box = page.get_by_role("textbox", name=label, exact=True)
+    box.fill(text)
+    box.press("Control+Enter")  # a text area commits on Ctrl+Enter (or on leaving it)
+    wait_idle(page)
+
+
+GOAL = "a yellow block on the right"
+BASELINE = "a yellow block"
+
+
+def test_prompt_lab_then_evaluate_reads_epic(page, server, screenshots, tiny_checkpoint):
+    goto_page(page, "Prompt Lab")
+    choose(page, "Dataset", "e2e")
+    type_text_area(page, "Goal prompts (one per line)", GOAL)
+    type_text_area(page, "Baseline prompts (one per line)", BASELINE)
+    chart = page.get_by_test_id("stPlotlyChart").first
+    chart.wait_for()
+    assert chart.locator(".js-plotly-plot").count() == 1
+    page.get_by_role(
+        "textbox", name="Goal prompts (one per line)", exact=True
+    ).scroll_into_view_if_needed()
+    page.screenshot(path=str(screenshots / "prompt_lab.png"))
+    page.get_by_role("textbox", name="Prompt set name", exact=True).fill("e2e-prompts")
+    page.get_by_role("button", name="Save prompt set").click()
+    wait_idle(page)
+
+    goto_page(page, "Evaluate")
+    choose(page, "Labelled dataset", "e2e")
+    choose(page, "Inspect", "e2e-prompts")
+    value = (
+        page.get_by_test_id("stMetric")
+        .filter(has_text="EPIC distance")
+        .first.get_by_test_id("stMetricValue")
+        .inner_text()
+    )
+    page.screenshot(path=str(screenshots / "evaluate.png"))
+
+    # the same number, computed directly from the library on the labelled frames
+    from vlmrm_core.embedding import encode_images
+    from vlmrm_core.metrics import epic_distance
+    from vlmrm_core.models import load_model
+    from vlmrm_core.reward_model import RewardSpec, score_embeddings
+    from vlmrm_core.store import consensus_labels, get_prompt_set
+
+    engine = init_db(server.database_url)
+    labels = consensus_labels(engine, "e2e")
+    saved = get_prompt_set(engine, "e2e-prompts")
+    assert saved.goal_prompts == [GOAL] and saved.baseline_prompts == [BASELINE]
+    clip = load_model("ViT-S-32-alt", str(tiny_checkpoint), device="cpu")
+    pixels = [
+        np.asarray(Image.open(server.data_dir / "frames" / h[:2] / f"{h}.png").convert("RGB"))
+        for h in labels.index
+    ]
+    embeddings = encode_images(clip, pixels)
+    rewards = score_embeddings(clip, embeddings, RewardSpec.from_prompt_set(saved)).rewards
+    expected = epic_distance(rewards, labels.to_numpy())
+    assert float(value) == pytest.approx(expected, abs=1.5e-3)
+
+
+def test_train_page_shows_the_launch_form(page, screenshots):
+    goto_page(page, "Train")
+    page.get_by_role("button", name="Start training").first.wait_for()
+    page.screenshot(path=str(screenshots / "train.png"))

@@ -23,7 +23,7 @@ from vlmrm_core.store import (
     save_prompt_set,
 )
 
-PAGE = Path(__file__).resolve().parents[2] / "app" / "pages" / "evaluate.py"
+PAGE = Path(__file__).resolve().parents[2] / "app" / "views" / "evaluate.py"
 TINY = "ViT-S-32-alt"
 GOAL = "pole vertically upright on top of the cart"
 BASELINE = "pole and cart"

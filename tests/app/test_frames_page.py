@@ -24,7 +24,7 @@ from vlmrm_core.store import (
     list_datasets,
 )
 
-PAGE = Path(__file__).resolve().parents[2] / "app" / "pages" / "frames.py"
+PAGE = Path(__file__).resolve().parents[2] / "app" / "views" / "frames.py"
 
 
 @pytest.fixture

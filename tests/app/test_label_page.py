@@ -26,7 +26,7 @@ from vlmrm_core.store import (
     update_dataset,
 )
 
-PAGE = Path(__file__).resolve().parents[2] / "app" / "pages" / "label.py"
+PAGE = Path(__file__).resolve().parents[2] / "app" / "views" / "label.py"
 
 
 @pytest.fixture

@@ -13,7 +13,7 @@ from vlmrm_core.landscape import embed_dataset
 from vlmrm_core.reward_model import RewardSpec, score_embeddings
 from vlmrm_core.store import PromptSetSpec, get_prompt_set, ingest_frames, init_db, save_prompt_set
 
-PAGE = Path(__file__).resolve().parents[2] / "app" / "pages" / "prompt_lab.py"
+PAGE = Path(__file__).resolve().parents[2] / "app" / "views" / "prompt_lab.py"
 TINY = "ViT-S-32-alt"
 GOAL = "pole vertically upright on top of the cart"
 BASELINE = "pole and cart"

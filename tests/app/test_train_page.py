@@ -32,7 +32,7 @@ from vlmrm_core.training.callbacks import VideoWriter
 from vlmrm_core.training.config import TrainConfig
 from vlmrm_core.training.jobs import log_path, run_dir
 
-PAGE = Path(__file__).resolve().parents[2] / "app" / "pages" / "train.py"
+PAGE = Path(__file__).resolve().parents[2] / "app" / "views" / "train.py"
 
 
 @pytest.fixture

@@ -69,13 +69,9 @@ st.caption(
 
 if picked is None:
     st.stop()
-slot = st.empty()
-with slot:
-    clip = load_model_or_error(*picked)
+clip = load_model_or_error(*picked, warn_untrained=False)  # the picker shows that warning
 if clip is None:
     st.stop()
-if not picked[1]:
-    slot.empty()  # the model picker already shows the untrained warning beside the choice
 
 extra_options: dict[str, tuple[str, str]] = {
     c.label: (c.name, c.pretrained) for c in discover_models()

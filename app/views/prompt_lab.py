@@ -142,13 +142,9 @@ if flash:
 
 if picked is None:
     st.stop()
-slot = st.empty()
-with slot:
-    clip = load_model_or_error(*picked)
+clip = load_model_or_error(*picked, warn_untrained=False)  # the picker shows that warning
 if clip is None:
     st.stop()
-if not picked[1]:
-    slot.empty()  # the model picker already shows the untrained warning beside the choice
 embedded = dataset_embeddings(db, clip, dataset, aspect)
 if len(embedded) == 0:
     st.info(f"{dataset} has no frames yet: add some on **Frames**.")
