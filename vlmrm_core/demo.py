@@ -52,12 +52,17 @@ DEMO_TASKS = (
 """Prompts from the paper's Table 3; 41 points so that the upright pole (θ = 0) is a sample."""
 
 
-def ensure_demo(engine: Engine, *, progress: ProgressCallback | None = None) -> list[str]:
-    """Create the demo datasets and prompt sets that are missing; returns the datasets created.
+def create_demo_if_empty(engine: Engine, *, progress: ProgressCallback | None = None) -> list[str]:
+    """On a project with no datasets at all, create the demo datasets and prompt sets.
+
+    Only an empty project gets the demo, so datasets a user deleted do not come back.
 
     Args:
         engine: the project database.
         progress: ``progress(done, total, message)`` over all demo frames.
+
+    Returns:
+        Names of the datasets created (empty when the project already had datasets).
     """
     from vlmrm_core.models import default_model_choice
     from vlmrm_core.sources.sweeps import SWEEPS
@@ -69,7 +74,9 @@ def ensure_demo(engine: Engine, *, progress: ProgressCallback | None = None) -> 
         save_prompt_set,
     )
 
-    existing = {d.name for d in list_datasets(engine)}
+    if list_datasets(engine):
+        return []
+    existing: set[str] = set()
     created = []
     total = sum(t.points for t in DEMO_TASKS)
     offset = 0

@@ -1,11 +1,10 @@
-"""Home: what is available locally, and the first-run demo."""
+"""Home: which models are available locally, and what the project holds."""
 
 from __future__ import annotations
 
 import streamlit as st
 
-from app.ui import engine, progress_bar
-from vlmrm_core.demo import ensure_demo
+from app.ui import engine
 from vlmrm_core.models import NO_WEIGHTS_HELP, bf16_supported, default_device, discover_models
 from vlmrm_core.settings import get_settings
 from vlmrm_core.store import list_datasets, list_prompt_sets
@@ -18,14 +17,6 @@ st.markdown(
 )
 
 db = engine()
-if "demo_checked" not in st.session_state:
-    update, clear = progress_bar("Creating the first-run demo (CartPole and MountainCar sweeps)")
-    created = ensure_demo(db, progress=update)
-    clear()
-    st.session_state["demo_checked"] = True
-    if created:
-        st.toast(f"Demo datasets created: {', '.join(created)}")
-
 settings = get_settings()
 left, right = st.columns(2)
 with left:
