@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import streamlit as st
 
 from app.ui import engine
@@ -24,7 +26,14 @@ with left:
     models = discover_models()
     if models:
         st.dataframe(
-            [{"model": m.name, "weights": m.pretrained, "source": m.kind} for m in models],
+            [
+                {
+                    "model": m.name,
+                    "weights": Path(m.pretrained).name if m.kind == "checkpoint" else m.pretrained,
+                    "source": m.kind,
+                }
+                for m in models
+            ],
             hide_index=True,
         )
     else:
