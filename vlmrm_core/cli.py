@@ -372,14 +372,15 @@ def _add_frames(sub: Any) -> None:
     lst.set_defaults(handler=cmd_frames_list)
 
 
-def _ingest(dataset: str, items: Any, kind: str) -> int:
-    from vlmrm_core.store import ingest_frames, init_db
+def _run_import(run: Callable[[Any], Any]) -> int:
+    """Run one of ``vlmrm_core.dataset_import``'s importers with a progress bar; print its report."""
+    from vlmrm_core.store import init_db
 
     engine = init_db()
     with _progress_bar(None, "importing") as progress:
-        report = ingest_frames(engine, dataset, items, kind=kind, progress=progress)
+        report = run(engine, progress)
     print(
-        f"{dataset}: {report.imported} imported, {report.duplicates} duplicates, "
+        f"{report.dataset}: {report.imported} imported, {report.duplicates} duplicates, "
         f"{len(report.rejected)} rejected"
     )
     for rejection in report.rejected:
@@ -388,38 +389,49 @@ def _ingest(dataset: str, items: Any, kind: str) -> int:
 
 
 def cmd_frames_import(args: argparse.Namespace) -> int:
+    from vlmrm_core.dataset_import import check_dataset_name
     from vlmrm_core.sources.uploads import iter_paths
+    from vlmrm_core.store import ingest_frames
 
+    name = check_dataset_name(args.dataset)
     for path in args.paths:
         if not Path(path).exists():
             raise CliError(f"{path}: no such file or folder")
     items = iter_paths(args.paths, every_k=args.every, max_video_frames=args.max_video_frames)
-    return _ingest(args.dataset, items, "upload")
+    return _run_import(lambda db, progress: ingest_frames(db, name, items, progress=progress))
 
 
 def cmd_frames_rollout(args: argparse.Namespace) -> int:
-    from vlmrm_core.sources.rollouts import rollout_frames
+    from vlmrm_core.dataset_import import import_rollout
 
-    items = rollout_frames(
-        args.env_id,
-        episodes=args.episodes,
-        max_steps=args.steps,
-        policy=args.policy,
-        seed=args.seed,
-        textured=args.textured,
+    return _run_import(
+        lambda db, progress: import_rollout(
+            db,
+            args.dataset,
+            args.env_id,
+            episodes=args.episodes,
+            steps=args.steps,
+            policy=args.policy,
+            seed=args.seed,
+            textured=args.textured,
+            progress=progress,
+        )
     )
-    return _ingest(args.dataset, items, "rollout")
 
 
 def cmd_frames_sweep(args: argparse.Namespace) -> int:
-    from vlmrm_core.sources.sweeps import SWEEPS
+    from vlmrm_core.dataset_import import import_sweep
 
-    kwargs: dict[str, Any] = {"points": args.points}
-    if args.kind == "mountaincar":
-        kwargs["textured"] = args.textured
-    elif args.textured:
-        raise CliError("--textured is available for the mountaincar sweep only")
-    return _ingest(args.dataset, SWEEPS[args.kind](**kwargs), "sweep")
+    return _run_import(
+        lambda db, progress: import_sweep(
+            db,
+            args.dataset,
+            args.kind,
+            points=args.points,
+            textured=args.textured,
+            progress=progress,
+        )
+    )
 
 
 def cmd_frames_list(args: argparse.Namespace) -> int:

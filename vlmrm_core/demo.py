@@ -64,11 +64,10 @@ def create_demo_if_empty(engine: Engine, *, progress: ProgressCallback | None = 
     Returns:
         Names of the datasets created (empty when the project already had datasets).
     """
+    from vlmrm_core.dataset_import import import_sweep
     from vlmrm_core.models import default_model_choice
-    from vlmrm_core.sources.sweeps import SWEEPS
     from vlmrm_core.store import (
         PromptSetSpec,
-        ingest_frames,
         list_datasets,
         list_prompt_sets,
         save_prompt_set,
@@ -76,30 +75,30 @@ def create_demo_if_empty(engine: Engine, *, progress: ProgressCallback | None = 
 
     if list_datasets(engine):
         return []
-    existing: set[str] = set()
     created = []
     total = sum(t.points for t in DEMO_TASKS)
     offset = 0
     for task in DEMO_TASKS:
-        if task.dataset not in existing:
-            kwargs = {"points": task.points}
-            if task.sweep == "mountaincar":
-                kwargs["textured"] = task.textured
 
-            def step(
-                done: int,
-                _total: int | None,
-                message: str,
-                base: int = offset,
-                name: str = task.dataset,
-            ) -> None:
-                if progress is not None:
-                    progress(base + done, total, f"{name}: {message}")
+        def step(
+            done: int,
+            _total: int | None,
+            message: str,
+            base: int = offset,
+            name: str = task.dataset,
+        ) -> None:
+            if progress is not None:
+                progress(base + done, total, f"{name}: {message}")
 
-            ingest_frames(
-                engine, task.dataset, SWEEPS[task.sweep](**kwargs), kind="sweep", progress=step
-            )
-            created.append(task.dataset)
+        import_sweep(
+            engine,
+            task.dataset,
+            task.sweep,
+            points=task.points,
+            textured=task.textured,
+            progress=step,
+        )
+        created.append(task.dataset)
         offset += task.points
 
     choice = default_model_choice()
