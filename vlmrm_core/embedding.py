@@ -54,7 +54,7 @@ def encode_images(
     outputs: list[np.ndarray] = []
     done = 0
     for batch in _same_shape_batches(iter(frames), batch_size):
-        outputs.append(_encode_image_batch(clip, batch, aspect))
+        outputs.append(_encode_image_batch(clip, batch, aspect, batch_size))
         done += len(batch)
         if progress is not None:
             progress(done, total, f"embedded {done} frame{'s' if done != 1 else ''}")
@@ -203,7 +203,9 @@ def _same_shape_batches(frames: Iterator[np.ndarray], batch_size: int) -> Iterat
         yield np.stack(batch)
 
 
-def _encode_image_batch(clip: ClipModel, batch: np.ndarray, aspect: str) -> np.ndarray:
+def _encode_image_batch(
+    clip: ClipModel, batch: np.ndarray, aspect: str, batch_size: int
+) -> np.ndarray:
     with clip.lock, torch.inference_mode():
         x = preprocess_batch(
             batch,
@@ -214,5 +216,5 @@ def _encode_image_batch(clip: ClipModel, batch: np.ndarray, aspect: str) -> np.n
             device=clip.device,
             dtype=clip.dtype,
         )
-        features = clip.model.encode_image(x).float()
+        features = clip.encode_image(x, batch_size=batch_size).float()
     return torch.nn.functional.normalize(features, dim=-1).cpu().numpy()

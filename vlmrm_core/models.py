@@ -31,6 +31,7 @@ import numpy as np
 import open_clip
 import torch
 
+from vlmrm_core.packed_vit import PackedImageEncoder, unsupported_reason
 from vlmrm_core.settings import get_settings
 
 CHECKPOINT_SUFFIXES = (".pt", ".pth", ".bin", ".safetensors")
@@ -72,10 +73,30 @@ class ClipModel:
     """Normalised text embeddings per prompt, filled by ``encode_texts``."""
     lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
     """Serialises forward passes when one model is shared between threads (Streamlit)."""
+    packed_inference: bool = True
+    """Encode images with the pre-packed CPU pass (``vlmrm_core.packed_vit``) where supported."""
+    _packed_encoder: PackedImageEncoder | None = field(default=None, init=False, repr=False)
 
     @property
     def dtype(self) -> torch.dtype:
         return torch.bfloat16 if self.precision == "bf16" else torch.float32
+
+    def encode_image(self, images: torch.Tensor, batch_size: int = 32) -> torch.Tensor:
+        """Unnormalised image features, as ``model.encode_image`` returns them.
+
+        Args:
+            images: N×3×H×W preprocessed model input in the model's dtype and device.
+            batch_size: the usual batch size, a layout hint for the packed pass.
+
+        Returns:
+            N×D features in the model's dtype.
+        """
+        visual = self.model.visual
+        if not self.packed_inference or unsupported_reason(visual) is not None:
+            return self.model.encode_image(images)
+        if self._packed_encoder is None or self._packed_encoder.visual is not visual:
+            self._packed_encoder = PackedImageEncoder(visual, batch_size=batch_size)
+        return self._packed_encoder(images)
 
 
 @dataclass(frozen=True)
