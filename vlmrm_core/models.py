@@ -157,7 +157,9 @@ def load_model(
             meaningless).
         device: ``cuda`` / ``cpu``; default cuda when available.
         precision: ``fp32`` (default) or ``bf16`` (weights converted to bfloat16; about 2× faster
-            on CPUs with AVX512-BF16, embeddings agree with fp32 to cosine ≈ 0.999).
+            on CPUs with AVX512-BF16, embeddings agree with fp32 to cosine ≈ 0.9999). On CPU,
+            images go through ``vlmrm_core.packed_vit`` where the tower supports it, which keeps
+            a second, re-blocked copy of the image tower's weights.
 
     Returns:
         A ``ClipModel`` in eval mode on ``device``.

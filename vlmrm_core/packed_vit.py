@@ -10,7 +10,7 @@ two batched products and a softmax, which beats both ``nn.MultiheadAttention``'s
 CPU flash attention at CLIP's short sequence lengths (50 tokens for ViT-B-32).
 
 Measured on a 2-core AVX512-BF16 CPU, ViT-B-32 at batch 32: bf16 encode 0.82 s → 0.75 s, and
-the matrix products go from ~300 to ~350 GFLOP/s (``bench/bench_embed.py``).
+the matrix products go from ~300 to ~400 GFLOP/s (``bench/bench_embed.py``).
 
 It covers the standard open_clip ``VisionTransformer`` (class-token or average pooling, stock
 ``ResidualAttentionBlock``s with ``nn.MultiheadAttention``, GELU or QuickGELU) on CPU in fp32

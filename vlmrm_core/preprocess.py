@@ -64,12 +64,16 @@ def preprocess_batch(
         top = int(round((new_h - target_h) / 2.0))
         left = int(round((new_w - target_w) / 2.0))
         x = x[..., top : top + target_h, left : left + target_w]
-    # bicubic overshoots on floats; PIL clamps to 0..255 when it writes uint8, so we do too
-    x = x.float().clamp_(0.0, 255.0).div_(255.0)
+    # Contiguous NCHW float in one pass (the uint8 resize leaves a channels-last view, which the
+    # patch embedding reads slowly), then (x / 255 - mean) / std as one scale and one shift.
+    if x.dtype == torch.uint8:
+        x = x.to(torch.float32, memory_format=torch.contiguous_format)
+    else:
+        # bicubic overshoots on floats; PIL clamps to 0..255 when it writes uint8, so we do too
+        x = x.clamp(0.0, 255.0).contiguous()
     mean_t = torch.tensor(mean, device=x.device).view(1, 3, 1, 1)
     std_t = torch.tensor(std, device=x.device).view(1, 3, 1, 1)
-    # contiguous NCHW: the patch-embedding convolution is much slower on the permuted layout
-    return ((x - mean_t) / std_t).to(dtype).contiguous()
+    return x.mul_(1.0 / (255.0 * std_t)).add_(-mean_t / std_t).to(dtype)
 
 
 def _resize(x: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
