@@ -3,10 +3,14 @@
 Stock: open_clip's PIL transform per image (resize + centre crop), fp32 model, batch 32.
 Ours: batched tensor preprocessing (`vlmrm_core.preprocess`), bf16 weights where the CPU has
 native bf16 (AVX512-BF16/AMX), otherwise fp32, and the pre-packed forward pass
-(`vlmrm_core.packed_vit`); the "unpacked" row runs the same weights through open_clip's forward. Also measures the machine's fp32 and bf16 GEMM
-rates and the fraction of the bf16 limit the encoder reaches (ViT-B-32 ≈ 8.8 GFLOP per image).
+(`vlmrm_core.packed_vit`); the "unpacked" row runs the same weights through open_clip's forward.
+Also measures the machine's fp32 and bf16 GEMM rates and the fraction of the bf16 limit the
+encoder reaches (ViT-B-32 ≈ 8.8 GFLOP per image).
 
-Run: .venv/bin/python bench/bench_embed.py [--model ViT-B-32] [--frames 96]
+The pipelines run in turn, round after round; "speed-up" is the ratio of best times, and the
+per-round column gives the spread of ratios between runs a few seconds apart.
+
+Run: .venv/bin/python bench/bench_embed.py [--model ViT-B-32] [--frames 96] [--rounds 5]
 """
 
 from __future__ import annotations

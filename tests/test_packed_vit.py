@@ -59,7 +59,10 @@ def test_quick_gelu_towers_match_too():
         )
 
 
-@pytest.mark.skipif(not bf16_supported("cpu"), reason="this CPU has no native bf16")
+@pytest.mark.skipif(
+    not bf16_supported("cpu"),
+    reason="needs a CPU with native bf16 (AVX512-BF16 or AMX), as the CI and dev machines have",
+)
 def test_bf16_agrees_with_fp32_as_closely_as_open_clips_own_bf16_pass(tiny_model):
     model_bf16 = open_clip.create_model(TINY_MODEL, pretrained=None, pretrained_text=False)
     model_bf16.load_state_dict(tiny_model.state_dict())

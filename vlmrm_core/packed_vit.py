@@ -4,13 +4,14 @@
 ``F.linear`` hands oneDNN/MKL the weights in their stored layout, so every call re-blocks them
 for the kernel first. Here each linear layer's weight is re-blocked once, up front
 (``torch.ops.mkldnn._reorder_linear_weight``, the same op ``torch.compile`` uses on CPU), and
-the MLP's GELU runs inside the first matrix product as a oneDNN post-op. The patch embedding
-(a convolution with stride = kernel) becomes one matrix product over flattened patches too. Attention is done with
-two batched products and a softmax, which beats both ``nn.MultiheadAttention``'s fast path and
-CPU flash attention at CLIP's short sequence lengths (50 tokens for ViT-B-32).
+the MLP's GELU runs inside the first matrix product as a oneDNN post-op. The patch embedding (a
+convolution with stride = kernel) becomes one matrix product over flattened patches too.
+Attention is done with two batched products and a softmax, which beats both
+``nn.MultiheadAttention``'s fast path and CPU flash attention at CLIP's short sequence lengths
+(50 tokens for ViT-B-32).
 
-Measured on a 2-core AVX512-BF16 CPU, ViT-B-32 at batch 32: bf16 encode 0.82 s → 0.75 s, and
-the matrix products go from ~300 to ~400 GFLOP/s (``bench/bench_embed.py``).
+Measured on a 2-core AVX512-BF16 CPU, ViT-B-32 at batch 32: bf16 encode 0.87 s → 0.75 s (best of
+5), and the matrix products go from ~300 to ~400 GFLOP/s (``bench/bench_embed.py``).
 
 It covers the standard open_clip ``VisionTransformer`` (class-token or average pooling, stock
 ``ResidualAttentionBlock``s with ``nn.MultiheadAttention``, GELU or QuickGELU) on CPU in fp32
@@ -177,7 +178,7 @@ class _PackedBlock:
         width = x.shape[-1]
         head_dim = width // self.heads
         qkv = self.qkv(self.block.ln_1(x))
-        # batch × tokens × (q|k|v) × heads × head_dim → three (batch·heads) × tokens × head_dim
+        # batch × tokens × (q|k|v) × heads × head_dim → 3 × (batch·heads) × tokens × head_dim
         q, k, v = qkv.view(batch, tokens, 3, self.heads, head_dim).permute(2, 0, 3, 1, 4)
         q, k, v = (t.reshape(batch * self.heads, tokens, head_dim) for t in (q, k, v))
         scores = torch.baddbmm(
