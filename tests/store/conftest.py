@@ -36,7 +36,10 @@ def postgres_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Postgr
         try:
             server = start_postgres(tmp_path_factory.mktemp("pg"))
         except PostgresUnavailable as exc:
-            message = f"PostgreSQL not available: {exc}"
+            message = (
+                f"PostgreSQL not available: {exc}. Lifted by the Debian package postgresql "
+                "(.ci/run installs it) or by VLMRM_TEST_POSTGRES_URL pointing at a server"
+            )
             if os.environ.get("VLMRM_REQUIRE_POSTGRES") == "1":
                 pytest.fail(message)
             pytest.skip(message)
