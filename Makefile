@@ -4,8 +4,11 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 PORT ?= 8501
+# Loopback only by default: a laptop's studio is not reachable from the network. Serving others
+# (HOST=0.0.0.0 or VLMRM_BIND=0.0.0.0) needs sign-in: see README "Sharing a studio".
+HOST ?= $(or $(VLMRM_BIND),127.0.0.1)
 
-.PHONY: install run test lint format bench screenshots clean
+.PHONY: install run test test-fast lint typecheck format bench screenshots clean
 
 $(STAMP): requirements.txt pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -17,14 +20,21 @@ $(STAMP): requirements.txt pyproject.toml
 install: $(STAMP)
 
 run: install
-	$(BIN)/streamlit run app/streamlit_app.py --server.port $(PORT)
+	$(BIN)/streamlit run app/streamlit_app.py --server.address $(HOST) --server.port $(PORT)
 
 lint: install
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 
-test: lint
+typecheck: install
+	$(BIN)/mypy
+
+test: lint typecheck
 	$(BIN)/python -m pytest
+
+# The inner loop: skips tests marked slow (model loads, training runs, Ray) and the browser test.
+test-fast: lint typecheck
+	$(BIN)/python -m pytest -m "not slow and not browser"
 
 format: install
 	$(BIN)/ruff check --fix .

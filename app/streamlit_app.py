@@ -1,6 +1,8 @@
 """VLM-RM Studio: the Streamlit entry point (``make run``).
 
 Pages are file-based ``st.Page`` objects so Streamlit's AppTest can ``switch_page`` to them.
+With sign-in configured (``[auth]`` in ``.streamlit/secrets.toml``) a visitor first signs in,
+and sees only the pages of their role (see :mod:`app.auth`); without it, one local user sees all.
 """
 
 from __future__ import annotations
@@ -9,6 +11,7 @@ from pathlib import Path
 
 import streamlit as st
 
+from app.auth import require_sign_in, sidebar_account
 from app.ui import engine, progress_bar
 from vlmrm_core.demo import create_demo_if_empty
 
@@ -16,9 +19,23 @@ from vlmrm_core.demo import create_demo_if_empty
 # and serve deep links (e.g. /label) without running this entry point first.
 VIEWS = Path(__file__).parent / "views"
 
+PAGES = {
+    "home": ("Home", ":material/home:"),
+    "frames": ("Frames", ":material/photo_library:"),
+    "prompt_lab": ("Prompt Lab", ":material/science:"),
+    "label": ("Label", ":material/label:"),
+    "evaluate": ("Evaluate", ":material/straighten:"),
+    "train": ("Train", ":material/model_training:"),
+    "tasks": ("Tasks", ":material/assignment:"),
+    "admin": ("Admin", ":material/admin_panel_settings:"),
+}
+
 st.set_page_config(page_title="VLM-RM Studio", page_icon=":material/target:", layout="wide")
 
-if "demo_checked" not in st.session_state:
+identity = require_sign_in(engine())
+sidebar_account(identity)
+
+if "demo_checked" not in st.session_state and "frames" in identity.pages:
     # First start on an empty project: render the demo sweeps so every page has something to show,
     # whichever page the user opens first.
     update, clear = progress_bar("Creating the first-run demo (CartPole and MountainCar sweeps)")
@@ -28,14 +45,12 @@ if "demo_checked" not in st.session_state:
     if created:
         st.toast(f"Demo datasets created: {', '.join(created)}")
 
+# Only the pages of this role exist for this session: other URLs fall back to the first page.
+allowed = [stem for stem in PAGES if stem in identity.pages]
 navigation = st.navigation(
     [
-        st.Page(VIEWS / "home.py", title="Home", icon=":material/home:", default=True),
-        st.Page(VIEWS / "frames.py", title="Frames", icon=":material/photo_library:"),
-        st.Page(VIEWS / "prompt_lab.py", title="Prompt Lab", icon=":material/science:"),
-        st.Page(VIEWS / "label.py", title="Label", icon=":material/label:"),
-        st.Page(VIEWS / "evaluate.py", title="Evaluate", icon=":material/straighten:"),
-        st.Page(VIEWS / "train.py", title="Train", icon=":material/model_training:"),
+        st.Page(VIEWS / f"{stem}.py", title=PAGES[stem][0], icon=PAGES[stem][1], default=i == 0)
+        for i, stem in enumerate(allowed)
     ]
 )
 navigation.run()

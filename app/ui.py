@@ -5,9 +5,10 @@ from __future__ import annotations
 from collections.abc import Callable
 
 import streamlit as st
-from sqlalchemy import Engine
 
-import vlmrm_core  # noqa: F401  (torchvision workaround before open_clip)
+from app.text import md_escape
+from app.uploads import checkpoint_upload
+from vlmrm_core.errors import VlmrmError
 from vlmrm_core.models import (
     NO_WEIGHTS_HELP,
     ClipModel,
@@ -15,11 +16,12 @@ from vlmrm_core.models import (
     discover_models,
     load_model,
 )
+from vlmrm_core.security import check_app_pretrained
 from vlmrm_core.settings import get_settings
-from vlmrm_core.store import init_db
+from vlmrm_core.store import Engine, init_db
 
 RANDOM_LABEL = "random init (untrained: rewards are meaningless)"
-CUSTOM_LABEL = "other: name + tag or checkpoint path…"
+CUSTOM_LABEL = "other: architecture + pretrained tag…"
 UNTRAINED_WARNING = (
     "Untrained weights: these rewards are meaningless. They only show how the interface works."
 )
@@ -38,8 +40,19 @@ def engine() -> Engine:
 
 @st.cache_resource(show_spinner="Loading the CLIP model…", max_entries=3)
 def get_model(name: str, pretrained: str, precision: str = "fp32") -> ClipModel:
-    """A loaded model shared by all sessions (the three most recently used stay in memory)."""
-    return load_model(name, pretrained or None, precision=precision, device=default_device())
+    """A loaded model shared by all sessions (the three most recently used stay in memory).
+
+    Only tags, random init and checkpoints inside the models folder (never another server path,
+    never a TorchScript archive): ``check_app_pretrained`` raises for anything else.
+    """
+    pretrained = check_app_pretrained(pretrained, get_settings().models_dir)
+    return load_model(
+        name,
+        pretrained or None,
+        precision=precision,
+        device=default_device(),
+        allow_torchscript=False,
+    )
 
 
 def model_picker(key: str) -> tuple[str, str] | None:
@@ -61,10 +74,15 @@ def model_picker(key: str) -> tuple[str, str] | None:
     if picked == CUSTOM_LABEL:
         arch = st.text_input("Architecture (open_clip name)", "ViT-B-32", key=f"{key}-custom-arch")
         pretrained = st.text_input(
-            "Pretrained tag or checkpoint path", "laion2b_s34b_b79k", key=f"{key}-custom-tag"
+            "Pretrained tag",
+            "laion2b_s34b_b79k",
+            key=f"{key}-custom-tag",
+            help="An open_clip tag. Checkpoint files are offered in the list above once they "
+            "are in the models folder (add one below).",
         )
+        checkpoint_upload(f"{key}-ckpt-upload")
         if not arch.strip() or not pretrained.strip():
-            st.info("Enter an architecture and a tag or checkpoint path.")
+            st.info("Enter an architecture and a pretrained tag.")
             return None
         return arch.strip(), pretrained.strip()
     choice = choices[labels.index(picked)]
@@ -85,8 +103,8 @@ def load_model_or_error(
     """
     try:
         clip = get_model(name, pretrained, precision)
-    except Exception as exc:  # ModelError and friends carry user-facing messages
-        st.error(f"Could not load {name} / {pretrained or 'random init'}: {exc}")
+    except VlmrmError as exc:  # ModelError names the problem and the fix; bugs keep a traceback
+        st.error(md_escape(f"Could not load {name} / {pretrained or 'random init'}: {exc}"))
         return None
     if clip.untrained and warn_untrained:
         st.warning(UNTRAINED_WARNING, icon=":material/warning:")
@@ -102,3 +120,39 @@ def progress_bar(label: str) -> tuple[Callable[[int, int | None, str], None], Ca
         bar.progress(fraction, text=f"{label}: {message}")
 
     return update, bar.empty
+
+
+TRAINING_EVAL_KIND = "training-eval"
+
+
+def hide_training_evals(datasets: list, key: str) -> list:
+    """The datasets a picker offers: training-evaluation datasets (``run-N-eval-STEP``, one per
+    evaluation of a training run) are hidden unless the user ticks a box to see them.
+
+    Args:
+        datasets: dataset summaries (with ``kind`` and ``name``).
+        key: widget key of the checkbox (only drawn when there are such datasets).
+
+    Returns:
+        The datasets to offer, training evaluations last (grouped by run, in step order).
+    """
+    evals = [d for d in datasets if str(d.kind) == TRAINING_EVAL_KIND]
+    others = [d for d in datasets if str(d.kind) != TRAINING_EVAL_KIND]
+    if not evals:
+        return others
+    runs = len({_eval_run(d.name) for d in evals})
+    shown = st.checkbox(
+        f"Show training evaluations ({len(evals)} datasets from {runs} run{'s' * (runs != 1)})",
+        key=key,
+        help="Each evaluation of a training run stores its frames as a dataset "
+        "(run-N-eval-STEP); they are hidden here unless you want to label or score them.",
+    )
+    if not shown:
+        return others
+    return others + sorted(evals, key=lambda d: (_eval_run(d.name), d.id))
+
+
+def _eval_run(name: str) -> str:
+    """``run-2`` of ``run-2-eval-150`` (the whole name when it doesn't follow that pattern)."""
+    head, sep, _ = name.rpartition("-eval-")
+    return head if sep else name

@@ -1,7 +1,7 @@
 """Display helpers of the Frames and Label pages: cached thumbnails, import reports, notices.
 
 Display only: the logic lives in :mod:`vlmrm_core.dataset_import`, :mod:`vlmrm_core.labeling`
-and :mod:`vlmrm_core.frame_display`. Every user-provided string shown as Markdown is escaped.
+and :mod:`app.frame_display`. Every user-provided string shown as Markdown is escaped.
 """
 
 from __future__ import annotations
@@ -10,9 +10,10 @@ from collections.abc import Callable
 
 import streamlit as st
 
+from app.frame_display import escape_markdown, png_bytes, png_data_uri, thumbnail
 from app.ui import progress_bar
 from vlmrm_core.dataset_import import rejection_table, report_summary
-from vlmrm_core.frame_display import escape_markdown, png_bytes, png_data_uri, thumbnail
+from vlmrm_core.errors import is_user_error
 from vlmrm_core.frames import ProgressCallback
 from vlmrm_core.store import IngestReport, frame_path, load_pixels
 
@@ -117,9 +118,9 @@ def run_import(
 ) -> None:
     """Run an import with a progress bar; on success remember its report and rerun the page.
 
-    Bad input (``ValueError`` and its subclasses, whose messages are written for the user) is
-    shown as an error; any other failure too, with its type, instead of a traceback. The store
-    rolls a failed import back completely, so there is nothing to clean up.
+    Errors the user can fix (:func:`~vlmrm_core.errors.is_user_error`: a ``VlmrmError``, an
+    unreadable file) are shown as an error; anything else is a bug and keeps its traceback.
+    The store rolls a failed import back completely, so there is nothing to clean up.
 
     Args:
         label: Text of the progress bar.
@@ -131,13 +132,11 @@ def run_import(
     update, clear = progress_bar(label)
     try:
         report = start(update)
-    except ValueError as exc:
+    except Exception as exc:
         clear()
+        if not is_user_error(exc):
+            raise  # a bug: keep its traceback
         st.error(escape_markdown(str(exc)))
-        return
-    except Exception as exc:  # a source or the store failed: say so instead of a traceback
-        clear()
-        st.error(escape_markdown(f"The import failed ({type(exc).__name__}): {exc}"))
         return
     clear()
     st.session_state[report_key] = report

@@ -13,13 +13,13 @@ from typing import Any, TypeVar
 
 import numpy as np
 import streamlit as st
-from sqlalchemy import Engine
 
+from app.text import md_escape
 from app.ui import progress_bar
 from vlmrm_core.embedding_cache import encoder_key
 from vlmrm_core.landscape import DatasetEmbeddings, embed_dataset, embed_hashes
 from vlmrm_core.models import ClipModel
-from vlmrm_core.store import count_frames, load_pixels
+from vlmrm_core.store import Engine, count_frames, load_pixels
 
 T = TypeVar("T")
 
@@ -100,16 +100,16 @@ def frame_embeddings(
 
 
 def frame_grid(hashes: Sequence[str], captions: Sequence[str], columns: int = 5) -> None:
-    """Thumbnails in a grid, each with its caption (captions are plain text, never HTML)."""
+    """Thumbnails in a grid, each with its caption (plain text: escaped here for Markdown)."""
     if not hashes:
         return
     cols = st.columns(columns)
     for i, (frame_hash, caption) in enumerate(zip(hashes, captions, strict=True)):
         with cols[i % columns]:
             try:
-                st.image(load_pixels(frame_hash), caption=caption, width="stretch")
+                st.image(load_pixels(frame_hash), caption=md_escape(caption), width="stretch")
             except OSError as exc:
-                st.caption(f"{caption}: image unavailable ({exc})")
+                st.caption(md_escape(f"{caption}: image unavailable ({exc})"))
 
 
 def selected_frames(event: Any, figure: Any) -> list[int]:

@@ -25,13 +25,10 @@ import numpy as np
 import torch
 from PIL import Image
 
-import vlmrm_core  # noqa: F401  (installs the torchvision workaround before open_clip)
-
-# isort: split
-import open_clip
-
 from vlmrm_core.embedding import encode_images
-from vlmrm_core.models import bf16_supported, load_model
+
+# vlmrm_core.models installs the torchvision workaround before it imports open_clip.
+from vlmrm_core.models import bf16_supported, load_model, open_clip
 
 GFLOP_PER_IMAGE = {"ViT-B-32": 8.8}
 

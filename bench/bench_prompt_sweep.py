@@ -13,7 +13,6 @@ import time
 import numpy as np
 import torch
 
-import vlmrm_core  # noqa: F401  (torchvision workaround before open_clip)
 from vlmrm_core.embedding import embedding_dim
 from vlmrm_core.evaluation import prompt_sweep
 from vlmrm_core.models import load_model

@@ -26,12 +26,12 @@ os.environ.setdefault("PYGAME_HIDE_SUPPORT_PROMPT", "1")
 
 import numpy as np  # noqa: E402
 
-import vlmrm_core  # noqa: E402,F401  (torchvision workaround before open_clip)
 from vlmrm_core.models import load_model  # noqa: E402
 from vlmrm_core.reward_model import RewardModel  # noqa: E402
+from vlmrm_core.spec import RewardSpec  # noqa: E402
 from vlmrm_core.training.config import TrainConfig  # noqa: E402
 from vlmrm_core.training.envs import make_vec_env  # noqa: E402
-from vlmrm_core.training.reward_wrapper import CLIPRewardVecEnv  # noqa: E402
+from vlmrm_core.wrappers import CLIPRewardVecEnv  # noqa: E402
 
 
 def timed(run: Callable[[], int]) -> float:
@@ -52,9 +52,10 @@ def main() -> None:
     args = parser.parse_args()
 
     clip = load_model(args.model, None, device=args.device, precision=args.precision)
-    reward = RewardModel(
-        clip, ["pole vertically upright on top of the cart"], ["pole and cart"], alpha=0.5
+    spec = RewardSpec(
+        ("pole vertically upright on top of the cart",), ("pole and cart",), alpha=0.5
     )
+    reward = RewardModel(clip, spec)
     config = TrainConfig(env_id="CartPole-v1", n_envs=args.n_envs)
     rng = np.random.default_rng(0)
 

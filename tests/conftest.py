@@ -15,7 +15,10 @@ from pathlib import Path  # noqa: E402
 
 import pytest  # noqa: E402
 
-import vlmrm_core  # noqa: E402,F401  (installs the torchvision workaround before anything else)
+from vlmrm_core._torchvision_compat import install as install_torchvision_compat  # noqa: E402
+
+# Test modules import open_clip directly, so the workaround goes in before any of them loads.
+install_torchvision_compat()
 
 
 @pytest.fixture

@@ -168,7 +168,7 @@ def test_errors_are_one_clear_line(data_dir, tiny_checkpoint, tmp_path, capsys):
     rewards = tmp_path / "r.csv"
     rewards.write_text("frame,reward\na,0.1\nb,0.2\nc,0.3\n")
     err = run_error(["epic", "--rewards", str(rewards), "--labels", str(labels)], capsys)
-    assert "labels are all the same value" in err
+    assert "labels don't vary" in err
     wrong = tmp_path / "w.csv"
     wrong.write_text("name,score\na,1\n")
     err = run_error(["epic", "--rewards", str(wrong), "--labels", str(labels)], capsys)
@@ -212,3 +212,67 @@ def test_frames_commands_then_score_a_dataset(data_dir, tiny_checkpoint, inputs,
 
     err = run_error(["frames", "rollout", "CartPol-v1", "--dataset", "x"], capsys)
     assert "CartPole-v1" in err  # suggests the close match
+
+
+def test_no_weights_message_is_whole(data_dir, tmp_path, capsys, monkeypatch):
+    import vlmrm_core.models as models
+
+    monkeypatch.setattr(models, "default_model_choice", lambda *a, **k: None)
+    good = write_png(tmp_path / "good.png", 0)
+    err = run_error(["score", str(good), "--model", "ViT-B-32", "--goal", "x"], capsys)
+    assert "no --pretrained given and no CLIP weights are available on this machine" in err
+    assert "--pretrained random" in err
+
+
+@pytest.mark.parametrize("bad", ["0", "-3", "many"])
+def test_score_rejects_a_batch_size_below_one(bad, tmp_path, capsys):
+    good = write_png(tmp_path / "good.png", 0)
+    with pytest.raises(SystemExit) as exit_info:
+        main(["score", str(good), "--pretrained", "random", "--goal", "x", "--batch-size", bad])
+    assert exit_info.value.code == 2
+    err = capsys.readouterr().err
+    assert "--batch-size" in err and ("at least 1" in err or "not a whole number" in err)
+
+
+def write_rewards_and_labels(tmp_path, rewards, labels):
+    frames = [f"f{i}.png" for i in range(len(rewards))]
+    (tmp_path / "r.csv").write_text(
+        "frame,reward\n" + "".join(f"{f},{r}\n" for f, r in zip(frames, rewards, strict=True))
+    )
+    (tmp_path / "l.csv").write_text(
+        "frame,label\n" + "".join(f"{f},{y}\n" for f, y in zip(frames, labels, strict=True))
+    )
+    return ["epic", "--rewards", str(tmp_path / "r.csv"), "--labels", str(tmp_path / "l.csv")]
+
+
+def test_epic_without_bootstrap_prints_no_interval(tmp_path, capsys):
+    rng = np.random.default_rng(1)
+    rewards = rng.standard_normal(50)
+    labels = (rewards > 0).astype(int)
+    argv = write_rewards_and_labels(tmp_path, rewards, labels)
+    assert main([*argv, "--bootstrap", "0"]) == 0
+    out = capsys.readouterr().out
+    rho = np.corrcoef(rewards, labels)[0, 1]
+    assert f"EPIC distance {np.sqrt((1 - rho) / 2):.4f} (no CI" in out
+    assert "None" not in out
+    assert main([*argv, "--bootstrap", "0", "--json"]) == 0
+    report = json.loads(capsys.readouterr().out)
+    assert report["ci_low"] is None and report["ci_high"] is None
+
+
+def test_epic_binarises_graded_labels_like_the_app(tmp_path, capsys):
+    from vlmrm_core.metrics.classification import average_precision, roc_auc
+
+    rng = np.random.default_rng(2)
+    rewards = rng.standard_normal(60)
+    labels = np.clip(np.round((rewards + rng.standard_normal(60)) * 2) / 4 + 0.5, 0, 1)
+    assert len(np.unique(labels)) > 2  # graded, not binary
+    argv = write_rewards_and_labels(tmp_path, rewards, labels)
+    assert main([*argv, "--json", "--bootstrap", "0"]) == 0
+    report = json.loads(capsys.readouterr().out)
+    success = (labels >= 0.5).astype(int)
+    assert report["average_precision"] == pytest.approx(average_precision(rewards, success))
+    assert report["roc_auc"] == pytest.approx(roc_auc(rewards, success))
+    assert "0.5" in report["success_rule"]
+    assert main([*argv, "--bootstrap", "0"]) == 0
+    assert "label >= 0.5 counts as success" in capsys.readouterr().out

@@ -1,4 +1,4 @@
-"""Evaluation against labels: metrics, disagreements and the vectorised prompt sweep."""
+"""Evaluation against labels: metrics, reward–label mismatches and the vectorised prompt sweep."""
 
 from __future__ import annotations
 
@@ -11,8 +11,10 @@ from vlmrm_core import evaluation
 from vlmrm_core.embedding import PromptError, embedding_dim, encode_texts
 from vlmrm_core.landscape import embed_hashes
 from vlmrm_core.metrics import ConstantRewardError, evaluate_epic, roc_auc
-from vlmrm_core.reward_model import RewardSpec, score_embeddings
+from vlmrm_core.reward_model import score_embeddings
+from vlmrm_core.spec import ModelRef, RewardSpec
 from vlmrm_core.store import (
+    PromptSet,
     add_label,
     dataset_frames,
     get_prompt_set,
@@ -89,23 +91,24 @@ def test_metrics_of_a_perfect_reward():
     assert m.ci_low is not None and m.ci_high is not None and m.n == 6
 
 
-def test_evaluate_spec_equals_a_direct_epic_computation(tiny_clip, sweep_data):
+def test_evaluate_reward_equals_a_direct_epic_computation(tiny_clip, sweep_data):
     x, labels = sweep_data
     spec = RewardSpec((GOALS[0],), (BASELINES[0],), alpha=0.5)
-    result = evaluation.evaluate_spec(tiny_clip, x, labels, spec, prompt_set="p", n_boot=200)
+    result = evaluation.evaluate_reward(tiny_clip, x, labels, spec, prompt_set="p", n_boot=200)
     direct = evaluate_epic(score_embeddings(tiny_clip, x, spec).rewards, labels, n_boot=200)
     assert result.metrics.epic == pytest.approx(direct.epic_distance, abs=1e-12)
     assert result.metrics.ci_low == pytest.approx(direct.ci_low)
     assert result.n_params == evaluation.model_parameter_count(tiny_clip) > 1_000_000
     table = evaluation.evaluation_table([result])
-    assert table.loc[0, "EPIC distance"] == pytest.approx(direct.epic_distance)
-    assert table.loc[0, "n labelled"] == 60
+    assert list(table.columns) == list(evaluation.EVALUATION_COLUMNS)
+    assert table.loc[0, "epic"] == pytest.approx(direct.epic_distance)
+    assert table.loc[0, "n_labelled"] == 60
 
 
 def test_best_evaluation_and_pr_curves(tiny_clip, sweep_data):
     x, labels = sweep_data
     evals = [
-        evaluation.evaluate_spec(tiny_clip, x, labels, RewardSpec((g,)), prompt_set=g, n_boot=0)
+        evaluation.evaluate_reward(tiny_clip, x, labels, RewardSpec((g,)), prompt_set=g, n_boot=0)
         for g in GOALS[:3]
     ]
     best = evaluation.best_evaluation(evals)
@@ -115,20 +118,21 @@ def test_best_evaluation_and_pr_curves(tiny_clip, sweep_data):
     assert len(curves) == 3 and curves[0].name == f"{GOALS[0]} · {tiny_clip.identity}"
 
 
-def test_disagreements_are_shares_of_one_minus_rho():
+def test_reward_label_mismatches_are_shares_of_one_minus_rho():
     rng = np.random.default_rng(0)
     labels = (rng.random(40) > 0.5).astype(float)
     rewards = labels + rng.normal(0, 0.7, 40)
-    worst = evaluation.disagreements(rewards, labels, k=40)
+    worst = evaluation.reward_label_mismatches(rewards, labels, k=40)
     rho = np.corrcoef(rewards, labels)[0, 1]
     assert worst["share"].sum() == pytest.approx(1 - rho)
     assert list(worst["share"]) == sorted(worst["share"], reverse=True)
     top = int(worst["frame"].iloc[0])
     assert worst["reward"].iloc[0] == rewards[top] and worst["label"].iloc[0] == labels[top]
     with pytest.raises(ConstantRewardError):
-        evaluation.disagreements(np.ones(40), labels)
+        evaluation.reward_label_mismatches(np.ones(40), labels)
 
 
+@pytest.mark.slow
 def test_prompt_sweep_ranks_every_combination_by_epic(tiny_clip, sweep_data):
     x, labels = sweep_data
     alphas = [0.0, 0.5, 1.0]
@@ -157,7 +161,6 @@ def test_prompt_sweep_ranks_every_combination_by_epic(tiny_clip, sweep_data):
         direct = evaluate_epic(rewards, labels, n_boot=0).epic_distance
         assert row["epic"] == pytest.approx(direct, abs=1e-5)
         assert row["roc_auc"] == pytest.approx(roc_auc(rewards, binary), abs=1e-9)
-    assert result.text_seconds >= 0 and result.score_seconds >= 0
 
 
 def test_prompt_sweep_best_row_is_the_direct_computation(tiny_clip, sweep_data):
@@ -219,13 +222,17 @@ def test_sweep_row_saves_as_a_prompt_set(data_dir, tiny_clip, sweep_data):
     result = evaluation.prompt_sweep(tiny_clip, x, labels, GOALS, BASELINES, [0.5], detail_top=0)
     best = result.best()
     engine = init_db()
-    spec = evaluation.sweep_prompt_set(best, "best", model_name="ViT-S-32-alt", pretrained="")
-    save_prompt_set(engine, spec)
-    stored = get_prompt_set(engine, "best")
-    assert stored.goal_prompts == [best["goal"]] and stored.baseline_prompts == [best["baseline"]]
-    assert stored.alpha == 0.5 and stored.pretrained == "" and stored.reward_kind == "regularized"
+    reward = evaluation.sweep_spec(best)
+    save_prompt_set(engine, PromptSet("best", ModelRef("ViT-S-32-alt"), reward))
+    stored = get_prompt_set(engine, "best").reward
+    assert stored.goal_prompts == (best["goal"],) and stored.baseline_prompts == (best["baseline"],)
+    assert stored.alpha == 0.5 and stored.kind == "regularized"
+    # The saved reward scores the frames as the sweep did.
+    alone = evaluation.evaluate_reward(tiny_clip, x, labels, stored, prompt_set="best", n_boot=0)
+    assert alone.metrics.epic == pytest.approx(best["epic"], abs=1e-6)
 
 
+@pytest.mark.slow
 def test_labelled_frames_embed_through_the_cache(data_dir, tiny_clip):
     from vlmrm_core.sources.sweeps import cartpole_sweep
 
@@ -255,3 +262,29 @@ def test_prompt_sweep_gives_the_same_table_in_small_chunks(tiny_clip, sweep_data
     assert chunked.table[keys].equals(whole.table[keys])
     np.testing.assert_allclose(chunked.table["epic"], whole.table["epic"], rtol=1e-12)
     np.testing.assert_allclose(chunked.table["roc_auc"], whole.table["roc_auc"], rtol=1e-12)
+
+
+def test_vectorised_sweep_equals_scoring_each_combination_alone(tiny_clip, sweep_data):
+    """Every row of the grid equals the standard path on its own spec: ``evaluate_reward``
+    (score_embeddings → EPIC, ROC AUC), including the undefined combination."""
+    x, labels = sweep_data
+    goals, baselines = [*GOALS[:3], BASELINES[0]], BASELINES
+    result = evaluation.prompt_sweep(
+        tiny_clip, x, labels, goals, baselines, [0.0, 0.4, 1.0], detail_top=0
+    )
+    table = result.table
+    assert len(table) == 4 + 4 * 2 * 2
+    combos = set()
+    for _, row in table.iterrows():
+        combos.add((row["goal"], row["baseline"], row["alpha"]))
+        if row["goal"] == row["baseline"]:
+            assert np.isnan(row["epic"]) and np.isnan(row["roc_auc"])
+            with pytest.raises(ValueError, match="same embedding"):
+                score_embeddings(tiny_clip, x, evaluation.sweep_spec(row))
+            continue
+        alone = evaluation.evaluate_reward(
+            tiny_clip, x, labels, evaluation.sweep_spec(row), prompt_set="alone", n_boot=0
+        ).metrics
+        assert row["epic"] == pytest.approx(alone.epic, abs=1e-6)
+        assert row["roc_auc"] == pytest.approx(alone.roc_auc, abs=1e-9)
+    assert len(combos) == len(table)  # no combination twice

@@ -9,8 +9,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
-from sqlalchemy import Engine
 
+from vlmrm_core.errors import InvalidInputError, VlmrmError
 from vlmrm_core.frames import FrameRecord, pixel_hash
 from vlmrm_core.labeling import (
     LabelSession,
@@ -23,6 +23,7 @@ from vlmrm_core.labeling import (
     labeler_seed,
 )
 from vlmrm_core.store import (
+    Engine,
     NotFoundError,
     add_label,
     current_labels,
@@ -117,6 +118,10 @@ def test_frame_infos_gives_the_first_membership(engine: Engine) -> None:
     assert (infos[hashes[1]].width, infos[hashes[1]].height) == (8, 6)
     with pytest.raises(NotFoundError):
         frame_infos(engine, "nope", hashes)
+    # Looked up in chunks (SQL parameter limits): hashes spread over several chunks still match.
+    unknown = [f"{i:064x}" for i in range(2_000)]
+    many = frame_infos(engine, "d", [*unknown[:1_000], hashes[1], *unknown[1_000:], hashes[0]])
+    assert set(many) == set(hashes) and many[hashes[1]].name == "frame 1.png"
 
 
 def test_agreement_report_matches_hand_computation(engine: Engine) -> None:
@@ -134,15 +139,15 @@ def test_agreement_report_matches_hand_computation(engine: Engine) -> None:
     assert row.kappa == pytest.approx(0.5)
     # coincidences o00 = 4, o11 = 2, o01 = o10 = 1; n = 8: α = 1 − 7 · 2 / (2 · 5 · 3) = 8/15
     assert report.alpha == pytest.approx(8 / 15)
-    assert list(report.disagreements["frame_hash"]) == [hashes[1]]
-    assert report.disagreements.iloc[0]["labels"] == "alice: success, bob: failure"
+    assert list(report.labeller_disagreements["frame_hash"]) == [hashes[1]]
+    assert report.labeller_disagreements.iloc[0]["labels"] == "alice: success, bob: failure"
 
 
 def test_agreement_report_edge_cases(engine: Engine) -> None:
     hashes = _frames(engine, 3)
     empty = agreement_report(engine, "d")
     assert empty.n_frames == 0 and empty.alpha is None and empty.pairwise.empty
-    assert empty.disagreements.empty and "two labelers" in empty.alpha_note
+    assert empty.labeller_disagreements.empty and "two labelers" in empty.alpha_note
 
     add_label(engine, "d", hashes[0], "alice", 1)
     add_label(engine, "d", hashes[0], "bob", 1)
@@ -162,9 +167,9 @@ def test_agreement_report_graded(engine: Engine) -> None:
     # split at 0.5: alice (1, 0, 1), bob (1, 0, 0) agree on 2 of 3
     assert report.pairwise.iloc[0]["observed_agreement"] == pytest.approx(2 / 3)
     # only the frame whose labels spread by ≥ 0.5 is a disagreement
-    assert list(report.disagreements["frame_hash"]) == [hashes[2]]
-    assert report.disagreements.iloc[0]["spread"] == pytest.approx(0.6)
-    assert report.disagreements.iloc[0]["labels"] == "alice: 0.60, bob: failure"
+    assert list(report.labeller_disagreements["frame_hash"]) == [hashes[2]]
+    assert report.labeller_disagreements.iloc[0]["spread"] == pytest.approx(0.6)
+    assert report.labeller_disagreements.iloc[0]["labels"] == "alice: 0.60, bob: failure"
 
 
 def test_export_bytes_in_every_format(engine: Engine) -> None:
@@ -203,6 +208,8 @@ def test_export_file_name_is_safe() -> None:
 def test_check_labeler_name_and_label_text() -> None:
     assert check_labeler_name("  ann ") == "ann"
     for bad in ["", "   ", "a\nb", "x" * 81]:
-        with pytest.raises(ValueError):
+        with pytest.raises(InvalidInputError) as refused:
             check_labeler_name(bad)
+        # A user error (shown by the app, one line in the CLI) that old callers catch as before.
+        assert isinstance(refused.value, VlmrmError) and isinstance(refused.value, ValueError)
     assert [label_text(v) for v in (1.0, 0.0, 0.25)] == ["success", "failure", "0.25"]

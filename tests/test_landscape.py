@@ -11,7 +11,8 @@ from vlmrm_core import landscape, rewards
 from vlmrm_core.embedding import PromptError, embedding_dim, encode_texts
 from vlmrm_core.embedding_cache import EmbeddingCache
 from vlmrm_core.frames import FrameRecord
-from vlmrm_core.reward_model import RewardSpec, score_embeddings
+from vlmrm_core.reward_model import score_embeddings
+from vlmrm_core.spec import RewardSpec
 from vlmrm_core.store import FrameInfo, ingest_frames, init_db
 
 GOAL = "pole vertically upright on top of the cart"

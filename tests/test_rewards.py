@@ -96,3 +96,49 @@ def test_contrastive_is_stable_for_tiny_tau_and_validates():
         rewards.contrastive_probability(x, np.eye(3)[0], np.zeros((0, 3)), 0.1)
     with pytest.raises(ValueError, match="β"):
         rewards.contrastive_reward(np.array([0.5]), 2.0)
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_reward_grid_equals_the_scalar_reward_of_every_combination(dtype):
+    rng = np.random.default_rng(5)
+    x = unit_rows(rng, 120, 32, dtype)
+    goals = np.stack([rewards.mean_embedding(rng.standard_normal((k, 32))) for k in (1, 2, 3)])
+    baselines = np.stack([rewards.mean_embedding(rng.standard_normal((k, 32))) for k in (1, 2)])
+    alphas = [0.0, 0.3, 1.0]
+    grid = rewards.regularized_reward_grid(x, goals, baselines, alphas)
+    assert grid.shape == (3, 3, 2, 120) and grid.dtype == np.float64
+    tolerance = 1e-12 if dtype == np.float64 else 1e-6
+    for k, alpha in enumerate(alphas):
+        for i, g in enumerate(goals):
+            for j, b in enumerate(baselines):
+                scalar = rewards.regularized_reward(x, g, b, alpha)
+                np.testing.assert_allclose(grid[k, i, j], scalar, atol=tolerance, rtol=0)
+
+
+def test_reward_grid_marks_a_goal_equal_to_its_baseline():
+    rng = np.random.default_rng(6)
+    x = unit_rows(rng, 10, 8)
+    goals = unit_rows(rng, 2, 8)
+    grid = rewards.regularized_reward_grid(x, goals, goals, [0.0, 0.5])
+    # α = 0 needs no direction; α > 0 with g = b has none, where the scalar reward raises.
+    assert np.isfinite(grid[0]).all()
+    assert np.isnan(grid[1, 0, 0]).all() and np.isnan(grid[1, 1, 1]).all()
+    assert np.isfinite(grid[1, 0, 1]).all() and np.isfinite(grid[1, 1, 0]).all()
+    with pytest.raises(ValueError, match="same embedding"):
+        rewards.regularized_reward(x, goals[0], goals[0], 0.5)
+    with pytest.raises(ValueError, match=r"\[0, 1\]"):
+        rewards.regularized_reward_grid(x, goals, goals, [1.5])
+
+
+def test_reward_grid_from_dots_is_the_grid_in_blocks():
+    rng = np.random.default_rng(8)
+    x = unit_rows(rng, 30, 16)
+    goals, baselines = unit_rows(rng, 4, 16), unit_rows(rng, 3, 16)
+    whole = rewards.regularized_reward_grid(x, goals, baselines, [0.5])
+    dots_g, dots_b = goals @ x.T, baselines @ x.T
+    block = rewards.regularized_reward_grid_from_dots(
+        dots_g[1:3], dots_b[2:], goals[1:3], baselines[2:], [0.5]
+    )
+    np.testing.assert_allclose(block, whole[:, 1:3, 2:], atol=1e-12)
+    with pytest.raises(ValueError, match="don't match"):
+        rewards.regularized_reward_grid_from_dots(dots_g, dots_b, goals[:2], baselines, [0.5])

@@ -1,20 +1,69 @@
-"""VLM-RM Studio core: CLIP reward models for reinforcement learning.
+"""VLM-RM Studio: CLIP reward models for reinforcement learning.
 
-Importing this package first installs the torchvision workaround (see
-``vlmrm_core._torchvision_compat``) so that open_clip imports on CPU-only torch.
+Rewards from sentences (Rocamonde et al. 2023; Baumli et al. 2023)::
+
+    import vlmrm_core
+
+    reward_model = vlmrm_core.load_reward("reward.json")   # exported from the studio
+    rewards = reward_model(frames)                        # N×H×W×3 uint8 → N rewards
+
+    spec = vlmrm_core.RewardSpec(goal_prompts=("a humanoid robot kneeling",),
+                                 baseline_prompts=("a humanoid robot",), alpha=0.5)
+    reward_model = vlmrm_core.RewardModel.from_spec(spec, model="ViT-B-32",
+                                                    pretrained="laion2b_s34b_b79k")
+
+Environment wrappers live in :mod:`vlmrm_core.wrappers`.
+
+Importing this package has no side effects: it changes no environment variable and imports
+neither torch nor open_clip; the names below are loaded on first use.
 """
 
-import os
+from __future__ import annotations
 
-# Rendering is always off-screen (servers, CI, worker processes): pygame and MuJoCo must know
-# before they are first imported. Users can still override both.
-os.environ.setdefault("SDL_VIDEODRIVER", "dummy")
-os.environ.setdefault("SDL_AUDIODRIVER", "dummy")
-os.environ.setdefault("MUJOCO_GL", "egl")
-os.environ.setdefault("PYGAME_HIDE_SUPPORT_PROMPT", "1")
-
-from vlmrm_core import _torchvision_compat  # noqa: E402
-
-_torchvision_compat.install()
+import importlib
+from typing import TYPE_CHECKING, Any
 
 __version__ = "0.1.0"
+
+__all__ = [
+    "ClipModel",
+    "ModelRef",
+    "RewardModel",
+    "RewardSpec",
+    "epic_distance",
+    "load_model",
+    "load_reward",
+    "save_reward",
+]
+
+# name -> module that defines it (loaded lazily, on first attribute access)
+_EXPORTS = {
+    "ClipModel": "vlmrm_core.models",
+    "load_model": "vlmrm_core.models",
+    "ModelRef": "vlmrm_core.spec",
+    "RewardSpec": "vlmrm_core.spec",
+    "RewardModel": "vlmrm_core.reward_model",
+    "load_reward": "vlmrm_core.reward_file",
+    "save_reward": "vlmrm_core.reward_file",
+    "epic_distance": "vlmrm_core.metrics.epic",
+}
+
+if TYPE_CHECKING:
+    from vlmrm_core.metrics.epic import epic_distance
+    from vlmrm_core.models import ClipModel, load_model
+    from vlmrm_core.reward_file import load_reward, save_reward
+    from vlmrm_core.reward_model import RewardModel
+    from vlmrm_core.spec import ModelRef, RewardSpec
+
+
+def __getattr__(name: str) -> Any:
+    module = _EXPORTS.get(name)
+    if module is None:
+        raise AttributeError(f"module 'vlmrm_core' has no attribute {name!r}")
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value  # later look-ups skip this function
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(__all__))

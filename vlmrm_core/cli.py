@@ -15,13 +15,21 @@ from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
-
-class CliError(Exception):
-    """A user-facing error: printed as one line, exit status 1."""
+from vlmrm_core.cli_reward import (
+    add_reward_arguments,
+    add_reward_commands,
+    reward_file_arg,
+    reward_spec_from_args,
+)
+from vlmrm_core.errors import CliError, is_user_error
+from vlmrm_core.security import csv_safe_cell
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``vlmrm`` console script."""
+    from vlmrm_core.headless import use_headless_rendering
+
+    use_headless_rendering()  # the CLI renders rollouts and sweeps off-screen
     parser = build_parser()
     args = parser.parse_args(argv)
     if not hasattr(args, "handler"):
@@ -35,9 +43,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("vlmrm: interrupted", file=sys.stderr)
         return 130
-    except Exception as exc:  # every failure reaches the user as one clear line
-        from vlmrm_core.errors import is_user_error
-
+    except Exception as exc:  # a VlmrmError (or a file error) is one line; a bug a traceback
         if not is_user_error(exc):
             raise
         print(f"vlmrm: error: {exc}", file=sys.stderr)
@@ -53,6 +59,13 @@ def build_parser() -> argparse.ArgumentParser:
     _add_epic(sub)
     _add_models(sub)
     _add_frames(sub)
+    add_reward_commands(sub)
+    from vlmrm_core.cli_adapt import add_adapt_commands
+
+    add_adapt_commands(sub)
+    from vlmrm_core.scale.cli import add_embed_command
+
+    add_embed_command(sub)
     try:
         from vlmrm_core.training.cli import add_train_commands
     except ImportError:  # training is optional for the rest of the CLI
@@ -75,8 +88,33 @@ def _add_model_args(p: argparse.ArgumentParser) -> None:
     )
     p.add_argument("--device", default=None, help="cuda or cpu (default: cuda if available)")
     p.add_argument("--precision", default="fp32", choices=["fp32", "bf16"])
-    p.add_argument("--aspect", default="squash", choices=["squash", "center-crop"])
-    p.add_argument("--batch-size", type=int, default=32)
+    p.add_argument(
+        "--aspect",
+        default="squash",
+        choices=["squash", "center-crop"],
+        help="squash: resize the whole frame to the square input (the paper's choice); "
+        "center-crop: shorter side to the input size, then cut the centre square",
+    )
+    p.add_argument(
+        "--resize",
+        default="antialias",
+        choices=["antialias", "paper"],
+        help="antialias: antialiased bicubic on uint8 (default); paper: the official VLM-RM "
+        "transform exactly (bicubic on floats without antialiasing, OpenAI mean/std): use it "
+        "with --aspect squash to reproduce the paper's figures",
+    )
+    p.add_argument("--batch-size", type=_positive_int, default=32, help="frames per forward pass")
+
+
+def _positive_int(text: str) -> int:
+    """argparse type: a whole number ≥ 1 (a clear usage error otherwise)."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
+    return value
 
 
 def _add_score(sub: Any) -> None:
@@ -88,13 +126,7 @@ def _add_score(sub: Any) -> None:
     p.add_argument("inputs", nargs="*", metavar="INPUT", help="image files, folders, videos")
     p.add_argument("--dataset", help="score a stored dataset instead of files")
     _add_model_args(p)
-    p.add_argument("--goal", action="append", required=True, help="goal prompt (repeatable)")
-    p.add_argument("--baseline", action="append", default=[], help="baseline prompt (repeatable)")
-    p.add_argument("--alpha", type=float, default=0.0, help="regularisation strength in [0, 1]")
-    p.add_argument("--reward", default="regularized", choices=["regularized", "contrastive"])
-    p.add_argument("--negative", action="append", default=[], help="negative prompt (contrastive)")
-    p.add_argument("--tau", type=float, default=None, help="temperature (default 1/logit_scale)")
-    p.add_argument("--beta", type=float, default=0.5, help="probability threshold (contrastive)")
+    add_reward_arguments(p)
     p.add_argument("--out", type=Path, help="CSV file to write (default: standard output)")
     p.set_defaults(handler=cmd_score)
 
@@ -102,23 +134,23 @@ def _add_score(sub: Any) -> None:
 def cmd_score(args: argparse.Namespace) -> int:
     from vlmrm_core.embedding import embed_frames
     from vlmrm_core.embedding_cache import EmbeddingCache
-    from vlmrm_core.reward_model import RewardSpec, score_embeddings
+    from vlmrm_core.reward_file import load_reward
+    from vlmrm_core.reward_model import score_embeddings
     from vlmrm_core.store import init_db
 
     if bool(args.inputs) == bool(args.dataset):
         raise CliError("give either INPUT files/folders or --dataset NAME (one of the two)")
-    spec = RewardSpec(
-        goal_prompts=tuple(args.goal),
-        baseline_prompts=tuple(args.baseline),
-        alpha=args.alpha,
-        kind=args.reward,
-        negatives=tuple(args.negative),
-        tau=args.tau,
-        beta=args.beta,
-    )
-    clip = _load_cli_model(args)
+    spec = reward_spec_from_args(args)
+    reward_file = reward_file_arg(args)
+    if reward_file is not None:
+        # The file fixes model, aspect and resampling; --device/--precision still apply.
+        reward_model = load_reward(reward_file, device=args.device)
+        clip, spec = reward_model.clip, reward_model.spec
+        args.aspect, args.resize = reward_model.aspect.value, reward_model.resize.value
+    else:
+        clip = _load_cli_model(args)
     engine = init_db()
-    cache = EmbeddingCache.for_model(engine, clip, args.aspect)
+    cache = EmbeddingCache.for_model(engine, clip, args.aspect, args.resize)
     names: list[str] = []
     if args.dataset:
         items, total = _dataset_items(engine, args.dataset, names)
@@ -130,6 +162,7 @@ def cmd_score(args: argparse.Namespace) -> int:
             items,
             cache=cache,
             aspect=args.aspect,
+            resize=args.resize,
             batch_size=args.batch_size,
             total=total,
             progress=progress,
@@ -152,9 +185,11 @@ def _load_cli_model(args: argparse.Namespace) -> Any:
     if pretrained is None:
         choice = default_model_choice()
         if choice is None:
+            help_text = NO_WEIGHTS_HELP.format(models_dir=get_settings().models_dir)
             raise CliError(
                 "no --pretrained given and "
-                + NO_WEIGHTS_HELP.format(models_dir=get_settings().models_dir)[3:]
+                + help_text[0].lower()
+                + help_text[1:]
                 + " Pass --pretrained random to try it anyway."
             )
         args.model, pretrained = choice.name, choice.pretrained
@@ -192,7 +227,7 @@ def _write_scores(out: Path | None, names: list[str], rewards: Any, probability:
     header = ["frame", "reward"] + (["probability"] if probability is not None else [])
     rows = []
     for i, name in enumerate(names):
-        row = [name, f"{float(rewards[i]):.8g}"]
+        row = [csv_safe_cell(name), f"{float(rewards[i]):.8g}"]  # no spreadsheet formulas
         if probability is not None:
             row.append(f"{float(probability[i]):.8g}")
         rows.append(row)
@@ -222,16 +257,31 @@ def _add_epic(sub: Any) -> None:
     p.add_argument("--rewards", type=Path, required=True, help="CSV with columns frame,reward")
     p.add_argument("--labels", type=Path, required=True, help="CSV with columns frame,label")
     p.add_argument("--json", action="store_true", help="print one JSON object")
-    p.add_argument("--bootstrap", type=int, default=1000, help="bootstrap resamples for the CI")
+    p.add_argument(
+        "--bootstrap",
+        type=_non_negative_int,
+        default=1000,
+        help="bootstrap resamples for the CI (0: no interval)",
+    )
     p.add_argument("--seed", type=int, default=0)
     p.set_defaults(handler=cmd_epic)
+
+
+def _non_negative_int(text: str) -> int:
+    """argparse type: a whole number ≥ 0."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"must be 0 or more, got {value}")
+    return value
 
 
 def cmd_epic(args: argparse.Namespace) -> int:
     import numpy as np
 
-    from vlmrm_core.metrics import evaluate_epic
-    from vlmrm_core.metrics.classification import average_precision, roc_auc
+    from vlmrm_core.evaluation import SUCCESS_THRESHOLD, reward_metrics
 
     rewards = _read_column_csv(args.rewards, "reward")
     labels = _read_column_csv(args.labels, "label")
@@ -243,33 +293,40 @@ def cmd_epic(args: argparse.Namespace) -> int:
         )
     r = np.array([rewards[f] for f in common], dtype=np.float64)
     y = np.array([labels[f] for f in common], dtype=np.float64)
-    result = evaluate_epic(r, y, n_boot=args.bootstrap, seed=args.seed)
+    # The same rule as the app's Evaluate page: AP and ROC AUC count a label ≥ 0.5 as a success.
+    metrics = reward_metrics(r, y, n_boot=args.bootstrap, seed=args.seed)
+    success_rule = f"label >= {SUCCESS_THRESHOLD:g} counts as success"
     report: dict[str, Any] = {
-        "epic_distance": result.epic_distance,
-        "n": result.n,
-        "ci_low": result.ci_low,
-        "ci_high": result.ci_high,
-        "average_precision": None,
-        "roc_auc": None,
+        "epic_distance": metrics.epic,
+        "n": metrics.n,
+        "ci_low": metrics.ci_low,
+        "ci_high": metrics.ci_high,
+        "average_precision": metrics.average_precision,
+        "roc_auc": metrics.roc_auc,
+        "success_rule": success_rule,
         "unmatched_rewards": len(rewards) - len(common),
         "unmatched_labels": len(labels) - len(common),
+        "notes": metrics.note,
     }
-    binary = set(np.unique(y)) == {0.0, 1.0}
-    if binary:
-        report["average_precision"] = average_precision(r, y)
-        report["roc_auc"] = roc_auc(r, y)
     if args.json:
         print(json.dumps(report))
+        return 0
+    if metrics.epic is None:
+        print(f"EPIC distance: none (n={metrics.n}): {metrics.note}")
+    elif metrics.ci_low is None or metrics.ci_high is None:
+        print(f"EPIC distance {metrics.epic:.4f} (no CI: --bootstrap 0, n={metrics.n})")
     else:
         print(
-            f"EPIC distance {result.epic_distance:.4f} "
-            f"(95% CI {result.ci_low:.4f}–{result.ci_high:.4f}, n={result.n})"
+            f"EPIC distance {metrics.epic:.4f} "
+            f"(95% CI {metrics.ci_low:.4f}–{metrics.ci_high:.4f}, n={metrics.n})"
         )
-        if binary:
-            print(
-                f"average precision {report['average_precision']:.4f}, "
-                f"ROC AUC {report['roc_auc']:.4f}"
-            )
+    if metrics.average_precision is not None and metrics.roc_auc is not None:
+        print(
+            f"average precision {metrics.average_precision:.4f}, "
+            f"ROC AUC {metrics.roc_auc:.4f} ({success_rule})"
+        )
+    else:
+        print(f"average precision and ROC AUC: none ({success_rule}; {metrics.note})")
     return 0
 
 
@@ -371,6 +428,12 @@ def _add_frames(sub: Any) -> None:
     lst = fsub.add_parser("list", help="list datasets")
     lst.set_defaults(handler=cmd_frames_list)
 
+    gc = fsub.add_parser(
+        "gc",
+        help="clean up after killed imports: every frame row has its file, every file a row",
+    )
+    gc.set_defaults(handler=cmd_frames_gc)
+
 
 def _run_import(run: Callable[[Any], Any]) -> int:
     """Run one of ``vlmrm_core.dataset_import``'s importers with a progress bar; print its report."""
@@ -380,18 +443,34 @@ def _run_import(run: Callable[[Any], Any]) -> int:
     with _progress_bar(None, "importing") as progress:
         report = run(engine, progress)
     print(
-        f"{report.dataset}: {report.imported} imported, {report.duplicates} duplicates, "
-        f"{len(report.rejected)} rejected"
+        f"{_printable(report.dataset)}: {report.imported} imported, "
+        f"{report.duplicates} duplicates, {len(report.rejected)} rejected"
     )
     for rejection in report.rejected:
-        print(f"  rejected {rejection.name}: {rejection.reason}", file=sys.stderr)
+        print(
+            f"  rejected {_printable(rejection.name)}: {_printable(rejection.reason)}",
+            file=sys.stderr,
+        )
     return 0
+
+
+def _printable(text: str) -> str:
+    """``text`` with control characters (ANSI escapes, newlines, ...) shown as ``\\x1b``-style
+    escapes: file and ZIP entry names come from uploads and must not drive the terminal."""
+    import unicodedata
+
+    return "".join(
+        ch.encode("unicode_escape").decode("ascii")
+        if unicodedata.category(ch) in ("Cc", "Cf", "Zl", "Zp")
+        else ch
+        for ch in text
+    )
 
 
 def cmd_frames_import(args: argparse.Namespace) -> int:
     from vlmrm_core.dataset_import import check_dataset_name
+    from vlmrm_core.ingest import ingest_frames
     from vlmrm_core.sources.uploads import iter_paths
-    from vlmrm_core.store import ingest_frames
 
     name = check_dataset_name(args.dataset)
     for path in args.paths:
@@ -441,7 +520,27 @@ def cmd_frames_list(args: argparse.Namespace) -> int:
     if not datasets:
         print("no datasets yet: `vlmrm frames sweep cartpole --dataset demo` makes one")
     for d in datasets:
-        print(f"{d.name}\t{d.kind}\t{d.n_frames} frames\t{d.n_labelled} labelled")
+        print(f"{_printable(d.name)}\t{d.kind}\t{d.n_frames} frames\t{d.n_labelled} labelled")
+    return 0
+
+
+def cmd_frames_gc(args: argparse.Namespace) -> int:
+    from vlmrm_core.ingest import collect_garbage
+    from vlmrm_core.store import init_db
+
+    report = collect_garbage(init_db())
+    print(
+        f"{report.moved_in} files of committed frames moved in, "
+        f"{report.removed_incoming} files of unfinished imports removed, "
+        f"{report.removed_orphans} frame files without a row removed"
+    )
+    if report.missing_files:
+        print(
+            f"{len(report.missing_files)} stored frames have no image file "
+            f"(e.g. {report.missing_files[0]}); re-import them or delete their datasets",
+            file=sys.stderr,
+        )
+        return 1
     return 0
 
 

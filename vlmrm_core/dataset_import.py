@@ -2,7 +2,7 @@
 
 Each ``import_*`` function validates its arguments *before* any frame is produced (so a typo
 in an env id fails in milliseconds, not after a MuJoCo scene was built), then streams the source
-into :func:`~vlmrm_core.store.ingest_frames`, which stores everything or nothing.
+into :func:`~vlmrm_core.ingest.ingest_frames`, which stores everything or nothing.
 
 Bad input raises :class:`ImportInputError` (or the source's own ``ValueError`` subclass, such
 as :class:`~vlmrm_core.sources.RolloutError`); the message is written for the user.
@@ -15,10 +15,11 @@ from collections.abc import Iterator, Sequence
 from typing import BinaryIO
 
 import pandas as pd
-from sqlalchemy import Engine
 
+from vlmrm_core.errors import VlmrmError
 from vlmrm_core.frames import FrameRecord, ProgressCallback, Rejection
-from vlmrm_core.store import IngestReport, ingest_frames
+from vlmrm_core.ingest import IngestReport, ingest_frames
+from vlmrm_core.store import Engine
 
 __all__ = [
     "COMMON_ENV_IDS",
@@ -63,7 +64,7 @@ UploadedItem = tuple[str, "bytes | BinaryIO"]
 """One uploaded file: the name the user gave it and its bytes or a binary file object."""
 
 
-class ImportInputError(ValueError):
+class ImportInputError(VlmrmError, ValueError):
     """The user's input cannot start an import; the message says what to change."""
 
 

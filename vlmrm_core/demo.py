@@ -7,10 +7,12 @@ Created on the app's first start so a new user can click through the whole loop 
 from __future__ import annotations
 
 from dataclasses import dataclass
-
-from sqlalchemy import Engine
+from typing import TYPE_CHECKING
 
 from vlmrm_core.frames import ProgressCallback
+
+if TYPE_CHECKING:
+    from vlmrm_core.store import Engine
 
 
 @dataclass(frozen=True)
@@ -21,6 +23,11 @@ class DemoTask:
     textured: bool
     goal: str
     baseline: str
+
+    @property
+    def sweep_family(self) -> str:
+        """The environment family the prompts were written for (``CartPole``, ``MountainCar``)."""
+        return {"cartpole": "CartPole", "mountaincar": "MountainCar"}.get(self.sweep, self.sweep)
 
 
 DEMO_TASKS = (
@@ -66,12 +73,8 @@ def create_demo_if_empty(engine: Engine, *, progress: ProgressCallback | None = 
     """
     from vlmrm_core.dataset_import import import_sweep
     from vlmrm_core.models import default_model_choice
-    from vlmrm_core.store import (
-        PromptSetSpec,
-        list_datasets,
-        list_prompt_sets,
-        save_prompt_set,
-    )
+    from vlmrm_core.spec import ModelRef, RewardSpec
+    from vlmrm_core.store import PromptSet, list_datasets, list_prompt_sets, save_prompt_set
 
     if list_datasets(engine):
         return []
@@ -102,22 +105,17 @@ def create_demo_if_empty(engine: Engine, *, progress: ProgressCallback | None = 
         offset += task.points
 
     choice = default_model_choice()
-    model_name, pretrained = (choice.name, choice.pretrained) if choice else ("ViT-B-32", "")
+    model = ModelRef(choice.name, choice.pretrained) if choice else ModelRef("ViT-B-32", None)
     have = {p.name for p in list_prompt_sets(engine)}
     for task in DEMO_TASKS:
         name = f"paper: {task.dataset.removeprefix('demo-')}"
         if name in have:
             continue
+        reward = RewardSpec((task.goal,), (task.baseline,), alpha=0.5)
+        environment = task.sweep_family
         save_prompt_set(
             engine,
-            PromptSetSpec(
-                name=name,
-                model_name=model_name,
-                pretrained=pretrained,
-                goal_prompts=[task.goal],
-                baseline_prompts=[task.baseline],
-                alpha=0.5,
-                reward_kind="regularized",
-            ),
+            PromptSet(name=name, model=model, reward=reward, environment=environment),
+            builtin=True,
         )
     return created

@@ -16,10 +16,8 @@ import torch
 from vlmrm_core.frames import ProgressCallback
 from vlmrm_core.models import ClipModel
 from vlmrm_core.preprocess import preprocess_batch
+from vlmrm_core.spec import PromptError
 
-
-class PromptError(ValueError):
-    """A prompt can't be embedded (empty or not text)."""
 
 
 class PromptTooLongWarning(UserWarning):
@@ -31,6 +29,7 @@ def encode_images(
     frames: np.ndarray | Iterable[np.ndarray],
     *,
     aspect: str = "squash",
+    resize: str = "antialias",
     batch_size: int = 32,
     total: int | None = None,
     progress: ProgressCallback | None = None,
@@ -42,6 +41,7 @@ def encode_images(
         frames: N×H×W×3 uint8 array, or an iterable of H×W×3 uint8 arrays (sizes may differ;
             frames are consumed lazily, so memory stays bounded by ``batch_size``).
         aspect: ``squash`` (whole frame, default) or ``center-crop`` (open_clip's stock).
+        resize: ``antialias`` (default) or ``paper`` (the official VLM-RM resampling).
         batch_size: frames per forward pass.
         total: number of frames, for progress reporting when ``frames`` is an iterator.
         progress: called as ``progress(done, total, message)`` after each batch.
@@ -54,7 +54,7 @@ def encode_images(
     outputs: list[np.ndarray] = []
     done = 0
     for batch in _same_shape_batches(iter(frames), batch_size):
-        outputs.append(_encode_image_batch(clip, batch, aspect, batch_size))
+        outputs.append(_encode_image_batch(clip, batch, aspect, batch_size, resize))
         done += len(batch)
         if progress is not None:
             progress(done, total, f"embedded {done} frame{'s' if done != 1 else ''}")
@@ -136,6 +136,7 @@ def embed_frames(
     *,
     cache: EmbeddingCacheLike | None = None,
     aspect: str = "squash",
+    resize: str = "antialias",
     batch_size: int = 32,
     total: int | None = None,
     progress: ProgressCallback | None = None,
@@ -149,6 +150,7 @@ def embed_frames(
             so re-embedding a stored dataset reads no images.
         cache: where embeddings persist (``EmbeddingCache``); None embeds everything.
         aspect: preprocessing aspect policy (part of the cache key).
+        resize: resampling policy (part of the cache key: build ``cache`` with the same one).
         batch_size: frames per forward pass.
         total: number of items, for progress.
         progress: ``progress(done, total, message)``.
@@ -166,7 +168,9 @@ def embed_frames(
         todo = {h: src for h, src in chunk if h not in found}
         if todo:
             pixels = (src() if callable(src) else src for src in todo.values())
-            fresh = encode_images(clip, pixels, aspect=aspect, batch_size=batch_size)
+            fresh = encode_images(
+                clip, pixels, aspect=aspect, resize=resize, batch_size=batch_size
+            )
             found.update(zip(todo, fresh, strict=True))
             if cache is not None:
                 cache.put_many(list(todo), fresh)
@@ -204,7 +208,7 @@ def _same_shape_batches(frames: Iterator[np.ndarray], batch_size: int) -> Iterat
 
 
 def _encode_image_batch(
-    clip: ClipModel, batch: np.ndarray, aspect: str, batch_size: int
+    clip: ClipModel, batch: np.ndarray, aspect: str, batch_size: int, resize: str = "antialias"
 ) -> np.ndarray:
     with clip.lock, torch.inference_mode():
         x = preprocess_batch(
@@ -213,6 +217,7 @@ def _encode_image_batch(
             mean=clip.mean,
             std=clip.std,
             aspect=aspect,
+            resize=resize,
             device=clip.device,
             dtype=clip.dtype,
         )

@@ -7,16 +7,24 @@ and an *encoder key*: the model identity plus the aspect policy, since both chan
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
 import numpy as np
-from sqlalchemy import Engine
 
 from vlmrm_core.models import ClipModel
 
+if TYPE_CHECKING:
+    from vlmrm_core.store import Engine
 
-def encoder_key(clip: ClipModel, aspect: str) -> str:
-    """Cache key of a model + preprocessing, e.g. ``ViT-B-32/laion2b_s34b_b79k|squash``."""
-    return f"{clip.identity}|{aspect}"
+
+def encoder_key(clip: ClipModel, aspect: str, resize: str = "antialias") -> str:
+    """Cache key of a model + preprocessing, e.g. ``ViT-B-32/laion2b_s34b_b79k|squash``.
+
+    The default ``antialias`` resize keeps the key it always had; any other resize is appended
+    (``...|squash|paper``), since it changes the vectors.
+    """
+    key = f"{clip.identity}|{aspect}"
+    return key if str(resize) == "antialias" else f"{key}|{resize}"
 
 
 class EmbeddingCache:
@@ -32,8 +40,10 @@ class EmbeddingCache:
         self.key = key
 
     @classmethod
-    def for_model(cls, engine: Engine, clip: ClipModel, aspect: str = "squash") -> EmbeddingCache:
-        return cls(engine, encoder_key(clip, aspect))
+    def for_model(
+        cls, engine: Engine, clip: ClipModel, aspect: str = "squash", resize: str = "antialias"
+    ) -> EmbeddingCache:
+        return cls(engine, encoder_key(clip, aspect, resize))
 
     def get_many(self, hashes: Sequence[str]) -> dict[str, np.ndarray]:
         """Cached embeddings of the given frames (missing ones are absent from the dict)."""

@@ -1,13 +1,21 @@
-"""Judging reward models against human labels: metrics tables, disagreements, prompt sweeps.
+"""Judging reward models against human labels: metrics tables, mismatched frames, prompt sweeps.
 
 * :func:`labelled_frames` reads the consensus labels of a dataset (mean of each labeler's current
   label per frame); average precision and ROC AUC use them binarised at 0.5.
-* :func:`evaluate_spec` scores one reward definition on the labelled frames' cached embeddings:
-  EPIC distance with a bootstrap 95% interval, average precision, ROC AUC.
-* :func:`disagreements` finds the frames that pull the reward furthest from the labels.
+* :func:`evaluate_reward` scores one reward definition on the labelled frames' cached
+  embeddings: EPIC distance with a bootstrap 95% interval, average precision, ROC AUC.
+* :func:`reward_label_mismatches` finds the frames that pull the reward furthest from the labels
+  (not to be confused with :func:`vlmrm_core.metrics.labeller_disagreements`, frames on which
+  the labellers disagree with each other).
 * :func:`prompt_sweep` scores every combination of goal prompt × baseline prompt × α against the
-  labels and ranks them by EPIC. All combinations are scored from two matrix products (frames ×
-  prompts), so once image embeddings are cached the cost is dominated by encoding the prompts.
+  labels and ranks them by EPIC. The rewards come from :func:`vlmrm_core.rewards
+  .regularized_reward_grid_from_dots` on one matrix product (prompts × frames) and the metrics
+  from :mod:`vlmrm_core.metrics`, so once image embeddings are cached the cost is dominated by
+  encoding the prompts.
+
+All arithmetic lives in :mod:`vlmrm_core.rewards` and :mod:`vlmrm_core.metrics`; this module
+composes them and returns plain data (dataclasses, DataFrames with snake_case columns). Column
+titles for display are the app's (``app/tables.py``).
 """
 
 from __future__ import annotations
@@ -17,12 +25,13 @@ import re
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 
 import numpy as np
 import pandas as pd
-from sqlalchemy import Engine
 
 from vlmrm_core.embedding import PromptError, encode_texts
+from vlmrm_core.errors import InvalidInputError
 from vlmrm_core.frames import ProgressCallback
 from vlmrm_core.landscape import long_prompt_warnings, reward_values, score
 from vlmrm_core.metrics import (
@@ -30,12 +39,17 @@ from vlmrm_core.metrics import (
     average_precision,
     binarize,
     evaluate_epic,
+    pearson,
     precision_recall,
     roc_auc,
+    roc_auc_rows,
+    standardize,
 )
 from vlmrm_core.models import ClipModel
-from vlmrm_core.reward_model import RewardSpec
-from vlmrm_core.store import PromptSetSpec, consensus_labels
+from vlmrm_core.reward_file import Provenance
+from vlmrm_core.rewards import regularized_reward_grid_from_dots
+from vlmrm_core.spec import RewardSpec
+from vlmrm_core.store import Engine, consensus_labels
 
 SUCCESS_THRESHOLD = 0.5
 """A consensus label at or above this counts as a success for AP, ROC AUC and PR curves."""
@@ -102,7 +116,7 @@ def check_labels(labels: np.ndarray) -> None:
     """
     values = np.asarray(labels, dtype=np.float64)
     if values.size < 2:
-        raise ValueError(
+        raise InvalidInputError(
             f"{values.size} labelled frame{'s' if values.size != 1 else ''}: label at least two "
             "frames (a success and a failure) to evaluate a reward"
         )
@@ -195,7 +209,7 @@ class Evaluation:
     warnings: list[str] = field(default_factory=list)
 
 
-def evaluate_spec(
+def evaluate_reward(
     clip: ClipModel,
     embeddings: np.ndarray,
     labels: np.ndarray,
@@ -232,37 +246,40 @@ def evaluate_spec(
     )
 
 
+EVALUATION_COLUMNS = (
+    "prompt_set",
+    "model",
+    "n_params",
+    "epic",
+    "ci_low",
+    "ci_high",
+    "average_precision",
+    "roc_auc",
+    "n_labelled",
+    "note",
+)
+"""The columns of :func:`evaluation_table`, in order."""
+
+
 def evaluation_table(evaluations: Sequence[Evaluation]) -> pd.DataFrame:
-    """One row per evaluation, for display (None for undefined metrics)."""
+    """One row per evaluation with the columns :data:`EVALUATION_COLUMNS` (None for undefined
+    metrics; the ``note`` column says why)."""
     rows = [
-        {
-            "prompt set": e.prompt_set,
-            "model": e.model,
-            "parameters": e.n_params,
-            "EPIC distance": e.metrics.epic,
-            "EPIC 95% CI low": e.metrics.ci_low,
-            "EPIC 95% CI high": e.metrics.ci_high,
-            "average precision": e.metrics.average_precision,
-            "ROC AUC": e.metrics.roc_auc,
-            "n labelled": e.metrics.n,
-            "note": e.metrics.note,
-        }
+        (
+            e.prompt_set,
+            e.model,
+            e.n_params,
+            e.metrics.epic,
+            e.metrics.ci_low,
+            e.metrics.ci_high,
+            e.metrics.average_precision,
+            e.metrics.roc_auc,
+            e.metrics.n,
+            e.metrics.note,
+        )
         for e in evaluations
     ]
-    columns = [
-        "prompt set",
-        "model",
-        "parameters",
-        "EPIC distance",
-        "EPIC 95% CI low",
-        "EPIC 95% CI high",
-        "average precision",
-        "ROC AUC",
-        "n labelled",
-        "note",
-    ]
-    # Undefined metrics become empty cells (the note column says why).
-    return pd.DataFrame(rows, columns=columns)
+    return pd.DataFrame(rows, columns=list(EVALUATION_COLUMNS))
 
 
 def best_evaluation(evaluations: Sequence[Evaluation]) -> Evaluation | None:
@@ -302,12 +319,12 @@ def pr_curves(evaluations: Sequence[Evaluation], binary: np.ndarray) -> list[PRC
     return curves
 
 
-def disagreements(rewards: np.ndarray, labels: np.ndarray, k: int = 12) -> pd.DataFrame:
+def reward_label_mismatches(rewards: np.ndarray, labels: np.ndarray, k: int = 12) -> pd.DataFrame:
     """The frames where reward and labels disagree most.
 
-    EPIC against labels is the Pearson distance, and with standardised rewards z_r and labels z_l
-    (population standard deviation), 1 − ρ = Σᵢ (z_r,ᵢ − z_l,ᵢ)² / 2n. Each frame's term of that
-    sum is its share of the disagreement: the frames with the largest shares are those to look at.
+    EPIC against labels is the Pearson distance, and with u, v the rewards and labels centred
+    and scaled to unit norm, 1 − ρ = Σᵢ (uᵢ − vᵢ)² / 2. Each frame's term of that sum is its
+    share of the disagreement: the frames with the largest shares are those to look at.
 
     Args:
         rewards: N rewards.
@@ -326,16 +343,16 @@ def disagreements(rewards: np.ndarray, labels: np.ndarray, k: int = 12) -> pd.Da
     check_labels(y)
     if r.shape != y.shape:
         raise ValueError(f"{len(r)} rewards for {len(y)} labels")
-    if float(r.min()) == float(r.max()):
+    u, constant = standardize(r)
+    if constant:
         raise ConstantRewardError(
             f"the rewards are all the same value ({float(r[0])!r}): no frame disagrees more "
             "than another; check the prompts",
             side="rewards",
             value=float(r[0]),
         )
-    z_r = (r - r.mean()) / r.std()
-    z_y = (y - y.mean()) / y.std()
-    share = (z_r - z_y) ** 2 / (2 * len(r))
+    v, _ = standardize(y)
+    share = (u - v) ** 2 / 2
     order = np.argsort(-share, kind="stable")[: max(0, k)]
     return pd.DataFrame(
         {"frame": order, "reward": r[order], "label": y[order], "share": share[order]}
@@ -358,15 +375,15 @@ def parse_alphas(text: str) -> list[float]:
     """
     tokens = [t for t in re.split(r"[,;\s]+", text or "") if t]
     if not tokens:
-        raise ValueError("enter at least one α value in [0, 1], e.g. 0, 0.5, 1")
+        raise InvalidInputError("enter at least one α value in [0, 1], e.g. 0, 0.5, 1")
     values = []
     for token in tokens:
         try:
             value = float(token)
         except ValueError:
-            raise ValueError(f"{token!r} is not a number: write α values like 0, 0.5, 1") from None
+            raise InvalidInputError(f"{token!r} is not a number: write α values like 0, 0.5, 1") from None
         if not (math.isfinite(value) and 0.0 <= value <= 1.0):
-            raise ValueError(f"α must be in [0, 1], got {token}")
+            raise InvalidInputError(f"α must be in [0, 1], got {token}")
         values.append(value)
     return list(dict.fromkeys(values))
 
@@ -436,31 +453,6 @@ def sweep_spec(row: pd.Series) -> RewardSpec:
     )
 
 
-def sweep_prompt_set(
-    row: pd.Series, name: str, *, model_name: str, pretrained: str, aspect: str = "squash"
-) -> PromptSetSpec:
-    """A sweep row as a prompt set to save.
-
-    Args:
-        row: a row of :attr:`SweepResult.table`.
-        name: the prompt set's name.
-        model_name: the model the sweep used (architecture).
-        pretrained: its weights ('' for random init).
-        aspect: the aspect policy of the embeddings.
-    """
-    spec = sweep_spec(row)
-    return PromptSetSpec(
-        name=name,
-        goal_prompts=list(spec.goal_prompts),
-        baseline_prompts=list(spec.baseline_prompts),
-        model_name=model_name,
-        pretrained=pretrained,
-        alpha=spec.alpha,
-        reward_kind="regularized",
-        aspect=aspect,
-    )
-
-
 def prompt_sweep(
     clip: ClipModel,
     embeddings: np.ndarray,
@@ -479,8 +471,10 @@ def prompt_sweep(
 
     Each combination is the regularized reward (Rocamonde et al., Def. 1) of one goal prompt
     and one baseline prompt. With x, g, b unit vectors the reward only needs x·g and x·b, so all
-    combinations come from the two products X·Gᵀ and X·Bᵀ; the Pearson distance to the labels is
-    then computed for all of them at once.
+    combinations come from one product of the prompts with the frames
+    (:func:`~vlmrm_core.rewards.regularized_reward_grid_from_dots`), scored in blocks of bounded
+    memory by the row-wise :func:`~vlmrm_core.metrics.pearson` and
+    :func:`~vlmrm_core.metrics.roc_auc_rows`.
 
     Args:
         clip: the model the embeddings came from.
@@ -515,9 +509,9 @@ def prompt_sweep(
         raise PromptError("enter at least one candidate goal prompt")
     alphas = list(dict.fromkeys(float(a) for a in alphas))
     if not alphas:
-        raise ValueError("enter at least one α value")
+        raise InvalidInputError("enter at least one α value")
     if any(not 0.0 <= a <= 1.0 for a in alphas):
-        raise ValueError(f"α values must be in [0, 1], got {alphas}")
+        raise InvalidInputError(f"α values must be in [0, 1], got {alphas}")
     warnings: list[str] = []
     positive = [a for a in alphas if a > 0]
     if positive and not baselines:
@@ -542,70 +536,17 @@ def prompt_sweep(
 
     started = time.perf_counter()
     index = {p: i for i, p in enumerate(prompts)}
-    gi = np.array([index[g] for g in goals])
-    bi = np.array([index[b] for b in baselines], dtype=np.int64)
-    # The one pass over the N×D matrix; everything after works on N×P dot products.
-    dots = (x @ text.T.astype(x.dtype, copy=False)).astype(np.float64)
-    norms_sq = np.einsum("pd,pd->p", text, text)
-    y_centred = y - y.mean()
-    y_norm = math.sqrt(float(y_centred @ y_centred))
-    binary = binarize(y, SUCCESS_THRESHOLD)
-    has_both_classes = 0 < binary.sum() < len(binary)
-
-    rows: list[dict[str, object]] = []
-    chunk = max(1, _CHUNK_ELEMENTS // max(1, x.shape[0]))
-    if 0.0 in alphas or not positive:
-        # α = 0: R = 1 − ½‖x − g‖² whatever the baseline, so one row per goal.
-        for start in range(0, len(gi), chunk):
-            part = gi[start : start + chunk]
-            rewards = 1.0 - 0.5 * (1.0 - 2.0 * dots[:, part] + norms_sq[part])
-            epic, auc, notes = _column_metrics(rewards, y_centred, y_norm, binary, has_both_classes)
-            rows.extend(
-                {"goal": g, "baseline": None, "alpha": 0.0, "epic": e, "roc_auc": a, "note": n}
-                for g, e, a, n in zip(goals[start : start + chunk], epic, auc, notes, strict=True)
-            )
-    if positive:
-        pairs_g = np.repeat(gi, len(bi))
-        pairs_b = np.tile(bi, len(gi))
-        d_sq = (
-            norms_sq[pairs_g]
-            + norms_sq[pairs_b]
-            - 2.0 * np.einsum("kd,kd->k", text[pairs_g], text[pairs_b])
-        )
-        valid = d_sq > 1e-20
-        d_norm = np.sqrt(np.where(valid, d_sq, 1.0))
-        g_dot_d = (norms_sq[pairs_g] - np.einsum("kd,kd->k", text[pairs_g], text[pairs_b])) / d_norm
-        for alpha in positive:
-            keep = (1.0 - alpha) ** 2
-            for start in range(0, len(pairs_g), chunk):
-                sl = slice(start, start + chunk)
-                xg, xb = dots[:, pairs_g[sl]], dots[:, pairs_b[sl]]
-                # Rocamonde Def. 1 with v = x − g: ‖vP‖² = (1 − keep)(v·d̂)² + keep‖v‖².
-                along = (xg - xb) / d_norm[sl] - g_dot_d[sl]
-                v_sq = 1.0 - 2.0 * xg + norms_sq[pairs_g[sl]]
-                rewards = 1.0 - 0.5 * ((1.0 - keep) * along * along + keep * v_sq)
-                epic, auc, notes = _column_metrics(
-                    rewards, y_centred, y_norm, binary, has_both_classes
-                )
-                for k, (g, b) in enumerate(zip(pairs_g[sl], pairs_b[sl], strict=True)):
-                    note = notes[k]
-                    e, a = epic[k], auc[k]
-                    if not valid[start + k]:
-                        e, a = None, None
-                        note = "goal and baseline are the same prompt: no direction to project on"
-                    rows.append(
-                        {
-                            "goal": prompts[g],
-                            "baseline": prompts[b],
-                            "alpha": alpha,
-                            "epic": e,
-                            "roc_auc": a,
-                            "note": note,
-                        }
-                    )
-    table = pd.DataFrame(rows, columns=["goal", "baseline", "alpha", "epic", "roc_auc", "note"])
-    table["epic"] = pd.to_numeric(table["epic"], errors="coerce")
-    table["roc_auc"] = pd.to_numeric(table["roc_auc"], errors="coerce")
+    table = _score_grid(
+        x,
+        y,
+        text,
+        [index[g] for g in goals],
+        [index[b] for b in baselines],
+        [0.0] if 0.0 in alphas or not positive else [],
+        positive,
+    )
+    table["goal"] = [prompts[i] for i in table["goal"]]
+    table["baseline"] = [prompts[i] if i >= 0 else None for i in table["baseline"]]
     table = table.sort_values("epic", na_position="last", kind="stable").reset_index(drop=True)
     table.insert(0, "rank", np.arange(1, len(table) + 1))
     score_seconds = time.perf_counter() - started
@@ -617,7 +558,7 @@ def prompt_sweep(
     for i in range(min(detail_top, len(table))):
         if pd.isna(table.at[i, "epic"]):
             break
-        evaluation = evaluate_spec(
+        evaluation = evaluate_reward(
             clip, x, y, sweep_spec(table.iloc[i]), prompt_set="sweep", n_boot=n_boot, seed=seed
         )
         m = evaluation.metrics
@@ -648,62 +589,146 @@ def _check_prompts(prompts: Sequence[str], what: str) -> list[str]:
     return cleaned
 
 
-def _column_metrics(
-    rewards: np.ndarray,
-    y_centred: np.ndarray,
-    y_norm: float,
-    binary: np.ndarray,
-    has_both_classes: bool,
-) -> tuple[list[float | None], list[float | None], list[str]]:
-    """EPIC distance and ROC AUC of each column of an N×K reward matrix against the labels."""
-    centred = rewards - rewards.mean(axis=0)
-    spread = np.ptp(rewards, axis=0)
-    scale = np.maximum(np.abs(rewards).max(axis=0), 1.0)
-    # A spread at rounding level means the reward scores every frame alike: ρ is undefined.
-    constant = spread <= 1e-12 * scale
-    r_norm = np.sqrt(np.einsum("nk,nk->k", centred, centred))
-    with np.errstate(invalid="ignore", divide="ignore"):
-        rho = (y_centred @ centred) / (r_norm * y_norm)
-    epic_values = np.sqrt((1.0 - np.clip(rho, -1.0, 1.0)) / 2.0)
-    auc_values = _auc_columns(rewards, binary) if has_both_classes else None
-    epic: list[float | None] = []
-    auc: list[float | None] = []
-    notes: list[str] = []
-    for k in range(rewards.shape[1]):
-        if constant[k]:
-            epic.append(None)
-            auc.append(None)
-            notes.append("the reward is the same for every frame: EPIC is undefined")
-            continue
-        epic.append(float(epic_values[k]))
-        auc.append(float(auc_values[k]) if auc_values is not None else None)
-        notes.append("" if auc_values is not None else "no ROC AUC: the labels have one class")
-    return epic, auc, notes
+def _score_grid(
+    x: np.ndarray,
+    labels: np.ndarray,
+    text: np.ndarray,
+    goals: Sequence[int],
+    baselines: Sequence[int],
+    zero_alpha: Sequence[float],
+    positive_alphas: Sequence[float],
+) -> pd.DataFrame:
+    """EPIC distance and ROC AUC of every combination, scored in blocks of bounded size.
 
+    Args:
+        x: N×D image embeddings.
+        labels: N consensus labels.
+        text: P×D prompt embeddings (float64).
+        goals: rows of ``text`` that are goal prompts.
+        baselines: rows of ``text`` that are baseline prompts.
+        zero_alpha: ``[0.0]`` to score α = 0 (one row per goal), else empty.
+        positive_alphas: α > 0 to score for every goal × baseline.
 
-def _auc_columns(rewards: np.ndarray, binary: np.ndarray) -> np.ndarray:
-    """ROC AUC of each column of an N×K reward matrix (Mann–Whitney: rank sum of successes).
-
-    Sorting rows of the transposed (contiguous) matrix is about four times faster than ranking
-    along axis 0. Tied rewards (common: the dot products are float32) get their average rank,
-    as in ``roc_auc``.
+    Returns:
+        Columns ``goal``, ``baseline`` (rows of ``text``; -1 for α = 0), ``alpha``, ``epic``,
+        ``roc_auc``, ``note``, in a fixed order (α = 0 first, then by α, goal, baseline, each
+        as given) that does not depend on the block size.
     """
-    n = rewards.shape[0]
-    n_pos = int(binary.sum())
-    n_neg = n - n_pos
-    by_column = np.ascontiguousarray(rewards.T)
-    order = np.argsort(by_column, axis=1)
-    success = (binary == 1)[order].astype(np.float64)
-    ordered = np.take_along_axis(by_column, order, axis=1)
-    starts = np.ones(ordered.shape, dtype=bool)
-    starts[:, 1:] = ordered[:, 1:] != ordered[:, :-1]
-    positions = np.broadcast_to(np.arange(n), ordered.shape)
-    # Each element's tie group runs from the last group start at or before it to the element
-    # before the next group start after it; its average 1-based rank is the midpoint + 1.
-    first = np.maximum.accumulate(np.where(starts, positions, 0), axis=1)
-    ends = np.ones(ordered.shape, dtype=bool)
-    ends[:, :-1] = starts[:, 1:]
-    last = np.minimum.accumulate(np.where(ends, positions, n - 1)[:, ::-1], axis=1)[:, ::-1]
-    ranks = (first + last) / 2.0 + 1.0
-    rank_sum = np.einsum("kn,kn->k", success, ranks)
-    return (rank_sum - n_pos * (n_pos + 1) / 2) / (n_pos * n_neg)
+    # The one pass over the N×D matrix; everything after works on P×N dot products.
+    dots = (text.astype(x.dtype, copy=False) @ x.T).astype(np.float64)
+    binary = binarize(labels, SUCCESS_THRESHOLD)
+    both_classes = 0 < int(binary.sum()) < len(binary)
+    chunk = max(1, _CHUNK_ELEMENTS // max(1, x.shape[0]))
+    goals, baselines = np.asarray(goals, dtype=np.int64), np.asarray(baselines, dtype=np.int64)
+    parts: list[pd.DataFrame] = []
+    if zero_alpha:
+        # α = 0: R = 1 − ½‖x − g‖² whatever the baseline (the goal stands in for it).
+        for start in range(0, len(goals), chunk):
+            rows = goals[start : start + chunk]
+            grid = regularized_reward_grid_from_dots(
+                dots[rows], dots[rows[:1]], text[rows], text[rows[:1]], [0.0]
+            )
+            parts.append(_grid_metrics(grid[0, :, 0], labels, binary, both_classes, rows, -1, 0.0))
+    for alpha in positive_alphas:
+        per_block_baselines = min(len(baselines), chunk)
+        per_block_goals = max(1, chunk // per_block_baselines)
+        for g_start in range(0, len(goals), per_block_goals):
+            g_rows = goals[g_start : g_start + per_block_goals]
+            for b_start in range(0, len(baselines), per_block_baselines):
+                b_rows = baselines[b_start : b_start + per_block_baselines]
+                grid = regularized_reward_grid_from_dots(
+                    dots[g_rows], dots[b_rows], text[g_rows], text[b_rows], [alpha]
+                )[0]
+                parts.append(
+                    _grid_metrics(
+                        grid.reshape(-1, grid.shape[-1]),
+                        labels,
+                        binary,
+                        both_classes,
+                        np.repeat(g_rows, len(b_rows)),
+                        np.tile(b_rows, len(g_rows)),
+                        alpha,
+                    )
+                )
+    columns = ["goal", "baseline", "alpha", "epic", "roc_auc", "note"]
+    if not parts:
+        return pd.DataFrame(columns=columns)
+    table = pd.concat(parts, ignore_index=True)
+    # Blocks run goal-major within baseline blocks: restore one order whatever the block size
+    # (α as given, then goals and baselines as given).
+    order = pd.DataFrame(
+        {
+            "alpha": table["alpha"].map(
+                {a: k for k, a in enumerate([*zero_alpha, *positive_alphas])}
+            ),
+            "goal": table["goal"].map({g: k for k, g in enumerate(goals.tolist())}),
+            "baseline": table["baseline"].map(
+                {b: k for k, b in enumerate([-1, *baselines.tolist()])}
+            ),
+        }
+    )
+    table = table.loc[order.sort_values(["alpha", "goal", "baseline"], kind="stable").index]
+    return table[columns].reset_index(drop=True)
+
+
+def _grid_metrics(
+    rewards: np.ndarray,
+    labels: np.ndarray,
+    binary: np.ndarray,
+    both_classes: bool,
+    goals: np.ndarray,
+    baselines: np.ndarray | int,
+    alpha: float,
+) -> pd.DataFrame:
+    """EPIC distance and ROC AUC of each row of a K×N reward matrix (NaN rows: no direction)."""
+    k = rewards.shape[0]
+    undefined = np.isnan(rewards[:, 0]) if rewards.shape[1] else np.zeros(k, dtype=bool)
+    epic = np.full(k, np.nan)
+    auc = np.full(k, np.nan)
+    notes = np.full(k, "", dtype=object)
+    notes[undefined] = "goal and baseline are the same prompt: no direction to project on"
+    scored = np.flatnonzero(~undefined)
+    if len(scored):
+        # A spread at rounding level means the reward scores every frame alike: ρ is undefined.
+        result = pearson(rewards[scored], labels, constant_rtol=1e-12)
+        epic[scored] = result.distance
+        constant = scored[~result.defined]
+        notes[constant] = "the reward is the same for every frame: EPIC is undefined"
+        varying = scored[result.defined]
+        if not both_classes:
+            notes[varying] = "no ROC AUC: the labels have one class"
+        elif len(varying):
+            auc[varying] = roc_auc_rows(rewards[varying], binary)
+    return pd.DataFrame(
+        {
+            "goal": goals,
+            "baseline": baselines,
+            "alpha": alpha,
+            "epic": epic,
+            "roc_auc": auc,
+            "note": notes,
+        }
+    )
+
+
+def evaluation_provenance(result: Evaluation, dataset: str, labels: str) -> Provenance:
+    """Where a reward was evaluated and how it scored, for its reward file.
+
+    Args:
+        result: the evaluation of one reward with one model.
+        dataset: the labelled dataset's name.
+        labels: which labels, e.g. ``"consensus (mean over labellers)"``.
+    """
+    m = result.metrics
+    interval = (m.ci_low, m.ci_high) if m.ci_low is not None and m.ci_high is not None else None
+    return Provenance(
+        dataset=dataset,
+        labels=labels,
+        n_labels=m.n,
+        epic_distance=m.epic,
+        epic_ci=interval,
+        average_precision=m.average_precision,
+        roc_auc=m.roc_auc,
+        evaluated_at=datetime.now(UTC).isoformat(timespec="seconds"),
+        extra={"prompt_set": result.prompt_set, "model_identity": result.model},
+    )

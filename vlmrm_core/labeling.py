@@ -16,34 +16,35 @@ import hashlib
 import re
 import tempfile
 import unicodedata
+import uuid
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Literal
 
 import numpy as np
 import pandas as pd
-from sqlalchemy import Engine, func, select
 
+from vlmrm_core.errors import InvalidInputError
 from vlmrm_core.metrics.agreement import (
     UndefinedAgreementError,
     krippendorff_alpha,
+    labeller_disagreements,
     pairwise_kappa,
 )
 from vlmrm_core.store import (
+    Engine,
     FrameInfo,
     LabelProgress,
     LabelRecord,
     add_label,
     current_labels,
     export_labels,
+    frames_by_hash,
     label_progress,
     label_queue,
-    session_scope,
     undo_last_label,
 )
-from vlmrm_core.store._sql import NotFoundError, chunks
-from vlmrm_core.store.datasets import frame_info_from_member
-from vlmrm_core.store.schema import Dataset, DatasetFrame, Frame
 
 __all__ = [
     "EXPORT_MIME",
@@ -78,14 +79,19 @@ EXPORT_MIME = {
 
 
 def check_labeler_name(name: str) -> str:
-    """The labeler name without surrounding whitespace, or a ValueError saying what is wrong."""
+    """The labeler name without surrounding whitespace.
+
+    Raises:
+        InvalidInputError: (a ``ValueError``) the name is empty, too long or has control
+            characters; the message says which.
+    """
     cleaned = name.strip()
     if not cleaned:
-        raise ValueError("Enter your name to start labelling.")
+        raise InvalidInputError("Enter your name to start labelling.")
     if len(cleaned) > MAX_LABELER_NAME:
-        raise ValueError(f"Your name is {len(cleaned)} characters long; use at most 80.")
+        raise InvalidInputError(f"Your name is {len(cleaned)} characters long; use at most 80.")
     if any(unicodedata.category(ch).startswith("C") for ch in cleaned):
-        raise ValueError("Your name contains control characters (such as line breaks).")
+        raise InvalidInputError("Your name contains control characters (such as line breaks).")
     return cleaned
 
 
@@ -122,6 +128,11 @@ class LabelSession:
     labeler: str
     front: list[str] = field(default_factory=list)
     skipped: list[str] = field(default_factory=list)
+    session_id: str = field(default_factory=lambda: uuid.uuid4().hex)
+    """Tags every label this session writes; Undo removes only labels with this tag."""
+    signed_in: bool = False
+    """True when ``labeler`` is a signed-in email: every write goes through the permission
+    checks of :mod:`vlmrm_core.store.tasks` (role, assigned tasks)."""
 
     @property
     def seed(self) -> int:
@@ -151,7 +162,16 @@ class LabelSession:
 
     def label(self, engine: Engine, frame_hash: str, value: float) -> LabelRecord:
         """Commit a label for a frame now, and take it out of this session's history."""
-        record = add_label(engine, self.dataset, frame_hash, self.labeler, value)
+        if self.signed_in:
+            from vlmrm_core.store.tasks import add_label_as
+
+            record = add_label_as(
+                engine, self.labeler, self.dataset, frame_hash, value, session_id=self.session_id
+            )
+        else:
+            record = add_label(
+                engine, self.dataset, frame_hash, self.labeler, value, session_id=self.session_id
+            )
         self._forget(frame_hash)
         return record
 
@@ -161,12 +181,24 @@ class LabelSession:
         self.skipped.append(frame_hash)
 
     def undo(self, engine: Engine) -> LabelRecord | None:
-        """Delete this labeler's latest label in the dataset and bring its frame back first.
+        """Delete this session's latest label in the dataset and bring its frame back first.
+
+        Only a label written in this session, by this labeler, is ever removed: another
+        person (or another browser session under the same name) keeps theirs.
 
         Returns:
             The deleted label, or None when there was nothing to undo.
         """
-        record = undo_last_label(engine, self.dataset, self.labeler)
+        if self.signed_in:
+            from vlmrm_core.store.tasks import undo_label_as
+
+            record = undo_label_as(
+                engine, self.labeler, self.dataset, session_id=self.session_id
+            )
+        else:
+            record = undo_last_label(
+                engine, self.dataset, self.labeler, session_id=self.session_id
+            )
         if record is not None:
             self._forget(record.frame_hash)
             self.front.insert(0, record.frame_hash)
@@ -180,8 +212,7 @@ class LabelSession:
 def frame_infos(engine: Engine, dataset: str, hashes: Iterable[str]) -> dict[str, FrameInfo]:
     """The first membership (lowest position) in ``dataset`` of each of the given frames.
 
-    The store lists a dataset's frames by position only; the Label page needs a few frames by
-    hash, which this looks up without reading the whole dataset.
+    The Label page shows a few frames by hash; see :func:`~vlmrm_core.store.frames_by_hash`.
 
     Args:
         engine: The project database.
@@ -194,32 +225,7 @@ def frame_infos(engine: Engine, dataset: str, hashes: Iterable[str]) -> dict[str
     Raises:
         NotFoundError: No such dataset.
     """
-    wanted = sorted(set(hashes))
-    found: dict[str, FrameInfo] = {}
-    with session_scope(engine) as session:
-        ds_id = session.scalar(select(Dataset.id).where(Dataset.name == dataset))
-        if ds_id is None:
-            raise NotFoundError(f"no dataset named {dataset!r}")
-        for part in chunks(wanted):
-            first = (
-                select(DatasetFrame.frame_hash, func.min(DatasetFrame.position).label("position"))
-                .where(DatasetFrame.dataset_id == ds_id, DatasetFrame.frame_hash.in_(part))
-                .group_by(DatasetFrame.frame_hash)
-                .subquery()
-            )
-            rows = session.execute(
-                select(DatasetFrame, Frame.width, Frame.height)
-                .join(
-                    first,
-                    (DatasetFrame.frame_hash == first.c.frame_hash)
-                    & (DatasetFrame.position == first.c.position),
-                )
-                .join(Frame, Frame.hash == DatasetFrame.frame_hash)
-                .where(DatasetFrame.dataset_id == ds_id)
-            )
-            for member, width, height in rows:
-                found[member.frame_hash] = frame_info_from_member(member, width, height)
-    return found
+    return frames_by_hash(engine, dataset, hashes)
 
 
 @dataclass(frozen=True)
@@ -236,8 +242,8 @@ class AgreementReport:
             observed_agreement, kappa (NaN where undefined).
         alpha: Krippendorff's α over all labelers, or None when it is undefined.
         alpha_note: Why α is None, or which level it was computed at.
-        disagreements: Frames whose labels differ (binary) or spread by at least the tolerance
-            (graded): frame_hash, n_labelers, labels (text, e.g. ``alice: success, bob:
+        labeller_disagreements: Frames whose labels differ (binary) or spread by at least the
+            tolerance (graded): frame_hash, n_labelers, labels (text, e.g. ``alice: success, bob:
             failure``), mean, spread; widest spread first.
     """
 
@@ -248,7 +254,7 @@ class AgreementReport:
     pairwise: pd.DataFrame
     alpha: float | None
     alpha_note: str
-    disagreements: pd.DataFrame
+    labeller_disagreements: pd.DataFrame
 
 
 _DISAGREEMENT_COLUMNS = ["frame_hash", "n_labelers", "labels", "mean", "spread"]
@@ -280,7 +286,7 @@ def agreement_report(
 
     per_frame = current.groupby("frame_hash")["labeler"].nunique()
     n_shared = int((per_frame >= 2).sum())
-    level = "interval" if graded else "nominal"
+    level: Literal["interval", "nominal"] = "interval" if graded else "nominal"
     alpha: float | None = None
     if n_shared == 0:
         alpha_note = "needs at least one frame labelled by two labelers"
@@ -300,24 +306,18 @@ def agreement_report(
         pairwise=pairwise,
         alpha=alpha,
         alpha_note=alpha_note,
-        disagreements=_disagreements(current, graded, graded_tolerance),
+        labeller_disagreements=_labeller_disagreements(current, graded, graded_tolerance),
     )
 
 
-def _disagreements(current: pd.DataFrame, graded: bool, tolerance: float) -> pd.DataFrame:
-    rows = []
-    for frame_hash, group in current.groupby("frame_hash", sort=True):
-        if len(group) < 2:
-            continue
-        spread = float(group["value"].max() - group["value"].min())
-        if spread == 0.0 or (graded and spread < tolerance):
-            continue
-        labels = ", ".join(
-            f"{who}: {label_text(v)}"
-            for who, v in sorted(zip(group["labeler"], group["value"], strict=True))
-        )
-        rows.append((frame_hash, len(group), labels, float(group["value"].mean()), spread))
-    table = pd.DataFrame(rows, columns=_DISAGREEMENT_COLUMNS)
+def _labeller_disagreements(current: pd.DataFrame, graded: bool, tolerance: float) -> pd.DataFrame:
+    found = labeller_disagreements(current, item="frame_hash", min_spread=graded * tolerance)
+    labels = [
+        ", ".join(f"{who}: {label_text(v)}" for who, v in sorted(by_labeler.items()))
+        for by_labeler in found["labels"]
+    ]
+    table = found.rename(columns={"item": "frame_hash"}).assign(labels=labels)
+    table = table[_DISAGREEMENT_COLUMNS].astype({"mean": float, "spread": float})
     return table.sort_values(["spread", "frame_hash"], ascending=[False, True], ignore_index=True)
 
 

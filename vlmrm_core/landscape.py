@@ -9,35 +9,26 @@ the top and bottom frames, and how much two rewards agree.
 from __future__ import annotations
 
 import functools
-import math
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
-from sqlalchemy import Engine
 
 from vlmrm_core import rewards
 from vlmrm_core.embedding import PromptError, embed_frames, encode_texts, prompt_token_count
 from vlmrm_core.embedding_cache import EmbeddingCache, encoder_key
+from vlmrm_core.errors import InvalidInputError
 from vlmrm_core.frames import ProgressCallback
+from vlmrm_core.metrics.correlation import pearson
 from vlmrm_core.models import ClipModel
-from vlmrm_core.reward_model import RewardScores, RewardSpec, score_embeddings
+from vlmrm_core.reward_model import RewardScores, score_embeddings
 from vlmrm_core.settings import Settings
-from vlmrm_core.store import FrameInfo, dataset_frames, load_pixels
+from vlmrm_core.spec import RewardSpec
+from vlmrm_core.store import Engine, FrameInfo, dataset_frames, load_pixels
 
 AXES = ("parameter", "step", "rank")
 """Landscape x axes: the swept state variable, the step within an episode, the reward rank."""
-
-AXIS_LABELS = {
-    "parameter": "sweep parameter",
-    "step": "step (one line per episode)",
-    "rank": "rank by reward",
-}
-"""How the axes are offered to the user."""
-
-MAX_GROUP_TRACES = 30
-"""More episodes than this are drawn as one line with gaps instead of one legend entry each."""
 
 
 @dataclass
@@ -77,6 +68,7 @@ def embed_hashes(
     progress: ProgressCallback | None = None,
     settings: Settings | None = None,
     batch_size: int = 32,
+    resize: str = "antialias",
 ) -> np.ndarray:
     """Embeddings of stored frames, read from the cache; frames not cached yet are embedded once.
 
@@ -88,11 +80,12 @@ def embed_hashes(
         progress: ``progress(done, total, message)``.
         settings: where frame files live (default: the current settings).
         batch_size: frames per forward pass.
+        resize: resampling policy (part of the cache key).
 
     Returns:
         len(hashes)×D float32, L2-normalised, in the order given.
     """
-    cache = EmbeddingCache.for_model(engine, clip, aspect)
+    cache = EmbeddingCache.for_model(engine, clip, aspect, resize)
     # Loaders, not pixels: images of frames already in the cache are never read.
     items = ((h, functools.partial(load_pixels, h, settings)) for h in hashes)
     return embed_frames(
@@ -100,6 +93,7 @@ def embed_hashes(
         items,
         cache=cache,
         aspect=aspect,
+        resize=resize,
         batch_size=batch_size,
         total=len(hashes),
         progress=progress,
@@ -115,6 +109,7 @@ def embed_dataset(
     progress: ProgressCallback | None = None,
     settings: Settings | None = None,
     batch_size: int = 32,
+    resize: str = "antialias",
 ) -> DatasetEmbeddings:
     """Every frame of a dataset with its embedding (computed once per model, ever).
 
@@ -126,6 +121,7 @@ def embed_dataset(
         progress: ``progress(done, total, message)`` while embedding.
         settings: where frame files live.
         batch_size: frames per forward pass.
+        resize: resampling policy.
 
     Returns:
         The frames in position order and an N×D matrix of their embeddings.
@@ -139,8 +135,9 @@ def embed_dataset(
         progress=progress,
         settings=settings,
         batch_size=batch_size,
+        resize=resize,
     )
-    return DatasetEmbeddings(dataset, encoder_key(clip, aspect), frames, matrix)
+    return DatasetEmbeddings(dataset, encoder_key(clip, aspect, resize), frames, matrix)
 
 
 def long_prompt_warnings(clip: ClipModel, prompts: Iterable[str]) -> list[str]:
@@ -237,10 +234,10 @@ def alpha_curves(
         PromptError: α > 0 without baseline prompts.
     """
     if spec.kind != "regularized":
-        raise ValueError("α curves belong to the regularized reward; pick that reward kind")
+        raise InvalidInputError("α curves belong to the regularized reward; pick that reward kind")
     alphas = list(dict.fromkeys(float(a) for a in alphas))
     if any(not 0.0 <= a <= 1.0 for a in alphas):
-        raise ValueError(f"α must be in [0, 1], got {alphas}")
+        raise InvalidInputError(f"α must be in [0, 1], got {alphas}")
     if any(a > 0 for a in alphas) and not spec.baseline_prompts:
         raise PromptError("α > 0 needs at least one baseline prompt (or keep only α = 0)")
     goal = rewards.mean_embedding(encode_texts(clip, spec.goal_prompts))
@@ -290,9 +287,9 @@ def landscape_points(
         ValueError: an unknown axis, an axis the frames lack, or ``rank`` without rewards.
     """
     if axis not in AXES:
-        raise ValueError(f"unknown x axis {axis!r}: use one of {', '.join(AXES)}")
+        raise InvalidInputError(f"unknown x axis {axis!r}: use one of {', '.join(AXES)}")
     if axis not in available_axes(frames):
-        raise ValueError(f"these frames have no {AXIS_LABELS[axis]}; pick another x axis")
+        raise InvalidInputError(f"these frames have no {axis} values; pick another x axis")
     n = len(frames)
     index = np.arange(n)
     names = [frame_label(f) for f in frames]
@@ -314,7 +311,7 @@ def landscape_points(
         details = [f"{g}, step {int(s)}" for g, s in zip(groups, x, strict=True)]
     else:
         if order_by is None or len(order_by) != n:
-            raise ValueError("the rank axis needs one reward per frame to rank by")
+            raise InvalidInputError("the rank axis needs one reward per frame to rank by")
         order = np.argsort(-np.asarray(order_by, dtype=np.float64), kind="stable")
         x = np.empty(n, dtype=np.float64)
         x[order] = np.arange(1, n + 1)
@@ -388,11 +385,8 @@ def reward_agreement(a: np.ndarray, b: np.ndarray) -> Agreement:
 def _pearson(x: np.ndarray, y: np.ndarray) -> float | None:
     if len(x) < 2:
         return None
-    xc, yc = x - x.mean(), y - y.mean()
-    denominator = math.sqrt(float(xc @ xc) * float(yc @ yc))
-    if denominator == 0.0:
-        return None
-    return float(np.clip((xc @ yc) / denominator, -1.0, 1.0))
+    result = pearson(x, y)
+    return float(result.rho) if result.defined else None
 
 
 def _ranks(values: np.ndarray) -> np.ndarray:

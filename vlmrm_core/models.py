@@ -28,21 +28,33 @@ from typing import Any
 from urllib.parse import urlparse
 
 import numpy as np
-import open_clip
 import torch
 
-from vlmrm_core.packed_vit import PackedImageEncoder, unsupported_reason
+from vlmrm_core._torchvision_compat import install as _install_torchvision_compat
+
+_install_torchvision_compat()  # must precede the first import of open_clip (and torchvision)
+
+import open_clip  # noqa: E402
+
+from vlmrm_core.enums import Precision, choices  # noqa: E402
+from vlmrm_core.errors import VlmrmError  # noqa: E402
+from vlmrm_core.packed_vit import PackedImageEncoder, unsupported_reason  # noqa: E402
 from vlmrm_core.settings import get_settings
 
 CHECKPOINT_SUFFIXES = (".pt", ".pth", ".bin", ".safetensors")
 RANDOM_INIT_NAMES = ("", "none", "random", "random-init")
 DEFAULT_MODEL = "ViT-B-32"
 DEFAULT_TAGS = ("laion2b_s34b_b79k", "laion2b_e16")
-PRECISIONS = ("fp32", "bf16")
+PRECISIONS = choices(Precision)
 HUB_PROBE_TIMEOUT_S = 3.0
+_TORCH_DTYPES = {
+    Precision.FP32: torch.float32,
+    Precision.BF16: torch.bfloat16,
+    Precision.FP16: torch.float16,
+}
 
 
-class ModelError(RuntimeError):
+class ModelError(VlmrmError, RuntimeError):
     """A model could not be loaded; the message names the problem and the fix."""
 
 
@@ -56,7 +68,8 @@ class ClipModel:
     """Tag, checkpoint path, or None for random init."""
     identity: str
     """Stable key for caches (see module docstring)."""
-    model: torch.nn.Module
+    model: Any
+    """The open_clip ``CLIP`` module (typed loosely: its towers are set up dynamically)."""
     tokenizer: Any
     device: torch.device
     precision: str
@@ -79,7 +92,7 @@ class ClipModel:
 
     @property
     def dtype(self) -> torch.dtype:
-        return torch.bfloat16 if self.precision == "bf16" else torch.float32
+        return _TORCH_DTYPES[Precision(self.precision)]
 
     def encode_image(self, images: torch.Tensor, batch_size: int = 32) -> torch.Tensor:
         """Unnormalised image features, as ``model.encode_image`` returns them.
@@ -146,6 +159,7 @@ def load_model(
     *,
     device: torch.device | str | None = None,
     precision: str = "fp32",
+    allow_torchscript: bool = True,
 ) -> ClipModel:
     """Load an open_clip model ready for embedding.
 
@@ -160,6 +174,8 @@ def load_model(
             on CPUs with AVX512-BF16, embeddings agree with fp32 to cosine ≈ 0.9999). On CPU,
             images go through ``vlmrm_core.packed_vit`` where the tower supports it, which keeps
             a second, re-blocked copy of the image tower's weights.
+        allow_torchscript: read a local checkpoint that is a TorchScript archive (OpenAI's
+            original files). The app passes False: it loads plain state dicts only.
 
     Returns:
         A ``ClipModel`` in eval mode on ``device``.
@@ -179,12 +195,10 @@ def load_model(
         identity, weights_file, pretrained_value = f"{name}/random-init", None, None
     elif is_checkpoint_path(pretrained):
         weights_file = Path(pretrained).expanduser()
-        if not weights_file.is_file():
-            raise ModelError(
-                f"checkpoint not found: {pretrained}. Give the path of a .pt/.bin/.safetensors "
-                f"file, or put it in {get_settings().models_dir} to have it offered in the app."
-            )
-        identity = f"{name}/sha256:{file_sha256(weights_file)[:16]}"
+        try:
+            identity = f"{name}/sha256:{file_sha256(weights_file)[:16]}"
+        except OSError:  # one message whether missing or unreadable: no existence oracle
+            raise _unreadable_checkpoint(weights_file) from None
         pretrained_value = str(weights_file)
     else:
         tag_cfg = _tag_config(name, pretrained)
@@ -199,10 +213,10 @@ def load_model(
                 name, pretrained=None, force_quick_gelu=quick_gelu, pretrained_text=False
             )
     if weights_file is not None:
-        _load_weights(model, weights_file, name)
+        _load_weights(model, weights_file, name, allow_torchscript=allow_torchscript)
     model.eval().requires_grad_(False)
-    if precision == "bf16":
-        model = model.to(torch.bfloat16)
+    if precision != Precision.FP32:
+        model = model.to(_TORCH_DTYPES[Precision(precision)])
     model = model.to(device)
 
     visual = model.visual
@@ -391,8 +405,9 @@ def _resolve_hub_weights(name: str, tag: str, tag_cfg: dict[str, Any]) -> Path:
     if not hub_reachable(host):
         raise ModelError(
             f"weights for {name} / {tag} are not in the local cache and the model hub ({host}) "
-            f"can't be reached (offline?). Download them once on a machine with network access, "
-            f"or pass a local checkpoint instead: --pretrained path/to/{name}-{tag}.safetensors "
+            f"can't be reached (offline?). Download them once on a machine with network access "
+            f"(`vlmrm models download {name} {tag}`), or pass a local checkpoint instead: "
+            f"--pretrained path/to/{name}-{tag}.safetensors "
             f"(files in {get_settings().models_dir} are offered in the app)."
         )
     from open_clip.pretrained import download_pretrained
@@ -403,23 +418,36 @@ def _resolve_hub_weights(name: str, tag: str, tag_cfg: dict[str, Any]) -> Path:
         raise ModelError(f"downloading {name} / {tag} failed: {exc}") from exc
 
 
-def _read_state_dict(path: Path) -> dict[str, torch.Tensor]:
+def _unreadable_checkpoint(path: Path) -> ModelError:
+    """The same message for a missing, unreadable or malformed checkpoint (no existence oracle)."""
+    return ModelError(
+        f"cannot read the checkpoint {path.name!r}: it is missing, not readable, or not a "
+        "PyTorch / safetensors state dict. Give the path of a .pt/.bin/.safetensors file, or put "
+        f"it in {get_settings().models_dir} to have it offered in the app."
+    )
+
+
+def _read_state_dict(path: Path, allow_torchscript: bool = True) -> dict[str, torch.Tensor]:
     if path.suffix.lower() == ".safetensors":
         from safetensors.torch import load_file
 
-        return load_file(str(path), device="cpu")
+        try:
+            return load_file(str(path), device="cpu")
+        except Exception:
+            raise _unreadable_checkpoint(path) from None
     try:
         obj = torch.load(str(path), map_location="cpu", weights_only=True)
-    except Exception as first_error:
+    except OSError:
+        raise _unreadable_checkpoint(path) from None
+    except Exception:
+        if not allow_torchscript:
+            raise _unreadable_checkpoint(path) from None
         try:  # OpenAI's original checkpoints are TorchScript archives
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore", DeprecationWarning)
                 obj = torch.jit.load(str(path), map_location="cpu").state_dict()
         except Exception:
-            raise ModelError(
-                f"{path} is not a readable checkpoint ({first_error}); expected a PyTorch or "
-                "safetensors state dict."
-            ) from first_error
+            raise _unreadable_checkpoint(path) from None
     if isinstance(obj, dict) and isinstance(obj.get("state_dict"), dict):
         obj = obj["state_dict"]
     if not isinstance(obj, dict):
@@ -427,8 +455,10 @@ def _read_state_dict(path: Path) -> dict[str, torch.Tensor]:
     return obj
 
 
-def _load_weights(model: torch.nn.Module, path: Path, name: str) -> None:
-    state = _read_state_dict(path)
+def _load_weights(
+    model: torch.nn.Module, path: Path, name: str, *, allow_torchscript: bool = True
+) -> None:
+    state = _read_state_dict(path, allow_torchscript)
     if state and all(k.startswith("module.") for k in state):
         state = {k.removeprefix("module."): v for k, v in state.items()}
     try:

@@ -23,8 +23,17 @@ difference from the stock pass is rounding: the fused GELU rounds once instead o
 from __future__ import annotations
 
 import torch
-from open_clip.transformer import QuickGELU, ResidualAttentionBlock, VisionTransformer
 from torch import nn
+
+from vlmrm_core._torchvision_compat import install as _install_torchvision_compat
+
+_install_torchvision_compat()  # must precede the first import of open_clip (and torchvision)
+
+from open_clip.transformer import (  # noqa: E402
+    QuickGELU,
+    ResidualAttentionBlock,
+    VisionTransformer,
+)
 
 _DTYPES = (torch.float32, torch.bfloat16)
 

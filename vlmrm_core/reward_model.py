@@ -1,76 +1,35 @@
-"""A CLIP reward model: prompts + reward kind, scoring embeddings or raw frames.
+"""A CLIP reward model: a loaded model bound to one :class:`~vlmrm_core.spec.RewardSpec`.
 
-``RewardSpec`` says what to reward (prompts, α, kind, τ, β) independently of the model;
-``score_embeddings`` applies it to cached image embeddings (the fast path for re-scoring);
-``RewardModel`` binds a spec to a loaded model for use on raw frames (e.g. during RL training).
+``score_embeddings`` applies a spec to cached image embeddings (the fast path: changing prompts
+or α never re-encodes images); ``RewardModel`` adds the image encoder for raw frames, e.g. during
+RL training.
+
+Example::
+
+    >>> from vlmrm_core import RewardModel, RewardSpec
+    >>> spec = RewardSpec(goal_prompts=("a humanoid robot kneeling",),
+    ...                   baseline_prompts=("a humanoid robot",), alpha=0.5)
+    >>> reward_model = RewardModel.from_spec(spec, model="ViT-B-32",
+    ...                                      pretrained="laion2b_s34b_b79k")  # doctest: +SKIP
+    >>> reward_model.reward(frames)  # N×H×W×3 uint8 → N float32 rewards  # doctest: +SKIP
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
+from pathlib import Path
 
 import numpy as np
+import numpy.typing as npt
 
 from vlmrm_core import rewards
-from vlmrm_core.embedding import PromptError, encode_images, encode_texts
-from vlmrm_core.models import ClipModel, load_model
+from vlmrm_core.embedding import encode_images, encode_texts
+from vlmrm_core.enums import Aspect, Precision, Resize, RewardKind
+from vlmrm_core.models import ClipModel, file_sha256, is_checkpoint_path, load_model
+from vlmrm_core.spec import ModelRef, RewardSpec, SpecError
 
-REWARD_KINDS = ("regularized", "contrastive")
-
-
-@dataclass(frozen=True)
-class RewardSpec:
-    """What to reward, independent of the model."""
-
-    goal_prompts: tuple[str, ...]
-    """Describe the goal state; several are averaged after normalising each."""
-    baseline_prompts: tuple[str, ...] = ()
-    """Describe the environment in general (needed when α > 0)."""
-    alpha: float = 0.0
-    """Goal-baseline regularisation strength in [0, 1] (regularized kind)."""
-    kind: str = "regularized"
-    """``regularized`` (Rocamonde Def. 1) or ``contrastive`` (Baumli)."""
-    negatives: tuple[str, ...] = ()
-    """Other task descriptions competing with the goal (contrastive kind)."""
-    tau: float | None = None
-    """Softmax temperature; None means the model's 1 / logit_scale."""
-    beta: float = 0.5
-    """Probability threshold of the binary contrastive reward 1[p > β]."""
-
-    def __post_init__(self) -> None:
-        object.__setattr__(self, "goal_prompts", _clean(self.goal_prompts, "goal"))
-        object.__setattr__(self, "baseline_prompts", _clean(self.baseline_prompts, "baseline"))
-        object.__setattr__(self, "negatives", _clean(self.negatives, "negative"))
-        if not self.goal_prompts:
-            raise PromptError("no goal prompt: describe the goal state in at least one prompt")
-        if self.kind not in REWARD_KINDS:
-            raise ValueError(f"unknown reward kind {self.kind!r}: use {' or '.join(REWARD_KINDS)}")
-        if not 0.0 <= self.alpha <= 1.0:
-            raise ValueError(f"α must be in [0, 1], got {self.alpha}")
-        if self.kind == "regularized" and self.alpha > 0 and not self.baseline_prompts:
-            raise PromptError("α > 0 needs at least one baseline prompt (or set α = 0)")
-        if self.kind == "contrastive" and not self.negatives:
-            raise PromptError("the contrastive reward needs at least one negative prompt")
-        if self.tau is not None and not self.tau > 0:
-            raise ValueError(f"τ must be positive, got {self.tau}")
-        if not 0.0 <= self.beta <= 1.0:
-            raise ValueError(f"β must be in [0, 1], got {self.beta}")
-
-    @classmethod
-    def from_prompt_set(cls, prompt_set: Any) -> RewardSpec:
-        """Build from any object with the prompt-set fields (e.g. the store's PromptSetSpec)."""
-        beta = getattr(prompt_set, "beta", None)
-        return cls(
-            goal_prompts=tuple(prompt_set.goal_prompts),
-            baseline_prompts=tuple(getattr(prompt_set, "baseline_prompts", ()) or ()),
-            alpha=float(getattr(prompt_set, "alpha", 0.0) or 0.0),
-            kind=getattr(prompt_set, "reward_kind", "regularized") or "regularized",
-            negatives=tuple(getattr(prompt_set, "negatives", ()) or ()),
-            tau=getattr(prompt_set, "tau", None),
-            beta=0.5 if beta is None else float(beta),
-        )
+DEFAULT_CHUNK = 64
+"""Frames per forward pass in :meth:`RewardModel.reward` (bounds memory for long batches)."""
 
 
 @dataclass
@@ -82,7 +41,7 @@ class RewardScores:
 
 
 def score_embeddings(
-    clip: ClipModel, image_embeddings: np.ndarray, spec: RewardSpec
+    clip: ClipModel, image_embeddings: npt.ArrayLike, spec: RewardSpec
 ) -> RewardScores:
     """Rewards of N cached image embeddings under a spec (text embeddings are cached per prompt).
 
@@ -93,100 +52,188 @@ def score_embeddings(
 
     Returns:
         ``RewardScores`` with N rewards (and probabilities for the contrastive kind).
+
+    Raises:
+        SpecError: an adapted reward whose weights do not match the model's embedding size.
     """
+    x = np.asarray(image_embeddings, dtype=np.float32)
+    if spec.kind is RewardKind.ADAPTED:
+        weights = np.asarray(spec.weights, dtype=np.float32)
+        if x.ndim != 2 or x.shape[1] != len(weights):
+            raise SpecError(
+                f"this adapted reward was fitted on {len(weights)}-dimensional embeddings but "
+                f"{clip.name} gives {x.shape[-1]}: use the model it was fitted with"
+            )
+        return RewardScores(rewards.linear_reward(x, weights, spec.bias))
     goal = rewards.mean_embedding(encode_texts(clip, spec.goal_prompts))
-    if spec.kind == "contrastive":
+    if spec.kind is RewardKind.CONTRASTIVE:
         tau = spec.tau if spec.tau is not None else 1.0 / clip.logit_scale
         negatives = encode_texts(clip, spec.negatives)
-        probability = rewards.contrastive_probability(image_embeddings, goal, negatives, tau)
+        probability = rewards.contrastive_probability(x, goal, negatives, tau)
         return RewardScores(rewards.contrastive_reward(probability, spec.beta), probability)
     if spec.baseline_prompts:
         baseline = rewards.mean_embedding(encode_texts(clip, spec.baseline_prompts))
     else:
         baseline = goal  # only reachable with α = 0, where the baseline plays no part
-    return RewardScores(rewards.regularized_reward(image_embeddings, goal, baseline, spec.alpha))
+    return RewardScores(rewards.regularized_reward(x, goal, baseline, spec.alpha))
 
 
 class RewardModel:
-    """A reward function on raw frames: one batched model call for all N frames."""
+    """A reward function on raw frames: a loaded CLIP model bound to one reward spec.
+
+    Calling it (or :meth:`reward`) on N frames embeds them in batches and returns N rewards,
+    so a vectorised environment costs one model call per step, not one per sub-environment.
+
+    Args:
+        clip: a model from :func:`vlmrm_core.load_model`.
+        spec: what to reward.
+        aspect: how frames are fitted to the square model input.
+        resize: which resampling fits them (``paper`` matches the official VLM-RM code).
+        chunk_size: frames per forward pass.
+
+    Example::
+
+        >>> clip = load_model("ViT-B-32", "laion2b_s34b_b79k")  # doctest: +SKIP
+        >>> reward_model = RewardModel(clip, RewardSpec(goal_prompts=("a car at the flag",)))
+        ... # doctest: +SKIP
+        >>> reward_model(frames).shape  # doctest: +SKIP
+        (8,)
+    """
 
     def __init__(
         self,
         clip: ClipModel,
-        goal_prompts: Sequence[str],
-        baseline_prompts: Sequence[str] = (),
-        alpha: float = 0.0,
-        kind: str = "regularized",
-        negatives: Sequence[str] = (),
-        tau: float | None = None,
-        beta: float | None = None,
-        aspect: str = "squash",
+        spec: RewardSpec,
+        *,
+        aspect: Aspect | str = Aspect.SQUASH,
+        resize: Resize | str = Resize.ANTIALIAS,
+        chunk_size: int = DEFAULT_CHUNK,
     ) -> None:
+        if not isinstance(spec, RewardSpec):
+            raise TypeError(f"spec must be a RewardSpec, got {type(spec).__name__}")
+        if chunk_size < 1:
+            raise SpecError(f"chunk_size must be at least 1, got {chunk_size}")
         self.clip = clip
-        self.spec = RewardSpec(
-            goal_prompts=tuple(goal_prompts),
-            baseline_prompts=tuple(baseline_prompts),
-            alpha=alpha,
-            kind=kind,
-            negatives=tuple(negatives),
-            tau=tau,
-            beta=0.5 if beta is None else beta,
-        )
-        self.aspect = aspect
-        score_embeddings(clip, np.zeros((0, _dim(clip)), np.float32), self.spec)  # warm text cache
+        self.spec = spec
+        self.aspect = Aspect(aspect)
+        self.resize = Resize(resize)
+        self.chunk_size = chunk_size
+        # Embeds every prompt now (and checks adapted weights), so a bad spec fails at
+        # construction rather than at the first environment step.
+        self.score_embeddings(np.zeros((0, _embedding_dim(clip)), np.float32))
 
     @classmethod
-    def from_prompt_set(
-        cls, prompt_set: Any, *, device: str | None = None, precision: str = "fp32"
+    def from_spec(
+        cls,
+        spec: RewardSpec,
+        *,
+        model: str = "ViT-B-32",
+        pretrained: str | None = None,
+        aspect: Aspect | str = Aspect.SQUASH,
+        resize: Resize | str = Resize.ANTIALIAS,
+        device: str | None = None,
+        precision: Precision | str = Precision.FP32,
     ) -> RewardModel:
-        """Load the prompt set's model and bind its prompts.
+        """Load the model too.
 
         Args:
-            prompt_set: object with ``model_name``, ``pretrained``, prompt fields and ``aspect``.
+            spec: what to reward.
+            model: open_clip architecture, e.g. ``ViT-B-32``.
+            pretrained: open_clip tag, local checkpoint path, or None for random weights.
+            aspect: how frames are fitted to the model input.
+            resize: which resampling fits them.
             device: ``cuda`` / ``cpu`` (default: cuda when available).
-            precision: ``fp32`` or ``bf16``.
+            precision: ``fp32``, ``bf16`` or ``fp16``.
         """
-        clip = load_model(
-            prompt_set.model_name, prompt_set.pretrained or None, device=device, precision=precision
+        ref = ModelRef(
+            model,
+            pretrained,
+            aspect=Aspect(aspect),
+            precision=Precision(precision),
+            resize=Resize(resize),
         )
-        spec = RewardSpec.from_prompt_set(prompt_set)
-        return cls(
-            clip,
-            spec.goal_prompts,
-            spec.baseline_prompts,
-            spec.alpha,
-            spec.kind,
-            spec.negatives,
-            spec.tau,
-            spec.beta,
-            aspect=getattr(prompt_set, "aspect", "squash") or "squash",
+        return cls.from_ref(ref, spec, device=device)
+
+    @classmethod
+    def from_ref(cls, ref: ModelRef, spec: RewardSpec, *, device: str | None = None) -> RewardModel:
+        """Load the model a :class:`ModelRef` names and bind ``spec`` to it.
+
+        Raises:
+            ModelError: the model cannot be loaded, or the checkpoint's SHA-256 differs from
+                ``ref.sha256``.
+        """
+        if ref.sha256 is not None and ref.pretrained and is_checkpoint_path(ref.pretrained):
+            _check_checkpoint_hash(ref.pretrained, ref.sha256)  # before the (slow) load
+        clip = load_model(ref.architecture, ref.pretrained, device=device, precision=ref.precision)
+        return cls(clip, spec, aspect=ref.aspect, resize=ref.resize)
+
+    @property
+    def model_ref(self) -> ModelRef:
+        """The model reference that rebuilds this reward (checkpoint files with their SHA-256)."""
+        pretrained = self.clip.pretrained
+        is_file = pretrained is not None and is_checkpoint_path(pretrained)
+        sha = file_sha256(Path(pretrained)) if pretrained is not None and is_file else None
+        return ModelRef(
+            self.clip.name,
+            pretrained,
+            aspect=self.aspect,
+            precision=Precision(self.clip.precision),
+            resize=self.resize,
+            sha256=sha,
         )
 
-    def score_embeddings(self, image_embeddings: np.ndarray) -> RewardScores:
-        """Rewards of already-embedded frames."""
+    def score_embeddings(self, image_embeddings: npt.ArrayLike) -> RewardScores:
+        """Rewards of already-embedded frames (L2-normalised, N×D)."""
         return score_embeddings(self.clip, image_embeddings, self.spec)
 
-    def __call__(self, frames: np.ndarray) -> np.ndarray:
-        """Rewards of N×H×W×3 uint8 frames, embedded in one batch."""
+    def embed(self, frames: npt.ArrayLike) -> np.ndarray:
+        """L2-normalised embeddings of N×H×W×3 uint8 frames, ``chunk_size`` at a time."""
         frames = np.asarray(frames)
-        embeddings = encode_images(
-            self.clip, frames, aspect=self.aspect, batch_size=len(frames) or 1
+        if frames.ndim == 3:
+            frames = frames[None]
+        if frames.ndim != 4 or frames.shape[-1] != 3 or frames.dtype != np.uint8:
+            raise SpecError(
+                f"frames must be an N×H×W×3 uint8 array, got shape {frames.shape} of "
+                f"{frames.dtype}: render with render_mode='rgb_array'"
+            )
+        return encode_images(
+            self.clip,
+            frames,
+            aspect=self.aspect,
+            resize=self.resize,
+            batch_size=min(self.chunk_size, max(len(frames), 1)),
         )
-        return self.score_embeddings(embeddings).rewards.astype(np.float32)
+
+    def reward(self, frames: npt.ArrayLike) -> np.ndarray:
+        """Rewards of N×H×W×3 uint8 frames (one frame H×W×3 gives one reward), as float32."""
+        embeddings = self.embed(frames)
+        return self.score_embeddings(embeddings).rewards.astype(np.float32, copy=False)
+
+    __call__ = reward
+
+    def __repr__(self) -> str:
+        return f"RewardModel({self.model_ref.label}, kind={self.spec.kind.value})"
 
 
-def _clean(prompts: Sequence[str], what: str) -> tuple[str, ...]:
-    if isinstance(prompts, str):
-        prompts = [prompts]
-    out = []
-    for i, prompt in enumerate(prompts):
-        if not isinstance(prompt, str) or not prompt.strip():
-            raise PromptError(f"{what} prompt {i + 1} is empty: remove it or write some text")
-        out.append(prompt.strip())
-    return tuple(out)
+def _check_checkpoint_hash(path: str, expected: str) -> None:
+    from vlmrm_core.models import ModelError
+
+    try:
+        actual = file_sha256(Path(path).expanduser())
+    except OSError:
+        raise ModelError(
+            f"cannot read the checkpoint {Path(path).name}: give the path of the checkpoint the "
+            "reward was made with"
+        ) from None
+    if actual != expected:
+        raise ModelError(
+            f"checkpoint {path} has SHA-256 {actual[:16]}…, but the reward was made with "
+            f"{expected[:16]}…: point the reward file at the original checkpoint "
+            "(or re-export the reward with this one)"
+        )
 
 
-def _dim(clip: ClipModel) -> int:
+def _embedding_dim(clip: ClipModel) -> int:
     from vlmrm_core.embedding import embedding_dim
 
     return embedding_dim(clip)

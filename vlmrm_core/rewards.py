@@ -19,6 +19,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 import numpy as np
+import numpy.typing as npt
 
 
 def normalize(vectors: np.ndarray) -> np.ndarray:
@@ -112,6 +113,115 @@ def regularized_reward_curves(
     return curves
 
 
+def regularized_reward_grid(
+    image_embeddings: npt.ArrayLike,
+    goals: npt.ArrayLike,
+    baselines: npt.ArrayLike,
+    alphas: Sequence[float],
+) -> np.ndarray:
+    """The regularised reward of every goal × baseline × α, from two matrix products.
+
+    Entry ``[k, i, j]`` is ``regularized_reward(image_embeddings, goals[i], baselines[j],
+    alphas[k])`` (to rounding): R only needs x·g and x·b, so the whole grid comes from X·Gᵀ and
+    X·Bᵀ (see :func:`regularized_reward_grid_from_dots`).
+
+    Args:
+        image_embeddings: N×D, each row L2-normalised.
+        goals: G×D goal vectors g (each the mean of normalised goal-prompt embeddings).
+        baselines: B×D baseline vectors b. With α = 0 the baseline plays no part: any row will
+            do (e.g. the goal itself).
+        alphas: A values in [0, 1] (kept as given, repeats included).
+
+    Returns:
+        A×G×B×N float64 rewards; NaN for α > 0 where goal i equals baseline j (no direction to
+        project on, where :func:`regularized_reward` raises).
+
+    Raises:
+        ValueError: an α outside [0, 1], or mismatched shapes.
+    """
+    x = np.asarray(image_embeddings)
+    dtype = x.dtype if x.dtype in (np.float32, np.float64) else np.float64
+    x = x.astype(dtype, copy=False)
+    g = np.atleast_2d(np.asarray(goals, dtype=np.float64))
+    b = np.atleast_2d(np.asarray(baselines, dtype=np.float64))
+    # One pass over the N×D matrix in its own precision; everything after works on dot products.
+    x_dot_goals = (g.astype(dtype) @ x.T).astype(np.float64)
+    x_dot_baselines = (b.astype(dtype) @ x.T).astype(np.float64)
+    return regularized_reward_grid_from_dots(x_dot_goals, x_dot_baselines, g, b, alphas)
+
+
+def regularized_reward_grid_from_dots(
+    x_dot_goals: npt.ArrayLike,
+    x_dot_baselines: npt.ArrayLike,
+    goals: npt.ArrayLike,
+    baselines: npt.ArrayLike,
+    alphas: Sequence[float],
+) -> np.ndarray:
+    """:func:`regularized_reward_grid` from precomputed dot products x·g and x·b.
+
+    For callers that score a large grid in blocks (the prompt sweep) and read the N×D matrix
+    once for all prompts. With v = x − g, d̂ = (g − b)/‖g − b‖ and ‖x‖ = 1 (Def. 1's closed form,
+    as in :func:`regularized_reward_curves`)::
+
+        ‖vP‖² = (1 − (1 − α)²)(v·d̂)² + (1 − α)²‖v‖²,   v·d̂ = (x·g − x·b)/‖g − b‖ − g·d̂,
+        ‖v‖² = 1 − 2 x·g + ‖g‖²,                        R = 1 − ½‖vP‖²
+
+    Args:
+        x_dot_goals: G×N products of each goal vector with each image embedding.
+        x_dot_baselines: B×N products of each baseline vector with each image embedding.
+        goals: G×D goal vectors.
+        baselines: B×D baseline vectors.
+        alphas: A values in [0, 1].
+
+    Returns:
+        A×G×B×N float64 rewards (NaN as in :func:`regularized_reward_grid`).
+    """
+    alphas = [float(a) for a in alphas]
+    for a in alphas:
+        _check_alpha(a)
+    xg = np.atleast_2d(np.asarray(x_dot_goals, dtype=np.float64))
+    xb = np.atleast_2d(np.asarray(x_dot_baselines, dtype=np.float64))
+    g = np.atleast_2d(np.asarray(goals, dtype=np.float64))
+    b = np.atleast_2d(np.asarray(baselines, dtype=np.float64))
+    if (
+        xg.shape != (g.shape[0], xb.shape[1])
+        or xb.shape[0] != b.shape[0]
+        or g.shape[1:] != b.shape[1:]
+    ):
+        raise ValueError(
+            f"dot products {xg.shape} and {xb.shape} don't match {g.shape[0]} goals and "
+            f"{b.shape[0]} baselines of dimension {g.shape[1]}"
+        )
+    n_goals, n_baselines, n = g.shape[0], b.shape[0], xg.shape[1]
+    v_sq = 1.0 - 2.0 * xg + np.einsum("gd,gd->g", g, g)[:, None]  # G×N
+    grid = np.empty((len(alphas), n_goals, n_baselines, n), dtype=np.float64)
+    for k, a in enumerate(alphas):
+        if a == 0:
+            grid[k] = 1.0 - 0.5 * v_sq[:, None, :]
+    positive = [k for k, a in enumerate(alphas) if a > 0]
+    if not positive:
+        return grid
+    # ‖g − b‖ and g·(g − b) from the difference itself (no cancellation; exactly 0 when the
+    # goal and baseline are the same vector), one goal at a time to bound memory at B×D.
+    d_norm = np.empty((n_goals, n_baselines))
+    g_dot_d = np.empty((n_goals, n_baselines))
+    for i in range(n_goals):
+        difference = g[i] - b
+        d_norm[i] = np.sqrt(np.einsum("bd,bd->b", difference, difference))
+        g_dot_d[i] = difference @ g[i]
+    defined = d_norm >= 1e-12  # the threshold of _unit_direction
+    safe_norm = np.where(defined, d_norm, 1.0)
+    along = (xg[:, None, :] - xb[None, :, :]) / safe_norm[:, :, None] - (g_dot_d / safe_norm)[
+        :, :, None
+    ]
+    along *= along
+    for k in positive:
+        keep = (1.0 - alphas[k]) ** 2
+        grid[k] = 1.0 - 0.5 * ((1.0 - keep) * along + keep * v_sq[:, None, :])
+        grid[k][~defined] = np.nan
+    return grid
+
+
 DOT_BLOCK_ROWS = 2048
 """Rows per block in ``dot_columns``: 2048 × 512 float32 is 4 MiB, which stays in cache."""
 
@@ -181,3 +291,10 @@ def _unit_direction(goal: np.ndarray, baseline: np.ndarray, alpha: float) -> np.
             "is undefined: change the baseline prompts or set α = 0"
         )
     return direction / norm
+
+
+def linear_reward(image_embeddings: np.ndarray, weights: np.ndarray, bias: float) -> np.ndarray:
+    """R(x) = x·w + b for each normalised embedding x (the reward adapted to human labels)."""
+    x = np.asarray(image_embeddings)
+    (scores,) = dot_columns(x, [np.asarray(weights, dtype=x.dtype)])
+    return scores + np.asarray(bias, dtype=x.dtype)

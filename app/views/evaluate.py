@@ -6,17 +6,30 @@ the precision–recall curves binarise it at 0.5.
 
 from __future__ import annotations
 
+import pandas as pd
 import streamlit as st
 
-from app.ui import engine, get_model, load_model_or_error, model_picker, progress_bar
+from app.auth import current_identity
+from app import plots, tables
+from app.text import md_escape
+from app.ui import (
+    engine,
+    get_model,
+    hide_training_evals,
+    load_model_or_error,
+    model_picker,
+    progress_bar,
+)
 from app.ui_lab import frame_embeddings, frame_grid, memo
-from vlmrm_core import evaluation, landscape, plots
+from vlmrm_core import evaluation, landscape
 from vlmrm_core.embedding import PromptError
+from vlmrm_core.errors import VlmrmError
 from vlmrm_core.metrics import ConstantRewardError
 from vlmrm_core.models import ClipModel, discover_models
-from vlmrm_core.reward_model import RewardSpec
+from vlmrm_core.reward_file import reward_file_name, reward_file_text, with_checkpoint_hash
+from vlmrm_core.spec import ModelRef
 from vlmrm_core.store import (
-    PromptSetSpec,
+    PromptSet,
     dataset_frames,
     list_datasets,
     list_prompt_sets,
@@ -27,6 +40,9 @@ from vlmrm_core.store import (
 # (Comments, not docstrings: Streamlit's magic would print a bare string on the page.)
 EXTRA_RANDOM_ARCHS = ("ViT-S-32-alt", "ViT-B-32", "ViT-B-16", "ViT-L-14")
 N_BOOT = 1000
+LABELS_USED = "consensus of the current labels (mean over labellers)"
+# Which (architecture, weights) each evaluated model identity came from, for reward files.
+MODEL_OF_IDENTITY: dict[str, tuple[str, str]] = {}
 DEFAULT_ALPHAS = "0, 0.25, 0.5, 0.75, 1"
 
 st.title("📏 Evaluate")
@@ -36,7 +52,9 @@ st.caption(
 )
 
 db = engine()
-labelled_sets = [d for d in list_datasets(db) if d.n_labelled > 0]
+labelled_sets = hide_training_evals(
+    [d for d in list_datasets(db) if d.n_labelled > 0], "eval-show-evals"
+)
 if not labelled_sets:
     st.info(
         "No labelled frames yet. Label some frames as success or failure on **Label** "
@@ -60,7 +78,7 @@ labelled = evaluation.labelled_frames(db, dataset)
 try:
     evaluation.check_labels(labelled.labels)
 except (ConstantRewardError, ValueError) as exc:
-    st.error(f"Can't evaluate on {dataset}: {exc}")
+    st.error(md_escape(f"Can't evaluate on {dataset}: {exc}"))
     st.stop()
 st.caption(
     f"{labelled.n} labelled frames: {labelled.n_success} successes and "
@@ -85,21 +103,8 @@ extra_labels = st.multiselect(
 )
 
 
-def _spec_key(spec: PromptSetSpec) -> tuple[object, ...]:
-    return (
-        tuple(spec.goal_prompts),
-        tuple(spec.baseline_prompts),
-        spec.alpha,
-        spec.reward_kind,
-        tuple(spec.negatives),
-        spec.tau,
-        spec.beta,
-        spec.aspect,
-    )
-
-
-def _evaluate(
-    model: tuple[str, str], loaded: ClipModel | None, sets: list[PromptSetSpec]
+def _evaluate_rewards(
+    model: tuple[str, str], loaded: ClipModel | None, sets: list[PromptSet]
 ) -> list[evaluation.Evaluation]:
     """Every prompt set with one model; results are remembered per session, so reruns caused by
     other widgets neither reload the model nor re-encode anything."""
@@ -111,29 +116,35 @@ def _evaluate(
             tuple(labelled.labels),
             model,
             prompt_set.name,
-            _spec_key(prompt_set),
+            prompt_set.reward,  # frozen and hashable: the reward itself is the cache key
+            prompt_set.model.aspect,
         )
 
-        def compute(prompt_set: PromptSetSpec = prompt_set) -> evaluation.Evaluation | str:
+        def compute(prompt_set: PromptSet = prompt_set) -> evaluation.Evaluation | str:
             clip_model = loaded if loaded is not None else get_model(*model)
             try:
-                spec = RewardSpec.from_prompt_set(prompt_set)
-                x = frame_embeddings(db, clip_model, labelled.hashes, prompt_set.aspect)
-                return evaluation.evaluate_spec(
-                    clip_model, x, labelled.labels, spec, prompt_set=prompt_set.name, n_boot=N_BOOT
+                x = frame_embeddings(db, clip_model, labelled.hashes, prompt_set.model.aspect)
+                return evaluation.evaluate_reward(
+                    clip_model,
+                    x,
+                    labelled.labels,
+                    prompt_set.reward,
+                    prompt_set=prompt_set.name,
+                    n_boot=N_BOOT,
                 )
             except (PromptError, ValueError) as exc:
                 return f"{prompt_set.name} with {model[0]}: {exc}"
 
         try:
             result = memo("_eval_results", key, compute)
-        except Exception as exc:  # a model that fails to load names its own fix
-            st.error(f"Could not load {model[0]} / {model[1] or 'random init'}: {exc}")
+        except VlmrmError as exc:  # a model that fails to load names its own fix
+            st.error(md_escape(f"Could not load {model[0]} / {model[1] or 'random init'}: {exc}"))
             return results
         if isinstance(result, str):
             st.error(result)
         else:
             results.append(result)
+            MODEL_OF_IDENTITY[result.model] = model
     return results
 
 
@@ -143,25 +154,45 @@ def _prompt_sets_section() -> None:
     if not sets:
         st.info("No prompt sets yet: save one in the **Prompt Lab**, or run a sweep below.")
         return
-    names = [p.name for p in sets]
+    # Sets written for this dataset's environment first, and chosen by default (the first
+    # three untagged ones when none is tagged for it); sets for other environments last.
+    for_here = [p for p in list_prompt_sets(db, environment=dataset) if p.environment]
+    names = list(dict.fromkeys([p.name for p in for_here] + [p.name for p in sets]))
+    untagged = [p.name for p in sets if not p.environment]
+    defaults = [p.name for p in for_here][:3] or untagged[:3] or names[:3]
+    if st.session_state.get("eval-prompt-sets-for") != dataset:  # a new dataset: its defaults
+        st.session_state["eval-prompt-sets-for"] = dataset
+        st.session_state["eval-prompt-sets"] = defaults
     chosen = st.multiselect(
-        "Prompt sets", names, default=names[: min(3, len(names))], key="eval-prompt-sets"
+        "Prompt sets",
+        names,
+        key="eval-prompt-sets",
+        help="Sets saved for this dataset's environment come first and are chosen by default.",
     )
     if not chosen:
         st.info("Choose at least one prompt set to evaluate.")
         return
     selected = [p for p in sets if p.name in chosen]
-    evaluations = _evaluate(picked, clip, selected)
+    evaluations = _evaluate_rewards(picked, clip, selected)
     for label in extra_labels:
-        evaluations += _evaluate(extra_options[label], None, selected)
+        evaluations += _evaluate_rewards(extra_options[label], None, selected)
     if not evaluations:
         return
     for warning in dict.fromkeys(w for e in evaluations for w in e.warnings):
         st.warning(warning)
+    # ranked: lowest EPIC distance first, undefined ones last
+    evaluations = sorted(
+        evaluations, key=lambda e: (e.metrics.epic is None, e.metrics.epic or 0.0)
+    )
 
-    table = evaluation.evaluation_table(evaluations)
-    number = {
-        "EPIC distance": "EPIC distance",
+    table = tables.evaluation_display(
+        _dash_missing(
+            evaluation.evaluation_table(evaluations),
+            ["ci_low", "ci_high", "average_precision", "roc_auc"],
+        )
+    )
+    # metrics that may be undefined are shown as text: "–", never "None"
+    texts = {
         "EPIC 95% CI low": "CI low",
         "EPIC 95% CI high": "CI high",
         "average precision": "AP",
@@ -172,9 +203,11 @@ def _prompt_sets_section() -> None:
         hide_index=True,
         key="eval-table",
         column_config={
-            c: st.column_config.NumberColumn(label, format="%.3f", width="small")
-            for c, label in number.items()
+            "EPIC distance": st.column_config.NumberColumn(
+                "EPIC distance", format="%.3f", width="small"
+            )
         }
+        | {c: st.column_config.TextColumn(label, width="small") for c, label in texts.items()}
         | {
             "prompt set": st.column_config.TextColumn(width="medium", pinned=True),
             "model": st.column_config.TextColumn(width="medium"),
@@ -185,10 +218,18 @@ def _prompt_sets_section() -> None:
 
     best = evaluation.best_evaluation(evaluations)
     row_names = [f"{e.prompt_set} · {e.model}" for e in evaluations]
+    # Whenever the rows or their metrics change, Inspect jumps to the (new) best row; the
+    # user's own pick stays only while the table stays the same.
+    table_state = tuple((n, e.metrics.epic) for n, e in zip(row_names, evaluations, strict=True))
+    if (
+        st.session_state.get("eval-inspect-rows") != table_state
+        or st.session_state.get("eval-inspect") not in row_names
+    ):
+        st.session_state["eval-inspect-rows"] = table_state
+        st.session_state["eval-inspect"] = row_names[evaluations.index(best) if best else 0]
     inspected_name = st.selectbox(
         "Inspect",
         row_names,
-        index=evaluations.index(best) if best is not None else 0,
         key="eval-inspect",
         help="The metrics, PR curve and disagreeing frames below are of this row "
         "(the best one, lowest EPIC, by default).",
@@ -211,6 +252,7 @@ def _prompt_sets_section() -> None:
     )
     cols[2].metric("ROC AUC", "undefined" if m.roc_auc is None else f"{m.roc_auc:.3f}")
     cols[3].metric("Labelled frames", m.n)
+    _download_reward(inspected, {p.name: p for p in selected})
 
     chart_left, chart_right = st.columns(2)
     with chart_left:
@@ -230,14 +272,14 @@ def _prompt_sets_section() -> None:
         else:
             st.caption("Add models under *More models* to compare model sizes.")
 
-    _disagreements(inspected)
+    _reward_label_mismatches(inspected)
 
 
-def _disagreements(inspected: evaluation.Evaluation) -> None:
+def _reward_label_mismatches(inspected: evaluation.Evaluation) -> None:
     st.subheader("Where reward and labels disagree most")
     k = st.slider("Frames to show", 1, min(24, labelled.n), min(8, labelled.n), key="eval-k")
     try:
-        worst = evaluation.disagreements(inspected.rewards, labelled.labels, k)
+        worst = evaluation.reward_label_mismatches(inspected.rewards, labelled.labels, k)
     except (ConstantRewardError, ValueError) as exc:
         st.info(str(exc))
         return
@@ -319,9 +361,10 @@ def _sweep_section() -> None:
     metric_col, text_col = st.columns([1, 3])
     metric_col.metric("Best sweep EPIC distance", f"{best['epic']:.3f}")
     with text_col:
+        baseline = best["baseline"] if isinstance(best["baseline"], str) else "(none, α = 0)"
         st.text(
             f"goal: {best['goal']}\n"
-            f"baseline: {best['baseline'] if isinstance(best['baseline'], str) else '(none, α = 0)'}\n"
+            f"baseline: {baseline}\n"
             f"α = {best['alpha']:g}"
         )
     st.caption(
@@ -329,7 +372,9 @@ def _sweep_section() -> None:
         f"frames: text encoding {result.text_seconds:.2f} s, scoring {result.score_seconds:.2f} s, "
         f"intervals for the top rows {result.detail_seconds:.2f} s."
     )
-    shown = result.table.head(500).copy()
+    shown = _dash_missing(
+        result.table.head(500).copy(), ["roc_auc", "ci_low", "ci_high", "average_precision"]
+    )
     shown["baseline"] = shown["baseline"].fillna("— (α = 0: no baseline)")
     st.dataframe(
         shown,
@@ -350,29 +395,79 @@ def _sweep_section() -> None:
         ],
         column_config={
             "rank": st.column_config.NumberColumn(width="small"),
-            "goal": st.column_config.TextColumn(width="medium"),
+            # wide enough to read a prompt; the full text is also in the cell's tooltip
+            "goal": st.column_config.TextColumn(width="large"),
+            "baseline": st.column_config.TextColumn(width="medium"),
             "alpha": st.column_config.NumberColumn("α", format="%.2f"),
             "epic": st.column_config.NumberColumn("EPIC distance", format="%.3f"),
-            "roc_auc": st.column_config.NumberColumn("ROC AUC", format="%.3f"),
-            "ci_low": st.column_config.NumberColumn("CI low", format="%.3f"),
-            "ci_high": st.column_config.NumberColumn("CI high", format="%.3f"),
-            "average_precision": st.column_config.NumberColumn("AP", format="%.3f"),
+            "roc_auc": st.column_config.TextColumn("ROC AUC"),
+            "ci_low": st.column_config.TextColumn("CI low"),
+            "ci_high": st.column_config.TextColumn("CI high"),
+            "average_precision": st.column_config.TextColumn("AP"),
         },
     )
-    name_col, save_col = st.columns([2, 1], vertical_alignment="bottom")
-    name = name_col.text_input(
-        "Name for the best combination", f"sweep: {dataset}", key="eval-sweep-save-name"
+    st.caption(
+        "CI and AP are computed for the top rows only (bootstrap is slow); '–' marks the rest."
     )
-    if save_col.button("Save best as prompt set", key="eval-sweep-save", width="stretch"):
+    ranks = [int(r) for r in result.table["rank"]]
+    rank_col, name_col, save_col = st.columns([1, 2, 1], vertical_alignment="bottom")
+    save_rank = rank_col.selectbox(
+        "Row to save", ranks, key="eval-sweep-save-rank", help="Rank 1 is the best row."
+    )
+    row = result.table[result.table["rank"] == save_rank].iloc[0]
+    name = name_col.text_input(
+        "Prompt set name", f"sweep: {dataset}", key="eval-sweep-save-name"
+    )
+    if save_col.button("Save row as prompt set", key="eval-sweep-save", width="stretch"):
         try:
             stored_set = save_prompt_set(
                 db,
-                evaluation.sweep_prompt_set(best, name, model_name=picked[0], pretrained=picked[1]),
+                PromptSet(
+                    name=name,
+                    model=ModelRef(picked[0], picked[1]),
+                    reward=evaluation.sweep_spec(row),
+                    environment=dataset,
+                    created_by=current_identity().email,
+                ),
             )
-        except ValueError as exc:
-            st.error(str(exc))
+        except VlmrmError as exc:
+            st.error(md_escape(exc))
         else:
-            st.success(f"Saved prompt set {stored_set.name!r}.")
+            st.success(md_escape(f"Saved prompt set {stored_set.name!r}."))
+
+
+def _dash_missing(table: pd.DataFrame, columns: list[str]) -> pd.DataFrame:
+    """``table`` with the given metric columns as text: 3 decimals, or "–" where undefined."""
+    table = table.copy()
+    for column in columns:
+        if column in table.columns:
+            table[column] = [
+                "–" if v is None or v != v else f"{float(v):.3f}" for v in table[column]
+            ]
+    return table
+
+
+def _download_reward(result: evaluation.Evaluation, sets: dict[str, PromptSet]) -> None:
+    """The inspected row as a reward file, with this evaluation as its provenance."""
+    prompt_set = sets.get(result.prompt_set)
+    model = MODEL_OF_IDENTITY.get(result.model)
+    if prompt_set is None or model is None:
+        return
+    try:
+        ref = with_checkpoint_hash(ModelRef(model[0], model[1], aspect=prompt_set.model.aspect))
+    except VlmrmError as exc:
+        st.error(md_escape(exc))
+        return
+    provenance = evaluation.evaluation_provenance(result, dataset, LABELS_USED)
+    st.download_button(
+        "Download reward file",
+        reward_file_text(ref, prompt_set.reward, provenance),
+        file_name=reward_file_name(prompt_set.name),
+        mime="application/json",
+        key="eval-download-reward",
+        help="The model, the reward and this evaluation, as one JSON file: load it in any "
+        "training script with vlmrm_core.load_reward(path).",
+    )
 
 
 _prompt_sets_section()

@@ -10,7 +10,10 @@ import math
 
 import streamlit as st
 
-from app.ui import engine
+from app.auth import current_identity
+from app.frame_display import escape_markdown, frame_caption
+from app.text import md_escape
+from app.ui import engine, hide_training_evals
 from app.ui_frames import (
     CURRENT_DATASET,
     frame_image,
@@ -20,6 +23,8 @@ from app.ui_frames import (
     show_import_report,
     show_notice,
 )
+from app.ui_ray import embed_with_ray_panel
+from app.uploads import policy_files, policy_upload
 from vlmrm_core.dataset_import import (
     COMMON_ENV_IDS,
     MAX_SWEEP_POINTS,
@@ -29,9 +34,11 @@ from vlmrm_core.dataset_import import (
     import_sweep,
     import_uploads,
 )
-from vlmrm_core.frame_display import escape_markdown, frame_caption
+from vlmrm_core.security import NotAllowedError, resolve_in_folder
+from vlmrm_core.settings import get_settings
 from vlmrm_core.sources import POSES
-from vlmrm_core.store import dataset_frames, delete_dataset, list_datasets, update_dataset
+from vlmrm_core.store import dataset_frames, list_datasets, update_dataset
+from vlmrm_core.store.tasks import delete_dataset_as, record_dataset_creator
 
 # (Comments, not docstrings: Streamlit's "magic" would render bare strings on the page.)
 PER_PAGE = 24  # thumbnails per page of the browser
@@ -66,8 +73,8 @@ def _save_settings(name: str) -> None:
 def _delete(name: str) -> None:
     """Callback: delete a dataset; frames other datasets use stay (the store decides)."""
     try:
-        removed = delete_dataset(db, name)
-    except KeyError as exc:
+        removed = delete_dataset_as(db, current_identity().email, name)
+    except (KeyError, PermissionError) as exc:
         notify(NOTICE, "error", f"Could not delete: {exc}")
         return
     st.session_state.pop(SELECTED, None)
@@ -91,13 +98,14 @@ def _use_suggestion() -> None:
 
 def browse_tab() -> None:
     """Pick a dataset: summary, thumbnail grid with paging, labelling settings, deletion."""
-    datasets = {d.name: d for d in list_datasets(db)}
+    datasets = {d.name: d for d in hide_training_evals(list_datasets(db), "frames-show-evals")}
     if not datasets:
         st.info("No datasets yet: create one in the Upload, Rollout, Sweep or Humanoid tab.")
         return
     pending = st.session_state.pop(SELECT_NEXT, None)
     if pending in datasets:
         st.session_state[SELECTED] = pending
+        record_dataset_creator(db, pending, current_identity().email)
     pick_default_dataset(SELECTED, list(datasets))
     name = st.selectbox(
         "Dataset",
@@ -150,6 +158,8 @@ def browse_tab() -> None:
             on_click=_delete,
             args=(name,),
         )
+
+    embed_with_ray_panel(db, name)  # only when VLMRM_RAY_ADDRESS names a cluster
 
     if ds.n_frames == 0:
         st.info("This dataset has no frames.")
@@ -249,13 +259,22 @@ def rollout_tab() -> None:
     policy_kind = st.radio(
         "Policy", [RANDOM_POLICY, SB3_POLICY], horizontal=True, key="frames-rollout-policy"
     )
-    policy_path = st.text_input(
-        "Path of the saved model (.zip)",
-        key="frames-rollout-policy-path",
+    # Policies only from the models folder (a picker, never a typed path): loaded weights-only.
+    models_dir = get_settings().models_dir
+    policies = policy_files()
+    policy_path = st.selectbox(
+        "Saved model",
+        policies,
+        key="frames-rollout-policy-file",
         disabled=policy_kind == RANDOM_POLICY,
-        help="A model saved by stable-baselines3 (PPO, A2C, DQN, SAC, TD3, DDPG) on this "
-        "machine. Only load files you trust: they contain pickled Python objects.",
+        format_func=lambda p: str(p.relative_to(models_dir.resolve())),
+        help="stable-baselines3 zips (PPO, A2C, DQN, SAC, TD3, DDPG) in the models folder, "
+        "loaded weights-only (nothing in the zip is unpickled).",
     )
+    if policy_kind == SB3_POLICY:
+        if not policies:
+            st.info(md_escape(f"No saved models in {models_dir}: add one below."))
+        policy_upload("frames-rollout-policy-upload")
     textured = st.checkbox(
         "Textured rendering (MountainCar and Humanoid only)", key="frames-rollout-textured"
     )
@@ -263,7 +282,13 @@ def rollout_tab() -> None:
         "Dataset name", key="frames-rollout-name", placeholder="e.g. cartpole-random"
     )
     if st.button("Record rollout", type="primary", key="frames-rollout-run"):
-        policy = "random" if policy_kind == RANDOM_POLICY else policy_path
+        policy = "random"
+        if policy_kind == SB3_POLICY:
+            try:
+                policy = str(resolve_in_folder(models_dir, policy_path or ""))
+            except NotAllowedError as exc:
+                st.error(md_escape(exc))
+                return
         run_import(
             f"Rolling out {env_id}",
             lambda progress: import_rollout(

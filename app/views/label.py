@@ -10,7 +10,9 @@ from __future__ import annotations
 
 import streamlit as st
 
-from app.ui import engine
+from app.auth import current_identity
+from app.frame_display import escape_markdown, frame_caption
+from app.ui import engine, hide_training_evals
 from app.ui_frames import (
     CURRENT_DATASET,
     full_frame,
@@ -19,7 +21,6 @@ from app.ui_frames import (
     show_notice,
     thumbnail_uri,
 )
-from vlmrm_core.frame_display import escape_markdown, frame_caption
 from vlmrm_core.labeling import (
     EXPORT_MIME,
     FAILURE,
@@ -33,6 +34,7 @@ from vlmrm_core.labeling import (
     label_text,
 )
 from vlmrm_core.store import get_dataset, list_datasets
+from vlmrm_core.store.tasks import assigned_datasets
 
 # (Comments, not docstrings: Streamlit's "magic" would render bare strings on the page.)
 NOTICE = "label-notice"
@@ -42,6 +44,11 @@ NAME = "label-name"
 # The name outlives the widget: Streamlit drops a widget's state on pages that do not show it.
 REMEMBERED_NAME = "labeler-name"
 DATASET = "label-dataset"
+BLUR_NAME = "label-blur-name"  # set when the name was entered: blur the box on the next run
+BLUR_SCRIPT = (
+    "<script>const el = window.parent.document.activeElement || document.activeElement;"
+    " if (el && el.tagName === 'INPUT') { el.blur(); }</script>"
+)
 LABEL_VIEW, AGREEMENT_VIEW = "Label", "Agreement & export"
 # Disagreement rows that get a thumbnail (each is an inline PNG sent to the browser).
 DISAGREEMENT_THUMBS = 100
@@ -51,7 +58,10 @@ db = engine()
 
 def _session(dataset: str, labeler: str) -> LabelSession:
     sessions: dict[tuple[str, str], LabelSession] = st.session_state.setdefault(SESSIONS, {})
-    return sessions.setdefault((dataset, labeler), LabelSession(dataset, labeler))
+    signed_in = current_identity().signed_in
+    return sessions.setdefault(
+        (dataset, labeler), LabelSession(dataset, labeler, signed_in=signed_in)
+    )
 
 
 def _frame_name(dataset: str, frame_hash: str) -> str:
@@ -111,6 +121,11 @@ def label_view(dataset: str, labeler: str) -> None:
     right.progress(
         with_k / total if total else 0.0,
         text=f"Frames with ≥ {ds.labels_required} label(s): {with_k}/{total}",
+    )
+    right.caption(
+        f"k = {ds.labels_required}: a frame leaves everyone's queue once {ds.labels_required} "
+        "labeler(s) labelled it. Change k on **Frames → Browse → Labelling settings** (k ≥ 2 "
+        "lets several labelers see the same frames, for agreement)."
     )
 
     if not queue:
@@ -239,9 +254,16 @@ def agreement_view(dataset: str) -> None:
         )
 
     st.subheader("Disagreements to review")
-    table = report.disagreements
+    table = report.labeller_disagreements
     if table.empty:
-        st.success("No disagreements.")
+        if len(report.labelers) < 2:
+            # nothing to compare yet: not a success
+            st.info(
+                "Disagreements need labels from at least two labelers on the same frames; "
+                f"so far only {len(report.labelers)} labeler has labelled this dataset."
+            )
+        else:
+            st.success("No disagreements: every frame labelled by several labelers agrees.")
     else:
         infos = frame_infos(db, dataset, table["frame_hash"])
         table = table.assign(
@@ -288,7 +310,14 @@ def _export_buttons(dataset: str) -> None:
 
 st.title("🏷️ Label")
 show_notice(NOTICE)
-names = [d.name for d in list_datasets(db)]
+identity = current_identity()
+names = [d.name for d in hide_training_evals(list_datasets(db), "label-show-evals")]
+if identity.role == "labeller":  # a labeller sees only the datasets of their tasks
+    assigned = set(assigned_datasets(db, identity.email or ""))
+    names = [n for n in names if n in assigned]
+    if not names:
+        st.info("No labelling tasks are assigned to you yet.")
+        st.stop()
 if not names:
     st.info("No datasets yet: create one on the Frames page.")
     st.stop()
@@ -297,7 +326,20 @@ if NAME not in st.session_state and REMEMBERED_NAME in st.session_state:
     st.session_state[NAME] = st.session_state[REMEMBERED_NAME]
 pick_default_dataset(DATASET, names)
 top = st.columns([1, 1, 1])
-raw_name = top[0].text_input("Your name", key=NAME, placeholder="e.g. alice")
+if identity.signed_in:  # labels are written under the signed-in identity: no free-text name
+    raw_name = identity.email or ""
+    top[0].text_input("Labelling as", value=raw_name, disabled=True, key="label-identity")
+else:
+    raw_name = top[0].text_input(
+        "Your name",
+        key=NAME,
+        placeholder="e.g. alice",
+        on_change=lambda: st.session_state.update({BLUR_NAME: True}),
+    )
+    if st.session_state.pop(BLUR_NAME, False):
+        # Enter in the name box: move the focus off it, so the next key press is a labelling
+        # shortcut (s, f, ...) instead of more letters in the name. Our own constant script.
+        st.html(BLUR_SCRIPT, unsafe_allow_javascript=True)
 dataset = top[1].selectbox("Dataset", names, key=DATASET)
 view = top[2].radio("View", [LABEL_VIEW, AGREEMENT_VIEW], horizontal=True, key="label-view")
 st.session_state[REMEMBERED_NAME] = raw_name

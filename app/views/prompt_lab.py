@@ -8,16 +8,23 @@ from __future__ import annotations
 
 import streamlit as st
 
-from app.ui import RANDOM_LABEL, engine, load_model_or_error, model_picker
+from app.auth import current_identity
+from app import plots, tables
+from app.text import md_escape
+from app.ui import RANDOM_LABEL, engine, hide_training_evals, load_model_or_error, model_picker
 from app.ui_lab import dataset_embeddings, frame_grid, selected_frames
-from vlmrm_core import landscape, plots
+from vlmrm_core import landscape
 from vlmrm_core.demo import DEMO_TASKS
 from vlmrm_core.embedding import PromptError
 from vlmrm_core.models import ClipModel, discover_models
-from vlmrm_core.reward_model import REWARD_KINDS, RewardSpec
+from vlmrm_core.enums import Aspect, RewardKind, choices
+from vlmrm_core.errors import VlmrmError
+from vlmrm_core.spec import ModelRef, RewardSpec
 from vlmrm_core.store import (
+    BuiltinPromptSetError,
     NotFoundError,
-    PromptSetSpec,
+    PromptSet,
+    PromptSetExistsError,
     get_prompt_set,
     list_datasets,
     list_prompt_sets,
@@ -25,7 +32,9 @@ from vlmrm_core.store import (
 )
 
 ALPHA_CHOICES = [0.0, 0.25, 0.5, 0.75, 1.0]
-ASPECTS = ["squash", "center-crop"]
+ASPECTS = list(choices(Aspect))
+# The adapted kind is fitted on Evaluate ("Adapt to labels"), not typed here.
+REWARD_KINDS = [RewardKind.REGULARIZED.value, RewardKind.CONTRASTIVE.value]
 # Initial widget values, set through Session State so that loading a prompt set can change
 # them without Streamlit's "default value and Session State" warning. (Comments, not
 # docstrings: Streamlit's magic would print a bare string on the page.)
@@ -57,29 +66,34 @@ def _load_prompt_set(name: str) -> None:
         st.session_state["lab-flash"] = ("error", str(exc))
         return
     state = st.session_state
-    state["lab-goal"] = "\n".join(saved.goal_prompts)
-    state["lab-baseline"] = "\n".join(saved.baseline_prompts)
-    state["lab-negatives"] = "\n".join(saved.negatives)
-    state["lab-alpha"] = float(saved.alpha)
-    state["lab-kind"] = saved.reward_kind
-    state["lab-tau-default"] = saved.tau is None
-    if saved.tau is not None:
-        state["lab-tau"] = float(saved.tau)
-    state["lab-beta"] = 0.5 if saved.beta is None else float(min(max(saved.beta, 0.0), 1.0))
-    state["lab-aspect"] = saved.aspect
-    state["lab-save-name"] = saved.name
-    if not saved.pretrained:
+    reward, model = saved.reward, saved.model
+    state["lab-goal"] = "\n".join(reward.goal_prompts)
+    state["lab-baseline"] = "\n".join(reward.baseline_prompts)
+    state["lab-negatives"] = "\n".join(reward.negatives)
+    state["lab-alpha"] = reward.alpha
+    state["lab-kind"] = reward.kind.value
+    state["lab-tau-default"] = reward.tau is None
+    if reward.tau is not None:
+        state["lab-tau"] = reward.tau
+    state["lab-beta"] = reward.beta
+    state["lab-aspect"] = model.aspect.value
+    # The loaded name is not put in the save box: a later Save must not silently overwrite it.
+    state["lab-loaded-name"] = saved.name
+    state.pop("lab-pending-save", None)
+    if saved.environment:
+        state["lab-save-env"] = saved.environment
+    if model.pretrained is None:
         state["lab-model"] = RANDOM_LABEL
-        state["lab-arch"] = saved.model_name
+        state["lab-arch"] = model.architecture
     else:
         labels = {(c.name, c.pretrained): c.label for c in discover_models()}
-        label = labels.get((saved.model_name, saved.pretrained))
+        label = labels.get((model.architecture, model.pretrained))
         if label is not None:
             state["lab-model"] = label
         else:
             st.session_state["lab-flash"] = (
                 "warning",
-                f"{saved.model_name} / {saved.pretrained} is not available offline; the prompts "
+                f"{model.label} is not available offline; the prompts "
                 "were loaded, the model was left as it was.",
             )
             return
@@ -109,6 +123,7 @@ if not datasets:
 
 top_left, top_mid, top_right = st.columns([2, 2, 1])
 with top_left:
+    datasets = hide_training_evals(datasets, "lab-show-evals")
     names = [d.name for d in datasets]
     dataset = st.selectbox(
         "Dataset",
@@ -138,7 +153,7 @@ with top_right:
 
 flash = st.session_state.pop("lab-flash", None)
 if flash:
-    getattr(st, flash[0])(flash[1])
+    getattr(st, flash[0])(md_escape(flash[1]))  # names prompt sets: user text
 
 if picked is None:
     st.stop()
@@ -147,7 +162,7 @@ if clip is None:
     st.stop()
 embedded = dataset_embeddings(db, clip, dataset, aspect)
 if len(embedded) == 0:
-    st.info(f"{dataset} has no frames yet: add some on **Frames**.")
+    st.info(f"{md_escape(dataset)} has no frames yet: add some on **Frames**.")
     st.stop()
 
 # ---- the reward definition -------------------------------------------------------------------
@@ -262,7 +277,7 @@ def _landscape(clip: ClipModel, embedded: landscape.DatasetEmbeddings, spec: Rew
         axis = st.radio(
             "X axis",
             axes,
-            format_func=landscape.AXIS_LABELS.get,
+            format_func=tables.AXIS_LABELS.get,
             horizontal=True,
             key=f"lab-axis-{'-'.join(axes)}",
         )
@@ -277,20 +292,22 @@ def _landscape(clip: ClipModel, embedded: landscape.DatasetEmbeddings, spec: Rew
                 key="lab-alphas",
                 help="One curve per α, as in the paper's Fig. 2.",
             )
-        with controls[2]:
-            normalize = st.checkbox(
-                "Scale each curve to [0, 1]",
-                key="lab-normalize",
-                disabled=not overlay,
-                help="Different α values give rewards on different scales.",
-            )
+        if overlay:  # only meaningful with several curves: not drawn (checked yet off) without
+            with controls[2]:
+                normalize = st.checkbox(
+                    "Scale each curve to [0, 1]",
+                    key="lab-normalize",
+                    help="Different α values give rewards on different scales.",
+                )
     if overlay:
         try:
             by_alpha = landscape.alpha_curves(clip, embedded.embeddings, spec, overlay)
         except (PromptError, ValueError) as exc:
             st.error(str(exc))
             return
-        curves = {f"α = {a:g}": v for a, v in by_alpha.items()}
+        # the slider's α stays drawn (and first) next to the overlay, so moving it shows
+        curves = {f"α = {spec.alpha:g} (slider)": values}
+        curves.update({f"α = {a:g}": v for a, v in by_alpha.items() if a != spec.alpha})
     else:
         curves = {value_name if spec.kind == "contrastive" else f"α = {spec.alpha:g}": values}
         normalize = False
@@ -299,7 +316,8 @@ def _landscape(clip: ClipModel, embedded: landscape.DatasetEmbeddings, spec: Rew
     figure = plots.landscape_figure(points, curves, x_title=x_title, normalize=normalize)
     if spec.kind == "contrastive":
         figure.add_hline(y=spec.beta, line_dash="dot", annotation_text="β")
-    figure.update_layout(height=420)
+    # dragging selects a box of points (as the caption below says); zoom stays on the toolbar
+    figure.update_layout(height=420, dragmode="select")
     event = st.plotly_chart(
         figure, key="lab-landscape", on_select="rerun", selection_mode=("points", "box")
     )
@@ -313,11 +331,15 @@ def _landscape(clip: ClipModel, embedded: landscape.DatasetEmbeddings, spec: Rew
         stats[3].metric("Rewarded frames (p > β)", int(scores.rewards.sum()))
     else:
         stats[3].metric("Spread (max − min)", f"{values[best] - values[worst]:.4f}")
-    st.caption(f"Highest: {landscape.frame_label(frames[best])}")
+    st.caption(md_escape(f"Highest: {landscape.frame_label(frames[best])}"))
 
     chosen = selected_frames(event, figure)
     if chosen:
-        st.markdown("**Selected frames**")
+        # in chart order (left to right), whatever order the points were selected in
+        x_of = dict(zip(points["frame"], points["x"], strict=True))
+        chosen = sorted(chosen, key=lambda i: (x_of.get(i, 0.0), i))
+        more = f", the first 10 of {len(chosen)} shown" if len(chosen) > 10 else ""
+        st.markdown(f"**Selected frames** (left to right on the chart{more})")
         shown = chosen[:10]
         frame_grid(
             [frames[i].hash for i in shown],
@@ -353,39 +375,128 @@ def _landscape(clip: ClipModel, embedded: landscape.DatasetEmbeddings, spec: Rew
     )
 
 
-def _save(spec: RewardSpec | None, picked: tuple[str, str]) -> None:
-    st.subheader("Save as a prompt set")
-    left, right = st.columns([4, 1], vertical_alignment="bottom")
-    with left:
-        name = st.text_input("Prompt set name", key="lab-save-name", placeholder="e.g. cartpole v2")
-    with right:
-        clicked = st.button("Save prompt set", key="lab-save", width="stretch")
-    if not clicked:
-        return
-    if spec is None:
-        st.error("Nothing to save yet: enter a valid goal prompt first.")
-        return
+def _free_name(base: str) -> str:
+    """``base`` made unique among the saved prompt sets (``base (2)``, ``base (3)``...), never a
+    built-in ``paper:`` name."""
+    base = base.strip()
+    if base.lower().startswith("paper:"):
+        base = base[len("paper:") :].strip() + " (copy)"
+    taken = {p.name for p in list_prompt_sets(db)}
+    if base not in taken:
+        return base
+    n = 2
+    while f"{base} ({n})" in taken:
+        n += 1
+    return f"{base} ({n})"
+
+
+def _guess_environment(dataset: str) -> str:
+    """The environment family a dataset's name points at (``demo-cartpole`` -> ``CartPole``)."""
+    for family in ("CartPole", "MountainCar", "Humanoid", "Pendulum", "Acrobot"):
+        if family.lower() in dataset.lower():
+            return family
+    return ""
+
+
+def _store(
+    name: str, environment: str, spec: RewardSpec, picked: tuple[str, str], overwrite: bool
+) -> None:
+    """Save (a button callback): success, a pending overwrite question, or an error, as flash."""
+    state = st.session_state
+    state.pop("lab-pending-save", None)
     try:
         stored = save_prompt_set(
             db,
-            PromptSetSpec(
+            PromptSet(
                 name=name,
-                goal_prompts=list(spec.goal_prompts),
-                baseline_prompts=list(spec.baseline_prompts),
-                model_name=picked[0],
-                pretrained=picked[1],
-                alpha=spec.alpha,
-                reward_kind=spec.kind,
-                negatives=list(spec.negatives),
-                tau=spec.tau,
-                beta=spec.beta if spec.kind == "contrastive" else None,
-                aspect=aspect,
+                model=ModelRef(picked[0], picked[1], aspect=aspect),
+                reward=spec,
+                environment=environment or None,
+                created_by=current_identity().email,
             ),
+            overwrite=overwrite,
         )
-    except ValueError as exc:
-        st.error(str(exc))
+    except PromptSetExistsError:
+        state["lab-pending-save"] = name
         return
-    st.success(f"Saved prompt set {stored.name!r} ({picked[0]} / {picked[1] or 'random init'}).")
+    except BuiltinPromptSetError as exc:
+        state["lab-save-flash"] = ("error", str(exc))
+        state["lab-pending-builtin"] = name
+        return
+    except VlmrmError as exc:
+        state["lab-save-flash"] = ("error", str(exc))
+        return
+    state.pop("lab-pending-builtin", None)
+    state["lab-save-name"] = stored.name
+    state["lab-save-flash"] = (
+        "success",
+        f"Saved prompt set {stored.name!r} ({picked[0]} / {picked[1] or 'random init'}).",
+    )
+
+
+def _save_as_new(
+    name: str, environment: str, spec: RewardSpec, picked: tuple[str, str]
+) -> None:
+    _store(_free_name(name), environment, spec, picked, overwrite=False)
+
+
+def _save(spec: RewardSpec | None, picked: tuple[str, str], dataset: str) -> None:
+    st.subheader("Save as a prompt set")
+    state = st.session_state
+    state.setdefault("lab-save-env", _guess_environment(dataset))
+    left, mid, right = st.columns([3, 2, 1], vertical_alignment="bottom")
+    with left:
+        name = st.text_input("Prompt set name", key="lab-save-name", placeholder="e.g. cartpole v2")
+    with mid:
+        environment = st.text_input(
+            "Written for (environment or dataset)",
+            key="lab-save-env",
+            placeholder="e.g. CartPole",
+            help="Evaluate and Train offer the set for matching environments and datasets.",
+        )
+    if spec is None:
+        right.button("Save prompt set", key="lab-save", width="stretch", disabled=True)
+        st.caption("Enter a valid goal prompt to save it.")
+        return
+    args = (name.strip(), environment.strip(), spec, picked)
+    right.button(
+        "Save prompt set",
+        key="lab-save",
+        width="stretch",
+        on_click=_store,
+        args=(*args, False),
+        disabled=not name.strip(),
+    )
+    if flash := state.pop("lab-save-flash", None):
+        getattr(st, flash[0])(md_escape(flash[1]))  # names a prompt set: user text
+    if loaded := state.get("lab-loaded-name"):
+        st.caption(
+            md_escape(
+                f"Loaded from {loaded!r}. Saving under an existing name asks first; "
+                "the built-in paper: sets can't be changed."
+            )
+        )
+    pending = state.get("lab-pending-save")
+    if pending and pending == name.strip():
+        st.warning(md_escape(f"A prompt set named {pending!r} already exists."))
+        c1, c2, _ = st.columns([1, 1, 2])
+        c1.button(
+            f"Overwrite {pending!r}", key="lab-overwrite", on_click=_store, args=(*args, True)
+        )
+        c2.button(
+            f"Save as new: {_free_name(pending)!r}",
+            key="lab-save-new",
+            on_click=_save_as_new,
+            args=args,
+        )
+    builtin = state.get("lab-pending-builtin")
+    if builtin and builtin == name.strip():
+        st.button(
+            f"Save as new: {_free_name(builtin)!r}",
+            key="lab-save-new",
+            on_click=_save_as_new,
+            args=args,
+        )
 
 
 def _compare(clip: ClipModel, embedded: landscape.DatasetEmbeddings) -> None:
@@ -406,10 +517,9 @@ def _compare(clip: ClipModel, embedded: landscape.DatasetEmbeddings) -> None:
     curves = {}
     for label, name in (("A", name_a), ("B", name_b)):
         try:
-            spec = RewardSpec.from_prompt_set(by_name[name])
-            scores, _ = landscape.score(clip, embedded.embeddings, spec)
-        except (PromptError, ValueError) as exc:
-            st.error(f"Prompt set {label} ({name}): {exc}")
+            scores, _ = landscape.score(clip, embedded.embeddings, by_name[name].reward)
+        except VlmrmError as exc:
+            st.error(md_escape(f"Prompt set {label} ({name}): {exc}"))
             return
         curves[f"{label}: {name}"] = landscape.reward_values(scores)
     values_a, values_b = curves.values()
@@ -432,5 +542,5 @@ def _compare(clip: ClipModel, embedded: landscape.DatasetEmbeddings) -> None:
 spec = _spec()
 if spec is not None:
     _landscape(clip, embedded, spec)
-_save(spec, picked)
+_save(spec, picked, dataset)
 _compare(clip, embedded)

@@ -10,7 +10,26 @@ from typing import Any
 
 import streamlit as st
 
+from app.auth import current_identity
+from app.text import md_escape
+from app.train_forms import (
+    HYPERPARAMETERS,
+    STATUS_BADGES,
+    default_log_every,
+    format_duration,
+    hyperparameter_texts,
+    interval_warnings,
+    parse_hyperparameters,
+    prompt_lines,
+    speed_estimate,
+)
+from app.train_plots import losses_figure, training_curves_figure
 from app.ui import engine, model_picker
+from app.ui_sweeps import sweeps_section
+from vlmrm_core.errors import VlmrmError
+from vlmrm_core.security import check_app_pretrained, check_env_id_allowed
+from vlmrm_core.settings import get_settings
+from vlmrm_core.spec import ModelRef, RewardSpec
 from vlmrm_core.store import (
     NotFoundError,
     dataset_frames,
@@ -22,15 +41,6 @@ from vlmrm_core.store import (
 )
 from vlmrm_core.training import jobs
 from vlmrm_core.training.config import ALGOS, ConfigError, TrainConfig, paper_defaults
-from vlmrm_core.training.forms import (
-    HYPERPARAMETERS,
-    STATUS_BADGES,
-    format_duration,
-    hyperparameter_texts,
-    parse_hyperparameters,
-    prompt_lines,
-)
-from vlmrm_core.training.plots import losses_figure, training_curves_figure
 
 ENV_CHOICES = [
     "CartPole-v1",
@@ -50,9 +60,10 @@ st.caption(
     "the background when you close the page; up to `VLMRM_MAX_RUNS` run at once, the rest queue."
 )
 db = engine()
-# Start queued runs if slots are free (e.g. runs queued with `vlmrm train start --no-launch`,
-# or left waiting when the app stopped); finishing workers do this too.
-jobs.launch_queued(db)
+# Mark runs whose worker died as crashed, then start queued runs if slots are free (e.g. runs
+# queued with `vlmrm train start --no-launch`); workers do this too when they start and finish
+# and while they train. The live table below only reads.
+jobs.reconcile_runs(db)
 
 
 # ----------------------------------------------------------------------------- launch form
@@ -64,11 +75,15 @@ def _form_defaults(config: TrainConfig) -> None:
     st.session_state[f"{K}n_envs"] = int(config.n_envs)
     st.session_state[f"{K}episode_length"] = int(config.episode_length or 0)
     st.session_state[f"{K}textured"] = bool(config.textured)
-    st.session_state[f"{K}goal"] = "\n".join(config.goal)
-    st.session_state[f"{K}baseline"] = "\n".join(config.baseline)
-    st.session_state[f"{K}alpha"] = float(config.alpha)
+    reward = config.reward
+    st.session_state[f"{K}goal"] = "\n".join(reward.goal_prompts if reward else ())
+    st.session_state[f"{K}baseline"] = "\n".join(reward.baseline_prompts if reward else ())
+    st.session_state[f"{K}alpha"] = reward.alpha if reward else 0.0
     for name, text in hyperparameter_texts(config).items():
         st.session_state[f"{K}hp-{name}"] = text
+    st.session_state[f"{K}ckpt"] = int(config.checkpoint_every)
+    st.session_state[f"{K}eval"] = int(config.eval_every)
+    st.session_state[f"{K}log-every"] = 0  # 0 = min(1000, total / 20)
 
 
 def _selected_env() -> str:
@@ -87,10 +102,72 @@ def _apply_paper_defaults() -> None:
     )
 
 
+def _log_every() -> int:
+    """The form's metrics interval (0 in the form = min(1000, total / 20))."""
+    chosen = int(st.session_state.get(f"{K}log-every") or 0)
+    return chosen or default_log_every(int(st.session_state[f"{K}steps"]))
+
+
+def _form_interval_warnings() -> list:
+    ss = st.session_state
+    try:
+        learning_starts = parse_hyperparameters(
+            {"learning_starts": ss.get(f"{K}hp-learning_starts", "")}
+        )["learning_starts"]
+    except ConfigError:
+        learning_starts = None  # reported when the run starts
+    if ss.get(f"{K}algo") == "ppo":
+        learning_starts = None  # on-policy: no warm-up
+    return interval_warnings(
+        int(ss[f"{K}steps"]),
+        learning_starts=learning_starts,
+        checkpoint_every=int(ss.get(f"{K}ckpt") or 1),
+        eval_every=int(ss.get(f"{K}eval") or 0),
+        log_every=_log_every(),
+    )
+
+
+_WARNING_KEYS = {
+    "learning_starts": f"{K}hp-learning_starts",
+    "checkpoint_every": f"{K}ckpt",
+    "eval_every": f"{K}eval",
+    "log_every": f"{K}log-every",
+}
+
+
+def _scale_to_run() -> None:
+    """Replace every setting that exceeds the run by its suggested value."""
+    for warning in _form_interval_warnings():
+        key = _WARNING_KEYS[warning.field]
+        suggested = 0 if warning.field == "log_every" else warning.suggested  # 0 = auto
+        st.session_state[key] = str(suggested) if key.startswith(f"{K}hp-") else suggested
+    st.session_state[f"{K}notice"] = "Scaled learning start, checkpoint, evaluation and metrics "
+    st.session_state[f"{K}notice"] += "intervals to the run's length."
+
+
+def _interval_warnings_and_scale() -> None:
+    """Warn about settings a run of this length never reaches, with a button that fixes them."""
+    warnings = _form_interval_warnings()
+    if not warnings:
+        return
+    # the messages are built from numbers only: nothing user-typed to escape
+    st.warning(
+        "This run is too short for some settings:\n"
+        + "\n".join(f"- {w.message} (suggested: {w.suggested:,})" for w in warnings)
+    )
+    st.button("↘️ Scale these to the run", key=f"{K}scale", on_click=_scale_to_run)
+
+
+def _has_gpu() -> bool:
+    import torch
+
+    return bool(torch.cuda.is_available())
+
+
 if f"{K}steps" not in st.session_state:
     _form_defaults(paper_defaults("CartPole-v1", "dqn").replace(total_steps=100_000))
 
-with st.expander("➕ New training run", expanded=not jobs.list_runs_view(db, refresh=False)):
+with st.expander("➕ New training run", expanded=not jobs.list_runs_view(db)):
     c1, c2, c3 = st.columns([2, 1, 1])
     env_choice = c1.selectbox("Environment", [*ENV_CHOICES, OTHER_ENV], key=f"{K}env")
     if env_choice == OTHER_ENV:
@@ -123,16 +200,36 @@ with st.expander("➕ New training run", expanded=not jobs.list_runs_view(db, re
     )
     prompt_set = None
     model: tuple[str, str] | None = None
+    reward_architecture: str | None = None
     if source == "Saved prompt set":
-        names = [p.name for p in list_prompt_sets(db)]
+        env_for_sets = _selected_env()
+        show_all_sets = st.checkbox(
+            "Show prompt sets written for other environments too",
+            key=f"{K}all-sets",
+            help="By default only sets tagged with this environment (and untagged ones) show.",
+        )
+        sets = list_prompt_sets(db, environment=None if show_all_sets else env_for_sets or None)
+        names = [p.name for p in sets]
         if names:
             prompt_set = st.selectbox("Prompt set", names, key=f"{K}prompt-set")
+            chosen = next(p for p in sets if p.name == prompt_set)
+            reward_architecture = chosen.model.architecture
+            st.caption(
+                md_escape(
+                    f"Reward model: {chosen.model.architecture} · "
+                    f"{chosen.model.pretrained or 'random weights (meaningless rewards)'} · "
+                    f"aspect {chosen.model.aspect} · resize {chosen.model.resize}"
+                    + (f" · written for {chosen.environment}" if chosen.environment else "")
+                )
+            )
         else:
             st.warning(
-                "No saved prompt sets yet: save one in the Prompt Lab, or use inline prompts."
+                "No saved prompt sets for this environment yet: save one in the Prompt Lab, "
+                "tick 'other environments', or use inline prompts."
             )
     else:
         model = model_picker(f"{K}model")
+        reward_architecture = model[0] if model else None
         c1, c2 = st.columns(2)
         c1.text_area("Goal prompts (one per line)", key=f"{K}goal", height=90)
         c2.text_area("Baseline prompts (one per line)", key=f"{K}baseline", height=90)
@@ -140,15 +237,33 @@ with st.expander("➕ New training run", expanded=not jobs.list_runs_view(db, re
 
     with st.expander("Checkpoints, evaluation and learning hyperparameters"):
         c1, c2, c3, c4, c5 = st.columns(5)
-        checkpoint_every = c1.number_input("Checkpoint every", 1, value=10_000, key=f"{K}ckpt")
-        eval_every = c2.number_input("Evaluate every (0 = never)", 0, value=10_000, key=f"{K}eval")
+        checkpoint_every = c1.number_input("Checkpoint every", 1, key=f"{K}ckpt")
+        eval_every = c2.number_input("Evaluate every (0 = never)", 0, key=f"{K}eval")
         eval_episodes = c3.number_input("Eval episodes", 1, value=2, key=f"{K}eval-episodes")
         eval_steps = c4.number_input("Eval steps / episode", 1, value=200, key=f"{K}eval-steps")
         seed = c5.number_input("Seed", 0, value=0, key=f"{K}seed")
+        st.number_input(
+            "Log metrics every (0 = auto)",
+            0,
+            key=f"{K}log-every",
+            help="Environment steps between rows of curves and steps/s; auto = "
+            "min(1000, total steps / 20), so short runs get live curves too.",
+        )
         st.caption("Empty fields keep stable-baselines3's default for the algorithm.")
         columns = st.columns(4)
         for i, name in enumerate(HYPERPARAMETERS):
             columns[i % 4].text_input(name, key=f"{K}hp-{name}", placeholder="default")
+
+    _interval_warnings_and_scale()
+    if reward_architecture:
+        st.caption(
+            md_escape(
+                "Estimated speed: "
+                + speed_estimate(
+                    reward_architecture, int(st.session_state[f"{K}steps"]), on_gpu=_has_gpu()
+                )
+            )
+        )
 
     run_name = st.text_input("Run name (optional)", key=f"{K}name")
     if st.button("🚀 Start training", type="primary", key=f"{K}start"):
@@ -156,6 +271,8 @@ with st.expander("➕ New training run", expanded=not jobs.list_runs_view(db, re
             env_id = _selected_env()
             if not env_id:
                 raise ConfigError("enter a Gymnasium environment id")
+            # Registered ids only (no module:Env imports), narrowed by VLMRM_ENV_ALLOWLIST.
+            env_id = check_env_id_allowed(env_id)
             if source == "Saved prompt set" and prompt_set is None:
                 raise ConfigError("choose a prompt set")
             if source == "Inline prompts" and model is None:
@@ -171,6 +288,7 @@ with st.expander("➕ New training run", expanded=not jobs.list_runs_view(db, re
                 seed=int(seed),
                 checkpoint_every=int(checkpoint_every),
                 eval_every=int(eval_every),
+                log_every=_log_every(),
                 eval_episodes=int(eval_episodes),
                 eval_steps=int(eval_steps),
                 **parse_hyperparameters({n: ss[f"{K}hp-{n}"] for n in HYPERPARAMETERS}),
@@ -179,16 +297,23 @@ with st.expander("➕ New training run", expanded=not jobs.list_runs_view(db, re
                 config = config.replace(prompt_set=prompt_set)
             else:
                 assert model is not None
+                pretrained = check_app_pretrained(model[1], get_settings().models_dir)
                 config = config.replace(
-                    model=model[0],
-                    pretrained=model[1] or None,
-                    goal=prompt_lines(ss[f"{K}goal"]),
-                    baseline=prompt_lines(ss[f"{K}baseline"]),
-                    alpha=float(ss[f"{K}alpha"]),
+                    model=ModelRef(model[0], pretrained),
+                    reward=RewardSpec(
+                        goal_prompts=tuple(prompt_lines(ss[f"{K}goal"])),
+                        baseline_prompts=tuple(prompt_lines(ss[f"{K}baseline"])),
+                        alpha=float(ss[f"{K}alpha"]),
+                    ),
                 )
-            run_id = jobs.start_run(config, engine=db, name=run_name.strip() or None)
-        except (ConfigError, ValueError) as exc:
-            st.error(str(exc))
+            run_id = jobs.start_run(
+                config,
+                engine=db,
+                name=run_name.strip() or None,
+                created_by=current_identity().email,  # per-user quota with sign-in
+            )
+        except VlmrmError as exc:
+            st.error(md_escape(exc))
         else:
             st.session_state[f"{K}selected"] = run_id
             st.success(f"Run {run_id} queued.")
@@ -234,8 +359,9 @@ def runs_table() -> None:
 
 st.subheader("Runs")
 runs_table()
+sweeps_section(db)  # trials of sweeps (`vlmrm train sweep`), grouped by reward
 
-runs = jobs.list_runs_view(db, refresh=False)
+runs = jobs.list_runs_view(db)
 if not runs:
     st.stop()
 
@@ -251,29 +377,6 @@ except NotFoundError:
 
 # ----------------------------------------------------------------------------- one run
 
-c1, c2, c3 = st.columns([3, 1, 1])
-c1.markdown(f"**{STATUS_BADGES.get(run.status, run.status)}** · {run.env_id} · {run.algo.upper()}")
-can_cancel = run.status in ("queued", "running") and not run.cancel_requested
-if c2.button("⏹️ Cancel", key=f"{K}cancel", disabled=not can_cancel):
-    try:
-        jobs.cancel_run(run.id, engine=db)
-    except jobs.RunStateError as exc:  # it ended meanwhile
-        st.error(str(exc))
-    else:
-        st.rerun()
-if c3.button("▶️ Resume", key=f"{K}resume", disabled=run.status not in jobs.RESUMABLE):
-    try:
-        jobs.resume_run(run.id, engine=db)
-    except jobs.RunStateError as exc:
-        st.error(str(exc))
-    else:
-        st.rerun()
-if run.cancel_requested and run.status == "running":
-    st.info("Cancellation requested: the worker stops after saving a checkpoint.")
-if run.error:
-    with st.expander("Error", expanded=run.status in ("failed", "crashed")):
-        st.code(run.error, language=None)
-
 
 def _curves(run_id: int) -> None:
     metrics = run_metrics(db, run_id)
@@ -284,57 +387,102 @@ def _curves(run_id: int) -> None:
             st.plotly_chart(losses_figure(metrics, smoothing=smoothing), key=f"{K}losses-{run_id}")
 
 
-st.subheader("Curves")
-# Live only while the run trains; a finished run's curves need no polling.
-live = st.fragment(run_every=LIVE_REFRESH_S if run.status == "running" else None)(_curves)
-live(run.id)
+ACTIVE = ("queued", "running")
 
-tab_eval, tab_ckpt, tab_config, tab_log = st.tabs(
-    ["Latest evaluation", "Checkpoints", "Config", "Log"]
-)
-with tab_eval:
-    videos = jobs.eval_videos(run)
-    if videos:
-        step, video = videos[-1]
-        st.caption(f"Deterministic rollouts of the policy at step {step:,}.")
-        video_column, _ = st.columns([3, 2])
-        video_column.video(str(video))
-    frames: list[Any] = []
-    if run.eval_dataset_id is not None:
-        dataset = next((d for d in list_datasets(db) if d.id == run.eval_dataset_id), None)
-        if dataset is not None:
-            frames = dataset_frames(db, dataset.name, limit=8)
-            st.caption(
-                f"Frames stored as dataset **{dataset.name}** ({dataset.n_frames} frames): "
-                "label them on the Label page to measure the reward's EPIC distance."
+
+def _run_panel(run_id: int) -> None:
+    """Header, buttons, curves and tabs of one run. A fragment that refreshes itself while the
+    run is queued or running, so a cancel, a new checkpoint or the end of the run shows without
+    a reload; when the run ends, the whole page reruns once (table, polling stops)."""
+    try:
+        run = get_run(db, run_id)
+    except NotFoundError:
+        st.info("This run no longer exists.")
+        return
+    seen = st.session_state.get(f"{K}panel-status")
+    st.session_state[f"{K}panel-status"] = (run_id, run.status)
+    if seen is not None and seen[0] == run_id and seen[1] in ACTIVE and run.status not in ACTIVE:
+        st.rerun()  # the run just ended: refresh the whole page (table, polling)
+    c1, c2, c3 = st.columns([3, 1, 1])
+    badge = STATUS_BADGES.get(run.status, run.status)
+    c1.markdown(f"**{badge}** · {run.env_id} · {run.algo.upper()}")
+    can_cancel = run.status in ("queued", "running") and not run.cancel_requested
+    if c2.button("⏹️ Cancel", key=f"{K}cancel", disabled=not can_cancel):
+        try:
+            jobs.cancel_run(run.id, engine=db)
+        except jobs.RunStateError as exc:  # it ended meanwhile
+            st.error(str(exc))
+        else:
+            st.rerun()
+    if c3.button("▶️ Resume", key=f"{K}resume", disabled=run.status not in jobs.RESUMABLE):
+        try:
+            jobs.resume_run(run.id, engine=db)
+        except jobs.RunStateError as exc:
+            st.error(str(exc))
+        else:
+            st.rerun()
+    if run.cancel_requested and run.status == "running":
+        st.info("Cancellation requested: the worker stops after saving a checkpoint.")
+    if run.error:
+        with st.expander("Error", expanded=run.status in ("failed", "crashed")):
+            st.code(run.error, language=None)
+
+
+    st.subheader("Curves")
+    _curves(run.id)
+
+    tab_eval, tab_ckpt, tab_config, tab_log = st.tabs(
+        ["Latest evaluation", "Checkpoints", "Config", "Log"]
+    )
+    with tab_eval:
+        videos = jobs.eval_videos(run)
+        if videos:
+            step, video = videos[-1]
+            st.caption(f"Deterministic rollouts of the policy at step {step:,}.")
+            video_column, _ = st.columns([3, 2])
+            video_column.video(str(video))
+        frames: list[Any] = []
+        if run.eval_dataset_id is not None:
+            dataset = next((d for d in list_datasets(db) if d.id == run.eval_dataset_id), None)
+            if dataset is not None:
+                frames = dataset_frames(db, dataset.name, limit=8)
+                st.caption(
+                    f"Frames stored as dataset **{dataset.name}** ({dataset.n_frames} frames): "
+                    "label them on the Label page (tick *Show training evaluations*) to measure "
+                "the reward's EPIC distance."
+                )
+        if frames:
+            columns = st.columns(4)
+            for i, frame in enumerate(frames):
+                reward = (frame.extra or {}).get("clip_reward")
+                clip = f" · CLIP {reward:.3f}" if reward is not None else ""
+                caption = f"t={frame.step}{clip}"
+                columns[i % 4].image(load_pixels(frame.hash), caption=caption)
+        if not videos and not frames:
+            st.info("No evaluation yet.")
+    with tab_ckpt:
+        checkpoints = jobs.run_checkpoints(run)
+        if checkpoints:
+            st.dataframe(
+                [
+                    {
+                        "step": c.steps,
+                        "model": c.model_path.name,
+                        "size (MB)": round(c.model_path.stat().st_size / 1e6, 2),
+                        "replay buffer": c.replay_buffer_path.name if c.replay_buffer_path else "",
+                    }
+                    for c in reversed(checkpoints)
+                ],
+                hide_index=True,
             )
-    if frames:
-        columns = st.columns(4)
-        for i, frame in enumerate(frames):
-            reward = (frame.extra or {}).get("clip_reward")
-            caption = f"t={frame.step}" + (f" · CLIP {reward:.3f}" if reward is not None else "")
-            columns[i % 4].image(load_pixels(frame.hash), caption=caption)
-    if not videos and not frames:
-        st.info("No evaluation yet.")
-with tab_ckpt:
-    checkpoints = jobs.run_checkpoints(run)
-    if checkpoints:
-        st.dataframe(
-            [
-                {
-                    "step": c.steps,
-                    "model": c.model_path.name,
-                    "size (MB)": round(c.model_path.stat().st_size / 1e6, 2),
-                    "replay buffer": c.replay_buffer_path.name if c.replay_buffer_path else "",
-                }
-                for c in reversed(checkpoints)
-            ],
-            hide_index=True,
-        )
-        st.caption(f"In `{jobs.checkpoint_dir(run)}`")
-    else:
-        st.info("No checkpoint yet.")
-with tab_config:
-    st.json({k: v for k, v in run.config.items() if not k.startswith("_")})
-with tab_log:
-    st.code(jobs.log_tail(jobs.log_path(run), lines=60) or "(empty)", language=None)
+            st.caption(md_escape(f"In {jobs.checkpoint_dir(run)}"))
+        else:
+            st.info("No checkpoint yet.")
+    with tab_config:
+        st.json({k: v for k, v in run.config.items() if not k.startswith("_")})
+    with tab_log:
+        st.code(jobs.log_tail(jobs.log_path(run), lines=60) or "(empty)", language=None)
+
+
+_live = LIVE_REFRESH_S if run.status in ACTIVE else None
+st.fragment(run_every=_live)(_run_panel)(run.id)

@@ -244,20 +244,20 @@ def test_prompt_lab_then_evaluate_reads_epic(page, server, screenshots, tiny_che
     from vlmrm_core.embedding import encode_images
     from vlmrm_core.metrics import epic_distance
     from vlmrm_core.models import load_model
-    from vlmrm_core.reward_model import RewardSpec, score_embeddings
+    from vlmrm_core.reward_model import score_embeddings
     from vlmrm_core.store import consensus_labels, get_prompt_set
 
     engine = init_db(server.database_url)
     labels = consensus_labels(engine, "e2e")
     saved = get_prompt_set(engine, "e2e-prompts")
-    assert saved.goal_prompts == [GOAL] and saved.baseline_prompts == [BASELINE]
+    assert saved.reward.goal_prompts == (GOAL,) and saved.reward.baseline_prompts == (BASELINE,)
     clip = load_model("ViT-S-32-alt", str(tiny_checkpoint), device="cpu")
     pixels = [
         np.asarray(Image.open(server.data_dir / "frames" / h[:2] / f"{h}.png").convert("RGB"))
         for h in labels.index
     ]
     embeddings = encode_images(clip, pixels)
-    rewards = score_embeddings(clip, embeddings, RewardSpec.from_prompt_set(saved)).rewards
+    rewards = score_embeddings(clip, embeddings, saved.reward).rewards
     expected = epic_distance(rewards, labels.to_numpy())
     assert float(value) == pytest.approx(expected, abs=1.5e-3)
 

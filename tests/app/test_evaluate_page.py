@@ -11,9 +11,10 @@ from app.ui import RANDOM_LABEL
 from vlmrm_core.evaluation import labelled_frames, sweep_spec
 from vlmrm_core.landscape import embed_hashes
 from vlmrm_core.metrics import evaluate_epic
-from vlmrm_core.reward_model import RewardSpec, score_embeddings
+from vlmrm_core.reward_model import score_embeddings
+from vlmrm_core.spec import ModelRef, RewardSpec
 from vlmrm_core.store import (
-    PromptSetSpec,
+    PromptSet,
     add_label,
     dataset_frames,
     get_prompt_set,
@@ -44,13 +45,11 @@ def db(data_dir: Path):
         add_label(engine, "cp9", frame.hash, "bob", float(abs(frame.param_value) < 0.8))
     save_prompt_set(
         engine,
-        PromptSetSpec(
+        builtin=True,
+        prompt_set=PromptSet(
             name="paper: cartpole",
-            goal_prompts=[GOAL],
-            baseline_prompts=[BASELINE],
-            model_name=TINY,
-            pretrained="",
-            alpha=0.5,
+            model=ModelRef(TINY, None),
+            reward=RewardSpec((GOAL,), (BASELINE,), alpha=0.5),
         ),
     )
     return engine
@@ -84,8 +83,10 @@ def test_epic_metric_equals_a_direct_computation(db, tiny_clip):
     table = at.dataframe[0].value
     assert table.loc[0, "prompt set"] == "paper: cartpole"
     assert table.loc[0, "EPIC distance"] == pytest.approx(expected)
-    assert table.loc[0, "EPIC 95% CI low"] <= expected <= table.loc[0, "EPIC 95% CI high"]
-    assert 0.0 <= table.loc[0, "ROC AUC"] <= 1.0
+    # undefinable metrics are text ("–" when missing), shown to 3 decimals
+    low, high = float(table.loc[0, "EPIC 95% CI low"]), float(table.loc[0, "EPIC 95% CI high"])
+    assert low - 5e-4 <= expected <= high + 5e-4
+    assert 0.0 <= float(table.loc[0, "ROC AUC"]) <= 1.0
 
     # A second model for the scaling plot: one more row, no errors.
     at.multiselect(key="eval-extra-models").set_value([f"random init · {TINY}"]).run()
@@ -113,8 +114,21 @@ def test_prompt_sweep_ranks_and_saves_the_best(db, tiny_clip):
     at.button(key="eval-sweep-save").click().run()
     assert not at.exception
     stored = get_prompt_set(db, "sweep winner")
-    assert stored.goal_prompts == [best["goal"]] and stored.alpha == best["alpha"]
-    assert stored.model_name == TINY and stored.pretrained == ""
+    assert stored.reward.goal_prompts == (best["goal"],) and stored.reward.alpha == best["alpha"]
+    assert stored.model.architecture == TINY and stored.model.pretrained is None
+
+    # any row can be saved, not only the best
+    row = table[table["rank"] == 7].iloc[0]
+    at.selectbox(key="eval-sweep-save-rank").set_value(7).run()
+    at.text_input(key="eval-sweep-save-name").input("rank seven").run()
+    at.button(key="eval-sweep-save").click().run()
+    assert not at.exception
+    assert get_prompt_set(db, "rank seven").reward == sweep_spec(row)
+
+    # rows without an interval say "–", never "None"
+    below_top = table[table["rank"] > 5]
+    assert set(below_top["ci_low"]) == {"–"} and set(below_top["average_precision"]) == {"–"}
+    assert all(v != "–" for v in table[table["rank"] == 1]["ci_low"])
 
 
 def test_sweep_input_errors_are_messages(db):
@@ -154,13 +168,10 @@ def test_no_labels_is_a_message(data_dir):
 def test_prompt_sets_with_the_same_prompts_keep_their_names(db):
     save_prompt_set(
         db,
-        PromptSetSpec(
+        PromptSet(
             name="copy of paper",
-            goal_prompts=[GOAL],
-            baseline_prompts=[BASELINE],
-            model_name=TINY,
-            pretrained="",
-            alpha=0.5,
+            model=ModelRef(TINY, None),
+            reward=RewardSpec((GOAL,), (BASELINE,), alpha=0.5),
         ),
     )
     at = _open()
@@ -169,3 +180,39 @@ def test_prompt_sets_with_the_same_prompts_keep_their_names(db):
     table = at.dataframe[0].value
     assert sorted(table["prompt set"]) == ["copy of paper", "paper: cartpole"]
     assert table["EPIC distance"].nunique() == 1
+
+
+def test_rows_are_ranked_by_epic_and_inspect_follows_the_best(db):
+    for name, goal in (("a wheel", "a wheel"), ("b sky", "a blue sky"), ("c upright", GOAL)):
+        save_prompt_set(db, PromptSet(name, ModelRef(TINY, None), RewardSpec((goal,))))
+    at = _open()
+    at.multiselect(key="eval-prompt-sets").set_value(["a wheel", "b sky", "c upright"]).run()
+    assert not at.exception
+    table = at.dataframe[0].value
+    epic = list(table["EPIC distance"])
+    assert epic == sorted(epic)  # ranked, not in name order
+    best = table["prompt set"].iloc[0]
+    assert at.selectbox(key="eval-inspect").value.startswith(best)
+    assert "None" not in set(table["EPIC 95% CI low"]) | set(table["average precision"])
+
+    # inspect another row, then change the rows: Inspect jumps back to the (new) best
+    at.selectbox(key="eval-inspect").set_value(at.selectbox(key="eval-inspect").options[-1]).run()
+    assert not at.selectbox(key="eval-inspect").value.startswith(best)
+    remaining = [n for n in table["prompt set"] if n != best]
+    at.multiselect(key="eval-prompt-sets").set_value(remaining).run()
+    new_table = at.dataframe[0].value
+    assert at.selectbox(key="eval-inspect").value.startswith(new_table["prompt set"].iloc[0])
+
+
+def test_default_prompt_sets_are_those_written_for_the_dataset(db):
+    save_prompt_set(
+        db,
+        PromptSet("flag", ModelRef(TINY, None), RewardSpec(("a car at the flag",)), "MountainCar"),
+    )
+    save_prompt_set(
+        db, PromptSet("cp9 mine", ModelRef(TINY, None), RewardSpec((GOAL,)), environment="cp9")
+    )
+    at = _open()
+    assert not at.exception
+    assert at.multiselect(key="eval-prompt-sets").value == ["cp9 mine"]
+    assert at.multiselect(key="eval-prompt-sets").options[0] == "cp9 mine"

@@ -12,7 +12,7 @@ import pytest
 from PIL import Image
 from streamlit.testing.v1 import AppTest
 
-from vlmrm_core.frame_display import escape_markdown
+from app.frame_display import escape_markdown
 from vlmrm_core.frames import FrameRecord, pixel_hash
 from vlmrm_core.store import (
     count_frames,

@@ -14,7 +14,7 @@ import pytest
 from streamlit.runtime.media_file_manager import MediaFileManager
 from streamlit.testing.v1 import AppTest
 
-from vlmrm_core.frame_display import escape_markdown
+from app.frame_display import escape_markdown
 from vlmrm_core.frames import FrameRecord, pixel_hash
 from vlmrm_core.labeling import labeler_seed
 from vlmrm_core.store import (
@@ -166,3 +166,42 @@ def test_agreement_and_export(app: AppTest, monkeypatch: pytest.MonkeyPatch) -> 
     assert by_key[("frame1.png", "alice")] == 1.0 and by_key[("frame1.png", "bob")] == 0.0
     parquet = pd.read_parquet(io.BytesIO(deferred["labels-ds.parquet"][0]()))  # type: ignore[arg-type]
     assert len(parquet) == 8
+
+
+def test_training_evaluation_datasets_are_hidden_until_asked_for(app: AppTest) -> None:
+    make_dataset(3, "mine")
+    evals = [
+        FrameRecord(pixels=np.full((8, 8, 3), 200 + i, np.uint8), source="training-eval", step=i)
+        for i in range(2)
+    ]
+    ingest_frames(init_db(), "run-1-eval-150", evals, kind="training-eval")
+    app.run()
+    assert not app.exception
+    assert app.selectbox(key="label-dataset").options == ["mine"]
+    app.checkbox(key="label-show-evals").check().run()
+    assert not app.exception
+    assert app.selectbox(key="label-dataset").options == ["mine", "run-1-eval-150"]
+
+
+def test_entering_the_name_blurs_the_box_and_k_is_explained(app: AppTest) -> None:
+    make_dataset(3)
+    app.run()
+    app.text_input(key="label-name").set_value("alice").run()
+    assert not app.exception
+    scripts = [e for e in app.get("html") if "blur()" in str(e.proto)]
+    assert len(scripts) == 1  # the focus leaves the name box once, after Enter
+    app.run()
+    assert not [e for e in app.get("html") if "blur()" in str(e.proto)]  # not on every rerun
+    captions = " ".join(c.value for c in app.caption).replace("\\", "")
+    assert "k = 1" in captions and "Frames → Browse → Labelling settings" in captions
+
+
+def test_a_single_labeller_sees_no_green_no_disagreements(app: AppTest) -> None:
+    names = make_dataset(3)
+    for frame_hash in names:
+        add_label(init_db(), "ds", frame_hash, "alice", 1.0)
+    app.run()
+    app.radio(key="label-view").set_value("Agreement & export").run()
+    assert not app.exception
+    assert not [s for s in app.success if "disagreement" in s.value.lower()]
+    assert any("at least two labelers" in i.value for i in app.info)

@@ -31,3 +31,11 @@ def test_home_creates_the_demo_then_every_page_runs(app):
         app.switch_page(f"views/{view}.py").run()
         assert not app.exception, (view, [e.value for e in app.exception])
         assert app.title, view
+
+
+def test_streamlit_config_hides_the_deploy_button():
+    import tomllib
+
+    config = tomllib.loads((REPO / ".streamlit" / "config.toml").read_text())
+    # "minimal" shows only the app's own menu entries: no "Deploy" button for a local tool
+    assert config["client"]["toolbarMode"] == "minimal"

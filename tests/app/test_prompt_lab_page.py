@@ -10,8 +10,16 @@ from streamlit.testing.v1 import AppTest
 
 from app.ui import RANDOM_LABEL
 from vlmrm_core.landscape import embed_dataset
-from vlmrm_core.reward_model import RewardSpec, score_embeddings
-from vlmrm_core.store import PromptSetSpec, get_prompt_set, ingest_frames, init_db, save_prompt_set
+from vlmrm_core.reward_model import score_embeddings
+from vlmrm_core.spec import ModelRef, RewardSpec
+from vlmrm_core.store import (
+    PromptSet,
+    get_prompt_set,
+    ingest_frames,
+    init_db,
+    list_prompt_sets,
+    save_prompt_set,
+)
 
 PAGE = Path(__file__).resolve().parents[2] / "app" / "views" / "prompt_lab.py"
 TINY = "ViT-S-32-alt"
@@ -62,7 +70,7 @@ def test_prompts_give_a_landscape_with_the_untrained_warning(db, tiny_clip):
     assert metrics["Highest reward"] == f"{expected.rewards.max():.4f}"
     assert metrics["Lowest reward"] == f"{expected.rewards.min():.4f}"
     best = embedded.frames[int(np.argmax(expected.rewards))].name
-    assert any(best in c for c in _values(at, at.caption))
+    assert any(best in c.replace("\\", "") for c in _values(at, at.caption))  # md-escaped
 
     at.multiselect(key="lab-alphas").set_value([0.0, 0.5, 1.0]).run()
     assert not at.exception and not at.error
@@ -111,17 +119,12 @@ def test_save_load_and_compare_prompt_sets(db):
     assert not at.exception
     assert any("upright v1" in s for s in _values(at, at.success))
     stored = get_prompt_set(db, "upright v1")
-    assert stored.goal_prompts == [GOAL, "a pole standing up"]
-    assert stored.baseline_prompts == [BASELINE]
-    assert stored.alpha == 0.75 and stored.reward_kind == "regularized"
-    assert stored.model_name == TINY and stored.pretrained == ""
+    assert stored.reward.goal_prompts == (GOAL, "a pole standing up")
+    assert stored.reward.baseline_prompts == (BASELINE,)
+    assert stored.reward.alpha == 0.75 and stored.reward.kind == "regularized"
+    assert stored.model.architecture == TINY and stored.model.pretrained is None
 
-    save_prompt_set(
-        db,
-        PromptSetSpec(
-            name="other", goal_prompts=["a cart"], model_name=TINY, pretrained="", alpha=0.0
-        ),
-    )
+    save_prompt_set(db, PromptSet("other", ModelRef(TINY, None), RewardSpec(("a cart",))))
     at.run()
     at.selectbox(key="lab-load-name").select("other").run()
     at.button(key="lab-load").click().run()
@@ -156,3 +159,69 @@ def test_an_upload_dataset_is_ranked_even_with_one_frame(data_dir):
     assert not at.exception and not at.error, [e.value for e in at.error]
     assert at.radio(key="lab-axis-rank").value == "rank"
     assert {m.label: m.value for m in at.metric}["Frames"] == "1"
+
+
+def test_saving_never_overwrites_silently(db):
+    save_prompt_set(db, PromptSet("mine", ModelRef(TINY, None), RewardSpec(("a cart",))))
+    at = _open(db)
+    at.selectbox(key="lab-load-name").select("mine").run()
+    at.button(key="lab-load").click().run()
+    assert not at.exception
+    assert at.text_input(key="lab-save-name").value == ""  # the loaded name is not pre-filled
+    at.text_area(key="lab-goal").input(GOAL).run()
+
+    # saving under the taken name asks first and changes nothing
+    at.text_input(key="lab-save-name").input("mine").run()
+    at.button(key="lab-save").click().run()
+    assert not at.exception
+    assert any("already exists" in w for w in _values(at, at.warning))
+    assert get_prompt_set(db, "mine").reward.goal_prompts == ("a cart",)
+
+    # "save as new" keeps the old one and stores a copy under a free name
+    at.button(key="lab-save-new").click().run()
+    assert not at.exception
+    assert get_prompt_set(db, "mine").reward.goal_prompts == ("a cart",)
+    assert get_prompt_set(db, "mine (2)").reward.goal_prompts == (GOAL,)
+
+    # overwriting only after confirming
+    at.text_input(key="lab-save-name").input("mine").run()
+    at.button(key="lab-save").click().run()
+    at.button(key="lab-overwrite").click().run()
+    assert not at.exception
+    assert get_prompt_set(db, "mine").reward.goal_prompts == (GOAL,)
+
+    # built-in sets are read-only: an error, and a copy offered instead
+    at.text_input(key="lab-save-name").input("paper: cartpole").run()
+    at.button(key="lab-save").click().run()
+    assert not at.exception
+    assert any("built-in" in e for e in _values(at, at.error))
+    assert "paper: cartpole" not in {p.name for p in list_prompt_sets(db)}
+    at.button(key="lab-save-new").click().run()
+    assert get_prompt_set(db, "cartpole (copy)").reward.goal_prompts == (GOAL,)
+
+
+def _landscape_figure(at: AppTest) -> dict:
+    import json
+
+    chart = next(c for c in at.get("plotly_chart") if "lab-landscape" in c.proto.id)
+    return json.loads(chart.proto.spec)
+
+
+def test_chart_drags_a_box_and_keeps_the_slider_alpha_with_an_overlay(db):
+    at = _open(db)
+    at.text_area(key="lab-goal").input(GOAL).run()
+    at.text_area(key="lab-baseline").input(BASELINE).run()
+    at.slider(key="lab-alpha").set_value(0.3).run()
+    figure = _landscape_figure(at)
+    assert figure["layout"]["dragmode"] == "select"  # the caption says "drag a box"
+    # without an overlay the per-curve scaling means nothing: no checked-but-disabled box
+    assert not [c for c in at.checkbox if c.key == "lab-normalize"]
+
+    at.multiselect(key="lab-alphas").set_value([0.0, 1.0]).run()
+    names = [t["name"] for t in _landscape_figure(at)["data"] if t.get("name")]
+    assert any("α = 0.3" in n for n in names)  # the slider's α is still drawn
+    assert any("α = 0" in n for n in names) and any("α = 1" in n for n in names)
+    assert at.checkbox(key="lab-normalize").disabled is False
+    at.slider(key="lab-alpha").set_value(0.6).run()
+    names = [t["name"] for t in _landscape_figure(at)["data"] if t.get("name")]
+    assert any("α = 0.6" in n for n in names) and not any("α = 0.3" in n for n in names)

@@ -12,8 +12,8 @@ from vlmrm_core.metrics import (
     UndefinedAgreementError,
     cohens_kappa,
     current_labels,
-    disagreements,
     krippendorff_alpha,
+    labeller_disagreements,
     pairwise_kappa,
 )
 
@@ -203,25 +203,37 @@ def test_pairwise_kappa_lists_pairs_without_common_items() -> None:
     assert math.isnan(table["kappa"].iloc[0])
 
 
-def test_disagreements_use_current_labels(labels_df: pd.DataFrame) -> None:
-    found = disagreements(labels_df, order_by="time")
+def test_labeller_disagreements_use_current_labels(labels_df: pd.DataFrame) -> None:
+    found = labeller_disagreements(labels_df, order_by="time")
     assert found["item"].tolist() == ["f2", "f4"]
     f4 = found.set_index("item").loc["f4"]
     assert f4["n_labelers"] == 3
     assert f4["values"] == [0, 1]
     assert f4["labels"] == {"ann": 0, "bob": 0, "cat": 1}
+    assert f4["mean"] == pytest.approx(1 / 3) and f4["spread"] == 1
 
 
-def test_disagreements_empty_when_all_agree() -> None:
+def test_labeller_disagreements_ignore_a_small_spread_when_asked() -> None:
+    df = pd.DataFrame(
+        {"item": [1, 1, 2, 2], "labeler": ["a", "b", "a", "b"], "value": [0.6, 0.7, 0.0, 1.0]}
+    )
+    assert labeller_disagreements(df)["item"].tolist() == [1, 2]
+    found = labeller_disagreements(df, min_spread=0.5)
+    assert found["item"].tolist() == [2] and found["spread"].tolist() == [1.0]
+    text = pd.DataFrame({"item": [1, 1], "labeler": ["a", "b"], "value": ["cat", "dog"]})
+    assert math.isnan(labeller_disagreements(text, min_spread=0.5)["spread"].iloc[0])
+
+
+def test_labeller_disagreements_empty_when_all_agree() -> None:
     df = pd.DataFrame({"item": [1, 1, 2], "labeler": ["a", "b", "a"], "value": [1, 1, 0]})
-    found = disagreements(df)
+    found = labeller_disagreements(df)
     assert found.empty
-    assert list(found.columns) == ["item", "n_labelers", "values", "labels"]
+    assert list(found.columns) == ["item", "n_labelers", "values", "labels", "mean", "spread"]
 
 
 def test_custom_column_names_and_missing_columns() -> None:
     df = pd.DataFrame({"frame": [1, 1], "who": ["a", "b"], "success": [1, 0]})
-    found = disagreements(df, item="frame", labeler="who", value="success")
+    found = labeller_disagreements(df, item="frame", labeler="who", value="success")
     assert found["item"].tolist() == [1]
     with pytest.raises(ValueError, match="lacks column"):
-        disagreements(df)
+        labeller_disagreements(df)

@@ -78,3 +78,22 @@ def test_binarize_thresholds_graded_labels() -> None:
     np.testing.assert_array_equal(binarize([0.0, 0.25, 0.5, 1.0], threshold=0.75), [0, 0, 0, 1])
     with pytest.raises(ValueError, match="NaN"):
         binarize([0.0, np.nan])
+
+
+def test_roc_auc_rows_equal_roc_auc_of_each_row() -> None:
+    from sklearn.metrics import roc_auc_score
+
+    from vlmrm_core.metrics import roc_auc_rows
+
+    rng = np.random.default_rng(3)
+    labels = (rng.random(40) > 0.6).astype(np.int64)
+    # Rounded scores: plenty of ties, which share their average rank.
+    rewards = np.round(rng.standard_normal((5, 40)) + labels, 1)
+    rows = roc_auc_rows(rewards, labels)
+    for k in range(5):
+        assert rows[k] == roc_auc(rewards[k], labels)
+        assert rows[k] == pytest.approx(roc_auc_score(labels, rewards[k]), abs=1e-12)
+    with pytest.raises(ValueError, match="only failures"):
+        roc_auc_rows(rewards, np.zeros(40))
+    with pytest.raises(ValueError, match="NaN"):
+        roc_auc_rows(np.full((2, 40), np.nan), labels)

@@ -61,6 +61,7 @@ def test_textured_xml_is_a_runtime_temp_file_with_the_scene() -> None:
         ], tag
 
 
+@pytest.mark.slow
 def test_rollout_frames_with_the_paper_camera(mujoco_renders: None) -> None:
     from vlmrm_core.sources.humanoid import humanoid_rollout
 
@@ -78,6 +79,7 @@ def test_rollout_frames_with_the_paper_camera(mujoco_renders: None) -> None:
     assert frames[0].hash != frames[2].hash
 
 
+@pytest.mark.slow
 def test_named_poses_render_and_kneeling_is_lower(mujoco_renders: None) -> None:
     from vlmrm_core.sources.humanoid import humanoid_poses
 
@@ -93,11 +95,11 @@ def test_named_poses_render_and_kneeling_is_lower(mujoco_renders: None) -> None:
 
 
 def test_camera_tracks_the_torso(mujoco_renders: None) -> None:
-    from vlmrm_core.sources.humanoid import make_env
+    from vlmrm_core.envs import make_env
     from vlmrm_core.sources.rollouts import render_env_frame
 
-    # make_env is the gymnasium.make-shaped entry point training uses for textured Humanoid.
-    env = make_env("Humanoid-v5", render_mode="rgb_array", width=160, height=160)
+    # make_env is the one entry point sources and training use for textured Humanoid.
+    env = make_env("Humanoid-v5", textured=True, width=160, height=160)
     try:
         env.reset(seed=0)
         sim = env.unwrapped

@@ -1,13 +1,18 @@
-"""Prompt sets: validation and storage."""
+"""Prompt sets: a name, a model reference and a reward spec, stored and protected."""
 
 from __future__ import annotations
+
+import threading
 
 import pytest
 from sqlalchemy import Engine
 
+from vlmrm_core.spec import ModelRef, RewardSpec, SpecError
 from vlmrm_core.store import (
+    BuiltinPromptSetError,
     NotFoundError,
-    PromptSetSpec,
+    PromptSet,
+    PromptSetExistsError,
     create_run,
     delete_prompt_set,
     get_prompt_set,
@@ -16,80 +21,50 @@ from vlmrm_core.store import (
     save_prompt_set,
 )
 
-
-def _spec(**overrides: object) -> PromptSetSpec:
-    fields: dict[str, object] = {
-        "name": "kneeling",
-        "goal_prompts": ["a humanoid robot kneeling"],
-        "baseline_prompts": ["a humanoid robot"],
-        "model_name": "ViT-B-32",
-        "pretrained": "laion2b_s34b_b79k",
-        "alpha": 0.5,
-    }
-    fields.update(overrides)
-    return PromptSetSpec(**fields)  # type: ignore[arg-type]
+MODEL = ModelRef("ViT-B-32", "laion2b_s34b_b79k")
+REWARD = RewardSpec(("a humanoid robot kneeling",), ("a humanoid robot",), alpha=0.5)
 
 
-@pytest.mark.parametrize(
-    ("overrides", "message"),
-    [
-        ({"goal_prompts": []}, "goal prompt"),
-        ({"goal_prompts": ["  ", ""]}, "goal prompt"),
-        ({"goal_prompts": "a robot"}, "list"),
-        ({"alpha": 1.5}, "alpha"),
-        ({"alpha": -0.1}, "alpha"),
-        ({"reward_kind": "cosine-ish"}, "reward_kind"),
-        ({"aspect": "stretch"}, "aspect"),
-        ({"tau": 0.0}, "tau"),
-        ({"name": " "}, "name"),
-        ({"model_name": ""}, "model_name"),
-    ],
-)
-def test_validation(overrides: dict[str, object], message: str) -> None:
-    with pytest.raises(ValueError, match=message):
-        _spec(**overrides)
+def _set(name: str = "kneeling", **changes: object) -> PromptSet:
+    return PromptSet(name=name, model=MODEL, reward=REWARD).replace(**changes)
 
 
-def test_defaults_and_cleaning() -> None:
-    spec = PromptSetSpec(name=" x ", goal_prompts=[" goal ", ""], alpha=1)
-    assert spec.name == "x" and spec.goal_prompts == ["goal"] and spec.alpha == 1.0
-    assert spec.reward_kind == "regularized" and spec.aspect == "squash"
-    assert spec.baseline_prompts == [] and spec.negatives == [] and spec.tau is None
+def test_name_is_checked_and_trimmed() -> None:
+    assert _set(" x ").name == "x"
+    with pytest.raises(SpecError, match="needs a name"):
+        _set(" ")
+    with pytest.raises(SpecError, match="at most 255"):
+        _set("x" * 256)
 
 
-def test_save_get_update_list_delete(engine: Engine) -> None:
-    saved = save_prompt_set(engine, _spec())
+def test_save_get_overwrite_list_delete(engine: Engine) -> None:
+    saved = save_prompt_set(engine, _set(environment="Humanoid", created_by="a@x.org"))
     assert saved.id is not None and saved.created_at is not None
     assert saved.created_at.tzinfo is not None
     got = get_prompt_set(engine, "kneeling")
-    assert got.goal_prompts == ["a humanoid robot kneeling"] and got.alpha == 0.5
-    assert got.pretrained == "laion2b_s34b_b79k"
+    assert got.reward == REWARD and got.model == MODEL
+    assert (got.environment, got.created_by) == ("Humanoid", "a@x.org")
 
+    contrastive = RewardSpec(
+        ("a humanoid robot kneeling",),
+        kind="contrastive",
+        negatives=("a robot standing", "a robot lying down"),
+        tau=0.07,
+        beta=0.8,
+    )
+    random_crop = ModelRef("ViT-B-32", None, aspect="center-crop")
+    with pytest.raises(PromptSetExistsError, match="already exists"):
+        save_prompt_set(engine, _set(reward=contrastive))
     updated = save_prompt_set(
-        engine,
-        _spec(
-            alpha=1.0,
-            reward_kind="contrastive",
-            negatives=["a robot standing", "a robot lying down"],
-            tau=0.07,
-            beta=2.0,
-            aspect="center-crop",
-            pretrained="",
-        ),
+        engine, _set(reward=contrastive, model=random_crop, created_by="b@x.org"), overwrite=True
     )
     assert updated.id == saved.id and updated.created_at == saved.created_at
+    assert updated.created_by == "a@x.org"  # the creator stays the creator
     assert updated.updated_at is not None and updated.updated_at >= saved.updated_at  # type: ignore[operator]
     got = get_prompt_set(engine, "kneeling")
-    assert (got.alpha, got.reward_kind, got.tau, got.beta, got.aspect) == (
-        1.0,
-        "contrastive",
-        0.07,
-        2.0,
-        "center-crop",
-    )
-    assert got.negatives == ["a robot standing", "a robot lying down"] and got.pretrained == ""
+    assert got.reward == contrastive and got.model == random_crop
 
-    save_prompt_set(engine, _spec(name="another"))
+    save_prompt_set(engine, _set("another"))
     assert [p.name for p in list_prompt_sets(engine)] == ["another", "kneeling"]
 
     # A run keeps existing when the prompt set it came from is deleted.
@@ -109,8 +84,41 @@ def test_save_get_update_list_delete(engine: Engine) -> None:
         get_prompt_set(engine, "kneeling")
 
 
-def test_mutated_spec_is_revalidated_on_save(engine: Engine) -> None:
-    spec = _spec()
-    spec.alpha = 7.0
-    with pytest.raises(ValueError, match="alpha"):
-        save_prompt_set(engine, spec)
+def test_builtin_sets_are_read_only(engine: Engine) -> None:
+    save_prompt_set(engine, _set("paper: humanoid"), builtin=True)
+    for name in ("paper: humanoid", "Paper: new one"):
+        with pytest.raises(BuiltinPromptSetError, match="built-in"):
+            save_prompt_set(engine, _set(name), overwrite=True)
+    with pytest.raises(BuiltinPromptSetError, match="cannot be deleted"):
+        delete_prompt_set(engine, "paper: humanoid")
+    assert get_prompt_set(engine, "paper: humanoid").builtin
+
+
+def test_listing_by_environment(engine: Engine) -> None:
+    save_prompt_set(engine, _set("cart", environment="CartPole"))
+    save_prompt_set(engine, _set("car", environment="MountainCar"))
+    save_prompt_set(engine, _set("any"))
+    names = [p.name for p in list_prompt_sets(engine, environment="CartPole-v1")]
+    assert names == ["cart", "any"]  # tagged for it first, untagged next, others left out
+    assert [p.name for p in list_prompt_sets(engine, environment="demo-mountaincar")] == [
+        "car",
+        "any",
+    ]
+
+
+def test_two_first_saves_of_one_name_at_once(engine: Engine) -> None:
+    outcomes: list[str] = []
+
+    def save() -> None:
+        try:
+            save_prompt_set(engine, _set("race"))
+            outcomes.append("saved")
+        except PromptSetExistsError:
+            outcomes.append("exists")
+
+    threads = [threading.Thread(target=save) for _ in range(2)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert sorted(outcomes) == ["exists", "saved"]

@@ -3,21 +3,34 @@
 from __future__ import annotations
 
 import math
+import os
+from datetime import timedelta
 
 import numpy as np
 import pytest
 from sqlalchemy import Engine
 
+from vlmrm_core.errors import VlmrmError
 from vlmrm_core.store import (
+    BeatOutcome,
     NotFoundError,
+    RunInfo,
+    RunStateError,
     add_run_metrics,
+    claim_next_queued,
+    claim_run_for_worker,
     create_run,
     get_run,
+    latest_metric,
     list_runs,
+    mark_crashed,
+    record_heartbeat,
+    request_cancel,
+    requeue_run,
     run_metrics,
     update_run,
+    utcnow,
 )
-from vlmrm_core.store.schema import utcnow
 
 
 def test_run_lifecycle(engine: Engine) -> None:
@@ -76,3 +89,130 @@ def test_metrics(engine: Engine) -> None:
     with pytest.raises(ValueError):
         add_run_metrics(engine, run.id, [{"reward": 1.0}])
     assert add_run_metrics(engine, run.id, []) == 0
+
+
+def _queued(engine: Engine, name: str = "r") -> RunInfo:
+    return create_run(engine, name=name, env_id="CartPole-v1", algo="dqn", config={}, total_steps=9)
+
+
+def test_claim_next_queued_respects_the_limit_and_order(engine: Engine) -> None:
+    first, second, third = (_queued(engine, n) for n in ("a", "b", "c"))
+    claimed = claim_next_queued(engine, limit=2)
+    assert claimed is not None and claimed.id == first.id  # oldest first
+    assert (claimed.status, claimed.pid, claimed.heartbeat_at) == ("running", None, None)
+    assert claimed.started_at is not None
+    again = claim_next_queued(engine, limit=2)
+    assert again is not None and again.id == second.id
+    assert claim_next_queued(engine, limit=2) is None  # two running: the limit
+    assert get_run(engine, third.id).status == "queued"
+    update_run(engine, first.id, status="finished")
+    last = claim_next_queued(engine, limit=2)
+    assert last is not None and last.id == third.id
+    assert claim_next_queued(engine, limit=5) is None  # nothing queued
+
+
+def test_mark_crashed_only_if_the_heartbeat_is_unchanged(engine: Engine) -> None:
+    run = _queued(engine)
+    seen = utcnow() - timedelta(seconds=30)
+    update_run(engine, run.id, status="running", heartbeat_at=seen)
+    # The worker beat after it was judged dead: it keeps its run.
+    update_run(engine, run.id, heartbeat_at=utcnow())
+    assert not mark_crashed(engine, run.id, seen_heartbeat=seen, reason="stale")
+    assert get_run(engine, run.id).status == "running"
+    fresh = get_run(engine, run.id).heartbeat_at
+    assert mark_crashed(engine, run.id, seen_heartbeat=fresh, reason="gone; resume it")
+    crashed = get_run(engine, run.id)
+    assert (crashed.status, crashed.error) == ("crashed", "gone; resume it")
+    assert crashed.finished_at is not None
+    # Not running any more: nothing to mark.
+    assert not mark_crashed(engine, run.id, seen_heartbeat=fresh, reason="again")
+    never = _queued(engine)
+    update_run(engine, never.id, status="running")
+    assert mark_crashed(engine, never.id, seen_heartbeat=None, reason="never reported in")
+
+
+def test_cancel_and_requeue_rules(engine: Engine) -> None:
+    queued = _queued(engine)
+    assert request_cancel(engine, queued.id) == "cancelled"
+    with pytest.raises(RunStateError, match="only queued or running"):
+        request_cancel(engine, queued.id)
+    running = _queued(engine)
+    update_run(engine, running.id, status="running", pid=4242)
+    assert request_cancel(engine, running.id) == "running"
+    assert get_run(engine, running.id).cancel_requested is True
+    with pytest.raises(RunStateError, match="can be resumed"):
+        requeue_run(engine, running.id)
+
+    update_run(engine, queued.id, error="x", config={"lr": 1.0})
+    again = requeue_run(engine, queued.id)
+    assert (again.status, again.error, again.finished_at) == ("queued", None, None)
+    assert again.config == {"lr": 1.0, "_resume": True}
+    with pytest.raises(NotFoundError):
+        request_cancel(engine, 999)
+    with pytest.raises(NotFoundError):
+        requeue_run(engine, 999)
+    # User errors: one line in the CLI, st.error in the app; still ValueError for old callers.
+    assert issubclass(RunStateError, VlmrmError) and issubclass(RunStateError, ValueError)
+
+
+def test_claim_run_for_worker(engine: Engine) -> None:
+    me = os.getpid()
+    run = _queued(engine)
+    claimed = claim_run_for_worker(engine, run.id, me, pid_alive=lambda pid: True)
+    assert (claimed.status, claimed.pid) == ("running", me)
+    assert claimed.heartbeat_at is not None and claimed.started_at is not None
+    # Another live worker holds it.
+    with pytest.raises(RunStateError, match=f"already running in process {me}"):
+        claim_run_for_worker(engine, run.id, me + 1, pid_alive=lambda pid: True)
+    # Its holder is dead: taken over.
+    taken = claim_run_for_worker(engine, run.id, me + 1, pid_alive=lambda pid: False)
+    assert taken.pid == me + 1 and taken.started_at == claimed.started_at
+    update_run(engine, run.id, status="crashed")
+    with pytest.raises(RunStateError, match="resume it first"):
+        claim_run_for_worker(engine, run.id, me, pid_alive=lambda pid: False)
+    update_run(engine, run.id, status="finished")
+    with pytest.raises(RunStateError, match="nothing to run"):
+        claim_run_for_worker(engine, run.id, me, pid_alive=lambda pid: False)
+    with pytest.raises(NotFoundError):
+        claim_run_for_worker(engine, 999, me, pid_alive=lambda pid: False)
+
+
+def test_record_heartbeat(engine: Engine) -> None:
+    run = _queued(engine)
+    update_run(engine, run.id, status="running", pid=10)
+    assert record_heartbeat(engine, run.id, 10, 5) is BeatOutcome.OK
+    beat = get_run(engine, run.id)
+    assert beat.steps_done == 5 and beat.heartbeat_at is not None
+    update_run(engine, run.id, status="crashed", error="no heartbeat", finished_at=utcnow())
+    assert record_heartbeat(engine, run.id, 10, 6) is BeatOutcome.RECLAIMED
+    back = get_run(engine, run.id)
+    assert (back.status, back.error, back.finished_at, back.steps_done) == (
+        "running",
+        None,
+        None,
+        6,
+    )
+    assert record_heartbeat(engine, run.id, 11, 7) is BeatOutcome.LOST  # not its pid
+    update_run(engine, run.id, status="finished")
+    assert record_heartbeat(engine, run.id, 10, 8) is BeatOutcome.LOST  # ended
+    assert record_heartbeat(engine, 999, 10, 1) is BeatOutcome.LOST
+    assert get_run(engine, run.id).steps_done == 6
+
+
+def test_latest_metric_reads_the_newest_finite_value(engine: Engine) -> None:
+    run = _queued(engine)
+    assert latest_metric(engine, run.id, "steps_per_s") is None
+    add_run_metrics(
+        engine,
+        run.id,
+        [
+            {"step": 1, "steps_per_s": 10.0},
+            {"step": 2, "steps_per_s": 20.0},
+            {"step": 3, "steps_per_s": float("nan")},  # stored as null: skipped
+            {"step": 3, "loss": 0.5},
+        ],
+    )
+    assert latest_metric(engine, run.id, "steps_per_s") == 20.0
+    assert latest_metric(engine, run.id, "loss") == 0.5
+    # Only the newest `window` rows are looked at.
+    assert latest_metric(engine, run.id, "steps_per_s", window=2) is None

@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 
+from vlmrm_core.spec import ModelRef, RewardSpec
 from vlmrm_core.training import jobs
 from vlmrm_core.training.config import TrainConfig
 
@@ -38,12 +39,11 @@ def tiny_run_config(tiny_clip_config: Path) -> TrainConfig:
         algo="dqn",
         total_steps=200,
         n_envs=4,
-        model="vlmrm-tiny-test",
+        model=ModelRef("vlmrm-tiny-test", None),
         model_config=str(tiny_clip_config),
-        pretrained=None,
-        goal=["pole vertically upright on top of the cart"],
-        baseline=["pole and cart"],
-        alpha=0.5,
+        reward=RewardSpec(
+            ("pole vertically upright on top of the cart",), ("pole and cart",), alpha=0.5
+        ),
         checkpoint_every=100,
         eval_every=200,
         eval_episodes=1,

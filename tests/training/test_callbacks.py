@@ -16,17 +16,18 @@ import pytest
 from stable_baselines3 import DQN
 
 from vlmrm_core.frames import FrameRecord
+from vlmrm_core.spec import RewardSpec
 from vlmrm_core.training.callbacks import (
     CancelCallback,
     CheckpointCallback,
     EvalCallback,
     Heartbeat,
     MetricsCallback,
-    evaluate,
 )
 from vlmrm_core.training.checkpoints import list_checkpoints
 from vlmrm_core.training.config import TrainConfig
 from vlmrm_core.training.envs import make_env, make_vec_env
+from vlmrm_core.training.policy_eval import evaluate_policy
 
 
 def pixel_reward(frames: np.ndarray) -> np.ndarray:
@@ -34,7 +35,9 @@ def pixel_reward(frames: np.ndarray) -> np.ndarray:
     return frames[:, ::20, ::20].mean(axis=(1, 2, 3)).astype(np.float32) / 255.0
 
 
-CONFIG = TrainConfig(env_id="CartPole-v1", algo="dqn", n_envs=4, goal=["x"])
+CONFIG = TrainConfig(
+    env_id="CartPole-v1", algo="dqn", n_envs=4, reward=RewardSpec(goal_prompts=("x",))
+)
 
 
 def make_model() -> DQN:
@@ -42,6 +45,7 @@ def make_model() -> DQN:
     return DQN("MlpPolicy", venv, learning_starts=16, buffer_size=500, train_freq=1, seed=0)
 
 
+@pytest.mark.slow
 def test_checkpoints_count_env_steps_and_keep_one_replay_buffer(tmp_path: Path) -> None:
     model = make_model()
     saved = []
@@ -55,6 +59,7 @@ def test_checkpoints_count_env_steps_and_keep_one_replay_buffer(tmp_path: Path) 
     assert DQN.load(list_checkpoints(tmp_path)[0].model_path).num_timesteps == 40
 
 
+@pytest.mark.slow
 def test_metrics_rows(tmp_path: Path) -> None:
     model = make_model()
     rows: list[dict[str, Any]] = []
@@ -86,7 +91,7 @@ def test_cancel_saves_a_checkpoint_and_stops(tmp_path: Path) -> None:
     assert [c.steps for c in list_checkpoints(tmp_path)] == [12]
 
 
-def test_evaluate_writes_video_and_frame_records(tmp_path: Path) -> None:
+def test_evaluate_policy_writes_video_and_frame_records(tmp_path: Path) -> None:
     model = make_model()
     received: list[FrameRecord] = []
     calls: list[int] = []
@@ -99,7 +104,7 @@ def test_evaluate_writes_video_and_frame_records(tmp_path: Path) -> None:
         received.extend(records)
         return "stored"
 
-    result = evaluate(
+    result = evaluate_policy(
         model,
         lambda: make_env(CONFIG.replace(episode_length=15)),
         reward,
@@ -112,15 +117,18 @@ def test_evaluate_writes_video_and_frame_records(tmp_path: Path) -> None:
         run_id=3,
         batch_size=5,
     )
-    n = sum(result.lengths)
-    assert len(received) == n and max(calls) <= 5
+    n = sum(result.lengths) + 2  # each episode's reset frame, then one frame per step
+    assert len(received) == n and max(calls) <= 5 and sum(calls) == n
     assert result.dataset == "stored"
     first = received[0]
     assert first.source == "training-eval" and first.env_id == "CartPole-v1"
     assert first.extra["run_id"] == 3 and first.extra["train_step"] == 7
-    assert np.isclose(sum(r.extra["clip_reward"] for r in received), sum(result.clip_returns))
+    assert [r.step for r in received if r.episode == 0][:3] == [0, 1, 2]
+    stepped = [r for r in received if r.step]
+    assert np.isclose(sum(r.extra["clip_reward"] for r in stepped), sum(result.clip_returns))
+    assert sum(r.extra["gt_reward"] for r in stepped) == sum(result.gt_returns)
     assert {r.episode for r in received} == {0, 1}
-    assert len(first.state["obs"]) == 4
+    assert len(first.state["observation"]) == 4
     with av.open(str(result.video_path)) as container:
         frames = list(container.decode(video=0))
     assert len(frames) == n
@@ -128,6 +136,36 @@ def test_evaluate_writes_video_and_frame_records(tmp_path: Path) -> None:
     assert not list((tmp_path / "eval").glob(".eval-spool-*"))  # spool file removed
 
 
+def test_evaluation_is_the_rollout_loop_of_the_frame_sources() -> None:
+    """Same policy, env and seed: the evaluation frames are the rollout dataset's frames."""
+    from vlmrm_core.sources.rollouts import rollout_env
+
+    model = make_model()
+    received: list[FrameRecord] = []
+    evaluate_policy(
+        model,
+        lambda: make_env(CONFIG),
+        pixel_reward,
+        episodes=2,
+        max_steps=6,
+        step=0,
+        frame_sink=lambda step, records: received.extend(records),
+        seed=5,
+    )
+    env = make_env(CONFIG)
+    try:
+        rolled = list(
+            rollout_env(env, "CartPole-v1", episodes=2, max_steps=6, policy=model, seed=5)
+        )
+    finally:
+        env.close()
+    assert [(r.episode, r.step) for r in received] == [(r.episode, r.step) for r in rolled]
+    for got, expected in zip(received, rolled, strict=True):
+        np.testing.assert_array_equal(got.pixels, expected.pixels)
+        assert got.state == expected.state
+
+
+@pytest.mark.slow
 def test_eval_callback_schedule(tmp_path: Path) -> None:
     model = make_model()
     rows: list[dict[str, Any]] = []
@@ -142,7 +180,7 @@ def test_eval_callback_schedule(tmp_path: Path) -> None:
     model.learn(100, callback=cb)
     assert [r.step for r in cb.results] == [40, 80]
     assert [r["step"] for r in rows] == [40, 80]
-    assert rows[0]["eval/length"] == 5.0
+    assert rows[0]["eval/length"] == 5.0  # steps taken; the reset frame is not a step
 
 
 def test_heartbeat_thread() -> None:
@@ -168,7 +206,7 @@ def test_heartbeat_thread() -> None:
 
 @pytest.mark.parametrize("env_id", ["MountainCarContinuous-v0"])
 def test_textured_env_renders(env_id: str) -> None:
-    env = make_env(TrainConfig(env_id=env_id, algo="sac", textured=True))
+    env = make_env(CONFIG.replace(env_id=env_id, algo="sac", textured=True))
     env.reset(seed=0)
     frame = env.render()
     plain = gym.make(env_id, render_mode="rgb_array")
@@ -177,6 +215,7 @@ def test_textured_env_renders(env_id: str) -> None:
     assert frame.std() > plain.render().std() * 0.5 and not np.array_equal(frame, plain.render())
 
 
+@pytest.mark.slow
 def test_subprocess_envs_give_terminal_frames_too(monkeypatch: pytest.MonkeyPatch) -> None:
     # Streamlit's AppTest (elsewhere in the suite) leaves a page script registered as __main__,
     # and multiprocessing's forkserver would re-run it in each env subprocess.

@@ -124,4 +124,5 @@ def test_paper_defaults_flag() -> None:
     )
     config = config_from_args(args)
     assert config.learning_starts == 75_000 and config.learning_rate == 0.01
-    assert config.goal == ["pole vertically upright on top of the cart"]
+    assert config.reward is not None
+    assert config.reward.goal_prompts == ("pole vertically upright on top of the cart",)

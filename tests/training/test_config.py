@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 
+from vlmrm_core.spec import ModelRef, RewardSpec
 from vlmrm_core.training.config import ConfigError, TrainConfig, paper_defaults, validate
 
 
@@ -18,8 +19,9 @@ def test_paper_defaults_cartpole_dqn() -> None:
         2.3e-3,
         [256, 256],
     )
-    assert cfg.goal == ["pole vertically upright on top of the cart"]
-    assert cfg.baseline == ["pole and cart"]
+    assert cfg.reward == RewardSpec(
+        ("pole vertically upright on top of the cart",), ("pole and cart",), alpha=0.0
+    )
 
 
 def test_paper_defaults_mountaincar_sac() -> None:
@@ -31,7 +33,7 @@ def test_paper_defaults_mountaincar_sac() -> None:
         0.1,
         [64, 64],
     )
-    assert "yellow flag" in cfg.goal[0]
+    assert cfg.reward is not None and "yellow flag" in cfg.reward.goal_prompts[0]
 
 
 def test_paper_defaults_humanoid_sac() -> None:
@@ -40,12 +42,13 @@ def test_paper_defaults_humanoid_sac() -> None:
     assert (cfg.gamma, cfg.learning_rate, cfg.batch_size, cfg.tau) == (0.95, 6e-4, 512, 0.005)
     assert (cfg.learning_starts, cfg.train_freq, cfg.gradient_steps) == (50_000, 100, 100)
     assert cfg.env_kwargs == {"terminate_when_unhealthy": False}
-    assert cfg.alpha == 0.0
+    assert cfg.reward is not None and cfg.reward.alpha == 0.0
+    assert cfg.model == ModelRef("ViT-bigG-14", "laion2b_s39b_b160k")
 
 
 def test_paper_defaults_other_algorithm_keeps_sb3_defaults() -> None:
     cfg = paper_defaults("CartPole-v1", "ppo")
-    assert cfg.learning_rate is None and cfg.goal  # prompts yes, DQN hyperparameters no
+    assert cfg.learning_rate is None and cfg.reward is not None  # prompts yes, DQN values no
 
 
 def test_json_round_trip() -> None:
@@ -67,7 +70,9 @@ def test_algo_kwargs_only_applicable() -> None:
 
 
 def _ok(**changes: object) -> TrainConfig:
-    return TrainConfig(goal=["a pole"], pretrained=None, model="ViT-S-32-alt").replace(**changes)
+    return TrainConfig(
+        reward=RewardSpec(("a pole",)), model=ModelRef("ViT-S-32-alt", None)
+    ).replace(**changes)
 
 
 @pytest.mark.parametrize(
@@ -78,13 +83,10 @@ def _ok(**changes: object) -> TrainConfig:
         ({"algo": "sac", "env_id": "MountainCar-v0"}, "use MountainCarContinuous-v0"),
         ({"algo": "a2c"}, "algo must be one of"),
         ({"env_id": "NoSuchEnv-v9"}, "cannot create environment"),
-        ({"goal": []}, "at least one goal prompt"),
-        ({"alpha": 0.5}, "baseline prompt"),
-        ({"alpha": 1.5, "baseline": ["b"]}, r"alpha must be in \[0, 1\]"),
-        ({"kind": "contrastive"}, "negative prompt"),
+        ({"reward": None}, "give a reward"),
         ({"total_steps": 0}, "total_steps must be at least 1"),
-        ({"model": "ViT-Nope"}, "unknown open_clip architecture"),
-        ({"model": "ViT-B-32", "pretrained": "nope"}, "not a pretrained tag"),
+        ({"model": ModelRef("ViT-Nope", None)}, "unknown open_clip architecture"),
+        ({"model": ModelRef("ViT-B-32", "nope")}, "not a pretrained tag"),
         ({"net_arch": []}, "net_arch"),
     ],
 )
@@ -95,8 +97,9 @@ def test_validation_messages(changes: dict, message: str) -> None:
 
 def test_valid_configs_pass() -> None:
     validate(_ok())
-    validate(_ok(algo="sac", env_id="MountainCarContinuous-v0", alpha=0.5, baseline=["car"]))
-    validate(_ok(prompt_set="anything"), check_env=False)
+    car = RewardSpec(("a car at the flag",), ("car",), alpha=0.5)
+    validate(_ok(algo="sac", env_id="MountainCarContinuous-v0", reward=car))
+    validate(_ok(prompt_set="anything", reward=None), check_env=False)
 
 
 def test_model_config_must_match_model_name(tmp_path: Path) -> None:
@@ -104,4 +107,4 @@ def test_model_config_must_match_model_name(tmp_path: Path) -> None:
     path.write_text("{}")
     with pytest.raises(ConfigError, match="model must be 'tiny'"):
         validate(_ok(model_config=str(path)), check_env=False)
-    validate(_ok(model_config=str(path), model="tiny"), check_env=False)
+    validate(_ok(model_config=str(path), model=ModelRef("tiny", None)), check_env=False)

@@ -14,24 +14,26 @@ import av
 import pytest
 from stable_baselines3 import DQN
 
+from vlmrm_core.spec import ModelRef, RewardSpec
 from vlmrm_core.store import (
-    PromptSetSpec,
+    PromptSet,
     create_run,
     dataset_frames,
     get_dataset,
     get_run,
     init_db,
+    list_runs,
     run_metrics,
     save_prompt_set,
+    utcnow,
 )
-from vlmrm_core.store.schema import utcnow
 from vlmrm_core.training import jobs
 from vlmrm_core.training.config import ConfigError, TrainConfig
 from vlmrm_core.training.jobs import (
     RunStateError,
     cancel_run,
     list_runs_view,
-    refresh_statuses,
+    reconcile_runs,
     resume_run,
     start_run,
 )
@@ -58,9 +60,14 @@ def status_of(run_id: int) -> str:
     return get_run(init_db(), run_id).status
 
 
-def wait_status(run_id: int, statuses: tuple[str, ...], timeout: float = 120.0) -> str:
+def wait_status(
+    run_id: int, statuses: tuple[str, ...], timeout: float = 120.0, *, reconcile: bool = False
+) -> str:
+    """Poll a run's status (only reading, unless ``reconcile`` asks to run the app's step)."""
+
     def check() -> str | None:
-        refresh_statuses(init_db())
+        if reconcile:
+            reconcile_runs(init_db())
         status = status_of(run_id)
         return status if status in statuses else None
 
@@ -127,8 +134,12 @@ def test_killed_worker_is_crashed_then_resumes_from_checkpoint(
     killed_at = time.monotonic()
     wait_for(lambda: not jobs.pid_alive(pid), timeout=10, interval=0.05)
 
-    # Shown as crashed within two heartbeats.
-    assert wait_status(run_id, ("crashed",), timeout=10) == "crashed"
+    # Listing only reads: the dead worker's run still says running.
+    before = [(r.id, r.status, r.error) for r in list_runs(engine)]
+    assert {v.id: v.status for v in list_runs_view(engine)}[run_id] == "running"
+    assert [(r.id, r.status, r.error) for r in list_runs(engine)] == before
+    # The app's page load (or `vlmrm train list`) reconciles: crashed within two heartbeats.
+    assert wait_status(run_id, ("crashed",), timeout=10, reconcile=True) == "crashed"
     assert time.monotonic() - killed_at <= 2 * jobs.heartbeat_interval() + 1.0
     crashed = get_run(engine, run_id)
     assert "is gone" in crashed.error and crashed.steps_done < total
@@ -177,7 +188,7 @@ def test_cancel_queued_run_and_resume_rules(tiny_run_config: TrainConfig) -> Non
 def test_stale_heartbeat_and_silent_start_are_crashes(data_dir: Path) -> None:
     engine = init_db()
     now = utcnow()
-    config = TrainConfig(goal=["x"]).to_dict()
+    config = TrainConfig(reward=RewardSpec(("x",))).to_dict()
 
     def running(**fields: object) -> int:
         run = create_run(
@@ -190,7 +201,7 @@ def test_stale_heartbeat_and_silent_start_are_crashes(data_dir: Path) -> None:
     fresh = running(heartbeat_at=now, started_at=now, pid=os.getpid())
     starting = running(started_at=now)
     silent = running(started_at=now - timedelta(seconds=jobs.STARTUP_GRACE_S + 5))
-    assert sorted(refresh_statuses(engine, launch=False)) == [stale, silent]
+    assert sorted(jobs.mark_crashed_runs(engine)) == [stale, silent]
     assert "no heartbeat" in get_run(engine, stale).error
     assert "never reported" in get_run(engine, silent).error
     assert status_of(fresh) == status_of(starting) == "running"
@@ -207,13 +218,12 @@ def test_prompt_set_is_copied_into_the_run(data_dir: Path) -> None:
     engine = init_db()
     saved = save_prompt_set(
         engine,
-        PromptSetSpec(
+        PromptSet(
             name="upright",
-            goal_prompts=["pole vertically upright on top of the cart"],
-            baseline_prompts=["pole and cart"],
-            model_name="ViT-S-32-alt",
-            pretrained="",
-            alpha=0.25,
+            model=ModelRef("ViT-S-32-alt", None),
+            reward=RewardSpec(
+                ("pole vertically upright on top of the cart",), ("pole and cart",), alpha=0.25
+            ),
         ),
     )
     run_id = start_run(TrainConfig(prompt_set="upright", total_steps=10), launch=False)
@@ -221,9 +231,8 @@ def test_prompt_set_is_copied_into_the_run(data_dir: Path) -> None:
     assert run.prompt_set_id == saved.id
     config = TrainConfig.from_dict(run.config)
     # Editing the set later must not change this run's reward: the stored config is complete.
-    assert (config.model, config.pretrained, config.alpha) == ("ViT-S-32-alt", None, 0.25)
-    assert config.goal == ["pole vertically upright on top of the cart"]
-    assert config.baseline == ["pole and cart"] and config.prompt_set == "upright"
+    assert config.model == saved.model and config.reward == saved.reward
+    assert config.prompt_set == "upright"
     with pytest.raises(ConfigError, match="no prompt set named 'nope'"):
         start_run(TrainConfig(prompt_set="nope"), launch=False)
 
@@ -231,7 +240,9 @@ def test_prompt_set_is_copied_into_the_run(data_dir: Path) -> None:
 def test_failure_is_recorded_with_traceback(data_dir: Path) -> None:
     engine = init_db()
     # Queued without start_run's validation, as a stale or hand-edited row could be.
-    bad = TrainConfig(env_id="NoSuchEnv-v0", goal=["x"], model="ViT-S-32-alt", pretrained=None)
+    bad = TrainConfig(
+        env_id="NoSuchEnv-v0", reward=RewardSpec(("x",)), model=ModelRef("ViT-S-32-alt", None)
+    )
     run = create_run(
         engine, name="bad", env_id=bad.env_id, algo="dqn", config=bad.to_dict(), total_steps=10
     )
@@ -249,7 +260,7 @@ def test_heartbeat_reclaims_a_false_crash_and_yields_to_a_new_owner(data_dir: Pa
         name="r",
         env_id="CartPole-v1",
         algo="dqn",
-        config=TrainConfig(goal=["x"]).to_dict(),
+        config=TrainConfig(reward=RewardSpec(("x",))).to_dict(),
         total_steps=10,
     )
     jobs.update_run(engine, run.id, status="running", pid=os.getpid())
@@ -268,3 +279,61 @@ def test_heartbeat_reclaims_a_false_crash_and_yields_to_a_new_owner(data_dir: Pa
     ownership.beat(7)
     assert ownership.lost.is_set()
     assert get_run(engine, run.id).steps_done == 6
+
+
+def _kill_worker(run_id: int) -> int:
+    """SIGKILL the worker of a running run (as the OOM killer would) and wait until it is gone."""
+    pid = wait_for(lambda: get_run(init_db(), run_id).pid, timeout=60)
+    os.kill(pid, signal.SIGKILL)
+    wait_for(lambda: not jobs.pid_alive(pid), timeout=10, interval=0.05)
+    return pid
+
+
+@pytest.mark.slow
+def test_a_live_worker_marks_a_killed_sibling_crashed_and_fills_its_slot(
+    tiny_run_config: TrainConfig, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("VLMRM_MAX_RUNS", "2")
+    engine = init_db()
+    long = tiny_run_config.replace(total_steps=100_000, eval_every=0, checkpoint_every=100_000)
+    doomed = start_run(long, name="doomed")
+    survivor = start_run(long, name="survivor")
+    waiting = start_run(tiny_run_config.replace(total_steps=40, eval_every=0), name="waiting")
+    assert [status_of(r) for r in (doomed, survivor, waiting)] == ["running", "running", "queued"]
+    # Both workers train (their heartbeat threads run).
+    wait_for(lambda: get_run(engine, survivor).steps_done > 0, timeout=120)
+    wait_for(lambda: get_run(engine, doomed).steps_done > 0, timeout=120)
+    pid = _kill_worker(doomed)
+    killed_at = time.monotonic()
+
+    # Nobody lists or reconciles here: the survivor's heartbeat finds the dead worker...
+    assert wait_status(doomed, ("crashed",), timeout=20) == "crashed"
+    assert time.monotonic() - killed_at <= 4 * jobs.heartbeat_interval() + 2.0
+    assert f"worker process {pid} is gone" in get_run(engine, doomed).error
+    assert status_of(survivor) == "running"
+    # ...and gives the freed slot to the queued run, which finishes on its own.
+    assert wait_status(waiting, ("finished", "failed", "crashed"), timeout=120) == "finished"
+    log = jobs.log_path(get_run(engine, survivor)).read_text()
+    assert f"marked runs [{doomed}] crashed" in log
+
+    assert cancel_run(survivor) == "running"
+    assert wait_status(survivor, ("cancelled", "failed", "crashed")) == "cancelled"
+
+
+@pytest.mark.slow
+def test_the_next_worker_start_marks_a_killed_worker_crashed(
+    tiny_run_config: TrainConfig,
+) -> None:
+    engine = init_db()
+    doomed = start_run(tiny_run_config.replace(total_steps=100_000, eval_every=0), name="doomed")
+    wait_for(lambda: get_run(engine, doomed).steps_done > 0, timeout=120)
+    pid = _kill_worker(doomed)
+    assert status_of(doomed) == "running"  # nobody has looked yet
+
+    # `vlmrm train run ID` in the foreground: the worker checks the other runs when it starts.
+    follower = start_run(tiny_run_config.replace(total_steps=40, eval_every=0), launch=False)
+    assert run_worker(follower) == "finished"
+    crashed = get_run(engine, doomed)
+    assert crashed.status == "crashed"
+    assert f"worker process {pid} is gone" in crashed.error
+    assert f"marked runs [{doomed}] crashed" in jobs.log_path(get_run(engine, follower)).read_text()

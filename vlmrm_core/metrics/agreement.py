@@ -4,7 +4,7 @@ can be trusted.
 * :func:`cohens_kappa` for two labelers over the same items;
 * :func:`krippendorff_alpha` for any number of labelers with missing labels (Krippendorff 2011,
   "Computing Krippendorff's Alpha-Reliability"), via the coincidence matrix;
-* :func:`pairwise_kappa` and :func:`disagreements` on a long table of labels
+* :func:`pairwise_kappa` and :func:`labeller_disagreements` on a long table of labels
   (item, labeler, value), where only each labeler's latest label for an item counts
   (:func:`current_labels`).
 """
@@ -18,11 +18,13 @@ from typing import Any, Literal
 import numpy as np
 import pandas as pd
 
+from vlmrm_core.errors import InvalidInputError, VlmrmError
+
 __all__ = [
     "UndefinedAgreementError",
     "cohens_kappa",
     "current_labels",
-    "disagreements",
+    "labeller_disagreements",
     "krippendorff_alpha",
     "pairwise_kappa",
 ]
@@ -30,7 +32,7 @@ __all__ = [
 AlphaLevel = Literal["nominal", "ordinal", "interval", "ratio"]
 
 
-class UndefinedAgreementError(ValueError):
+class UndefinedAgreementError(VlmrmError, ValueError):
     """Chance-corrected agreement is 0/0: the labels show no variation at all (every label is
     the same value), so agreement cannot be told apart from chance."""
 
@@ -86,7 +88,7 @@ def cohens_kappa(a: Any, b: Any) -> float:
     """
     codes_a, codes_b, n_categories = _pair_codes(a, b)
     if codes_a.shape[0] == 0:
-        raise ValueError("the two labelers share no labelled item")
+        raise InvalidInputError("the two labelers share no labelled item")
     return _kappa_from_codes(codes_a, codes_b, n_categories)
 
 
@@ -169,7 +171,7 @@ def krippendorff_alpha(matrix: Any, level: AlphaLevel = "nominal") -> float:
     labels_per_item = counts.sum(axis=1)
     pairable = labels_per_item >= 2
     if not pairable.any():
-        raise ValueError("no item was labelled by at least two labelers: alpha needs pairs")
+        raise InvalidInputError("no item was labelled by at least two labelers: alpha needs pairs")
     counts = counts[pairable]
     inverse_pairs = 1.0 / (labels_per_item[pairable] - 1.0)
     # Σ_u N_uc N_uk / (m_u − 1) counts every ordered pair of labels in an item, including a
@@ -270,14 +272,16 @@ def pairwise_kappa(
     ).astype({"n_common": np.int64, "observed_agreement": np.float64, "kappa": np.float64})
 
 
-def disagreements(
+def labeller_disagreements(
     labels_df: pd.DataFrame,
     item: str = "item",
     labeler: str = "labeler",
     value: str = "value",
     order_by: str | None = None,
+    min_spread: float = 0.0,
 ) -> pd.DataFrame:
-    """Items whose current labels differ between labelers.
+    """Items whose current labels differ between labelers (not the frames where a reward and
+    the labels disagree: see :func:`vlmrm_core.evaluation.reward_label_mismatches`).
 
     Args:
         labels_df: Long table (item, labeler, value), possibly with relabelling; see
@@ -286,26 +290,40 @@ def disagreements(
         labeler: Labeler column.
         value: Label column.
         order_by: Optional column ordering the labels in time.
+        min_spread: For numeric labels, items whose highest and lowest label differ by less
+            than this are not counted (graded labels 0.6 and 0.7 hardly disagree); 0 counts
+            every difference.
 
     Returns:
         DataFrame sorted by item with the columns ``item``, ``n_labelers``, ``values`` (the
-        distinct current labels, as a list) and ``labels`` (dict labeler → label); empty when
+        distinct current labels, as a list), ``labels`` (dict labeler → label), ``mean`` and
+        ``spread`` (highest − lowest label; NaN for labels that are not numbers); empty when
         all labelers agree.
     """
     current = current_labels(labels_df, item, labeler, value, order_by)
     rows = []
     for item_id, group in current.groupby(item, sort=True):
         distinct = pd.unique(group[value])
-        if len(distinct) > 1:
-            rows.append(
-                (
-                    item_id,
-                    len(group),
-                    sorted(distinct.tolist(), key=_sort_key),
-                    dict(zip(group[labeler].tolist(), group[value].tolist(), strict=True)),
-                )
+        if len(distinct) < 2:
+            continue
+        numeric = pd.to_numeric(group[value], errors="coerce")
+        mean = spread = float("nan")
+        if numeric.notna().all():
+            mean = float(numeric.mean())
+            spread = float(numeric.max() - numeric.min())
+            if spread < min_spread:
+                continue
+        rows.append(
+            (
+                item_id,
+                len(group),
+                sorted(distinct.tolist(), key=_sort_key),
+                dict(zip(group[labeler].tolist(), group[value].tolist(), strict=True)),
+                mean,
+                spread,
             )
-    return pd.DataFrame(rows, columns=["item", "n_labelers", "values", "labels"])
+        )
+    return pd.DataFrame(rows, columns=["item", "n_labelers", "values", "labels", "mean", "spread"])
 
 
 def _sort_key(label: Any) -> tuple[int, Any]:

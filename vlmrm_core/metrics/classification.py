@@ -10,9 +10,12 @@ from __future__ import annotations
 from typing import Any
 
 import numpy as np
-from sklearn.metrics import average_precision_score, precision_recall_curve, roc_auc_score
+import numpy.typing as npt
+from sklearn.metrics import average_precision_score, precision_recall_curve
 
-__all__ = ["average_precision", "binarize", "precision_recall", "roc_auc"]
+from vlmrm_core.errors import InvalidInputError
+
+__all__ = ["average_precision", "binarize", "precision_recall", "roc_auc", "roc_auc_rows"]
 
 
 def binarize(labels: Any, threshold: float = 0.5) -> np.ndarray:
@@ -32,33 +35,40 @@ def binarize(labels: Any, threshold: float = 0.5) -> np.ndarray:
     if graded.ndim != 1:
         raise ValueError(f"labels must be a 1-D array, got shape {graded.shape}")
     if not np.isfinite(graded).all():
-        raise ValueError("labels contain NaN or infinite values")
+        raise InvalidInputError("labels contain NaN or infinite values")
     return (graded >= threshold).astype(np.int64)
 
 
 def _validate(scores: Any, labels: Any) -> tuple[np.ndarray, np.ndarray]:
     """Finite float scores and 0/1 int labels of the same length, with both classes present."""
     score_array = np.asarray(scores, dtype=np.float64)
-    label_array = np.asarray(labels)
-    if score_array.ndim != 1 or label_array.ndim != 1:
+    if score_array.ndim != 1 or np.ndim(labels) != 1:
         raise ValueError(
             f"rewards and labels must be 1-D arrays, got shapes {score_array.shape} and "
-            f"{label_array.shape}"
+            f"{np.shape(labels)}"
         )
-    if score_array.shape != label_array.shape:
+    if score_array.shape[0] != np.shape(labels)[0]:
         raise ValueError(
             f"rewards and labels must have the same length, got {score_array.shape[0]} and "
-            f"{label_array.shape[0]}"
+            f"{np.shape(labels)[0]}"
         )
     if not np.isfinite(score_array).all():
         raise ValueError("rewards contain NaN or infinite values")
+    return score_array, _validate_labels(labels)
+
+
+def _validate_labels(labels: Any) -> np.ndarray:
+    """0/1 int64 labels of a 1-D array with both classes present."""
+    label_array = np.asarray(labels)
+    if label_array.ndim != 1:
+        raise ValueError(f"labels must be a 1-D array, got shape {label_array.shape}")
     if label_array.dtype == np.bool_:
         label_array = label_array.astype(np.int64)
     elif not np.issubdtype(label_array.dtype, np.number):
-        raise ValueError(f"labels must be 0/1 numbers or booleans, got dtype {label_array.dtype}")
+        raise InvalidInputError(f"labels must be 0/1 numbers or booleans, got dtype {label_array.dtype}")
     values = np.unique(label_array)
     if np.isnan(values.astype(np.float64)).any():
-        raise ValueError("labels contain NaN")
+        raise InvalidInputError("labels contain NaN")
     if not np.isin(values, [0, 1]).all():
         shown = ", ".join(repr(v) for v in values[:6].tolist())
         raise ValueError(
@@ -71,7 +81,7 @@ def _validate(scores: Any, labels: Any) -> tuple[np.ndarray, np.ndarray]:
             f"labels contain only {kind}: precision/recall and ROC need at least one success "
             "and one failure"
         )
-    return score_array, label_array.astype(np.int64)
+    return label_array.astype(np.int64)
 
 
 def precision_recall(rewards: Any, labels: Any) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -130,4 +140,59 @@ def roc_auc(rewards: Any, labels: Any) -> float:
         ValueError: Mismatched or non-finite inputs, non-binary labels, or a single class.
     """
     scores, binary = _validate(rewards, labels)
-    return float(roc_auc_score(binary, scores))
+    return float(_auc_rows(scores[None, :], binary)[0])
+
+
+def roc_auc_rows(rewards: npt.ArrayLike, labels: npt.ArrayLike) -> np.ndarray:
+    """ROC AUC of each row of a K×N matrix of rewards against one vector of N binary labels.
+
+    The same statistic as :func:`roc_auc` (which is this function on one row), for scoring many
+    rewards at once (the prompt sweep).
+
+    Args:
+        rewards: K×N finite scores, one reward per row.
+        labels: N binary labels (0/1 or booleans) with both classes present.
+
+    Returns:
+        K AUCs in [0, 1].
+
+    Raises:
+        ValueError: Mismatched or non-finite inputs, non-binary labels, or a single class.
+    """
+    scores = np.asarray(rewards, dtype=np.float64)
+    if scores.ndim != 2:
+        raise ValueError(f"rewards must be a K×N matrix, got shape {scores.shape}")
+    binary = _validate_labels(labels)
+    if scores.shape[1] != binary.shape[0]:
+        raise ValueError(f"{scores.shape[1]} rewards per row for {binary.shape[0]} labels")
+    if not np.isfinite(scores).all():
+        raise ValueError("rewards contain NaN or infinite values")
+    return _auc_rows(scores, binary)
+
+
+def _auc_rows(scores: np.ndarray, binary: np.ndarray) -> np.ndarray:
+    """Mann–Whitney AUC of each row: the rank sum of the successes, tied rewards sharing their
+    average rank (which is what counting ties one half amounts to).
+
+    Sorting along the rows of a contiguous matrix is about four times faster than ranking along
+    axis 0.
+    """
+    n = scores.shape[1]
+    n_pos = int(binary.sum())
+    n_neg = n - n_pos
+    by_row = np.ascontiguousarray(scores)
+    order = np.argsort(by_row, axis=1, kind="stable")
+    success = (binary == 1)[order].astype(np.float64)
+    ordered = np.take_along_axis(by_row, order, axis=1)
+    starts = np.ones(ordered.shape, dtype=bool)
+    starts[:, 1:] = ordered[:, 1:] != ordered[:, :-1]
+    positions = np.broadcast_to(np.arange(n), ordered.shape)
+    # Each element's tie group runs from the last group start at or before it to the element
+    # before the next group start after it; its average 1-based rank is the midpoint + 1.
+    first = np.maximum.accumulate(np.where(starts, positions, 0), axis=1)
+    ends = np.ones(ordered.shape, dtype=bool)
+    ends[:, :-1] = starts[:, 1:]
+    last = np.minimum.accumulate(np.where(ends, positions, n - 1)[:, ::-1], axis=1)[:, ::-1]
+    ranks = (first + last) / 2.0 + 1.0
+    rank_sum = np.einsum("kn,kn->k", success, ranks)
+    return (rank_sum - n_pos * (n_pos + 1) / 2) / (n_pos * n_neg)

@@ -25,6 +25,9 @@ from typing import Any
 
 import numpy as np
 
+from vlmrm_core.errors import InvalidInputError, VlmrmError
+from vlmrm_core.metrics.correlation import pearson
+
 __all__ = [
     "ConstantRewardError",
     "EpicResult",
@@ -50,7 +53,7 @@ _BOOTSTRAP_BLOCK_ELEMENTS = 1 << 20
 _CANONICAL_CONSTANT_RTOL = 1e-9
 
 
-class ConstantRewardError(ValueError):
+class ConstantRewardError(VlmrmError, ValueError):
     """One side of a Pearson/EPIC comparison is constant, so the correlation is undefined.
 
     Attributes:
@@ -178,7 +181,7 @@ def _prepare(
     xv = _as_float_vector(x, x_side)
     yv = _as_float_vector(y, y_side)
     if xv.shape != yv.shape:
-        raise ValueError(
+        raise InvalidInputError(
             f"{x_side.name} and {y_side.name} must have the same length, "
             f"got {xv.shape[0]} and {yv.shape[0]}"
         )
@@ -190,36 +193,11 @@ def _prepare(
             xv, yv, w = xv[positive], yv[positive], w[positive]
         w = w / w.max()
     if xv.shape[0] < 2:
-        raise ValueError(
+        raise InvalidInputError(
             f"need at least 2 states (with positive weight) to compare {x_side.name} and "
             f"{y_side.name}, got {xv.shape[0]}"
         )
     return xv, yv, w
-
-
-def _centred_scaled(
-    array: np.ndarray, weights: np.ndarray | None, side: _Side, metric: str
-) -> np.ndarray:
-    """A new array holding the centred values, rescaled to a spread of about 1.
-
-    Subtracting the midpoint of the range first is exact for values close to it (Sterbenz), so
-    a small spread on a large offset (1e10 + 1e-5) keeps its precision, which subtracting a
-    rounded mean alone would not. Dividing by the half-range then keeps every value within
-    [-1, 1], so sums of squares neither overflow (values near 1e308) nor underflow (values near
-    1e-200). ρ depends on neither the shift nor the scale.
-    """
-    low, high = _range(array, side)
-    if low == high:
-        raise _constant_error(side, low, metric)
-    # Halving before adding/subtracting cannot overflow, unlike (high - low).
-    midpoint = low / 2 + high / 2
-    scaled = array - midpoint
-    scaled /= high / 2 - low / 2
-    if weights is None:
-        scaled -= scaled.mean()
-    else:
-        scaled -= float(weights @ scaled) / float(weights.sum())
-    return scaled
 
 
 def _pearson_distance(
@@ -232,34 +210,14 @@ def _pearson_distance(
 ) -> float:
     """sqrt((1 − ρ) / 2) of validated vectors, always within [0, 1]."""
     # Labels are checked first: constant labels are the common user mistake worth naming.
-    yc = _centred_scaled(y, weights, y_side, metric)
-    xc = _centred_scaled(x, weights, x_side, metric)
-    var_x = _weighted_dot(weights, xc, xc)
-    var_y = _weighted_dot(weights, yc, yc)
-    # Non-equal values whose spread vanishes in floating point (or only on negligible weights)
-    # are as constant as the data can tell.
-    if var_y <= 0.0:
+    _range(y, y_side)
+    _range(x, x_side)
+    result = pearson(x, y, weights)
+    if result.y_constant:
         raise _constant_error(y_side, float(y[0]), metric)
-    if var_x <= 0.0:
+    if result.x_constant:
         raise _constant_error(x_side, float(x[0]), metric)
-    std_x, std_y = math.sqrt(var_x), math.sqrt(var_y)
-    rho = min(1.0, max(-1.0, _weighted_dot(weights, xc, yc) / (std_x * std_y)))
-    if rho <= 0.5:
-        return math.sqrt((1.0 - rho) / 2.0)
-    # Near ρ = 1, 1 − ρ cancels to rounding noise and the square root magnifies it (identical
-    # inputs would give ~1e-8). With unit vectors u, v, 1 − ρ = ‖u − v‖² / 2, which has no
-    # cancellation, so D = ‖u − v‖ / 2. xc and yc are our own arrays: reuse them in place.
-    xc /= std_x
-    yc /= std_y
-    xc -= yc
-    return min(1.0, math.sqrt(_weighted_dot(weights, xc, xc)) / 2.0)
-
-
-def _weighted_dot(weights: np.ndarray | None, a: np.ndarray, b: np.ndarray) -> float:
-    """Σ w·a·b; einsum does it in one pass without a temporary array."""
-    if weights is None:
-        return float(a @ b)
-    return float(np.einsum("i,i,i->", weights, a, b))
+    return float(result.distance)
 
 
 # --------------------------------------------------------------------------------------------
@@ -323,38 +281,20 @@ def _bootstrap_distances(
 ) -> tuple[np.ndarray, int]:
     """EPIC distances of ``n_boot`` resamples of the states, and how many resamples were dropped
     for being constant on one side. Resamples are processed a block at a time, each block as
-    one (resamples × n) gather, so there is no Python loop per resample."""
+    one (resamples × n) gather scored by one row-wise :func:`pearson`, so there is no Python
+    loop per resample."""
     n = x.shape[0]
-    # Centre and scale once so per-resample sums are well conditioned; ρ is unaffected.
-    x = _centred_scaled(x, None, _REWARDS, "EPIC distance")
-    y = _centred_scaled(y, None, _LABELS, "EPIC distance")
     block = max(1, min(n_boot, _BOOTSTRAP_BLOCK_ELEMENTS // n))
     distances: list[np.ndarray] = []
     dropped = 0
     for start in range(0, n_boot, block):
         rows = min(block, n_boot - start)
         index = rng.integers(0, n, size=(rows, n))
-        xb = x[index]
-        yb = y[index]
-        # Exact test for a constant resample; a variance threshold would depend on the data.
-        constant = (xb.min(axis=1) == xb.max(axis=1)) | (yb.min(axis=1) == yb.max(axis=1))
-        if weights is None:
-            xb -= xb.mean(axis=1, keepdims=True)
-            yb -= yb.mean(axis=1, keepdims=True)
-            wxb, wyb = xb, yb
-        else:
-            wb = weights[index]
-            total = wb.sum(axis=1)
-            xb -= (np.einsum("ij,ij->i", wb, xb) / total)[:, None]
-            yb -= (np.einsum("ij,ij->i", wb, yb) / total)[:, None]
-            wxb, wyb = wb * xb, wb * yb
-        cov = np.einsum("ij,ij->i", wxb, yb)
-        var_x = np.einsum("ij,ij->i", wxb, xb)
-        var_y = np.einsum("ij,ij->i", wyb, yb)
-        valid = ~constant & (var_x > 0) & (var_y > 0)
-        dropped += int(rows - valid.sum())
-        rho = cov[valid] / (np.sqrt(var_x[valid]) * np.sqrt(var_y[valid]))
-        distances.append(np.sqrt((1.0 - np.clip(rho, -1.0, 1.0)) / 2.0))
+        result = pearson(
+            x[index], y[index], None if weights is None else weights[index], overwrite=True
+        )
+        dropped += int(rows - result.defined.sum())
+        distances.append(result.distance[result.defined])
     return np.concatenate(distances), dropped
 
 

@@ -8,6 +8,8 @@ a locked transaction) in ``config.attributes["connection"]``. Run from the comma
 
 from __future__ import annotations
 
+from typing import Any
+
 from logging.config import fileConfig
 
 from alembic import context
@@ -22,7 +24,7 @@ if config.config_file_name and "connection" not in config.attributes:
 target_metadata = Base.metadata
 
 
-def _configure(**kwargs: object) -> None:
+def _configure(**kwargs: Any) -> None:
     # render_as_batch: ALTERs on SQLite need the copy-and-move strategy.
     context.configure(target_metadata=target_metadata, render_as_batch=True, **kwargs)
 

@@ -22,7 +22,6 @@ from vlmrm_core.sources.humanoid import (
 from vlmrm_core.sources.rollouts import (
     RolloutError,
     check_env_id,
-    headless_rendering,
     load_sb3_policy,
     render_env_frame,
     rollout_env,
@@ -41,7 +40,6 @@ __all__ = [
     "TexturedMountainCarRenderer",
     "cartpole_sweep",
     "check_env_id",
-    "headless_rendering",
     "humanoid_poses",
     "humanoid_rollout",
     "iter_paths",

@@ -1,10 +1,8 @@
 """Humanoid (MuJoCo) frames in the scene and camera of Rocamonde et al. (2023).
 
-The paper's humanoid results depended on the scene: CLIP recognised kneeling far more reliably
-with a textured floor, sky and body, and with a camera that tracks the torso from the front
-(distance 3.5, look-at height 1, elevation −10°, azimuth 180°). This module builds that scene by
-writing a modified copy of gymnasium's ``humanoid.xml`` to a temporary file at runtime, renders
-rollouts in it (through :mod:`.rollouts`), and renders a few named poses set directly in ``qpos``.
+The scene and camera are in :mod:`.humanoid_scene` and the environment is made by
+:func:`vlmrm_core.envs.make_env`; this module renders rollouts in it (through :mod:`.rollouts`)
+and a few named poses set directly in ``qpos``.
 
 Rendering is headless: ``MUJOCO_GL=egl`` (Mesa's llvmpipe on a CPU-only machine) or
 ``MUJOCO_GL=osmesa``.
@@ -12,20 +10,21 @@ Rendering is headless: ``MUJOCO_GL=egl`` (Mesa's llvmpipe on a CPU-only machine)
 
 from __future__ import annotations
 
-import atexit
-import os
-import shutil
-import tempfile
-import threading
-import xml.etree.ElementTree as ET
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from vlmrm_core.envs import make_env
 from vlmrm_core.frames import FrameRecord, ProgressCallback, Rejection
-from vlmrm_core.sources.rollouts import headless_rendering, render_env_frame, rollout_env
+from vlmrm_core.sources.humanoid_scene import (
+    HUMANOID_ENV_ID,
+    PAPER_CAMERA,
+    RENDER_SIZE,
+    textured_humanoid_xml,
+)
+from vlmrm_core.sources.rollouts import render_env_frame, rollout_env
 
 __all__ = [
     "HUMANOID_ENV_ID",
@@ -34,24 +33,9 @@ __all__ = [
     "RENDER_SIZE",
     "humanoid_poses",
     "humanoid_rollout",
-    "make_env",
     "make_humanoid_env",
     "textured_humanoid_xml",
 ]
-
-HUMANOID_ENV_ID = "Humanoid-v5"
-RENDER_SIZE = (480, 480)
-"""(height, width) the paper rendered Humanoid at."""
-
-PAPER_CAMERA: dict[str, Any] = {
-    "trackbodyid": 1,
-    "distance": 3.5,
-    "lookat": np.array((0.0, 0.0, 1.0)),
-    "elevation": -10.0,
-    "azimuth": 180.0,
-}
-"""The paper's camera: tracks body 1 (the torso) and looks at the humanoid's front (it faces +x;
-azimuth 180° puts the camera on the +x side looking back)."""
 
 # Joint angles in degrees. Poses are set kinematically (qpos, then mj_forward), so some angles go
 # beyond the actuated joint ranges: these are pictures of a pose, not states a policy reached.
@@ -99,160 +83,8 @@ and kneeling are faithful; lotus and splits are approximations."""
 
 
 # --------------------------------------------------------------------------------------------
-# The textured scene
-# --------------------------------------------------------------------------------------------
-
-_xml_lock = threading.Lock()
-_xml_path: str | None = None
-
-
-def _stock_humanoid_xml() -> Path:
-    import gymnasium.envs.mujoco as gym_mujoco
-
-    return Path(gym_mujoco.__file__).parent / "assets" / "humanoid.xml"
-
-
-def _texture_scene(root: ET.Element) -> None:
-    """Replace the sky, floor and body textures and brighten the lighting, in place."""
-    asset = root.find("asset")
-    if asset is None:
-        asset = ET.SubElement(root, "asset")
-    for texture in list(asset.findall("texture")):
-        if texture.get("type") == "skybox" or texture.get("name") in ("texplane", "texgeom"):
-            asset.remove(texture)
-    for material in list(asset.findall("material")):
-        if material.get("name") in ("MatPlane", "geom"):
-            asset.remove(material)
-    # Sky: a blue gradient, pale at the horizon (MuJoCo puts rgb1 at the zenith).
-    ET.SubElement(
-        asset,
-        "texture",
-        name="vlmrm_sky",
-        type="skybox",
-        builtin="gradient",
-        rgb1="0.35 0.55 0.85",
-        rgb2="0.85 0.9 0.97",
-        width="512",
-        height="3072",
-    )
-    # Floor: light stone tiles with dark grout lines, one tile per half metre.
-    ET.SubElement(
-        asset,
-        "texture",
-        name="texplane",
-        type="2d",
-        builtin="checker",
-        rgb1="0.62 0.6 0.55",
-        rgb2="0.45 0.43 0.4",
-        mark="edge",
-        markrgb="0.25 0.24 0.22",
-        random="0.04",
-        width="512",
-        height="512",
-    )
-    ET.SubElement(
-        asset,
-        "material",
-        name="MatPlane",
-        texture="texplane",
-        texrepeat="1 1",
-        texuniform="true",
-        # No mirror reflection: it doubles the render cost on a software rasteriser and the
-        # ghost image of the body under the floor looks nothing like a real scene.
-        reflectance="0",
-        shininess="0.2",
-        specular="0.2",
-    )
-    # Body: a speckled, slightly glossy skin tone instead of a flat colour.
-    ET.SubElement(
-        asset,
-        "texture",
-        name="texgeom",
-        type="cube",
-        builtin="gradient",
-        rgb1="0.93 0.72 0.55",
-        rgb2="0.72 0.5 0.36",
-        random="0.05",
-        width="256",
-        height="256",
-    )
-    ET.SubElement(
-        asset,
-        "material",
-        name="geom",
-        texture="texgeom",
-        texuniform="true",
-        specular="0.3",
-        shininess="0.4",
-    )
-    # Floor geom colour multiplies the texture; the stock greenish tint would muddy it.
-    for geom in root.iter("geom"):
-        if geom.get("name") == "floor":
-            geom.set("rgba", "1 1 1 1")
-    visual = root.find("visual")
-    if visual is None:
-        visual = ET.SubElement(root, "visual")
-    for tag in ("headlight", "quality"):
-        for old in visual.findall(tag):
-            visual.remove(old)
-    ET.SubElement(
-        visual, "headlight", ambient="0.35 0.35 0.35", diffuse="0.6 0.6 0.6", specular="0.1 0.1 0.1"
-    )
-    # Soft-edged shadows at a quarter of MuJoCo's default map size: still ground the body
-    # visually, at a fraction of the cost on a software rasteriser (llvmpipe).
-    ET.SubElement(visual, "quality", shadowsize="1024")
-
-
-def textured_humanoid_xml() -> str:
-    """Path of the textured humanoid model, written once per process to a temporary directory.
-
-    The file is gymnasium's ``humanoid.xml`` with a gradient sky, a tiled floor, a speckled
-    body material and brighter lighting; the bodies, joints and actuators are unchanged, so
-    dynamics are identical to the stock ``Humanoid-v5``. The directory is removed at exit.
-
-    Returns:
-        Absolute path of the XML file (pass it as ``xml_file`` to ``gymnasium.make``).
-    """
-    global _xml_path
-    with _xml_lock:
-        if _xml_path is not None and os.path.exists(_xml_path):
-            return _xml_path
-        tree = ET.parse(_stock_humanoid_xml())
-        _texture_scene(tree.getroot())
-        folder = tempfile.mkdtemp(prefix="vlmrm-humanoid-")
-        atexit.register(shutil.rmtree, folder, True)
-        path = os.path.join(folder, "humanoid_textured.xml")
-        tree.write(path, encoding="unicode")
-        _xml_path = os.path.abspath(path)
-        return _xml_path
-
-
-# --------------------------------------------------------------------------------------------
 # Environment with the paper's camera
 # --------------------------------------------------------------------------------------------
-
-
-def _tracking_wrapper(env: Any, body_id: int) -> Any:
-    import gymnasium as gym
-
-    class BodyTrackingCamera(gym.Wrapper):
-        """Keep the free camera's look-at point above the tracked body.
-
-        Gymnasium renders MuJoCo envs with a *free* camera, which ignores ``trackbodyid`` in
-        ``default_camera_config``; without this the humanoid walks out of the frame. The look-at
-        height stays as configured (1.0 in the paper); only x and y follow the body.
-        """
-
-        def render(self) -> Any:
-            renderer = self.env.unwrapped.mujoco_renderer
-            if renderer.viewer is None:
-                # The viewer (and its camera) only exists after a first render.
-                self.env.render()
-            body_xy = self.env.unwrapped.data.xpos[body_id][:2]
-            renderer.viewer.cam.lookat[:2] = body_xy
-            return self.env.render()
-
-    return BodyTrackingCamera(env)
 
 
 def make_humanoid_env(
@@ -266,6 +98,9 @@ def make_humanoid_env(
 ) -> Any:
     """Create a Humanoid env rendering ``rgb_array`` frames with the paper's camera.
 
+    A shorthand for :func:`vlmrm_core.envs.make_env` with the paper's camera also for the
+    untextured scene.
+
     Args:
         env_id: Gymnasium id (``'Humanoid-v5'``; the textured scene needs v5's ``xml_file``).
         textured: Use the textured scene from :func:`textured_humanoid_xml`.
@@ -278,47 +113,14 @@ def make_humanoid_env(
     Returns:
         The environment (caller closes it); ``env.render()`` returns H×W×3 uint8.
     """
-    headless_rendering()
-    import gymnasium as gym
-
-    camera = dict(PAPER_CAMERA if camera is None else camera)
-    if textured:
-        env_kwargs.setdefault("xml_file", textured_humanoid_xml())
-    env = gym.make(
+    return make_env(
         env_id,
-        render_mode="rgb_array",
-        width=int(width),
-        height=int(height),
-        default_camera_config=camera,
+        textured=textured,
+        camera=dict(PAPER_CAMERA if camera is None else camera),
+        width=width,
+        height=height,
         **env_kwargs,
     )
-    if "trackbodyid" in camera and int(camera["trackbodyid"]) >= 0:
-        env = _tracking_wrapper(env, int(camera["trackbodyid"]))
-    return env
-
-
-def make_env(env_id: str = HUMANOID_ENV_ID, render_mode: str = "rgb_array", **kwargs: Any) -> Any:
-    """The textured Humanoid with the paper's camera, with ``gymnasium.make``'s call shape.
-
-    Used by training (``vlmrm_core.training.envs``) for ``textured=True`` configs.
-
-    Args:
-        env_id: Gymnasium id, ``'Humanoid-v5'``.
-        render_mode: Must be ``'rgb_array'`` (CLIP rewards are computed from rendered frames).
-        **kwargs: Passed to :func:`make_humanoid_env` (``width``, ``height``, ``camera``) and
-            on to ``gymnasium.make`` (``max_episode_steps``, ``terminate_when_unhealthy``, ...).
-
-    Returns:
-        The environment.
-
-    Raises:
-        ValueError: For any render mode other than ``'rgb_array'``.
-    """
-    if render_mode != "rgb_array":
-        raise ValueError(
-            f"the textured humanoid renders rgb_array frames only, not {render_mode!r}"
-        )
-    return make_humanoid_env(env_id, textured=True, **kwargs)
 
 
 # --------------------------------------------------------------------------------------------

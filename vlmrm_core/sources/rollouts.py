@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import difflib
 import json
-import os
 import zipfile
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -19,13 +18,13 @@ from typing import Any
 
 import numpy as np
 
+from vlmrm_core.envs import TEXTURED_FAMILIES, EnvError, env_family, make_env
 from vlmrm_core.frames import FrameRecord, ProgressCallback, Rejection
 
 __all__ = [
     "RANDOM_POLICIES",
     "RolloutError",
     "check_env_id",
-    "headless_rendering",
     "load_sb3_policy",
     "render_env_frame",
     "rollout_env",
@@ -44,26 +43,8 @@ the rollout is reproducible can say so; a fresh, unrepeatable rollout is ``seed=
 _SB3_ALGOS = ("PPO", "A2C", "DQN", "SAC", "TD3", "DDPG")
 
 
-class RolloutError(ValueError):
+class RolloutError(EnvError):
     """A rollout cannot start: unknown env id, no rgb_array rendering, or an unusable policy."""
-
-
-def headless_rendering() -> None:
-    """Choose off-screen rendering back-ends when no display is available.
-
-    Gymnasium's classic-control envs call ``pygame.display.init()`` even for ``rgb_array``
-    rendering, which fails on a server without SDL's dummy driver; MuJoCo defaults to GLFW, which
-    needs a display. Only unset variables are filled in, so an explicit choice (e.g.
-    ``MUJOCO_GL=osmesa``) always wins. ``MUJOCO_GL`` must be set before MuJoCo is first imported.
-    """
-    headless = not (os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY"))
-    if headless:
-        os.environ.setdefault("SDL_VIDEODRIVER", "dummy")
-        os.environ.setdefault("SDL_AUDIODRIVER", "dummy")
-        if "MUJOCO_GL" not in os.environ:
-            os.environ["MUJOCO_GL"] = "egl"
-            os.environ.setdefault("PYOPENGL_PLATFORM", "egl")
-    os.environ.setdefault("PYGAME_HIDE_SUPPORT_PROMPT", "1")
 
 
 def check_env_id(env_id: str) -> None:
@@ -79,8 +60,22 @@ def check_env_id(env_id: str) -> None:
     import gymnasium as gym
     from gymnasium.envs.registration import load_env_creator
 
+    from vlmrm_core.security import NotAllowedError, check_env_id_allowed
+
     try:
+        # Registered ids only: gym.spec("module:Env") would import any installed module.
+        check_env_id_allowed(env_id, gym.registry.keys())
         spec = gym.spec(env_id)
+    except NotAllowedError as exc:
+        if ":" in env_id or env_id in gym.registry:
+            raise RolloutError(str(exc)) from None
+        known = list(gym.registry.keys())
+        close = difflib.get_close_matches(env_id, known, n=3, cutoff=0.5)
+        if not close:
+            lowered = env_id.lower()
+            close = [k for k in known if lowered.split("-")[0] in k.lower()][:3]
+        hint = f" Did you mean {', '.join(repr(c) for c in close)}?" if close else ""
+        raise RolloutError(f"Unknown gymnasium environment {env_id!r} ({exc}).{hint}") from None
     except gym.error.Error as exc:
         known = list(gym.registry.keys())
         close = difflib.get_close_matches(env_id, known, n=3, cutoff=0.5)
@@ -154,16 +149,9 @@ def render_env_frame(env: Any) -> np.ndarray:
     return np.ascontiguousarray(arr[:, :, :3]).copy()
 
 
-def _sb3_algo_order(path: Path) -> list[str]:
-    """Most likely algorithms first, guessed from the zip's ``data`` (no unpickling)."""
+def _sb3_algo_order(data: dict[str, Any]) -> list[str]:
+    """Most likely algorithms first, guessed from the zip's readable ``data`` (no unpickling)."""
     hints: list[str] = []
-    try:
-        with zipfile.ZipFile(path) as archive:
-            data = json.loads(archive.read("data"))
-    except (OSError, KeyError, zipfile.BadZipFile, ValueError) as exc:
-        raise RolloutError(
-            f"{path} is not a stable-baselines3 model zip ({type(exc).__name__}: {exc})"
-        ) from None
     module = str(data.get("policy_class", {}).get("__module__", ""))
     for algo in _SB3_ALGOS:
         if f".{algo.lower()}." in module:
@@ -179,35 +167,84 @@ def _sb3_algo_order(path: Path) -> list[str]:
     return list(dict.fromkeys(hints + list(_SB3_ALGOS)))
 
 
-def load_sb3_policy(path: str | Path) -> Any:
-    """Load a saved stable-baselines3 model for prediction.
+def load_sb3_policy(path: str | Path, observation_space: Any, action_space: Any) -> Any:
+    """Load a saved stable-baselines3 model for prediction, weights only: nothing is unpickled.
 
-    Only load files you trust: stable-baselines3 zips contain pickled Python objects.
+    A stable-baselines3 zip stores some of its attributes (spaces, policy class, schedules) as
+    pickled Python objects, which run code when loaded. Every one of them is replaced (through
+    ``custom_objects``) by a value built here: the spaces of the environment the policy will run
+    in, the policy class named after the observation space, constant schedules. The network
+    weights are read with ``torch.load(weights_only=True)``. Models saved with custom classes in
+    ``policy_kwargs`` (activation functions, feature extractors) cannot be loaded this way.
 
     Args:
         path: A ``.zip`` written by ``model.save()``.
+        observation_space: The environment's observation space.
+        action_space: The environment's action space.
 
     Returns:
         The loaded model (on CPU); use ``model.predict(obs, deterministic=True)``.
 
     Raises:
-        RolloutError: If the file is missing or no known algorithm can load it.
+        RolloutError: If the file is not a readable stable-baselines3 zip (one message whether it
+            is missing, unreadable or malformed), or no known algorithm can load its weights.
     """
+    from vlmrm_core.security import safe_sb3_custom_objects
+
     path = Path(path)
-    if not path.is_file():
-        raise RolloutError(
-            f"policy {str(path)!r} is neither 'random'/'seeded' nor an existing stable-baselines3 zip"
-        )
+    unusable = RolloutError(
+        f"policy {path.name!r} is neither 'random'/'seeded' nor a readable stable-baselines3 "
+        "model zip (missing, not readable, or not a zip written by model.save())."
+    )
+    try:
+        with zipfile.ZipFile(path) as archive:
+            data = json.loads(archive.read("data"))
+    except (OSError, KeyError, zipfile.BadZipFile, ValueError):
+        raise unusable from None
+    if not isinstance(data, dict):
+        raise unusable
     import stable_baselines3
 
+    _check_saved_spaces(data, observation_space, action_space)
+    custom = safe_sb3_custom_objects(data, observation_space, action_space)
     errors: list[str] = []
-    for algo in _sb3_algo_order(path):
+    for algo in _sb3_algo_order(data):
         cls = getattr(stable_baselines3, algo)
+        # The alias (MlpPolicy, ...) names a different class for each algorithm.
+        alias = custom.get("policy_class")
+        policy_class = cls.policy_aliases.get(alias) if isinstance(alias, str) else None
+        if policy_class is None:
+            errors.append(f"{algo}: no {alias}")
+            continue
         try:
-            return cls.load(path, device="cpu")
+            return cls.load(path, device="cpu", custom_objects={**custom, "policy_class": policy_class})
         except Exception as exc:  # wrong algorithm class for this zip: try the next
             errors.append(f"{algo}: {type(exc).__name__}")
-    raise RolloutError(f"no stable-baselines3 algorithm could load {path} ({'; '.join(errors)})")
+    raise RolloutError(
+        f"no stable-baselines3 algorithm could load the weights of {path.name!r} "
+        f"({'; '.join(errors)}). Policies are loaded weights-only: models saved with custom "
+        "classes in policy_kwargs cannot be used here."
+    )
+
+
+def _check_saved_spaces(data: dict[str, Any], observation_space: Any, action_space: Any) -> None:
+    """Compare the zip's readable space descriptions with the environment's (no unpickling)."""
+    saved_obs = data.get("observation_space")
+    if isinstance(saved_obs, dict) and isinstance(saved_obs.get("_shape"), list):
+        shape = tuple(saved_obs["_shape"])
+        if observation_space.shape is not None and shape != tuple(observation_space.shape):
+            raise RolloutError(
+                f"the policy expects observations of shape {shape}, but the environment gives "
+                f"{tuple(observation_space.shape)}; was it trained on a different environment?"
+            )
+    saved_act = data.get("action_space")
+    if isinstance(saved_act, dict):
+        kind = str(saved_act.get(":type:", ""))
+        if kind and f".{type(action_space).__name__}'" not in kind:
+            raise RolloutError(
+                f"the policy's action space ({kind}) does not match the environment's "
+                f"{action_space}"
+            )
 
 
 def _check_policy_spaces(model: Any, env: Any, env_id: str) -> None:
@@ -262,7 +299,7 @@ def rollout_env(
         raise ValueError(f"max_steps must be at least 0, got {max_steps}")
     model = None
     if isinstance(policy, str | Path) and str(policy) not in RANDOM_POLICIES:
-        model = load_sb3_policy(policy)
+        model = load_sb3_policy(policy, env.observation_space, env.action_space)
     elif not isinstance(policy, str | Path):
         model = policy
     if model is not None:
@@ -337,14 +374,6 @@ def _rollout(
                 break
 
 
-def _is_humanoid(env_id: str) -> bool:
-    return env_id.split("/")[-1].startswith("Humanoid-")
-
-
-def _is_mountaincar(env_id: str) -> bool:
-    return env_id in ("MountainCar-v0", "MountainCarContinuous-v0")
-
-
 def rollout_frames(
     env_id: str,
     episodes: int = 1,
@@ -367,7 +396,7 @@ def rollout_frames(
             model zip (PPO, A2C, DQN, SAC, TD3, DDPG), run with deterministic ``predict``.
         seed: Seed for the first reset and the action space: the same call gives the same
             frames. ``None`` gives a different rollout every time.
-        env_kwargs: Extra keyword arguments for ``gymnasium.make``.
+        env_kwargs: Extra keyword arguments for :func:`vlmrm_core.envs.make_env`.
         textured: Draw MountainCar with the realistic renderer (:mod:`.textures`), or Humanoid
             in the textured scene with the paper's camera (:mod:`.humanoid`).
         progress: Optional ``progress(done, total, message)`` callback.
@@ -381,9 +410,8 @@ def rollout_frames(
         RolloutError: Unknown environment id (with suggestions), no rgb_array rendering,
             ``textured`` for an environment without a textured renderer, or an unusable policy.
     """
-    headless_rendering()
     check_env_id(env_id)
-    if textured and not (_is_mountaincar(env_id) or _is_humanoid(env_id)):
+    if textured and env_family(env_id) not in TEXTURED_FAMILIES:
         raise RolloutError(
             f"textured rendering exists for MountainCar and Humanoid, not for {env_id}"
         )
@@ -391,7 +419,13 @@ def rollout_frames(
     label = str(policy)
     if isinstance(policy, str | Path) and label not in RANDOM_POLICIES:
         # Load now, not at the first next(): a wrong path deserves an immediate, clear error.
-        model = load_sb3_policy(policy)
+        # The spaces (which replace the zip's pickled ones) come from a throwaway instance.
+        probe = make_env(env_id, render_mode=None, **dict(env_kwargs or {}))
+        try:
+            model = load_sb3_policy(policy, probe.observation_space, probe.action_space)
+        finally:
+            probe.close()
+        _check_policy_spaces(model, probe, env_id)
     return _rollout_frames(
         env_id,
         episodes,
@@ -416,28 +450,7 @@ def _rollout_frames(
     textured: bool,
     progress: ProgressCallback | None,
 ) -> Iterator[FrameRecord | Rejection]:
-    import gymnasium as gym
-
-    frame_fn = None
-    if textured and _is_humanoid(env_id):
-        from vlmrm_core.sources.humanoid import make_humanoid_env
-
-        env = make_humanoid_env(env_id=env_id, textured=True, **env_kwargs)
-    else:
-        env = gym.make(env_id, render_mode="rgb_array", **env_kwargs)
-        if textured:  # MountainCar
-            from vlmrm_core.sources.textures import TexturedMountainCarRenderer
-
-            car = env.unwrapped
-            renderer = TexturedMountainCarRenderer(
-                min_position=car.min_position,
-                max_position=car.max_position,
-                goal_position=car.goal_position,
-            )
-
-            def frame_fn(e: Any) -> np.ndarray:
-                return renderer.render(float(e.unwrapped.state[0]))
-
+    env = make_env(env_id, textured=textured, **env_kwargs)
     try:
         yield from rollout_env(
             env,
@@ -446,7 +459,6 @@ def _rollout_frames(
             max_steps=max_steps,
             policy=policy,
             seed=seed,
-            frame_fn=frame_fn,
             policy_label=policy_label,
             progress=progress,
         )

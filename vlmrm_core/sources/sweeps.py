@@ -12,9 +12,8 @@ from collections.abc import Callable, Iterator
 
 import numpy as np
 
+from vlmrm_core.envs import make_env
 from vlmrm_core.frames import FrameRecord, ProgressCallback, Rejection
-from vlmrm_core.sources.rollouts import headless_rendering
-from vlmrm_core.sources.textures import TexturedMountainCarRenderer
 
 __all__ = ["SWEEPS", "cartpole_sweep", "mountaincar_sweep"]
 
@@ -56,17 +55,11 @@ def cartpole_sweep(
 def _cartpole_frames(
     angles: np.ndarray, render_size: tuple[int, int], progress: ProgressCallback | None
 ) -> Iterator[FrameRecord | Rejection]:
-    headless_rendering()
-    import gymnasium as gym
-
-    env = gym.make("CartPole-v1", render_mode="rgb_array")
+    # CartPole is drawn at render_size, with the scene scaled to the width as gymnasium scales it.
+    env = make_env("CartPole-v1", render_size=render_size)
     try:
         env.reset(seed=0)
         cartpole = env.unwrapped
-        # CartPole draws into a pygame surface of screen_width × screen_height, created on the
-        # first render; setting them before that renders at the requested size, with the
-        # scene scaled to the width exactly as gymnasium scales it.
-        cartpole.screen_height, cartpole.screen_width = int(render_size[0]), int(render_size[1])
         total = len(angles)
         for i, theta in enumerate(angles):
             theta = float(theta)
@@ -130,30 +123,15 @@ def _mountaincar_frames(
     env_id: str,
     render_size: tuple[int, int],
 ) -> Iterator[FrameRecord | Rejection]:
-    headless_rendering()
-    import gymnasium as gym
-
-    env = gym.make(env_id, render_mode="rgb_array")
+    env = make_env(env_id, textured=textured, render_size=render_size)
     try:
         env.reset(seed=0)
         car = env.unwrapped
-        car.screen_height, car.screen_width = int(render_size[0]), int(render_size[1])
         positions = _linspace(car.min_position, car.max_position, points)
-        renderer = None
-        if textured:
-            renderer = TexturedMountainCarRenderer(
-                render_size,
-                min_position=car.min_position,
-                max_position=car.max_position,
-                goal_position=car.goal_position,
-            )
         for i, position in enumerate(positions):
             position = float(position)
             car.state = np.array([position, 0.0], dtype=np.float64)
-            if renderer is not None:
-                pixels = renderer.render(position)
-            else:
-                pixels = np.ascontiguousarray(env.render(), dtype=np.uint8).copy()
+            pixels = np.ascontiguousarray(env.render(), dtype=np.uint8).copy()
             name = f"position={position:+.3f}"
             yield FrameRecord(
                 pixels=pixels,

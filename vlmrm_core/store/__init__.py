@@ -8,17 +8,20 @@ Typical use::
     report = ingest_frames(engine, "my uploads", source_generator)
 """
 
-from vlmrm_core.store._sql import NotFoundError
+from typing import TYPE_CHECKING
+
+from sqlalchemy import Engine
+
+from vlmrm_core.errors import InvalidInputError, NotFoundError, RunStateError
 from vlmrm_core.store.datasets import (
     DatasetSummary,
     FrameInfo,
-    IngestReport,
     count_frames,
     dataset_frames,
     delete_dataset,
     frame_path,
+    frames_by_hash,
     get_dataset,
-    ingest_frames,
     iter_pixels,
     list_datasets,
     load_pixels,
@@ -50,30 +53,60 @@ from vlmrm_core.store.labels import (
     undo_last_label,
 )
 from vlmrm_core.store.prompt_sets import (
-    PromptSetSpec,
+    BuiltinPromptSetError,
+    PromptSet,
+    PromptSetExistsError,
     delete_prompt_set,
     get_prompt_set,
+    is_builtin,
     list_prompt_sets,
     save_prompt_set,
 )
 from vlmrm_core.store.runs import (
+    RESUMABLE,
+    BeatOutcome,
     RunInfo,
     add_run_metrics,
+    claim_next_queued,
+    claim_run_for_worker,
     create_run,
     get_run,
+    latest_metric,
     list_runs,
+    mark_crashed,
+    record_heartbeat,
+    request_cancel,
+    requeue_run,
     run_metrics,
     update_run,
 )
+from vlmrm_core.store.schema import utcnow
 
 __all__ = [
+    "RESUMABLE",
+    "BeatOutcome",
+    "Engine",
+    "InvalidInputError",
+    "RunStateError",
+    "claim_next_queued",
+    "claim_run_for_worker",
+    "frames_by_hash",
+    "latest_metric",
+    "mark_crashed",
+    "record_heartbeat",
+    "request_cancel",
+    "requeue_run",
+    "utcnow",
     "DatasetSummary",
     "FrameInfo",
     "IngestReport",
     "LabelProgress",
     "LabelRecord",
     "NotFoundError",
-    "PromptSetSpec",
+    "BuiltinPromptSetError",
+    "PromptSet",
+    "PromptSetExistsError",
+    "is_builtin",
     "RunInfo",
     "add_label",
     "add_run_metrics",
@@ -117,3 +150,16 @@ __all__ = [
     "update_run",
     "upgrade",
 ]
+
+if TYPE_CHECKING:  # resolved lazily at run time, see __getattr__
+    from vlmrm_core.ingest import IngestReport, ingest_frames
+
+
+def __getattr__(name: str) -> object:
+    # Imports live in vlmrm_core.ingest (files + the order of writes), which builds on this
+    # package; the names stay importable from here for existing callers.
+    if name in ("IngestReport", "ingest_frames"):
+        from vlmrm_core import ingest
+
+        return getattr(ingest, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

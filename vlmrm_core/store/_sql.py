@@ -5,12 +5,24 @@ from __future__ import annotations
 import json
 import math
 from collections.abc import Iterator, Mapping, Sequence
-from typing import Any, TypeVar
+from typing import Any, TypeVar, cast
 
 import numpy as np
-from sqlalchemy import Table
+from sqlalchemy import CursorResult, Executable, FromClause, Result, Table
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
+
+from vlmrm_core.errors import InvalidInputError, NotFoundError
+
+__all__ = [
+    "IN_CHUNK",
+    "InvalidInputError",
+    "affected_rows",
+    "NotFoundError",
+    "chunks",
+    "insert_ignore",
+    "json_dumps",
+]
 
 T = TypeVar("T")
 
@@ -19,12 +31,9 @@ IN_CHUNK = 900
 enough that 100k lookups take ~110 round trips."""
 
 
-class NotFoundError(KeyError):
-    """A named dataset, prompt set, run or frame does not exist."""
-
-    def __str__(self) -> str:
-        # KeyError's default str() wraps the message in quotes.
-        return str(self.args[0]) if self.args else "not found"
+def affected_rows(result: Result[Any]) -> int:
+    """Rows matched by an UPDATE or DELETE (``session.execute`` types it as a plain Result)."""
+    return int(cast("CursorResult[Any]", result).rowcount or 0)
 
 
 def chunks(items: Sequence[T], size: int = IN_CHUNK) -> Iterator[Sequence[T]]:
@@ -34,23 +43,25 @@ def chunks(items: Sequence[T], size: int = IN_CHUNK) -> Iterator[Sequence[T]]:
 
 
 def insert_ignore(
-    session: Session, table: Table, rows: Sequence[Mapping[str, Any]], keys: Sequence[str]
+    session: Session, table: FromClause, rows: Sequence[Mapping[str, Any]], keys: Sequence[str]
 ) -> None:
     """Insert rows, silently skipping those whose ``keys`` already exist (SQLite and PostgreSQL).
 
     Args:
         session: an open session (the insert joins its transaction).
-        table: the target table.
+        table: the target table (an ORM class's ``__table__``).
         rows: column-name → value mappings.
         keys: the columns of the primary key or unique constraint that decides "already exists".
     """
     if not rows:
         return
+    target = cast(Table, table)
     dialect = session.get_bind().dialect.name
+    stmt: Executable
     if dialect == "sqlite":
-        stmt = sqlite.insert(table).on_conflict_do_nothing(index_elements=list(keys))
+        stmt = sqlite.insert(target).on_conflict_do_nothing(index_elements=list(keys))
     elif dialect == "postgresql":
-        stmt = postgresql.insert(table).on_conflict_do_nothing(index_elements=list(keys))
+        stmt = postgresql.insert(target).on_conflict_do_nothing(index_elements=list(keys))
     else:  # pragma: no cover - only SQLite and PostgreSQL are supported
         raise NotImplementedError(f"unsupported database dialect {dialect!r}")
     session.execute(stmt, list(rows))

@@ -1,7 +1,9 @@
-"""Datasets of frames: atomic, streaming ingest; listing; reading frames back; deletion.
+"""Datasets of frames: the SQL of imports; listing; reading frames back; deletion.
 
 Frames are stored once per pixel hash, as PNG files under ``settings.frames_dir``; datasets refer
-to them through ``dataset_frames`` rows that carry the per-membership provenance.
+to them through ``dataset_frames`` rows that carry the per-membership provenance. Imports (files
+and the order of writes) are :mod:`vlmrm_core.ingest`; this module holds their SQL
+(:func:`stored_frame_hashes`, :func:`add_frames_to_dataset`).
 
 Re-import semantics:
     A *membership* is identified by the frame's pixel hash plus its provenance (source, name,
@@ -15,10 +17,8 @@ Re-import semantics:
 
 from __future__ import annotations
 
-import os
-import uuid
 from collections.abc import Iterable, Iterator, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -28,14 +28,10 @@ from PIL import Image
 from sqlalchemy import Engine, Select, delete, distinct, func, insert, select
 from sqlalchemy.orm import Session
 
-from vlmrm_core.frames import FrameRecord, ProgressCallback, Rejection, pixel_hash
 from vlmrm_core.settings import Settings, get_settings
-from vlmrm_core.store._sql import NotFoundError, chunks, insert_ignore
+from vlmrm_core.store._sql import InvalidInputError, NotFoundError, chunks, insert_ignore
 from vlmrm_core.store.db import session_scope, transact
 from vlmrm_core.store.schema import DATASET_KINDS, Dataset, DatasetFrame, Frame, Label, utcnow
-
-INGEST_BATCH = 32
-"""Frames whose pixels are held in memory at once during an import."""
 
 _KEY_FIELDS = (
     "frame_hash",
@@ -49,22 +45,6 @@ _KEY_FIELDS = (
 )
 """What identifies a membership: the pixels plus their provenance (see the module docstring)."""
 _MembershipKey = tuple[Any, ...]
-
-
-@dataclass
-class IngestReport:
-    """What an import did."""
-
-    dataset: str
-    """Name of the dataset imported into."""
-    imported: int = 0
-    """New frames stored (pixels not in the store before this import)."""
-    duplicates: int = 0
-    """Frames whose pixels were already stored, or repeated earlier in the same input."""
-    added: int = 0
-    """Memberships added to the dataset (see the module docstring for re-import rules)."""
-    rejected: list[Rejection] = field(default_factory=list)
-    """Inputs the source could not turn into frames, plus malformed FrameRecords."""
 
 
 @dataclass(frozen=True)
@@ -104,6 +84,11 @@ class FrameInfo:
     extra: dict[str, Any] | None = None
 
 
+def frame_relative_path(frame_hash: str) -> str:
+    """Where a frame's PNG lives relative to ``frames_dir``: ``hash[:2]/hash.png``."""
+    return f"{frame_hash[:2]}/{frame_hash}.png"
+
+
 def frame_path(frame_hash: str, settings: Settings | None = None) -> Path:
     """Where the PNG of a frame lives: ``frames_dir / hash[:2] / f"{hash}.png"``.
 
@@ -115,37 +100,10 @@ def frame_path(frame_hash: str, settings: Settings | None = None) -> Path:
         Absolute path (the file exists only for stored frames).
     """
     settings = settings or get_settings()
-    return settings.frames_dir / _relative_path(frame_hash)
+    return settings.frames_dir / frame_relative_path(frame_hash)
 
 
-def _relative_path(frame_hash: str) -> str:
-    return f"{frame_hash[:2]}/{frame_hash}.png"
-
-
-def _write_png(path: Path, pixels: np.ndarray) -> None:
-    # Write beside the target and rename, so a crash never leaves a truncated PNG at the final
-    # path (the final name is what "this frame's file exists" means to everyone else).
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.{uuid.uuid4().hex}.tmp")
-    try:
-        Image.fromarray(pixels, mode="RGB").save(tmp, format="PNG", compress_level=3)
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
-
-
-def _check_pixels(record: FrameRecord) -> str | None:
-    px = record.pixels
-    if not isinstance(px, np.ndarray) or px.dtype != np.uint8 or px.ndim != 3 or px.shape[2] != 3:
-        shape = getattr(px, "shape", None)
-        dtype = getattr(px, "dtype", type(px).__name__)
-        return f"not an H×W×3 uint8 RGB image (shape {shape}, dtype {dtype})"
-    if px.shape[0] == 0 or px.shape[1] == 0:
-        return "empty image (zero width or height)"
-    return None
-
-
-def _membership_key(values: Mapping[str, Any]) -> _MembershipKey:
+def _membership_key(values: Mapping[Any, Any]) -> _MembershipKey:
     return tuple(values[f] for f in _KEY_FIELDS)
 
 
@@ -155,214 +113,122 @@ def _lock_dataset(session: Session, name: str) -> Dataset | None:
     return session.scalar(select(Dataset).where(Dataset.name == name).with_for_update())
 
 
-class _Importer:
-    """One running import.
-
-    Phase 1 (:meth:`read_batch`) consumes the input: it hashes frames, looks up which are stored
-    already (short read transactions), writes PNG files for new ones and keeps only the rows to
-    insert. Phase 2 (:meth:`commit`) inserts all rows in one short write transaction. No write lock
-    is held while the input is read, so a slow source (decoding a long video, rendering a sweep)
-    does not block labellers or training workers writing to the same SQLite file.
-    """
-
-    def __init__(
-        self,
-        engine: Engine,
-        frames_dir: Path,
-        report: IngestReport,
-        progress: ProgressCallback | None,
-    ) -> None:
-        self.engine = engine
-        self.frames_dir = frames_dir
-        self.report = report
-        self.progress = progress
-        self.created_files: list[Path] = []
-        self.new_frames: dict[str, dict[str, Any]] = {}
-        """Frame rows to insert, by hash (pixels are not kept)."""
-        self.members: list[dict[str, Any]] = []
-        """Membership rows in input order, without dataset id and position yet."""
-        self.done = 0
-
-    def _tick(self, message: str) -> None:
-        self.done += 1
-        if self.progress is not None:
-            self.progress(self.done, None, message)
-
-    def read_batch(self, batch: Sequence[FrameRecord | Rejection]) -> None:
-        hashed: list[tuple[FrameRecord, str] | Rejection] = []
-        for item in batch:
-            if isinstance(item, Rejection):
-                hashed.append(item)
-                continue
-            problem = _check_pixels(item)
-            if problem is not None:
-                hashed.append(Rejection(name=item.name or "(unnamed frame)", reason=problem))
-            else:
-                hashed.append((item, pixel_hash(item.pixels)))
-        wanted = {e[1] for e in hashed if isinstance(e, tuple) and e[1] not in self.new_frames}
-        stored: set[str] = set()
-        if wanted:
-            with session_scope(self.engine) as session:
-                stored = set(session.scalars(select(Frame.hash).where(Frame.hash.in_(wanted))))
-        for entry in hashed:
-            if isinstance(entry, Rejection):
-                self.report.rejected.append(entry)
-                self._tick(f"rejected {entry.name}: {entry.reason}")
-                continue
-            record, h = entry
-            if h in stored or h in self.new_frames:
-                self.report.duplicates += 1
-                status = "duplicate"
-            else:
-                path = self.frames_dir / _relative_path(h)
-                if not path.exists():
-                    _write_png(path, record.pixels)
-                    self.created_files.append(path)
-                height, width = record.pixels.shape[:2]
-                self.new_frames[h] = {
-                    "hash": h,
-                    "path": _relative_path(h),
-                    "width": width,
-                    "height": height,
-                    "created_at": utcnow(),
-                }
-                self.report.imported += 1
-                status = "new"
-            self.members.append(
-                {
-                    "frame_hash": h,
-                    "source": record.source,
-                    "name": record.name,
-                    "env_id": record.env_id,
-                    "episode": record.episode,
-                    "step": record.step,
-                    "state": record.state,
-                    "param_name": record.param_name,
-                    "param_value": record.param_value,
-                    "extra": record.extra or None,
-                }
-            )
-            self._tick(f"{record.name or h[:12]}: {status}")
-
-    def commit(self, dataset_name: str, kind: str, create: bool) -> int:
-        """Insert the collected rows; returns the number of memberships added."""
-        created = set(self.created_files)
-
-        def body(session: Session) -> int:
-            if create:
-                insert_ignore(
-                    session,
-                    Dataset.__table__,
-                    [{"name": dataset_name, "kind": kind, "meta": {}, "description": ""}],
-                    ["name"],
-                )
-            dataset = _lock_dataset(session, dataset_name)
-            if dataset is None:
-                raise NotFoundError(f"no dataset named {dataset_name!r}")
-            if dataset.kind != kind:
-                dataset.kind = "mixed"
-                session.flush()
-            self._insert_frames(session, created)
-            return self._insert_members(session, dataset.id)
-
-        return transact(self.engine, body)
-
-    def _insert_frames(self, session: Session, created: set[Path]) -> None:
-        hashes = list(self.new_frames)
-        for part in chunks(hashes):
-            present = set(session.scalars(select(Frame.hash).where(Frame.hash.in_(part))))
-            rows = [self.new_frames[h] for h in part if h not in present]
-            for row in rows:
-                # A file we found instead of writing belonged to another import that has not
-                # committed; if that import failed and removed it, the frame must not be stored.
-                path = self.frames_dir / row["path"]
-                if path not in created and not path.exists():
-                    raise RuntimeError(
-                        f"the image file of frame {row['hash']} disappeared during the import "
-                        "(a concurrent import failed); nothing was imported, please retry"
-                    )
-            # ON CONFLICT DO NOTHING: a concurrent import (PostgreSQL) may store the same pixels.
-            insert_ignore(session, Frame.__table__, rows, ["hash"])
-
-    def _insert_members(self, session: Session, dataset_id: int) -> int:
-        max_pos = session.scalar(
-            select(func.max(DatasetFrame.position)).where(DatasetFrame.dataset_id == dataset_id)
-        )
-        position = 0 if max_pos is None else max_pos + 1
-        existing = session.execute(
-            select(*(getattr(DatasetFrame, f) for f in _KEY_FIELDS)).where(
-                DatasetFrame.dataset_id == dataset_id
-            )
-        )
-        keys = {_membership_key(row._mapping) for row in existing}
-        rows: list[dict[str, Any]] = []
-        for member in self.members:
-            key = _membership_key(member)
-            if key in keys:
-                continue
-            keys.add(key)
-            rows.append({**member, "dataset_id": dataset_id, "position": position})
-            position += 1
-        for part in chunks(rows):
-            session.execute(insert(DatasetFrame), list(part))
-        return len(rows)
-
-
-def ingest_frames(
-    engine: Engine,
-    dataset_name: str,
-    items: Iterable[FrameRecord | Rejection],
-    *,
-    kind: str = "upload",
-    settings: Settings | None = None,
-    progress: ProgressCallback | None = None,
-    create: bool = True,
-) -> IngestReport:
-    """Store frames and add them to a dataset, all or nothing.
-
-    The input is consumed in small batches (never more than ``INGEST_BATCH`` frames of pixels in
-    memory); PNG files are written only for new hashes as the input is read, and all rows are
-    inserted at the end in one transaction. If anything fails, including an exception raised by
-    ``items`` itself, the files this import created are deleted and no row is written, so the
-    database and the frames folder are left as they were.
+def stored_frame_hashes(engine: Engine, hashes: Iterable[str]) -> set[str]:
+    """Which of ``hashes`` have a frames row (a short read transaction).
 
     Args:
-        engine: from :func:`~vlmrm_core.store.db.init_db`.
+        engine: store engine.
+        hashes: pixel hashes.
+
+    Returns:
+        The subset that is stored.
+    """
+    wanted = sorted(set(hashes))
+    found: set[str] = set()
+    if not wanted:
+        return found
+    with session_scope(engine) as session:
+        for part in chunks(wanted):
+            found.update(session.scalars(select(Frame.hash).where(Frame.hash.in_(part))))
+    return found
+
+
+def iter_frame_hashes(engine: Engine, batch_size: int = 1000) -> Iterator[list[str]]:
+    """Every stored frame hash, in batches, each read in its own short transaction."""
+    last = ""
+    while True:
+        with session_scope(engine) as session:
+            part = list(
+                session.scalars(
+                    select(Frame.hash).where(Frame.hash > last).order_by(Frame.hash).limit(batch_size)
+                )
+            )
+        if not part:
+            return
+        yield part
+        last = part[-1]
+
+
+def check_dataset_kind(kind: str) -> None:
+    """Raise :class:`InvalidInputError` unless ``kind`` is a dataset kind."""
+    if kind not in DATASET_KINDS:
+        raise InvalidInputError(f"dataset kind must be one of {DATASET_KINDS}, got {kind!r}")
+
+
+def add_frames_to_dataset(
+    engine: Engine,
+    dataset_name: str,
+    kind: str,
+    frames: Sequence[Mapping[str, Any]],
+    members: Sequence[Mapping[str, Any]],
+    *,
+    create: bool = True,
+) -> int:
+    """Insert frame rows and memberships in one write transaction, all or nothing.
+
+    The SQL half of an import (:func:`vlmrm_core.ingest.ingest_frames` writes the files).
+    Frames already stored (by a concurrent import, say) are skipped; memberships already in
+    the dataset (same pixels and provenance, see the module docstring) are not added again.
+
+    Args:
+        engine: store engine.
         dataset_name: dataset to add to (created if missing and ``create``).
-        items: frames and rejections, typically a source generator.
-        kind: kind of a newly created dataset; importing a different kind into an existing
-            dataset turns it into ``'mixed'``.
-        settings: where frame files go; defaults to :func:`get_settings`.
-        progress: called as ``progress(done, None, message)`` after each item.
+        kind: kind of a newly created dataset; a different kind turns an existing one 'mixed'.
+        frames: ``frames`` rows: ``hash``, ``path``, ``width``, ``height``.
+        members: membership rows in input order: ``frame_hash`` and the provenance columns.
         create: if False, a missing dataset raises :class:`NotFoundError`.
 
     Returns:
-        Counts of new frames, duplicates, added memberships, and the rejections.
+        The number of memberships added.
     """
-    if kind not in DATASET_KINDS:
-        raise ValueError(f"dataset kind must be one of {DATASET_KINDS}, got {kind!r}")
-    if not dataset_name.strip():
-        raise ValueError("dataset name must not be empty")
-    if not create:
-        get_dataset(engine, dataset_name)  # fail before consuming the input
-    settings = settings or get_settings()
-    report = IngestReport(dataset=dataset_name)
-    importer = _Importer(engine, settings.frames_dir, report, progress)
-    try:
-        batch: list[FrameRecord | Rejection] = []
-        for item in items:
-            batch.append(item)
-            if len(batch) >= INGEST_BATCH:
-                importer.read_batch(batch)
-                batch = []
-        importer.read_batch(batch)
-        batch = []
-        report.added = importer.commit(dataset_name, kind, create)
-    except BaseException:
-        for path in importer.created_files:
-            path.unlink(missing_ok=True)
-        raise
-    return report
+    check_dataset_kind(kind)
+    now = utcnow()
+
+    def body(session: Session) -> int:
+        if create:
+            insert_ignore(
+                session,
+                Dataset.__table__,
+                [{"name": dataset_name, "kind": kind, "meta": {}, "description": ""}],
+                ["name"],
+            )
+        dataset = _lock_dataset(session, dataset_name)
+        if dataset is None:
+            raise NotFoundError(f"no dataset named {dataset_name!r}")
+        if dataset.kind != kind:
+            dataset.kind = "mixed"
+            session.flush()
+        for part in chunks(list(frames)):
+            # ON CONFLICT DO NOTHING: a concurrent import may store the same pixels.
+            rows = [{"created_at": now, **row} for row in part]
+            insert_ignore(session, Frame.__table__, rows, ["hash"])
+        return _insert_members(session, dataset.id, members)
+
+    return transact(engine, body)
+
+
+def _insert_members(session: Session, dataset_id: int, members: Sequence[Mapping[str, Any]]) -> int:
+    max_pos = session.scalar(
+        select(func.max(DatasetFrame.position)).where(DatasetFrame.dataset_id == dataset_id)
+    )
+    position = 0 if max_pos is None else max_pos + 1
+    existing = session.execute(
+        select(*(getattr(DatasetFrame, f) for f in _KEY_FIELDS)).where(
+            DatasetFrame.dataset_id == dataset_id
+        )
+    )
+    keys = {_membership_key(row._mapping) for row in existing}
+    rows: list[dict[str, Any]] = []
+    for member in members:
+        key = _membership_key(member)
+        if key in keys:
+            continue
+        keys.add(key)
+        rows.append({**member, "dataset_id": dataset_id, "position": position})
+        position += 1
+    for part in chunks(rows):
+        session.execute(insert(DatasetFrame), list(part))
+    return len(rows)
 
 
 def _summary_query() -> Select[Any]:
@@ -454,7 +320,7 @@ def update_dataset(
         The updated summary.
     """
     if labels_required is not None and labels_required < 1:
-        raise ValueError(f"labels_required must be at least 1, got {labels_required}")
+        raise InvalidInputError(f"labels_required must be at least 1, got {labels_required}")
 
     def body(session: Session) -> None:
         ds = _lock_dataset(session, name)
@@ -556,7 +422,7 @@ def frame_info_from_member(member: DatasetFrame, width: int, height: int) -> Fra
     )
 
 
-def _members_query(dataset_id: int) -> Select[Any]:
+def _members_query(dataset_id: int) -> Select[DatasetFrame, int, int]:
     return (
         select(DatasetFrame, Frame.width, Frame.height)
         .join(Frame, Frame.hash == DatasetFrame.frame_hash)
@@ -584,6 +450,49 @@ def dataset_frames(
         if limit is not None:
             query = query.limit(limit)
         return [frame_info_from_member(m, w, h) for m, w, h in session.execute(query)]
+
+
+def frames_by_hash(engine: Engine, name: str, hashes: Iterable[str]) -> dict[str, FrameInfo]:
+    """The first membership (lowest position) in a dataset of each of the given frames.
+
+    :func:`dataset_frames` lists a dataset by position; the Label page needs a few frames by
+    hash, which this looks up without reading the whole dataset.
+
+    Args:
+        engine: store engine.
+        name: dataset name.
+        hashes: frame hashes; those not in the dataset are left out of the result.
+
+    Returns:
+        Frame hash → FrameInfo.
+
+    Raises:
+        NotFoundError: no such dataset.
+    """
+    wanted = sorted(set(hashes))
+    found: dict[str, FrameInfo] = {}
+    with session_scope(engine) as session:
+        ds_id = _dataset_id(session, name)
+        for part in chunks(wanted):
+            first = (
+                select(DatasetFrame.frame_hash, func.min(DatasetFrame.position).label("position"))
+                .where(DatasetFrame.dataset_id == ds_id, DatasetFrame.frame_hash.in_(part))
+                .group_by(DatasetFrame.frame_hash)
+                .subquery()
+            )
+            rows = session.execute(
+                select(DatasetFrame, Frame.width, Frame.height)
+                .join(
+                    first,
+                    (DatasetFrame.frame_hash == first.c.frame_hash)
+                    & (DatasetFrame.position == first.c.position),
+                )
+                .join(Frame, Frame.hash == DatasetFrame.frame_hash)
+                .where(DatasetFrame.dataset_id == ds_id)
+            )
+            for member, width, height in rows:
+                found[member.frame_hash] = frame_info_from_member(member, width, height)
+    return found
 
 
 def count_frames(engine: Engine, name: str, *, distinct_frames: bool = False) -> int:
@@ -638,7 +547,7 @@ def iter_pixels(
         ``(infos, pixels)`` with equal lengths.
     """
     if batch_size < 1:
-        raise ValueError("batch_size must be positive")
+        raise InvalidInputError(f"batch_size must be a positive integer, got {batch_size}")
     with session_scope(engine) as session:
         ds_id = _dataset_id(session, name)
     last = -1

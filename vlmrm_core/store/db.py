@@ -274,6 +274,7 @@ def migration_connection(engine: Engine) -> Iterator[Connection]:
     sqlite = is_sqlite(engine)
     with _migrate_lock, engine.connect() as conn:
         raw = conn.connection.driver_connection
+        assert raw is not None  # a checked-out connection always has its driver connection
         if sqlite:
             # Must run outside a transaction (it is a no-op inside one); autocommit here.
             raw.execute("PRAGMA foreign_keys=OFF")

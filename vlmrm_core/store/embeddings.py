@@ -13,7 +13,7 @@ import numpy as np
 from sqlalchemy import Engine, delete
 from sqlalchemy.orm import Session
 
-from vlmrm_core.store._sql import chunks
+from vlmrm_core.store._sql import affected_rows, chunks
 from vlmrm_core.store.db import transact
 from vlmrm_core.store.schema import Embedding, utcnow
 
@@ -27,7 +27,7 @@ GET_CHUNK_POSTGRES = 20_000
 
 # The cache is the one hot path (100k-frame datasets): lookups and inserts go straight to the
 # DBAPI cursor, skipping SQLAlchemy's per-row parameter processing, which dominated the time.
-_TABLE = Embedding.__table__.name
+_TABLE = Embedding.__tablename__
 
 
 def _placeholder(engine: Engine) -> str:
@@ -149,6 +149,6 @@ def delete_embeddings(engine: Engine, encoder_key: str | None = None) -> int:
         stmt = delete(Embedding)
         if encoder_key is not None:
             stmt = stmt.where(Embedding.encoder_key == encoder_key)
-        return int(session.execute(stmt).rowcount or 0)
+        return affected_rows(session.execute(stmt))
 
     return transact(engine, body)

@@ -12,6 +12,7 @@ errors), so many threads or processes can label the same dataset at once.
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -21,7 +22,8 @@ import pandas as pd
 from sqlalchemy import Engine, distinct, func, select
 from sqlalchemy.orm import Session
 
-from vlmrm_core.store._sql import NotFoundError, insert_ignore
+from vlmrm_core.security import csv_safe_cell
+from vlmrm_core.store._sql import InvalidInputError, NotFoundError, insert_ignore
 from vlmrm_core.store.db import session_scope, transact
 from vlmrm_core.store.schema import Dataset, DatasetFrame, Label, Labeler
 
@@ -74,7 +76,7 @@ def _labeler_id(session: Session, name: str, *, create: bool) -> int | None:
 def _check_labeler_name(name: str) -> str:
     cleaned = name.strip()
     if not cleaned:
-        raise ValueError("labeler name must not be empty")
+        raise InvalidInputError("labeler name must not be empty")
     return cleaned
 
 
@@ -101,9 +103,9 @@ def get_or_create_labeler(engine: Engine, name: str) -> int:
 def _check_value(value: float, graded: bool) -> float:
     v = float(value)
     if not 0.0 <= v <= 1.0:  # also rejects NaN
-        raise ValueError(f"label value must be in [0, 1], got {value!r}")
+        raise InvalidInputError(f"label value must be in [0, 1], got {value!r}")
     if not graded and v not in (0.0, 1.0):
-        raise ValueError(
+        raise InvalidInputError(
             f"this dataset takes only 0 (failure) or 1 (success), got {value!r}; "
             "mark the dataset as graded to allow values in between"
         )
@@ -111,7 +113,13 @@ def _check_value(value: float, graded: bool) -> float:
 
 
 def add_label(
-    engine: Engine, dataset: str, frame_hash: str, labeler: str, value: float
+    engine: Engine,
+    dataset: str,
+    frame_hash: str,
+    labeler: str,
+    value: float,
+    *,
+    session_id: str | None = None,
 ) -> LabelRecord:
     """Record a label. A later label by the same labeler for the same frame supersedes it.
 
@@ -121,6 +129,8 @@ def add_label(
         frame_hash: a frame of that dataset.
         labeler: labeler name (created if new).
         value: 1 success, 0 failure, or anything in [0, 1] for graded datasets.
+        session_id: The labelling session writing it (the app's Undo removes only labels of
+            its own session).
 
     Returns:
         The new row.
@@ -139,7 +149,13 @@ def add_label(
             raise NotFoundError(f"frame {frame_hash} is not in dataset {dataset!r}")
         labeler_id = _labeler_id(session, labeler, create=True)
         assert labeler_id is not None
-        row = Label(dataset_id=ds.id, frame_hash=frame_hash, labeler_id=labeler_id, value=v)
+        row = Label(
+            dataset_id=ds.id,
+            frame_hash=frame_hash,
+            labeler_id=labeler_id,
+            value=v,
+            session_id=session_id,
+        )
         session.add(row)
         session.flush()
         return LabelRecord(row.id, dataset, frame_hash, labeler, row.value, row.created_at)
@@ -147,13 +163,17 @@ def add_label(
     return transact(engine, body)
 
 
-def undo_last_label(engine: Engine, dataset: str, labeler: str) -> LabelRecord | None:
+def undo_last_label(
+    engine: Engine, dataset: str, labeler: str, *, session_id: str | None = None
+) -> LabelRecord | None:
     """Delete the labeler's most recent label row in the dataset.
 
     Args:
         engine: store engine.
         dataset: dataset name.
         labeler: labeler name.
+        session_id: Only a label written by this labelling session (by this labeler) is
+            removed; None (the CLI, a single local user) means any of the labeler's labels.
 
     Returns:
         The removed row, or None if the labeler has no labels there.
@@ -164,12 +184,11 @@ def undo_last_label(engine: Engine, dataset: str, labeler: str) -> LabelRecord |
         labeler_id = _labeler_id(session, labeler, create=False)
         if labeler_id is None:
             return None
+        mine = (Label.dataset_id == ds.id) & (Label.labeler_id == labeler_id)
+        if session_id is not None:
+            mine = mine & (Label.session_id == session_id)
         row = session.scalar(
-            select(Label)
-            .where(Label.dataset_id == ds.id, Label.labeler_id == labeler_id)
-            .order_by(Label.id.desc())
-            .limit(1)
-            .with_for_update()
+            select(Label).where(mine).order_by(Label.id.desc()).limit(1).with_for_update()
         )
         if row is None:
             return None
@@ -232,7 +251,7 @@ def label_queue(engine: Engine, dataset: str, labeler: str, seed: int = 0) -> li
     return sorted(todo, key=lambda h: _queue_key(dataset, seed, h))
 
 
-def _labels_frame(rows: list[Any], columns: list[str]) -> pd.DataFrame:
+def _labels_frame(rows: Sequence[Any], columns: list[str]) -> pd.DataFrame:
     frame = pd.DataFrame([tuple(r) for r in rows], columns=columns)
     frame["created_at"] = pd.to_datetime(frame["created_at"], utc=True)
     frame["value"] = frame["value"].astype(float)
@@ -321,7 +340,7 @@ def export_labels(engine: Engine, dataset: str, path: str | Path, fmt: str = "cs
         created_at (ISO 8601 UTC in CSV and JSONL).
     """
     if fmt not in EXPORT_FORMATS:
-        raise ValueError(f"export format must be one of {EXPORT_FORMATS}, got {fmt!r}")
+        raise InvalidInputError(f"export format must be one of {EXPORT_FORMATS}, got {fmt!r}")
     current = current_labels(engine, dataset)
     with session_scope(engine) as session:
         ds = _dataset_row(session, dataset)
@@ -351,6 +370,9 @@ def export_labels(engine: Engine, dataset: str, path: str | Path, fmt: str = "cs
         return out
     table = table.assign(created_at=table["created_at"].map(lambda t: t.isoformat()))
     if fmt == "csv":
+        # Text cells starting with = + - @ would run as spreadsheet formulas: neutralised.
+        text_columns = ["dataset", "frame_name", "labeler"]
+        table = table.assign(**{c: table[c].map(csv_safe_cell) for c in text_columns})
         table.to_csv(out, index=False)
     else:
         table.to_json(out, orient="records", lines=True, force_ascii=False)
@@ -378,10 +400,13 @@ def label_progress(engine: Engine, dataset: str, labeler: str) -> LabelProgress:
         )
         yours = 0
         if labeler_id is not None:
-            yours = session.scalar(
-                select(func.count(distinct(Label.frame_hash))).where(
-                    Label.dataset_id == ds.id, Label.labeler_id == labeler_id
+            yours = (
+                session.scalar(
+                    select(func.count(distinct(Label.frame_hash))).where(
+                        Label.dataset_id == ds.id, Label.labeler_id == labeler_id
+                    )
                 )
+                or 0
             )
         per_frame = (
             select(Label.frame_hash)

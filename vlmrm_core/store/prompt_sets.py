@@ -1,184 +1,212 @@
-"""Saved reward definitions ("prompt sets"): model, prompts and reward parameters by name."""
+"""Saved rewards ("prompt sets"): a model reference and a reward spec under a name.
+
+A prompt set holds a :class:`~vlmrm_core.spec.ModelRef` and a
+:class:`~vlmrm_core.spec.RewardSpec`; it copies none of their fields, so the reward is defined
+and validated in one place. Names starting with ``paper:`` are the built-in sets of the paper's
+prompts: they can be read and copied, but not overwritten or deleted.
+"""
 
 from __future__ import annotations
 
-import math
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any
 
 from sqlalchemy import Engine, delete, select
-from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
+from vlmrm_core.errors import VlmrmError
+from vlmrm_core.spec import ModelRef, RewardSpec, SpecError
 from vlmrm_core.store._sql import NotFoundError
 from vlmrm_core.store.db import session_scope, transact
-from vlmrm_core.store.schema import ASPECTS, REWARD_KINDS, PromptSet, utcnow
+from vlmrm_core.store.schema import PromptSet as PromptSetRow
+from vlmrm_core.store.schema import utcnow
+
+BUILTIN_PREFIX = "paper:"
+"""Prefix of the built-in prompt sets (the paper's prompts, created with the demo)."""
+MAX_NAME_LENGTH = 255
 
 
-@dataclass
-class PromptSetSpec:
-    """A reward definition, mirroring the ``prompt_sets`` table. Validated on construction."""
+class PromptSetExistsError(VlmrmError, ValueError):
+    """Saving under a name that is taken, without asking to overwrite it."""
+
+
+class BuiltinPromptSetError(VlmrmError, ValueError):
+    """Changing or deleting one of the built-in ``paper:`` prompt sets."""
+
+
+@dataclass(frozen=True)
+class PromptSet:
+    """A named reward: which model, and what to reward."""
 
     name: str
-    goal_prompts: list[str]
-    baseline_prompts: list[str] = field(default_factory=list)
-    model_name: str = "ViT-B-32"
-    pretrained: str = "laion2b_s34b_b79k"
-    """Pretrained tag, checkpoint path, or '' for random initialisation."""
-    alpha: float = 0.5
-    """Goal-baseline regularisation strength in [0, 1] (0: plain cosine to the goal)."""
-    reward_kind: str = "regularized"
-    """'regularized' (Rocamonde et al.) or 'contrastive' (Baumli et al.)."""
-    negatives: list[str] = field(default_factory=list)
-    """Negative prompts of the contrastive reward."""
-    tau: float | None = None
-    """Softmax temperature of the contrastive reward (None: the reward's default)."""
-    beta: float | None = None
-    """Optional scale/threshold parameter of the reward (None: the reward's default)."""
-    aspect: str = "squash"
-    """How frames are fitted to the model input: 'squash' or 'center-crop'."""
+    model: ModelRef
+    reward: RewardSpec
+    environment: str | None = None
+    """The environment family or dataset the prompts were written for (e.g. ``CartPole``);
+    pages offer the set first (or only) there."""
+    created_by: str | None = None
+    """Who saved it first; None in single-user mode."""
     id: int | None = None
     created_at: datetime | None = None
     updated_at: datetime | None = None
 
     def __post_init__(self) -> None:
-        self.name = self.name.strip()
-        if not self.name:
-            raise ValueError("a prompt set needs a name")
-        self.goal_prompts = _clean_prompts(self.goal_prompts, "goal prompts")
-        if not self.goal_prompts:
-            raise ValueError("a prompt set needs at least one non-empty goal prompt")
-        self.baseline_prompts = _clean_prompts(self.baseline_prompts, "baseline prompts")
-        self.negatives = _clean_prompts(self.negatives, "negatives")
-        if not self.model_name.strip():
-            raise ValueError("model_name must not be empty")
-        self.alpha = float(self.alpha)
-        if not 0.0 <= self.alpha <= 1.0:
-            raise ValueError(f"alpha must be in [0, 1], got {self.alpha}")
-        if self.reward_kind not in REWARD_KINDS:
-            raise ValueError(f"reward_kind must be one of {REWARD_KINDS}, got {self.reward_kind!r}")
-        if self.aspect not in ASPECTS:
-            raise ValueError(f"aspect must be one of {ASPECTS}, got {self.aspect!r}")
-        if self.tau is not None:
-            self.tau = float(self.tau)
-            if not (math.isfinite(self.tau) and self.tau > 0):
-                raise ValueError(f"tau must be a positive number, got {self.tau}")
-        if self.beta is not None:
-            self.beta = float(self.beta)
-            if not math.isfinite(self.beta):
-                raise ValueError(f"beta must be a finite number, got {self.beta}")
+        name = str(self.name or "").strip()
+        if not name:
+            raise SpecError("a prompt set needs a name")
+        if len(name) > MAX_NAME_LENGTH:
+            raise SpecError(f"a prompt set name has at most {MAX_NAME_LENGTH} characters")
+        object.__setattr__(self, "name", name)
+        if not isinstance(self.model, ModelRef) or not isinstance(self.reward, RewardSpec):
+            raise TypeError("a PromptSet holds a ModelRef and a RewardSpec")
+        environment = (self.environment or "").strip() or None
+        object.__setattr__(self, "environment", environment)
+
+    @property
+    def builtin(self) -> bool:
+        """True for the paper's prompt sets, which are read-only."""
+        return is_builtin(self.name)
+
+    def replace(self, **changes: Any) -> PromptSet:
+        """A copy with some fields changed."""
+        return replace(self, **changes)
 
 
-def _clean_prompts(prompts: Any, what: str) -> list[str]:
-    if isinstance(prompts, str):
-        raise ValueError(f"{what} must be a list of strings, not one string")
-    prompts = list(prompts)
-    if any(not isinstance(p, str) for p in prompts):
-        raise ValueError(f"{what} must be strings")
-    return [p.strip() for p in prompts if p.strip()]
+def is_builtin(name: str) -> bool:
+    """True for names of the built-in (read-only) prompt sets."""
+    return name.strip().lower().startswith(BUILTIN_PREFIX)
 
 
-_COLUMNS = (
-    "name",
-    "model_name",
-    "pretrained",
-    "goal_prompts",
-    "baseline_prompts",
-    "alpha",
-    "reward_kind",
-    "negatives",
-    "tau",
-    "beta",
-    "aspect",
-)
-
-
-def _spec(row: PromptSet) -> PromptSetSpec:
-    return PromptSetSpec(
-        **{c: getattr(row, c) for c in _COLUMNS},
+def _from_row(row: PromptSetRow) -> PromptSet:
+    return PromptSet(
+        name=row.name,
+        model=ModelRef.from_dict(row.model),
+        reward=RewardSpec.from_dict(row.reward),
+        environment=row.environment,
+        created_by=row.created_by,
         id=row.id,
         created_at=row.created_at,
         updated_at=row.updated_at,
     )
 
 
-def save_prompt_set(engine: Engine, spec: PromptSetSpec) -> PromptSetSpec:
-    """Insert a prompt set, or update the one with the same name (keeping its created_at).
+def save_prompt_set(
+    engine: Engine, prompt_set: PromptSet, *, overwrite: bool = False, builtin: bool = False
+) -> PromptSet:
+    """Insert a prompt set, or replace the one with the same name when ``overwrite`` is set.
 
     Args:
         engine: store engine.
-        spec: the definition (validated when it was constructed).
+        prompt_set: the definition.
+        overwrite: replace an existing set of that name (keeping its ``created_at`` and
+            ``created_by``); without it a taken name is an error.
+        builtin: allow writing a ``paper:`` set (only the demo does this).
 
     Returns:
         The stored version, with id and timestamps.
+
+    Raises:
+        PromptSetExistsError: the name is taken and ``overwrite`` is False.
+        BuiltinPromptSetError: the name is a built-in set's.
     """
-    # Re-run validation: callers may have mutated the dataclass after construction.
-    spec = PromptSetSpec(**{f.name: getattr(spec, f.name) for f in fields(spec)})
-    values: dict[str, Any] = {c: getattr(spec, c) for c in _COLUMNS}
+    if prompt_set.builtin and not builtin:
+        raise BuiltinPromptSetError(
+            f"{prompt_set.name!r} is a built-in prompt set and cannot be changed: save your "
+            f"version under a name that does not start with {BUILTIN_PREFIX!r}"
+        )
     now = utcnow()
+    values = {
+        "model": prompt_set.model.to_dict(),
+        "reward": prompt_set.reward.to_dict(),
+        "environment": prompt_set.environment,
+    }
 
-    def body(session: Session) -> PromptSetSpec:
-        dialect = session.get_bind().dialect.name
-        insert = sqlite.insert if dialect == "sqlite" else postgresql.insert
-        update = {**values, "updated_at": now}
-        # One atomic upsert: two users saving the same new name at once cannot collide.
-        stmt = insert(PromptSet).values(**values, created_at=now, updated_at=now)
-        stmt = stmt.on_conflict_do_update(index_elements=["name"], set_=update)
-        session.execute(stmt)
-        row = session.scalar(select(PromptSet).where(PromptSet.name == spec.name))
-        assert row is not None
-        return _spec(row)
+    def body(session: Session) -> PromptSet:
+        row = session.scalar(select(PromptSetRow).where(PromptSetRow.name == prompt_set.name))
+        if row is None:
+            row = PromptSetRow(
+                name=prompt_set.name,
+                created_by=prompt_set.created_by,
+                created_at=now,
+                updated_at=now,
+                **values,
+            )
+            session.add(row)
+        elif not overwrite:
+            raise PromptSetExistsError(
+                f"a prompt set named {prompt_set.name!r} already exists: choose another name, "
+                "or confirm that you want to overwrite it"
+            )
+        else:
+            for key, value in values.items():
+                setattr(row, key, value)
+            row.updated_at = now
+        session.flush()
+        return _from_row(row)
 
-    return transact(engine, body)
+    try:
+        return transact(engine, body)
+    except IntegrityError:
+        # Two first saves of one name at once (PostgreSQL): the unique constraint stopped the
+        # second; running it again sees the first one's row and answers as for any taken name.
+        return transact(engine, body)
 
 
-def get_prompt_set(engine: Engine, name: str) -> PromptSetSpec:
+def get_prompt_set(engine: Engine, name: str) -> PromptSet:
     """A saved prompt set by name.
-
-    Args:
-        engine: store engine.
-        name: prompt set name.
-
-    Returns:
-        The definition.
 
     Raises:
         NotFoundError: no such prompt set.
     """
     with session_scope(engine) as session:
-        row = session.scalar(select(PromptSet).where(PromptSet.name == name))
+        row = session.scalar(select(PromptSetRow).where(PromptSetRow.name == name))
         if row is None:
-            raise NotFoundError(f"no prompt set named {name!r}")
-        return _spec(row)
+            raise NotFoundError(f"no prompt set named {name!r}: see `vlmrm reward list`")
+        return _from_row(row)
 
 
-def list_prompt_sets(engine: Engine) -> list[PromptSetSpec]:
-    """All saved prompt sets, by name.
+def list_prompt_sets(engine: Engine, *, environment: str | None = None) -> list[PromptSet]:
+    """Saved prompt sets by name; with ``environment``, the ones written for it first.
 
     Args:
         engine: store engine.
-
-    Returns:
-        The definitions.
+        environment: an environment family or dataset name (e.g. ``CartPole``): sets tagged
+            with it come first, then untagged sets; sets tagged for other environments are left
+            out.
     """
     with session_scope(engine) as session:
-        return [_spec(r) for r in session.scalars(select(PromptSet).order_by(PromptSet.name))]
+        rows = session.scalars(select(PromptSetRow).order_by(PromptSetRow.name)).all()
+        sets = [_from_row(r) for r in rows]
+    if environment is None:
+        return sets
+    wanted = environment.strip().lower()
+    matching = [s for s in sets if s.environment and _matches(s.environment, wanted)]
+    untagged = [s for s in sets if not s.environment]
+    return matching + untagged
+
+
+def _matches(tag: str, wanted: str) -> bool:
+    """``CartPole`` matches ``cartpole-v1`` and ``demo-cartpole``: tags name env families."""
+    tag = tag.strip().lower()
+    return tag == wanted or tag in wanted or wanted in tag
 
 
 def delete_prompt_set(engine: Engine, name: str) -> bool:
     """Delete a prompt set (training runs that used it keep their copy in their config).
 
-    Args:
-        engine: store engine.
-        name: prompt set name.
-
     Returns:
         True if it existed.
+
+    Raises:
+        BuiltinPromptSetError: the name is a built-in set's.
     """
+    if is_builtin(name):
+        raise BuiltinPromptSetError(f"{name!r} is a built-in prompt set and cannot be deleted")
 
     def body(session: Session) -> bool:
-        result = session.execute(delete(PromptSet).where(PromptSet.name == name))
-        return bool(result.rowcount)
+        result = session.execute(delete(PromptSetRow).where(PromptSetRow.name == name))
+        return bool(getattr(result, "rowcount", 0))
 
     return transact(engine, body)

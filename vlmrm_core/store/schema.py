@@ -39,16 +39,14 @@ from sqlalchemy import (
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 from sqlalchemy.types import TypeDecorator
 
-DATASET_KINDS = ("upload", "rollout", "sweep", "training-eval", "mixed")
+from vlmrm_core.enums import DatasetKind, RunStatus, choices
+
+DATASET_KINDS = choices(DatasetKind)
 """Allowed values of ``datasets.kind``."""
-RUN_STATUSES = ("queued", "running", "finished", "failed", "cancelled", "crashed")
+RUN_STATUSES = choices(RunStatus)
 """Allowed values of ``training_runs.status``."""
 RUN_ALGOS = ("sac", "dqn", "ppo")
 """Allowed values of ``training_runs.algo``."""
-REWARD_KINDS = ("regularized", "contrastive")
-"""Allowed values of ``prompt_sets.reward_kind``."""
-ASPECTS = ("squash", "center-crop")
-"""Allowed values of ``prompt_sets.aspect``."""
 
 
 def utcnow() -> datetime:
@@ -114,6 +112,8 @@ class Dataset(Base):
     """True: labels may take any value in [0, 1]; False: only 0 (failure) or 1 (success)."""
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     meta: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    created_by: Mapped[str | None] = mapped_column(String(320))
+    """Email of the signed-in creator; None without sign-in."""
 
 
 class Frame(Base):
@@ -166,23 +166,20 @@ class Embedding(Base):
 
 
 class PromptSet(Base):
-    """A saved reward definition: model, prompts and reward parameters."""
+    """A saved reward: a model reference and a reward spec (``vlmrm_core.spec``), by name."""
 
     __tablename__ = "prompt_sets"
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     name: Mapped[str] = mapped_column(String(255), unique=True)
-    model_name: Mapped[str] = mapped_column(String(255))
-    pretrained: Mapped[str] = mapped_column(Text, default="")
-    """Pretrained tag, checkpoint path, or '' for random initialisation."""
-    goal_prompts: Mapped[list[str]] = mapped_column()
-    baseline_prompts: Mapped[list[str]] = mapped_column()
-    alpha: Mapped[float] = mapped_column(Float)
-    reward_kind: Mapped[str] = mapped_column(String(32))
-    negatives: Mapped[list[str]] = mapped_column()
-    tau: Mapped[float | None] = mapped_column(Float)
-    beta: Mapped[float | None] = mapped_column(Float)
-    aspect: Mapped[str] = mapped_column(String(32))
+    model: Mapped[dict[str, Any]] = mapped_column()
+    """``ModelRef.to_dict()``."""
+    reward: Mapped[dict[str, Any]] = mapped_column()
+    """``RewardSpec.to_dict()``."""
+    environment: Mapped[str | None] = mapped_column(String(255))
+    """The environment family or dataset the prompts were written for (e.g. ``CartPole``)."""
+    created_by: Mapped[str | None] = mapped_column(String(320))
+    """Who saved it first (a signed-in email, or None in single-user mode)."""
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow)
 
@@ -204,6 +201,8 @@ class Label(Base):
     __table_args__ = (
         Index("ix_labels_dataset_frame", "dataset_id", "frame_hash"),
         Index("ix_labels_labeler", "labeler_id"),
+        # SQLite: never reuse the id of a deleted (undone) label.
+        {"sqlite_autoincrement": True},
     )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
@@ -212,6 +211,8 @@ class Label(Base):
     labeler_id: Mapped[int] = mapped_column(ForeignKey("labelers.id"))
     value: Mapped[float] = mapped_column(Float)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    session_id: Mapped[str | None] = mapped_column(String(64))
+    """The labelling session that wrote the row: Undo removes only its own session's labels."""
 
 
 class TrainingRun(Base):
@@ -240,6 +241,36 @@ class TrainingRun(Base):
     run_dir: Mapped[str] = mapped_column(Text, default="", server_default="")
     eval_dataset_id: Mapped[int | None] = mapped_column(Integer)
     """Dataset of evaluation frames; deliberately no FK so deleting it keeps the run."""
+    created_by: Mapped[str | None] = mapped_column(String(320))
+    """Email of the signed-in user who started the run (per-user quota); None without sign-in."""
+    sweep_id: Mapped[int | None] = mapped_column(Integer, index=True)
+    """The sweep this run is a trial of (``sweeps.id``; no FK, see migration 0004)."""
+
+
+class Sweep(Base):
+    """A grid of training runs (prompt set × α × seed) run on Ray Tune or the local queue."""
+
+    __tablename__ = "sweeps"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    name: Mapped[str] = mapped_column(String(255))
+    status: Mapped[str] = mapped_column(String(16), default="running")
+    """``running``, ``finished``, ``failed`` or ``cancelled`` (see ``SWEEP_STATUSES``)."""
+    engine: Mapped[str] = mapped_column(String(16))
+    """``ray`` (Tune trials) or ``local`` (the local run queue)."""
+    address: Mapped[str | None] = mapped_column(Text)
+    """Ray cluster address; None for a local cluster."""
+    spec: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    """The grid: base training config, reward sources, alphas, seeds, resources."""
+    storage_path: Mapped[str] = mapped_column(Text, default="", server_default="")
+    """Ray Tune's experiment folder (trial checkpoints)."""
+    pid: Mapped[int | None] = mapped_column(Integer)
+    """Process driving the Ray sweep, while it runs."""
+    error: Mapped[str | None] = mapped_column(Text)
+    created_by: Mapped[str | None] = mapped_column(String(320))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    started_at: Mapped[datetime | None] = mapped_column()
+    finished_at: Mapped[datetime | None] = mapped_column()
 
 
 class RunMetric(Base):
@@ -253,3 +284,62 @@ class RunMetric(Base):
     step: Mapped[int] = mapped_column(Integer)
     wall_time: Mapped[float] = mapped_column(Float)
     data: Mapped[dict[str, Any]] = mapped_column(default=dict)
+
+
+class User(Base):
+    """A person allowed into a deployment with sign-in: verified email and role."""
+
+    __tablename__ = "users"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    email: Mapped[str] = mapped_column(String(320), unique=True)
+    role: Mapped[str] = mapped_column(String(16))
+    """``admin``, ``researcher`` or ``labeller``."""
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    created_by: Mapped[str | None] = mapped_column(String(320))
+
+
+class LabellingTask(Base):
+    """A dataset (or a subset of its frames) given to labellers, with an overlap target k."""
+
+    __tablename__ = "labelling_tasks"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    name: Mapped[str] = mapped_column(String(255), unique=True)
+    dataset_id: Mapped[int] = mapped_column(ForeignKey("datasets.id", ondelete="CASCADE"))
+    question: Mapped[str] = mapped_column(Text)
+    instructions: Mapped[str] = mapped_column(Text, default="", server_default="")
+    graded: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
+    overlap: Mapped[int] = mapped_column(Integer, default=1, server_default=text("1"))
+    """Labels wanted per frame: a frame leaves every queue once it has this many."""
+    show_state: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
+    """Show the state caption (can bias labellers; hidden by default)."""
+    frame_hashes: Mapped[list[str] | None] = mapped_column(JSON)
+    """The subset of the dataset's frames, or None for all of them."""
+    created_by: Mapped[str | None] = mapped_column(String(320))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class TaskAssignee(Base):
+    """A labeller (by email) assigned to a task."""
+
+    __tablename__ = "task_assignees"
+
+    task_id: Mapped[int] = mapped_column(
+        ForeignKey("labelling_tasks.id", ondelete="CASCADE"), primary_key=True
+    )
+    email: Mapped[str] = mapped_column(String(320), primary_key=True)
+
+
+class Adjudication(Base):
+    """A reviewer's final label of a frame, kept apart from the raw labels."""
+
+    __tablename__ = "adjudications"
+
+    dataset_id: Mapped[int] = mapped_column(
+        ForeignKey("datasets.id", ondelete="CASCADE"), primary_key=True
+    )
+    frame_hash: Mapped[str] = mapped_column(ForeignKey("frames.hash"), primary_key=True)
+    value: Mapped[float] = mapped_column(Float)
+    adjudicator: Mapped[str | None] = mapped_column(String(320))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)

@@ -1,13 +1,10 @@
 """RL training on CLIP rewards: configuration, reward VecEnv wrapper, callbacks, worker, jobs.
 
 - :mod:`.config`: :class:`TrainConfig`, :func:`paper_defaults`, :func:`validate`.
-- :mod:`.reward_wrapper`: :class:`CLIPRewardVecEnv` (one batched reward call per step) and
-  :class:`TerminalFrameWrapper` (the frame of the final state, before SB3's auto-reset).
 - :mod:`.envs`: the run's training VecEnv and evaluation env (textures where available).
 - :mod:`.callbacks`: metrics, heartbeat, cancellation, checkpoints, evaluations.
 - :mod:`.worker`: the process that trains one run (``python -m vlmrm_core.training.worker ID``).
 - :mod:`.jobs`: queue, launch, cancel, resume, crash detection, run views for the app.
-- :mod:`.plots`: Plotly figures of a run's curves.
 - :mod:`.cli`: ``vlmrm train …``.
 
 Importing this package is cheap; stable-baselines3 and torch load with the submodules that
@@ -19,14 +16,12 @@ from __future__ import annotations
 from typing import Any
 
 __all__ = [
-    "CLIPRewardVecEnv",
     "ConfigError",
-    "TerminalFrameWrapper",
     "TrainConfig",
     "cancel_run",
     "list_runs_view",
     "paper_defaults",
-    "refresh_statuses",
+    "reconcile_runs",
     "resume_run",
     "run_worker",
     "start_run",
@@ -34,15 +29,13 @@ __all__ = [
 ]
 
 _LOCATIONS = {
-    "CLIPRewardVecEnv": "reward_wrapper",
-    "TerminalFrameWrapper": "reward_wrapper",
     "ConfigError": "config",
     "TrainConfig": "config",
     "paper_defaults": "config",
     "validate": "config",
     "cancel_run": "jobs",
     "list_runs_view": "jobs",
-    "refresh_statuses": "jobs",
+    "reconcile_runs": "jobs",
     "resume_run": "jobs",
     "start_run": "jobs",
     "run_worker": "worker",

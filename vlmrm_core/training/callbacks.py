@@ -11,30 +11,27 @@ The worker (:mod:`vlmrm_core.training.worker`) wires them to the database.
   checkpointing), so a slow step is never mistaken for a crash.
 - :class:`CancelCallback`: polls a cancellation flag, saves a checkpoint and stops cleanly.
 - :class:`CheckpointCallback`: a checkpoint every N env steps (not every N calls).
-- :class:`EvalCallback`: deterministic rollouts every M env steps, saved as a frame dataset and
-  an MP4 video.
+- :class:`EvalCallback`: a policy evaluation (:func:`~.policy_eval.evaluate_policy`: rollouts
+  by the frame sources' loop, saved as a frame dataset and an MP4 video) every M env steps.
 """
 
 from __future__ import annotations
 
 import logging
 import math
-import os
 import threading
 import time
-from collections.abc import Callable, Iterable
-from dataclasses import dataclass
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import gymnasium as gym
 import numpy as np
-from stable_baselines3.common.base_class import BaseAlgorithm
 from stable_baselines3.common.callbacks import BaseCallback
 
-from vlmrm_core.frames import FrameRecord
 from vlmrm_core.training.checkpoints import Checkpoint, save_checkpoint
-from vlmrm_core.training.reward_wrapper import RewardFn
+from vlmrm_core.training.policy_eval import EvalResult, FrameSink, evaluate_policy
+from vlmrm_core.wrappers import RewardFn
 
 log = logging.getLogger(__name__)
 
@@ -103,8 +100,8 @@ class MetricsCallback(BaseCallback):
             self._clip_sum += float(np.sum(rewards))
             self._n_rewards += int(np.size(rewards))
         for info in self.locals.get("infos", ()):
-            if "gt_reward" in info:
-                self._gt_sum += float(info["gt_reward"])
+            if "original_reward" in info:
+                self._gt_sum += float(info["original_reward"])
             episode = info.get("episode_clip")
             if episode is not None:
                 self._ep_clip.append(episode["clip_return"])
@@ -316,236 +313,6 @@ class CancelCallback(BaseCallback):
         return True
 
 
-@dataclass
-class EvalResult:
-    """Summary of one evaluation."""
-
-    step: int
-    """Training step it was run at."""
-    clip_returns: list[float]
-    gt_returns: list[float]
-    lengths: list[int]
-    video_path: Path | None
-    dataset: Any = None
-    """What the frame sink returned (the store's ingest report), if any."""
-
-
-FrameSink = Callable[[int, Iterable[FrameRecord]], Any]
-"""Receives ``(training_step, frame_records)`` and must consume the iterable."""
-
-
-def evaluate(
-    model: BaseAlgorithm,
-    make_env: Callable[[], gym.Env],
-    reward_fn: RewardFn,
-    *,
-    episodes: int,
-    max_steps: int,
-    step: int,
-    video_path: Path | None = None,
-    frame_sink: FrameSink | None = None,
-    spool_dir: Path | None = None,
-    seed: int = 0,
-    env_id: str | None = None,
-    run_id: int | None = None,
-    batch_size: int = 32,
-    fps: int = 30,
-) -> EvalResult:
-    """Roll out ``model`` deterministically; score, film and keep the frames.
-
-    The rollouts come first and the frame sink (a database import) only afterwards, so the
-    import's write transaction is not held open while the policy and CLIP run. Meanwhile the
-    frames wait in a memory-mapped spool file on disk rather than in RAM (an evaluation of
-    2 × 200 CartPole frames is ~300 MB of pixels). Frames are scored ``batch_size`` at a time.
-
-    Args:
-        model: The policy.
-        make_env: Builds one env with ``render_mode="rgb_array"``.
-        reward_fn: Batched CLIP reward, to report the CLIP return of each episode.
-        episodes: Number of episodes.
-        max_steps: Step limit per episode.
-        step: Training step, recorded with the frames.
-        video_path: Where to write an MP4 of all episodes; None for no video.
-        frame_sink: Receives the frames as :class:`FrameRecord` (``source='training-eval'``).
-        spool_dir: Folder for the temporary spool file (default: next to the video, else the
-            system temp folder).
-        seed: Seed of the first episode (the others use ``seed + i``).
-        env_id: Recorded with each frame.
-        run_id: Recorded in each frame's ``extra``.
-        batch_size: Frames scored per reward call.
-        fps: Video frame rate.
-
-    Returns:
-        Returns and lengths per episode, the video path and what the sink returned.
-    """
-    result = EvalResult(step=step, clip_returns=[], gt_returns=[], lengths=[], video_path=None)
-    writer = VideoWriter(video_path, fps) if video_path is not None else None
-    if spool_dir is None and video_path is not None:
-        spool_dir = video_path.parent
-    spool: _FrameSpool | None = None
-    metas: list[dict[str, Any]] = []
-    env = make_env()
-    try:
-        pending: list[np.ndarray] = []
-
-        def score_pending() -> None:
-            scored = np.asarray(reward_fn(np.stack(pending)), dtype=np.float64).reshape(-1)
-            first = len(metas) - len(pending)
-            for k, r in enumerate(scored):
-                metas[first + k]["clip_reward"] = float(r)
-                result.clip_returns[metas[first + k]["episode"]] += float(r)
-            pending.clear()
-
-        for episode in range(episodes):
-            obs, _ = env.reset(seed=seed + episode)
-            result.clip_returns.append(0.0)
-            result.gt_returns.append(0.0)
-            result.lengths.append(0)
-            for t in range(max_steps):
-                action, _ = model.predict(obs, deterministic=True)
-                obs, reward, terminated, truncated, _ = env.step(action)
-                frame = np.asarray(env.render(), dtype=np.uint8)
-                if spool is None:
-                    spool = _FrameSpool(spool_dir, episodes * max_steps, frame.shape)
-                spool.append(frame)
-                if writer is not None:
-                    writer.write(frame)
-                result.gt_returns[episode] += float(reward)
-                result.lengths[episode] += 1
-                metas.append({"episode": episode, "t": t, "obs": obs, "gt_reward": float(reward)})
-                pending.append(frame)
-                if len(pending) >= batch_size:
-                    score_pending()
-                if terminated or truncated:
-                    break
-            if pending:
-                score_pending()
-        if writer is not None:
-            result.video_path = writer.close()
-            writer = None
-        if frame_sink is not None and spool is not None:
-            frames = spool.frames()
-            records = (
-                _eval_record(frames[i], meta, step, env_id, run_id) for i, meta in enumerate(metas)
-            )
-            result.dataset = frame_sink(step, records)
-    finally:
-        env.close()
-        if writer is not None:
-            writer.close()
-        if spool is not None:
-            spool.close()
-    return result
-
-
-class _FrameSpool:
-    """Frames of equal shape appended to a memory-mapped ``.npy`` file, deleted on close."""
-
-    def __init__(self, folder: Path | None, capacity: int, shape: tuple[int, ...]) -> None:
-        import tempfile
-
-        if folder is not None:
-            folder.mkdir(parents=True, exist_ok=True)
-        fd, name = tempfile.mkstemp(suffix=".npy", prefix=".eval-spool-", dir=folder)
-        os.close(fd)
-        self.path = Path(name)
-        self._array = np.lib.format.open_memmap(
-            self.path, mode="w+", dtype=np.uint8, shape=(capacity, *shape)
-        )
-        self._n = 0
-
-    def append(self, frame: np.ndarray) -> None:
-        if frame.shape != self._array.shape[1:]:
-            raise ValueError(f"frame shape changed during evaluation: {frame.shape}")
-        self._array[self._n] = frame
-        self._n += 1
-
-    def frames(self) -> np.ndarray:
-        return self._array[: self._n]
-
-    def close(self) -> None:
-        del self._array
-        self.path.unlink(missing_ok=True)
-
-
-def _eval_record(
-    frame: np.ndarray,
-    meta: dict[str, Any],
-    train_step: int,
-    env_id: str | None,
-    run_id: int | None,
-) -> FrameRecord:
-    obs = meta["obs"]
-    state = {"obs": np.asarray(obs).tolist()} if isinstance(obs, np.ndarray) else None
-    return FrameRecord(
-        pixels=np.array(frame),
-        source="training-eval",
-        name=f"{env_id or 'env'} step{train_step} ep{meta['episode']} t{meta['t']}",
-        env_id=env_id,
-        episode=meta["episode"],
-        step=meta["t"],
-        state=state,
-        extra={
-            "run_id": run_id,
-            "train_step": train_step,
-            "clip_reward": meta.get("clip_reward"),
-            "gt_reward": meta["gt_reward"],
-        },
-    )
-
-
-class VideoWriter:
-    """H.264 MP4 writer (PyAV) that opens lazily on the first frame, whose size it adopts.
-
-    Frames go to ``<stem>.tmp.mp4`` and :meth:`close` renames it, so a reader never sees a
-    half-written video.
-
-    Args:
-        path: Destination ``.mp4`` file.
-        fps: Frame rate.
-    """
-
-    def __init__(self, path: Path, fps: int) -> None:
-        self.path = Path(path)
-        self.fps = fps
-        self._container: Any = None
-        self._stream: Any = None
-        self._size: tuple[int, int] | None = None
-
-    def write(self, frame: np.ndarray) -> None:
-        import av  # imported here: only evaluations need it
-
-        if self._container is None:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-            self._tmp = self.path.with_name(self.path.stem + ".tmp.mp4")
-            self._container = av.open(str(self._tmp), mode="w")
-            self._stream = self._container.add_stream("libx264", rate=self.fps)
-            # yuv420p needs even dimensions; odd ones are padded by one pixel.
-            h, w = frame.shape[:2]
-            self._size = (h + h % 2, w + w % 2)
-            self._stream.height, self._stream.width = self._size
-            self._stream.pix_fmt = "yuv420p"
-            self._stream.options = {"crf": "28", "preset": "veryfast"}
-        h, w = self._size  # type: ignore[misc]
-        if frame.shape[:2] != (h, w):
-            padded = np.zeros((h, w, 3), dtype=np.uint8)
-            fh, fw = min(h, frame.shape[0]), min(w, frame.shape[1])
-            padded[:fh, :fw] = frame[:fh, :fw]
-            frame = padded
-        video_frame = av.VideoFrame.from_ndarray(np.ascontiguousarray(frame), format="rgb24")
-        for packet in self._stream.encode(video_frame):
-            self._container.mux(packet)
-
-    def close(self) -> Path | None:
-        if self._container is None:
-            return None
-        for packet in self._stream.encode():
-            self._container.mux(packet)
-        self._container.close()
-        os.replace(self._tmp, self.path)
-        return self.path
-
-
 class EvalCallback(BaseCallback):
     """Evaluate the policy every ``every_steps`` env steps.
 
@@ -614,7 +381,7 @@ class EvalCallback(BaseCallback):
         step = int(self.model.num_timesteps)
         t0 = time.perf_counter()
         video = self.video_dir / f"eval_{step}.mp4" if self.video_dir is not None else None
-        result = evaluate(
+        result = evaluate_policy(
             self.model,
             self.make_env,
             self.reward_fn,

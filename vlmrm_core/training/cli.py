@@ -10,8 +10,10 @@ import argparse
 import sys
 from typing import Any
 
+from vlmrm_core.errors import CliError
 
-class TrainCliError(ValueError):
+
+class TrainCliError(CliError, ValueError):
     """A user error of a ``vlmrm train`` command: printed as one line, exit status 1."""
 
 
@@ -46,6 +48,10 @@ def add_train_commands(subparsers: Any) -> argparse.ArgumentParser:
     p = sub.add_parser("resume", help="resume a cancelled, crashed or failed run")
     p.add_argument("run_id", type=int, metavar="ID")
     p.set_defaults(handler=cmd_resume)
+
+    from vlmrm_core.scale.sweep_cli import add_sweep_command
+
+    add_sweep_command(sub)
 
     p = sub.add_parser("run", help="run a queued run's worker in the foreground")
     p.add_argument("run_id", type=int, metavar="ID")
@@ -96,7 +102,7 @@ def _add_start(sub: Any) -> None:
     reward.add_argument("--reward-beta", type=float, help="contrastive threshold β")
     reward.add_argument("--aspect", choices=["squash", "center-crop"])
     reward.add_argument("--device", dest="reward_device", help="reward model device")
-    reward.add_argument("--precision", dest="reward_precision", choices=["fp32", "bf16"])
+    reward.add_argument("--precision", dest="reward_precision", choices=["fp32", "bf16", "fp16"])
 
     env = p.add_argument_group("environment")
     env.add_argument("--n-envs", type=int)
@@ -127,16 +133,8 @@ def _add_start(sub: Any) -> None:
 
 _CONFIG_ARGS = (
     "prompt_set",
-    "model",
-    "pretrained",
     "model_config",
-    "alpha",
-    "kind",
-    "reward_tau",
-    "reward_beta",
-    "aspect",
     "reward_device",
-    "reward_precision",
     "n_envs",
     "episode_length",
     "textured",
@@ -159,13 +157,18 @@ _CONFIG_ARGS = (
 
 def config_from_args(args: argparse.Namespace) -> Any:
     """The :class:`TrainConfig` described by ``vlmrm train start`` arguments."""
+    from vlmrm_core.spec import RewardSpec
     from vlmrm_core.training.config import TrainConfig, paper_defaults
 
     if args.paper_defaults:
         config = paper_defaults(args.env, args.algo)
     else:
         config = TrainConfig(env_id=args.env, algo=args.algo)
-    if args.model is not None and args.pretrained is None and args.model != config.model:
+    if (
+        args.model is not None
+        and args.pretrained is None
+        and args.model != config.model.architecture
+    ):
         raise TrainCliError(
             f"--model {args.model} needs --pretrained (a tag, a checkpoint path or 'random')"
         )
@@ -174,12 +177,44 @@ def config_from_args(args: argparse.Namespace) -> Any:
         value = getattr(args, name)
         if value is not None:
             changes[name] = value
+    model_changes = {
+        key: value
+        for key, value in (
+            ("architecture", args.model),
+            ("pretrained", args.pretrained),
+            ("aspect", args.aspect),
+            ("precision", args.reward_precision),
+        )
+        if value is not None
+    }
+    if model_changes:
+        changes["model"] = config.model.replace(**model_changes)
     if args.goal is not None:
-        changes["goal"] = args.goal
-    if args.baseline is not None:
-        changes["baseline"] = args.baseline
-    if args.negative is not None:
-        changes["negatives"] = args.negative
+        changes["reward"] = RewardSpec(
+            goal_prompts=tuple(args.goal),
+            baseline_prompts=tuple(args.baseline or ()),
+            alpha=0.0 if args.alpha is None else args.alpha,
+            kind=args.kind or "regularized",
+            negatives=tuple(args.negative or ()),
+            tau=args.reward_tau,
+            beta=0.5 if args.reward_beta is None else args.reward_beta,
+        )
+    elif config.reward is not None and (
+        args.baseline or args.negative or args.kind or args.alpha is not None
+    ):
+        # Paper defaults give the prompts; options given here change them.
+        reward_changes: dict[str, Any] = {}
+        if args.baseline is not None:
+            reward_changes["baseline_prompts"] = tuple(args.baseline)
+        if args.negative is not None:
+            reward_changes["negatives"] = tuple(args.negative)
+        if args.kind is not None:
+            reward_changes["kind"] = args.kind
+        if args.alpha is not None:
+            reward_changes["alpha"] = args.alpha
+        changes["reward"] = config.reward.replace(**reward_changes)
+    if args.prompt_set is not None:
+        changes["reward"] = None  # copied from the prompt set when the run is queued
     if args.net_arch is not None:
         try:
             changes["net_arch"] = [int(n) for n in args.net_arch.split(",") if n.strip()]
@@ -189,8 +224,6 @@ def config_from_args(args: argparse.Namespace) -> Any:
             ) from exc
     if args.ent_coef is not None:
         changes["ent_coef"] = _number_or_text(args.ent_coef)
-    if args.pretrained is not None and args.pretrained.lower() in ("random", "none", ""):
-        changes["pretrained"] = None
     return config.replace(**changes)
 
 
@@ -212,18 +245,28 @@ def cmd_start(args: argparse.Namespace) -> int:
 
 
 def cmd_list(args: argparse.Namespace) -> int:
-    """Print one line per run."""
-    from vlmrm_core.training.jobs import list_runs_view
+    """Print one line per run (after marking runs whose worker died as crashed).
 
-    runs = list_runs_view()
+    Queued runs are not launched here: listing must not start a run queued with --no-launch.
+    """
+    from vlmrm_core.store import init_db
+    from vlmrm_core.training.jobs import list_runs_view, reconcile_runs
+
+    engine = init_db()
+    reconcile_runs(engine, launch=False)
+    runs = list_runs_view(engine)
     if not runs:
         print("no training runs", file=sys.stderr)
         return 0
+    from vlmrm_core.store.sweeps import run_sweep_ids
+
+    sweep_of = run_sweep_ids(engine)
     for run in runs:
         extra = " (cancelling)" if run.cancel_requested and run.status == "running" else ""
+        sweep = f"sweep {sweep_of[run.id]}" if run.id in sweep_of else "-"
         print(
             f"{run.id:>4}  {run.status:<9}  {run.steps_done:>9}/{run.total_steps:<9}  "
-            f"{run.env_id} {run.algo}  {run.name}{extra}"
+            f"{sweep:<9}  {run.env_id} {run.algo}  {run.name}{extra}"
         )
     return 0
 

@@ -1,7 +1,9 @@
 """Configuration of one training run: environment, CLIP reward, algorithm hyperparameters.
 
 A :class:`TrainConfig` is stored as JSON in the ``training_runs.config`` column and read back by
-the worker process, so every field is a plain JSON value. Learning hyperparameters default to
+the worker process, so every field is a plain JSON value, except the reward model and reward,
+which are the project's one definition (:class:`~vlmrm_core.spec.ModelRef`,
+:class:`~vlmrm_core.spec.RewardSpec`) and are stored as their ``to_dict()``. Learning hyperparameters default to
 ``None``, meaning "stable-baselines3's own default for this algorithm"; :func:`paper_defaults`
 fills them with the settings of Rocamonde et al. (2023).
 """
@@ -9,16 +11,21 @@ fills them with the settings of Rocamonde et al. (2023).
 from __future__ import annotations
 
 import dataclasses
+import json
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 import gymnasium as gym
 
+from vlmrm_core.errors import VlmrmError
+from vlmrm_core.spec import ModelRef, RewardSpec, SpecError
+
+if TYPE_CHECKING:
+    from vlmrm_core.store.prompt_sets import PromptSet
+
 Algo = Literal["sac", "dqn", "ppo"]
 ALGOS: tuple[str, ...] = ("sac", "dqn", "ppo")
-REWARD_KINDS: tuple[str, ...] = ("regularized", "contrastive")
-ASPECTS: tuple[str, ...] = ("squash", "center-crop")
 
 #: Hyperparameters each algorithm accepts (the rest are ignored for that algorithm).
 _ALGO_PARAMS: dict[str, tuple[str, ...]] = {
@@ -60,7 +67,7 @@ PAPER_PROMPTS: dict[str, tuple[list[str], list[str]]] = {
 }
 
 
-class ConfigError(ValueError):
+class ConfigError(VlmrmError, ValueError):
     """A training configuration that cannot run; the message says what to change."""
 
 
@@ -97,35 +104,17 @@ class TrainConfig:
 
     # --- reward ------------------------------------------------------------------------------
     prompt_set: str | None = None
-    """Name of a saved prompt set; its model, prompts and parameters replace the inline reward
-    fields below when the run is queued."""
-    model: str = "ViT-B-32"
-    """open_clip architecture name of the CLIP reward model."""
-    pretrained: str | None = "laion2b_s34b_b79k"
-    """open_clip pretrained tag or path to a local checkpoint; None = random init (tests only)."""
+    """Name of a saved prompt set. When the run is queued its model and reward are copied into
+    :attr:`model` and :attr:`reward` (editing the set later does not change a started run)."""
+    model: ModelRef = field(default_factory=ModelRef)
+    """The CLIP reward model (architecture, weights, aspect, resampling, precision)."""
+    reward: RewardSpec | None = None
+    """What to reward; None only while a :attr:`prompt_set` is still to be copied in."""
     model_config: str | None = None
     """Path of an open_clip model config JSON defining a custom architecture, registered
-    under the file's stem (which ``model`` must then name); None for built-in architectures."""
-    goal: list[str] = field(default_factory=list)
-    """Goal prompts (their normalised embeddings are averaged)."""
-    baseline: list[str] = field(default_factory=list)
-    """Baseline prompts for goal-baseline regularisation."""
-    alpha: float = 0.0
-    """Regularisation strength α ∈ [0, 1] (0 = plain cosine similarity to the goal)."""
-    kind: str = "regularized"
-    """Reward kind: ``'regularized'`` (Rocamonde Def. 1) or ``'contrastive'`` (Baumli 1[p > β])."""
-    negatives: list[str] = field(default_factory=list)
-    """Negative task descriptions for the contrastive reward."""
-    reward_tau: float | None = None
-    """Softmax temperature of the contrastive reward; None = the model's 1/logit_scale."""
-    reward_beta: float | None = None
-    """Probability threshold β of the contrastive reward; None = 0.5."""
-    aspect: str = "squash"
-    """How frames are fitted to the model's square input: ``'squash'`` (paper) or ``'center-crop'``."""
+    under the file's stem (which ``model.architecture`` must then name); None for built-ins."""
     reward_device: str | None = None
     """Torch device of the reward model; None picks CUDA when available."""
-    reward_precision: str = "fp32"
-    """Precision of the reward model: ``'fp32'`` or ``'bf16'``."""
 
     # --- bookkeeping -------------------------------------------------------------------------
     checkpoint_every: int = 10_000
@@ -173,7 +162,10 @@ class TrainConfig:
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-serialisable form, as stored in ``training_runs.config``."""
-        return dataclasses.asdict(self)
+        data = {f.name: getattr(self, f.name) for f in dataclasses.fields(self)}
+        data["model"] = self.model.to_dict()
+        data["reward"] = self.reward.to_dict() if self.reward is not None else None
+        return json.loads(json.dumps(data))  # deep copy with plain lists and dicts
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> TrainConfig:
@@ -192,7 +184,15 @@ class TrainConfig:
         unknown = sorted(k for k in data if k not in names and not k.startswith("_"))
         if unknown:
             raise ConfigError(f"unknown training config field(s): {', '.join(unknown)}")
-        return cls(**{k: v for k, v in data.items() if k in names})
+        values = {k: v for k, v in data.items() if k in names}
+        try:
+            if isinstance(values.get("model"), dict):
+                values["model"] = ModelRef.from_dict(values["model"])
+            if isinstance(values.get("reward"), dict):
+                values["reward"] = RewardSpec.from_dict(values["reward"])
+        except SpecError as exc:
+            raise ConfigError(str(exc)) from None
+        return cls(**values)
 
     def replace(self, **changes: Any) -> TrainConfig:
         """A copy with some fields changed."""
@@ -221,28 +221,18 @@ class TrainConfig:
         return kwargs, ignored
 
 
-def with_prompt_set(config: TrainConfig, prompt_set: Any) -> TrainConfig:
-    """Copy a saved prompt set's model, prompts and parameters into the inline reward fields.
+def with_prompt_set(config: TrainConfig, prompt_set: PromptSet) -> TrainConfig:
+    """Copy a saved prompt set's model and reward into the run's config.
 
     Args:
         config: The configuration (its ``prompt_set`` name is kept, for the record).
-        prompt_set: The store's ``PromptSetSpec`` (or any object with its fields).
+        prompt_set: A prompt set from the store.
 
     Returns:
-        A config whose inline fields define the same reward as the prompt set.
+        A config whose ``model`` and ``reward`` are the prompt set's.
     """
     return config.replace(
-        prompt_set=prompt_set.name,
-        model=prompt_set.model_name,
-        pretrained=prompt_set.pretrained or None,
-        goal=list(prompt_set.goal_prompts),
-        baseline=list(prompt_set.baseline_prompts),
-        alpha=float(prompt_set.alpha),
-        kind=prompt_set.reward_kind,
-        negatives=list(prompt_set.negatives),
-        reward_tau=prompt_set.tau,
-        reward_beta=prompt_set.beta,
-        aspect=prompt_set.aspect,
+        prompt_set=prompt_set.name, model=prompt_set.model, reward=prompt_set.reward
     )
 
 
@@ -271,10 +261,10 @@ def paper_defaults(env_id: str, algo: str) -> TrainConfig:
         A config; change fields with :meth:`TrainConfig.replace`.
     """
     family = env_family(env_id)
-    cfg = TrainConfig(env_id=env_id, algo=algo, alpha=0.0)
+    cfg = TrainConfig(env_id=env_id, algo=algo)
     if family is not None:
         goal, baseline = PAPER_PROMPTS[family]
-        cfg = cfg.replace(goal=list(goal), baseline=list(baseline))
+        cfg = cfg.replace(reward=RewardSpec(tuple(goal), tuple(baseline), alpha=0.0))
     if family == "CartPole" and algo == "dqn":
         cfg = cfg.replace(
             episode_length=200, learning_starts=75_000, learning_rate=2.3e-3, net_arch=[256, 256]
@@ -304,8 +294,7 @@ def paper_defaults(env_id: str, algo: str) -> TrainConfig:
             learning_starts=50_000,
             train_freq=100,
             gradient_steps=100,
-            model="ViT-bigG-14",
-            pretrained="laion2b_s39b_b160k",
+            model=ModelRef("ViT-bigG-14", "laion2b_s39b_b160k"),
         )
     return cfg
 
@@ -332,34 +321,19 @@ def validate(config: TrainConfig, *, check_env: bool = True) -> None:
         raise ConfigError(
             f"episode_length must be at least 1 or unset; got {config.episode_length}"
         )
-    resolved = config.prompt_set is None or bool(config.goal)
-    if resolved:
-        if not config.goal:
-            raise ConfigError("give a reward: a prompt set name, or at least one goal prompt")
-        if not 0.0 <= config.alpha <= 1.0:
-            raise ConfigError(f"alpha must be in [0, 1]; got {config.alpha}")
-        if config.alpha > 0 and not config.baseline:
-            raise ConfigError("alpha > 0 needs at least one baseline prompt")
-        if config.kind not in REWARD_KINDS:
-            raise ConfigError(f"kind must be one of {', '.join(REWARD_KINDS)}; got {config.kind!r}")
-        if config.kind == "contrastive" and not config.negatives:
-            raise ConfigError("the contrastive reward needs at least one negative prompt")
-        if config.reward_beta is not None and not 0.0 <= config.reward_beta <= 1.0:
-            raise ConfigError(f"reward_beta must be in [0, 1]; got {config.reward_beta}")
+    resolved = config.reward is not None
+    if not resolved and config.prompt_set is None:
+        raise ConfigError("give a reward: a prompt set name, or at least one goal prompt")
     if config.model_config is not None:
         path = Path(config.model_config)
         if not path.is_file() or path.suffix != ".json":
             raise ConfigError(f"model_config must be an existing .json file; got {path}")
-        if path.stem != config.model:
+        if path.stem != config.model.architecture:
             raise ConfigError(
                 f"model must be {path.stem!r}, the name model_config {path.name} registers"
             )
     if resolved:
         _check_model(config)
-    if config.reward_precision not in ("fp32", "bf16"):
-        raise ConfigError(f"reward_precision must be fp32 or bf16; got {config.reward_precision!r}")
-    if config.aspect not in ASPECTS:
-        raise ConfigError(f"aspect must be one of {', '.join(ASPECTS)}; got {config.aspect!r}")
     if config.net_arch is not None and (
         not config.net_arch or any(int(n) < 1 for n in config.net_arch)
     ):
@@ -370,22 +344,22 @@ def validate(config: TrainConfig, *, check_env: bool = True) -> None:
 
 def _check_model(config: TrainConfig) -> None:
     """Catch unknown architectures and tags now rather than in the worker."""
-    import open_clip
+    from vlmrm_core.models import open_clip  # loaded after the torchvision workaround
 
     if config.model_config is not None:
         return  # a custom architecture: known once registered (in the worker)
-    if config.model not in open_clip.list_models():
-        raise ConfigError(f"unknown open_clip architecture {config.model!r}")
-    tag = (config.pretrained or "").strip()
-    if tag.lower() in ("", "none", "random", "random-init"):
+    architecture, tag = config.model.architecture, config.model.pretrained
+    if architecture not in open_clip.list_models():
+        raise ConfigError(f"unknown open_clip architecture {architecture!r}")
+    if tag is None:
         return
     is_path = tag.lower().endswith((".pt", ".pth", ".bin", ".safetensors")) or "/" in tag
     if is_path:
         if not Path(tag).expanduser().is_file():
             raise ConfigError(f"checkpoint not found: {tag}")
-    elif tag not in open_clip.list_pretrained_tags_by_model(config.model):
-        known = ", ".join(open_clip.list_pretrained_tags_by_model(config.model)) or "none"
-        raise ConfigError(f"{tag!r} is not a pretrained tag of {config.model} (known: {known})")
+    elif tag not in open_clip.list_pretrained_tags_by_model(architecture):
+        known = ", ".join(open_clip.list_pretrained_tags_by_model(architecture)) or "none"
+        raise ConfigError(f"{tag!r} is not a pretrained tag of {architecture} (known: {known})")
 
 
 def register_model_config(path: str | Path) -> str:
@@ -397,7 +371,7 @@ def register_model_config(path: str | Path) -> str:
     Returns:
         The architecture name it registers (the file's stem).
     """
-    import open_clip
+    from vlmrm_core.models import open_clip  # loaded after the torchvision workaround
 
     path = Path(path)
     if not path.is_file():
@@ -412,11 +386,10 @@ def check_action_space(env_id: str, algo: str, env_kwargs: dict[str, Any] | None
     Raises:
         ConfigError: Unknown environment, or an action space the algorithm cannot handle.
     """
-    from vlmrm_core.sources.rollouts import headless_rendering
+    from vlmrm_core.envs import make_env
 
-    headless_rendering()  # before MuJoCo is first imported (it picks its GL back-end then)
     try:
-        env = gym.make(env_id, **(env_kwargs or {}))
+        env = make_env(env_id, render_mode=None, **(env_kwargs or {}))
     except gym.error.Error as exc:
         raise ConfigError(f"cannot create environment {env_id!r}: {exc}") from exc
     except TypeError as exc:

@@ -7,9 +7,16 @@ so the queue drains without the app. Workers run in their own session (``start_n
 so closing the browser or restarting the app does not stop them.
 
 A worker that dies without saying so (killed, out of memory, machine reboot) is found by
-``refresh_statuses``: its heartbeat is older than two heartbeat intervals, or its process is gone.
-It becomes ``crashed``; ``resume_run`` queues it again and the worker continues from the last
-checkpoint.
+:func:`mark_crashed_runs`: its process is gone, its heartbeat is older than two heartbeat
+intervals, or it never reported in. It becomes ``crashed``; ``resume_run`` queues it again and
+the worker continues from the last checkpoint.
+
+:func:`reconcile_runs` (crash detection, then launching queued runs into the free slots) is the
+one step that repairs the queue. It runs where runs start and end: in ``start_run`` and
+``resume_run``, in every worker when it starts and when it exits, and from every live worker's
+heartbeat (so a dead worker is found while any other worker runs). The app calls it when the
+Train page loads and ``vlmrm train list`` before it prints. Listing runs
+(:func:`list_runs_view`) only reads.
 
 Settings (environment):
     VLMRM_MAX_RUNS: runs training at the same time (default 1).
@@ -25,24 +32,25 @@ import sys
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
-from typing import Any
 
-from sqlalchemy import Engine, func, select, update
-
+from vlmrm_core.errors import NotFoundError, RunStateError
 from vlmrm_core.settings import get_settings
 from vlmrm_core.store import (
-    NotFoundError,
+    RESUMABLE,
+    Engine,
     RunInfo,
+    claim_next_queued,
     create_run,
     get_prompt_set,
-    get_run,
     init_db,
+    latest_metric,
     list_runs,
-    session_scope,
-    transact,
+    mark_crashed,
+    request_cancel,
+    requeue_run,
     update_run,
+    utcnow,
 )
-from vlmrm_core.store.schema import RunMetric, TrainingRun, utcnow
 from vlmrm_core.training.checkpoints import Checkpoint, list_checkpoints
 from vlmrm_core.training.config import ConfigError, TrainConfig, validate, with_prompt_set
 
@@ -54,8 +62,31 @@ LOG_NAME = "worker.log"
 _children: dict[int, subprocess.Popen[bytes]] = {}
 
 
-class RunStateError(ValueError):
-    """The run is not in a state that allows the requested action."""
+__all__ = [
+    "LOG_NAME",
+    "RESUMABLE",
+    "STARTUP_GRACE_S",
+    "Reconciliation",
+    "RunStateError",
+    "RunView",
+    "cancel_run",
+    "checkpoint_dir",
+    "eval_videos",
+    "heartbeat_interval",
+    "launch_queued",
+    "list_runs_view",
+    "log_path",
+    "log_tail",
+    "mark_crashed_runs",
+    "max_concurrent",
+    "pid_alive",
+    "reconcile_runs",
+    "resume_run",
+    "run_checkpoints",
+    "run_dir",
+    "run_view",
+    "start_run",
+]
 
 
 def max_concurrent() -> int:
@@ -94,10 +125,23 @@ def log_path(run: RunInfo) -> Path:
 
 
 def _default_name(config: TrainConfig) -> str:
-    reward = config.prompt_set or (config.goal[0] if config.goal else "reward")
+    goals = config.reward.goal_prompts if config.reward is not None else ()
+    reward = config.prompt_set or (goals[0] if goals else "reward")
     if len(reward) > 40:
         reward = reward[:39] + "…"
     return f"{config.env_id} {config.algo.upper()} · {reward}"
+
+
+def _max_runs_per_user() -> int | None:
+    """``VLMRM_MAX_RUNS_PER_USER`` (queued + running runs per signed-in user), or None."""
+    raw = os.environ.get("VLMRM_MAX_RUNS_PER_USER", "").strip()
+    if not raw:
+        return None
+    try:
+        value = int(raw)
+    except ValueError:
+        raise ConfigError(f"VLMRM_MAX_RUNS_PER_USER must be a whole number, got {raw!r}") from None
+    return max(value, 0)
 
 
 def start_run(
@@ -106,6 +150,7 @@ def start_run(
     engine: Engine | None = None,
     name: str | None = None,
     launch: bool = True,
+    created_by: str | None = None,
 ) -> int:
     """Queue a training run and launch workers for queued runs while slots are free.
 
@@ -115,6 +160,8 @@ def start_run(
         engine: Store engine (default: the settings' database, created/migrated if needed).
         name: Display name (default: env, algorithm and goal).
         launch: Start workers now; False only queues the run.
+        created_by: Email of the signed-in user; with ``VLMRM_MAX_RUNS_PER_USER`` set, their
+            queued + running runs are capped (``RunStateError`` beyond it).
 
     Returns:
         The new run's id.
@@ -140,11 +187,13 @@ def start_run(
         config=config.to_dict(),
         total_steps=config.total_steps,
         prompt_set_id=prompt_set_id,
+        created_by=created_by,
+        max_active_per_user=_max_runs_per_user(),
     )
     # Stored relative to the data dir, so moving VLMRM_DATA_DIR keeps runs readable.
     update_run(engine, run.id, run_dir=str(Path("runs") / str(run.id)))
     if launch:
-        launch_queued(engine)
+        reconcile_runs(engine)
     return run.id
 
 
@@ -152,7 +201,9 @@ def launch_queued(engine: Engine | None = None) -> list[int]:
     """Start workers for the oldest queued runs while fewer than ``max_concurrent()`` run.
 
     Each run is claimed with a conditional update (``queued`` → ``running``), so two processes
-    launching at once (the app and a finishing worker) never start the same run twice.
+    launching at once (the app and a finishing worker) never start the same run twice. Runs
+    whose worker died still count as running until :func:`mark_crashed_runs` marks them; use
+    :func:`reconcile_runs` to do both.
 
     Args:
         engine: Store engine.
@@ -161,15 +212,13 @@ def launch_queued(engine: Engine | None = None) -> list[int]:
         Ids of the runs whose workers were started.
     """
     engine = engine or init_db()
-    refresh_statuses(engine, launch=False)
     started: list[int] = []
     if not list_runs(engine, status="queued"):
         return started  # the common case, answered without taking the write lock
     while True:
-        run_id = transact(engine, lambda s: _claim_next(s, max_concurrent()))
-        if run_id is None:
+        run = claim_next_queued(engine, max_concurrent())
+        if run is None:
             return started
-        run = get_run(engine, run_id)
         try:
             pid = _spawn(run)
         except OSError as exc:
@@ -183,36 +232,6 @@ def launch_queued(engine: Engine | None = None) -> list[int]:
             continue
         update_run(engine, run.id, pid=pid)
         started.append(run.id)
-
-
-def _claim_next(session: Any, limit: int) -> int | None:
-    running = session.scalar(
-        select(func.count()).select_from(TrainingRun).where(TrainingRun.status == "running")
-    )
-    if running >= limit:
-        return None
-    run_id = session.scalar(
-        select(TrainingRun.id)
-        .where(TrainingRun.status == "queued")
-        .order_by(TrainingRun.id)
-        .limit(1)
-    )
-    if run_id is None:
-        return None
-    claimed = session.execute(
-        update(TrainingRun)
-        .where(TrainingRun.id == run_id, TrainingRun.status == "queued")
-        .values(
-            status="running",
-            pid=None,
-            # No heartbeat until the worker sends its first: the startup grace applies.
-            heartbeat_at=None,
-            started_at=utcnow(),
-            finished_at=None,
-            error=None,
-        )
-    ).rowcount
-    return run_id if claimed == 1 else None
 
 
 def _spawn(run: RunInfo) -> int:
@@ -272,15 +291,16 @@ def _reap_children() -> None:
             _children.pop(pid, None)
 
 
-def refresh_statuses(engine: Engine | None = None, *, launch: bool = True) -> list[int]:
-    """Mark running runs whose worker is gone as ``crashed`` (then launch queued runs).
+def mark_crashed_runs(engine: Engine | None = None) -> list[int]:
+    """Mark running runs whose worker is gone as ``crashed``.
 
-    A running run is crashed when its worker process no longer exists, when its last heartbeat
-    is older than two heartbeat intervals, or when it never sent one within the startup grace.
+    A running run is crashed when its worker process no longer exists (on this machine), when
+    its last heartbeat is older than two heartbeat intervals, or when it never sent one within
+    the startup grace. Each mark is conditional on the heartbeat seen, so a worker that beats
+    (or finishes) in between keeps its run.
 
     Args:
         engine: Store engine.
-        launch: Launch queued runs afterwards if slots became free.
 
     Returns:
         Ids of the runs newly marked crashed.
@@ -292,28 +312,39 @@ def refresh_statuses(engine: Engine | None = None, *, launch: bool = True) -> li
     crashed: list[int] = []
     for run in list_runs(engine, status="running"):
         reason = _crash_reason(run, now, stale_after)
-        if reason is None:
-            continue
-
-        def mark(session: Any, run: RunInfo = run, reason: str = reason) -> int:
-            # Conditional: the worker may have finished between our read and this write.
-            return session.execute(
-                update(TrainingRun)
-                .where(
-                    TrainingRun.id == run.id,
-                    TrainingRun.status == "running",
-                    TrainingRun.heartbeat_at.is_(None)
-                    if run.heartbeat_at is None
-                    else TrainingRun.heartbeat_at == run.heartbeat_at,
-                )
-                .values(status="crashed", error=reason, finished_at=now)
-            ).rowcount
-
-        if transact(engine, mark) == 1:
+        if reason is not None and mark_crashed(
+            engine, run.id, seen_heartbeat=run.heartbeat_at, reason=reason, at=now
+        ):
             crashed.append(run.id)
-    if launch and crashed:
-        launch_queued(engine)
     return crashed
+
+
+@dataclass(frozen=True)
+class Reconciliation:
+    """What :func:`reconcile_runs` changed."""
+
+    crashed: list[int]
+    """Runs newly marked crashed."""
+    launched: list[int]
+    """Queued runs whose workers were started."""
+
+
+def reconcile_runs(engine: Engine | None = None, *, launch: bool = True) -> Reconciliation:
+    """Mark runs with dead workers as crashed, then start queued runs in the free slots.
+
+    Safe to call from any number of processes at once (every change is a conditional update).
+
+    Args:
+        engine: Store engine.
+        launch: Also launch queued runs (respecting ``VLMRM_MAX_RUNS``).
+
+    Returns:
+        The runs marked crashed and the runs launched.
+    """
+    engine = engine or init_db()
+    crashed = mark_crashed_runs(engine)
+    launched = launch_queued(engine) if launch else []
+    return Reconciliation(crashed=crashed, launched=launched)
 
 
 def _crash_reason(run: RunInfo, now: datetime, stale_after: float) -> str | None:
@@ -345,27 +376,7 @@ def cancel_run(run_id: int, *, engine: Engine | None = None) -> str:
         RunStateError: The run already ended.
         NotFoundError: No such run.
     """
-    engine = engine or init_db()
-
-    def body(session: Any) -> str:
-        row = session.get(TrainingRun, run_id, with_for_update=True)
-        if row is None:
-            raise NotFoundError(f"no training run with id {run_id}")
-        if row.status == "queued":
-            row.status = "cancelled"
-            row.finished_at = utcnow()
-        elif row.status == "running":
-            row.cancel_requested = True
-        else:
-            raise RunStateError(
-                f"run {run_id} is {row.status}; only queued or running runs can be cancelled"
-            )
-        return row.status
-
-    return transact(engine, body)
-
-
-RESUMABLE = ("cancelled", "crashed", "failed")
+    return request_cancel(engine or init_db(), run_id)
 
 
 def resume_run(run_id: int, *, engine: Engine | None = None, launch: bool = True) -> None:
@@ -375,34 +386,16 @@ def resume_run(run_id: int, *, engine: Engine | None = None, launch: bool = True
     Args:
         run_id: The run.
         engine: Store engine.
-        launch: Launch queued runs now.
+        launch: Launch queued runs now (after marking dead workers' runs crashed).
 
     Raises:
         RunStateError: The run is queued, running or finished.
         NotFoundError: No such run.
     """
     engine = engine or init_db()
-
-    def body(session: Any) -> None:
-        row = session.get(TrainingRun, run_id, with_for_update=True)
-        if row is None:
-            raise NotFoundError(f"no training run with id {run_id}")
-        if row.status not in RESUMABLE:
-            raise RunStateError(
-                f"run {run_id} is {row.status}; only {', '.join(RESUMABLE)} runs can be resumed"
-            )
-        row.status = "queued"
-        row.cancel_requested = False
-        row.error = None
-        row.finished_at = None
-        row.pid = None
-        row.heartbeat_at = None
-        # The resume flag: the worker continues from the newest checkpoint.
-        row.config = {**row.config, "_resume": True}
-
-    transact(engine, body)
+    requeue_run(engine, run_id)
     if launch:
-        launch_queued(engine)
+        reconcile_runs(engine)
 
 
 @dataclass(frozen=True)
@@ -429,26 +422,21 @@ class RunView:
     error: str | None
 
 
-def _latest_speed(engine: Engine, run_id: int) -> float | None:
-    # Only the newest rows: a long run has thousands, and the runs table polls every few seconds.
-    with session_scope(engine) as session:
-        rows = session.scalars(
-            select(RunMetric.data)
-            .where(RunMetric.run_id == run_id)
-            .order_by(RunMetric.step.desc(), RunMetric.id.desc())
-            .limit(10)
-        ).all()
-    for data in rows:
-        value = (data or {}).get("steps_per_s")
-        if isinstance(value, int | float) and math.isfinite(value):
-            return float(value)
-    return None
+def _heartbeat_speed(run: RunInfo) -> float | None:
+    """Steps per second from the worker's heartbeat (steps done since it started), for runs
+    that have not logged a metrics row yet."""
+    if run.started_at is None or run.heartbeat_at is None or run.steps_done <= 0:
+        return None
+    elapsed = (run.heartbeat_at - run.started_at).total_seconds()
+    return run.steps_done / elapsed if elapsed > 0 else None
 
 
 def run_view(engine: Engine, run: RunInfo, now: datetime | None = None) -> RunView:
     """Display fields of one run."""
     now = now or utcnow()
-    speed = _latest_speed(engine, run.id) if run.status == "running" else None
+    speed = latest_metric(engine, run.id, "steps_per_s") if run.status == "running" else None
+    if speed is None and run.status == "running":
+        speed = _heartbeat_speed(run)
     remaining = max(0, run.total_steps - run.steps_done)
     eta = remaining / speed if speed else None
     age = (now - run.heartbeat_at).total_seconds() if run.heartbeat_at else None
@@ -471,19 +459,17 @@ def run_view(engine: Engine, run: RunInfo, now: datetime | None = None) -> RunVi
     )
 
 
-def list_runs_view(engine: Engine | None = None, *, refresh: bool = True) -> list[RunView]:
-    """All runs, newest first, for display (crashed workers are detected first).
+def list_runs_view(engine: Engine | None = None) -> list[RunView]:
+    """All runs, newest first, for display. Only reads: call :func:`reconcile_runs` first to
+    find crashed workers and start queued runs.
 
     Args:
         engine: Store engine.
-        refresh: Run :func:`refresh_statuses` first.
 
     Returns:
         One :class:`RunView` per run.
     """
     engine = engine or init_db()
-    if refresh:
-        refresh_statuses(engine)
     now = utcnow()
     return [run_view(engine, run, now) for run in list_runs(engine)]
 

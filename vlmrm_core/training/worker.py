@@ -3,14 +3,16 @@
 Run as ``python -m vlmrm_core.training.worker RUN_ID`` (what :mod:`~vlmrm_core.training.jobs`
 launches, detached) or ``vlmrm train run RUN_ID`` (foreground). The worker:
 
-1. claims the run (status ``running``, its pid) and starts a heartbeat thread;
+1. claims the run (status ``running``, its pid), marks runs of dead workers ``crashed``
+   (:func:`~vlmrm_core.training.jobs.reconcile_runs`) and starts a heartbeat thread, which
+   repeats that check while training, so a killed sibling worker is noticed within seconds;
 2. builds the reward model, the vectorised envs with the CLIP reward, and the algorithm, or
    loads the newest checkpoint (``Algo.load(path, env=env)`` plus the replay buffer) so that
    ``num_timesteps`` keeps counting from where the run stopped;
 3. trains with the callbacks of :mod:`~vlmrm_core.training.callbacks` (metrics, heartbeat,
    checkpoints, evaluations, cancellation);
-4. marks the run ``finished``, ``cancelled`` or ``failed`` (traceback in ``error``) and starts
-   the next queued run.
+4. marks the run ``finished``, ``cancelled`` or ``failed`` (traceback in ``error``), then
+   reconciles again: dead workers' runs become ``crashed`` and the next queued runs start.
 
 SIGTERM and SIGINT stop training like a cancellation: a checkpoint is saved first.
 """
@@ -23,34 +25,36 @@ import os
 import signal
 import sys
 import threading
+import time
 import traceback
 from collections.abc import Callable, Iterable, Sequence
 from functools import partial
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Engine
 from stable_baselines3 import DQN, PPO, SAC
 from stable_baselines3.common.base_class import BaseAlgorithm
 from stable_baselines3.common.callbacks import BaseCallback, CallbackList
 from stable_baselines3.common.logger import configure as configure_sb3_logger
 
 from vlmrm_core.frames import FrameRecord
-from vlmrm_core.models import load_model
 from vlmrm_core.reward_model import RewardModel
 from vlmrm_core.store import (
+    BeatOutcome,
+    Engine,
     NotFoundError,
     RunInfo,
     add_run_metrics,
+    claim_run_for_worker,
     get_dataset,
     get_prompt_set,
     get_run,
     ingest_frames,
     init_db,
-    transact,
+    record_heartbeat,
     update_run,
+    utcnow,
 )
-from vlmrm_core.store.schema import TrainingRun, utcnow
 from vlmrm_core.training.callbacks import (
     CancelCallback,
     CheckpointCallback,
@@ -60,15 +64,20 @@ from vlmrm_core.training.callbacks import (
     MetricsCallback,
 )
 from vlmrm_core.training.checkpoints import list_checkpoints
-from vlmrm_core.training.config import TrainConfig, register_model_config, with_prompt_set
+from vlmrm_core.training.config import (
+    ConfigError,
+    TrainConfig,
+    register_model_config,
+    with_prompt_set,
+)
 from vlmrm_core.training.envs import make_env, make_vec_env
 from vlmrm_core.training.jobs import (
     LOG_NAME,
     RunStateError,
     checkpoint_dir,
     heartbeat_interval,
-    launch_queued,
     pid_alive,
+    reconcile_runs,
     run_dir,
 )
 
@@ -78,7 +87,7 @@ ALGORITHMS: dict[str, type[BaseAlgorithm]] = {"dqn": DQN, "sac": SAC, "ppo": PPO
 
 
 def build_reward_model(config: TrainConfig, engine: Engine) -> RewardModel:
-    """The run's CLIP reward model, from its prompt set or its inline prompts.
+    """The run's CLIP reward model, from its reward or (if not yet copied in) its prompt set.
 
     Args:
         config: The run's configuration.
@@ -87,53 +96,35 @@ def build_reward_model(config: TrainConfig, engine: Engine) -> RewardModel:
     Returns:
         A batched reward function on ``N×H×W×3`` uint8 frames.
     """
-    if not config.goal and config.prompt_set is not None:
+    if config.reward is None and config.prompt_set is not None:
         # Only for configs queued without start_run, which copies the prompt set in.
         config = with_prompt_set(config, get_prompt_set(engine, config.prompt_set))
+    if config.reward is None:
+        raise ConfigError("the run has no reward: give a prompt set or goal prompts")
     if config.model_config is not None:
         register_model_config(config.model_config)
-    clip = load_model(
-        config.model,
-        config.pretrained,
-        device=config.reward_device,
-        precision=config.reward_precision,
-    )
-    return RewardModel(
-        clip,
-        config.goal,
-        config.baseline,
-        config.alpha,
-        config.kind,
-        config.negatives,
-        config.reward_tau,
-        config.reward_beta,
-        aspect=config.aspect,
-    )
+    return RewardModel.from_ref(config.model, config.reward, device=config.reward_device)
 
 
 def _claim(engine: Engine, run_id: int) -> RunInfo:
     """Mark the run as running in this process, refusing if another live worker has it."""
-    me = os.getpid()
+    return claim_run_for_worker(engine, run_id, os.getpid(), pid_alive)
 
-    def body(session: Any) -> None:
-        row = session.get(TrainingRun, run_id, with_for_update=True)
-        if row is None:
-            raise NotFoundError(f"no training run with id {run_id}")
-        if row.status == "running":
-            # Launched by jobs.launch_queued: the row is already ours (pid is ours or not set yet).
-            if row.pid not in (None, me) and pid_alive(row.pid):
-                raise RunStateError(f"run {run_id} is already running in process {row.pid}")
-        elif row.status != "queued":
-            hint = " (resume it first)" if row.status in ("cancelled", "crashed", "failed") else ""
-            raise RunStateError(f"run {run_id} is {row.status}; nothing to run{hint}")
-        row.status = "running"
-        row.pid = me
-        row.heartbeat_at = utcnow()
-        row.started_at = row.started_at or utcnow()
-        row.finished_at = None
 
-    transact(engine, body)
-    return get_run(engine, run_id)
+def _reconcile(engine: Engine, when: str) -> None:
+    """The worker's supervisor step: mark dead workers' runs crashed, launch queued runs.
+
+    Never raises: a failed check must not fail this worker's run.
+    """
+    try:
+        done = reconcile_runs(engine)
+    except Exception:  # noqa: BLE001  (this worker's own run matters more)
+        log.warning("could not check other runs %s", when, exc_info=True)
+        return
+    if done.crashed:
+        log.warning("%s: marked runs %s crashed (their workers are gone)", when, done.crashed)
+    if done.launched:
+        log.info("%s: launched queued runs %s", when, done.launched)
 
 
 class _LogSetup:
@@ -215,19 +206,17 @@ def run_worker(run_id: int, *, engine: Engine | None = None) -> str:
     logs = _LogSetup(folder / LOG_NAME)
     try:
         run = _claim(engine, run_id)
+        _reconcile(engine, "at worker start")
         status = _run_claimed(engine, run, folder)
+        _reconcile(engine, "at worker exit")
     finally:
         logs.close()
-    try:
-        launch_queued(engine)
-    except Exception:  # noqa: BLE001  (this run is done either way)
-        log.warning("could not launch the next queued run", exc_info=True)
     return status
 
 
 def _run_claimed(engine: Engine, run: RunInfo, folder: Path) -> str:
     log.info("worker %d starts run %d (%s)", os.getpid(), run.id, run.name)
-    ownership = Ownership(engine, run.id)
+    ownership = Ownership(engine, run.id, supervise_every_s=2.0 * heartbeat_interval())
     heartbeat = Heartbeat(ownership.beat, interval_s=heartbeat_interval())
     heartbeat.steps = run.steps_done
     heartbeat.start()
@@ -272,7 +261,7 @@ class Ownership:
     """This worker's hold on its run's row, renewed by every heartbeat.
 
     A heartbeat writes ``heartbeat_at`` and ``steps_done`` only while the row still names this
-    process. Two situations are handled:
+    process (:func:`~vlmrm_core.store.record_heartbeat`). Two situations are handled:
 
     - The row says ``crashed`` but names this process: another process judged the worker dead
       because its heartbeat was held up (e.g. a long import elsewhere held SQLite's write lock).
@@ -281,46 +270,49 @@ class Ownership:
       worker took it): :attr:`lost` is set and the worker stops without writing anything more,
       so two workers never train the same run.
 
+    With ``supervise_every_s`` set, the heartbeat also runs the supervisor step
+    (:func:`~vlmrm_core.training.jobs.reconcile_runs`) at most that often: a sibling worker
+    that was killed is marked crashed, and its slot goes to the next queued run, without
+    anyone opening the app.
+
     Args:
         engine: Store engine.
         run_id: The run this worker claimed.
+        supervise_every_s: Seconds between supervisor steps; None for none.
     """
 
-    def __init__(self, engine: Engine, run_id: int) -> None:
+    def __init__(
+        self, engine: Engine, run_id: int, *, supervise_every_s: float | None = None
+    ) -> None:
         self.engine = engine
         self.run_id = run_id
         self.pid = os.getpid()
         self.lost = threading.Event()
         """Set once the run belongs to someone else; training must stop."""
+        self.supervise_every_s = supervise_every_s
+        self._next_supervision = (
+            None if supervise_every_s is None else time.monotonic() + supervise_every_s
+        )
 
     def beat(self, steps: int) -> None:
         """Heartbeat: record liveness and progress if the run is still ours."""
         if self.lost.is_set():
             return
-
-        def body(session: Any) -> str:
-            row = session.get(TrainingRun, self.run_id, with_for_update=True)
-            if row is None or row.pid != self.pid or row.status not in ("running", "crashed"):
-                return "lost"
-            outcome = "reclaimed" if row.status == "crashed" else "ok"
-            if outcome == "reclaimed":
-                row.status = "running"
-                row.error = None
-                row.finished_at = None
-            row.heartbeat_at = utcnow()
-            row.steps_done = int(steps)
-            return outcome
-
-        outcome = transact(self.engine, body)
-        if outcome == "lost":
+        outcome = record_heartbeat(self.engine, self.run_id, self.pid, steps)
+        if outcome is BeatOutcome.LOST:
             log.warning("run %d was taken over or ended elsewhere; stopping", self.run_id)
             self.lost.set()
-        elif outcome == "reclaimed":
+            return
+        if outcome is BeatOutcome.RECLAIMED:
             log.warning(
                 "run %d had been marked crashed while this worker was alive (a delayed "
                 "heartbeat); it is running again",
                 self.run_id,
             )
+        if self._next_supervision is not None and time.monotonic() >= self._next_supervision:
+            assert self.supervise_every_s is not None
+            self._next_supervision = time.monotonic() + self.supervise_every_s
+            _reconcile(self.engine, "heartbeat check")
 
 
 class _StopWhenLost(BaseCallback):
@@ -361,7 +353,9 @@ def _train(
         cancel = CancelCallback(
             should_cancel, checkpointer, check_interval_s=min(1.0, heartbeat_interval())
         )
-        metrics_sink = partial(add_run_metrics, engine, run.id)
+        def metrics_sink(rows: list[dict[str, Any]]) -> None:
+            add_run_metrics(engine, run.id, rows)
+
         callbacks: list[BaseCallback] = [
             _StopWhenLost(lost),
             HeartbeatCallback(heartbeat),
@@ -472,6 +466,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description="Train one VLM-RM Studio run in this process.")
     parser.add_argument("run_id", type=int)
     args = parser.parse_args(argv)
+    from vlmrm_core.headless import use_headless_rendering
+
+    use_headless_rendering()  # a worker renders frames off-screen
     try:
         status = run_worker(args.run_id)
     except (NotFoundError, RunStateError) as exc:

@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from vlmrm_core.frame_display import (
+from app.frame_display import (
     escape_markdown,
     frame_caption,
     png_bytes,

@@ -6,7 +6,7 @@ import numpy as np
 import plotly.graph_objects as go
 import pytest
 
-from vlmrm_core import plots
+from app import plots
 from vlmrm_core.evaluation import Evaluation, Metrics, PRCurve
 from vlmrm_core.landscape import landscape_points
 from vlmrm_core.store import FrameInfo

@@ -39,6 +39,10 @@ def smooth(values: Sequence[float] | np.ndarray, weight: float) -> np.ndarray:
     return out
 
 
+SPARSE_POINTS = 30
+"""Curves with at most this many logged points are drawn with markers too."""
+
+
 def _series(metrics: pd.DataFrame, column: str) -> tuple[np.ndarray, np.ndarray]:
     if column not in metrics.columns or "step" not in metrics.columns:
         return np.zeros(0), np.zeros(0)
@@ -93,8 +97,10 @@ def training_curves_figure(
             go.Scatter(
                 x=steps,
                 y=smooth(values, smoothing),
-                mode="lines",
+                # a line through one or a few points is invisible or misleading: mark them
+                mode="lines+markers" if len(steps) <= SPARSE_POINTS else "lines",
                 line={"color": color, "width": 2},
+                marker={"color": color, "size": 7},
                 name=name,
             ),
             secondary_y=secondary,
@@ -144,8 +150,9 @@ def losses_figure(metrics: pd.DataFrame, *, smoothing: float = 0.6) -> go.Figure
     for column in sorted(c for c in metrics.columns if str(c).startswith("train/")):
         steps, values = _series(metrics, column)
         if len(steps):
+            mode = "lines+markers" if len(steps) <= SPARSE_POINTS else "lines"
             fig.add_trace(
-                go.Scatter(x=steps, y=smooth(values, smoothing), mode="lines", name=column)
+                go.Scatter(x=steps, y=smooth(values, smoothing), mode=mode, name=column)
             )
     fig.update_xaxes(title_text="environment steps")
     fig.update_layout(margin={"l": 10, "r": 10, "t": 10, "b": 10}, hovermode="x unified")

@@ -6,7 +6,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from vlmrm_core.training.plots import losses_figure, smooth, training_curves_figure
+from app.train_plots import losses_figure, smooth, training_curves_figure
 
 
 def test_smooth_zero_weight_is_identity() -> None:
@@ -55,3 +55,13 @@ def test_empty_metrics_give_a_note() -> None:
 def test_losses_figure() -> None:
     metrics = pd.DataFrame({"step": [1, 2], "train/loss": [0.5, 0.4], "other": [1, 2]})
     assert [t.name for t in losses_figure(metrics).data] == ["train/loss"]
+
+
+def test_sparse_curves_have_markers_dense_ones_do_not() -> None:
+    one_point = pd.DataFrame({"step": [500], "episode_clip_return": [0.3]})
+    fig = training_curves_figure(one_point, smoothing=0.0)
+    smoothed = [t for t in fig.data if t.name == "CLIP return"]
+    assert smoothed and "markers" in smoothed[0].mode  # a single point is visible
+    dense = pd.DataFrame({"step": np.arange(200) * 10, "episode_clip_return": np.ones(200)})
+    fig = training_curves_figure(dense, smoothing=0.0)
+    assert [t.mode for t in fig.data if t.name == "CLIP return"] == ["lines"]

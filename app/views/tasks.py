@@ -1,0 +1,140 @@
+"""Tasks: labelling tasks (dataset or subset, question, overlap k, labellers), the review of
+disagreements with adjudicated final labels, per-labeller statistics and Label Studio export.
+
+Creating tasks and adjudicating need sign-in (researcher or admin): the service layer
+(:mod:`vlmrm_core.store.tasks`) checks the role of the signed-in email.
+"""
+
+from __future__ import annotations
+
+import json
+
+import streamlit as st
+
+from app.auth import current_identity
+from app.text import md_escape
+from app.ui import engine
+from vlmrm_core.store import list_datasets
+from vlmrm_core.store.tasks import (
+    create_task,
+    final_labels,
+    label_studio_tasks,
+    labeller_stats,
+    list_tasks,
+    set_adjudication,
+)
+from vlmrm_core.store.users import list_users
+
+# (Comments, not docstrings: Streamlit's "magic" would render bare strings on the page.)
+NOTICE = "tasks-notice"
+db = engine()
+me = current_identity()
+
+st.title("🗂️ Tasks")
+notice = st.session_state.pop(NOTICE, None)
+if notice is not None:
+    getattr(st, notice[0])(md_escape(notice[1]))
+
+datasets = [d.name for d in list_datasets(db)]
+tab_tasks, tab_review = st.tabs(["Tasks", "Review and statistics"])
+
+with tab_tasks:
+    if not me.signed_in:
+        st.info(
+            "Tasks assign datasets to signed-in labellers: turn sign-in on (README, "
+            "“Sharing a studio”) to create them."
+        )
+    else:
+        labellers = [u.email for u in list_users(db)]
+        with st.form("tasks-new"):
+            st.subheader("New task")
+            name = st.text_input("Task name")
+            dataset = st.selectbox("Dataset", datasets)
+            question = st.text_input("Question shown to labellers", "Is the goal achieved?")
+            instructions = st.text_area(
+                "Instructions (success criterion, examples)", key="tasks-instructions"
+            )
+            graded = st.toggle("Graded labels (0–1) instead of success / failure")
+            overlap = st.number_input("Labels per frame (overlap k)", 1, 100, 1)
+            assignees = st.multiselect("Labellers", labellers)
+            show_state = st.toggle(
+                "Show the state caption (e.g. the pole angle: it can bias labellers)", value=False
+            )
+            if st.form_submit_button("Create task", type="primary"):
+                try:
+                    create_task(
+                        db,
+                        name,
+                        dataset or "",
+                        question,
+                        actor=me.email or "",
+                        instructions=instructions,
+                        graded=graded,
+                        overlap=int(overlap),
+                        assignees=assignees,
+                        show_state=show_state,
+                    )
+                except (ValueError, KeyError, PermissionError) as exc:
+                    st.error(md_escape(exc))
+                else:
+                    st.session_state[NOTICE] = ("success", f"Created task {name.strip()!r}.")
+                    st.rerun()
+    tasks = list_tasks(db)
+    if tasks:
+        st.subheader("Tasks")
+        st.dataframe(
+            [
+                {
+                    "task": t.name,
+                    "dataset": t.dataset,
+                    "question": t.question,
+                    "k": t.overlap,
+                    "kind": "graded" if t.graded else "binary",
+                    "labellers": ", ".join(t.assignees),
+                    "created by": t.created_by or "",
+                }
+                for t in tasks
+            ],
+            hide_index=True,
+            width="stretch",
+        )
+
+with tab_review:
+    if not datasets:
+        st.info("No datasets yet.")
+        st.stop()
+    dataset = st.selectbox("Dataset", datasets, key="tasks-review-dataset")
+    final = final_labels(db, dataset)
+    st.caption(
+        "Final labels: the adjudicated label where a reviewer set one, otherwise the majority "
+        "of the labellers (the median for graded labels; a tie gives 0.5). EPIC and the adapted "
+        "rewards use these final labels."
+    )
+    disputed = final[(final["n_labels"] >= 2) & (final["value"].between(0.01, 0.99))]
+    st.subheader(f"Disagreements ({len(disputed)})")
+    st.dataframe(final, hide_index=True, width="stretch")
+    if me.signed_in and me.role in ("admin", "researcher") and len(final):
+        left, middle, right = st.columns([3, 1, 1], vertical_alignment="bottom")
+        frame = left.selectbox(
+            "Frame to adjudicate",
+            list(disputed["frame_hash"]) or list(final["frame_hash"]),
+            key="tasks-adjudicate-frame",
+        )
+        value = middle.number_input("Final label", 0.0, 1.0, 1.0, 0.5, key="tasks-adjudicate-value")
+        if right.button("Adjudicate", key="tasks-adjudicate"):
+            try:
+                set_adjudication(db, dataset, frame, value, actor=me.email or "")
+            except (ValueError, KeyError, PermissionError) as exc:
+                st.error(md_escape(exc))
+            else:
+                st.session_state[NOTICE] = ("success", f"Adjudicated {frame[:12]}: {value:g}.")
+                st.rerun()
+    st.subheader("Per labeller")
+    st.dataframe(labeller_stats(db, dataset), hide_index=True, width="stretch")
+    st.download_button(
+        "Export for Label Studio (JSON)",
+        data=json.dumps(label_studio_tasks(db, dataset), indent=1),
+        file_name="label-studio.json",
+        mime="application/json",
+        key="tasks-export-ls",
+    )

@@ -1,0 +1,159 @@
+"""Embedding throughput through Ray vs the local pipeline, on the same stored frames, in one run.
+
+Both engines do the whole job of ``vlmrm embed``: look up the cache, read the frames' PNG bytes
+from the store, decode, embed, write the embeddings to the cache. The model load is inside the
+timing for both (the Ray actor loads it once per job, the local engine once per command); the
+start of the local Ray cluster is reported separately (a real cluster is already running).
+The engines run in turn, round after round, each on an emptied cache; the ratio compares the
+best time of each (and the spread of per-round ratios is shown).
+
+Two rates per engine: *end-to-end* (frames / wall time of the whole job, start-up included:
+the Ray actor imports torch and loads the model in a fresh process, the local engine only loads
+the model) and *steady* (frames after the first batch / time from the first batch written to
+the last: the per-frame cost of each pipeline once running).
+
+Run (CPU):  .venv/bin/python bench/bench_ray_embed.py --model ViT-B-32 --frames 512
+Run (GPU):  .venv/bin/python bench/bench_ray_embed.py --model ViT-bigG-14 --device cuda \
+                --precision bf16 --batch-size 64 --frames 2048
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import statistics
+import tempfile
+import time
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--model", default="ViT-B-32")
+    parser.add_argument("--pretrained", default="random", help="tag, checkpoint or 'random'")
+    parser.add_argument("--device", default="cpu", help="local engine device (cpu or cuda)")
+    parser.add_argument("--precision", default="fp32", choices=["fp32", "bf16"])
+    parser.add_argument("--frames", type=int, default=512)
+    parser.add_argument("--size", default="240x320", help="frame H×W (default 240x320)")
+    parser.add_argument("--batch-size", type=int, default=32)
+    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--address", default=None, help="Ray cluster (default: a local one)")
+    parser.add_argument("--actors", type=int, default=None, help="Ray actor pool size")
+    args = parser.parse_args()
+
+    os.environ["VLMRM_DATA_DIR"] = tempfile.mkdtemp(prefix="vlmrm-bench-ray-")
+    import numpy as np
+
+    from vlmrm_core.frames import FrameRecord
+    from vlmrm_core.scale.cluster import cluster_resources, ray_session
+    from vlmrm_core.scale.embed import EmbedModel, embed_local, embed_with_ray, iter_stored_items
+    from vlmrm_core.store import delete_embeddings, ingest_frames, init_db
+
+    engine = init_db()
+    h, w = (int(v) for v in args.size.split("x"))
+    rng = np.random.default_rng(0)
+    yy, xx = np.mgrid[0:h, 0:w]
+    base = np.stack([xx * 255 // w, yy * 255 // h, (xx + yy) * 255 // (h + w)], -1)
+    records = (
+        FrameRecord(
+            pixels=np.clip(base + rng.integers(0, 40, base.shape), 0, 255).astype(np.uint8),
+            source="upload",
+        )
+        for _ in range(args.frames)
+    )
+    ingest_frames(engine, "bench", records)
+    items = list(iter_stored_items(engine, "bench"))
+    model = EmbedModel(args.model, args.pretrained, precision=args.precision)
+    print(
+        f"{args.frames} frames {h}x{w}, model {model.identity} {args.precision}, "
+        f"batch {args.batch_size}, {os.cpu_count()} CPUs on this machine"
+    )
+
+    start = time.perf_counter()
+    with ray_session(args.address) as ray:
+        resources = cluster_resources()
+        print(
+            f"ray {ray.__version__}: cluster up in {time.perf_counter() - start:.1f} s "
+            f"({resources.cpus:g} CPUs, {resources.gpus:g} GPUs)"
+        )
+        local_times, ray_times, local_steady, ray_steady = [], [], [], []
+        for round_ in range(args.rounds):
+            delete_embeddings(engine)
+            clock = _Clock()
+            report = embed_local(
+                engine,
+                items,
+                model,
+                device=args.device,
+                batch_size=args.batch_size,
+                chunk_size=args.batch_size,
+                progress=clock.tick,
+            )
+            local_times.append(clock.total())
+            local_steady.append(clock.steady_rate())
+            assert report.new == args.frames, report
+            delete_embeddings(engine)
+            clock = _Clock()
+            report = embed_with_ray(
+                engine,
+                items,
+                model,
+                batch_size=args.batch_size,
+                num_actors=args.actors,
+                progress=clock.tick,
+            )
+            ray_times.append(clock.total())
+            ray_steady.append(clock.steady_rate())
+            assert report.new == args.frames, report
+            print(
+                f"round {round_ + 1}: end-to-end local {args.frames / local_times[-1]:7.1f} "
+                f"ray {args.frames / ray_times[-1]:7.1f} img/s (ratio "
+                f"{local_times[-1] / ray_times[-1]:.2f}x) | steady local "
+                f"{local_steady[-1]:7.1f} ray {ray_steady[-1]:7.1f} img/s (ratio "
+                f"{ray_steady[-1] / local_steady[-1]:.2f}x)",
+                flush=True,
+            )
+    best_local, best_ray = min(local_times), min(ray_times)
+    ratios = [lt / rt for lt, rt in zip(local_times, ray_times, strict=True)]
+    steady = [r / lo for lo, r in zip(local_steady, ray_steady, strict=True)]
+    print(
+        f"end-to-end (best): local {args.frames / best_local:7.1f} img/s, "
+        f"ray {args.frames / best_ray:7.1f} img/s"
+    )
+    print(
+        f"steady     (best): local {max(local_steady):7.1f} img/s, ray {max(ray_steady):7.1f} img/s"
+    )
+    print(
+        f"ray / local end-to-end: {best_local / best_ray:.2f}x (best vs best; per-round median "
+        f"{statistics.median(ratios):.2f}x, range {min(ratios):.2f}-{max(ratios):.2f})"
+    )
+    print(
+        f"ray / local steady:     {max(ray_steady) / max(local_steady):.2f}x (best vs best; "
+        f"per-round median {statistics.median(steady):.2f}x, range {min(steady):.2f}-{max(steady):.2f})"
+    )
+
+
+class _Clock:
+    """Times a job and its batches (``progress(done, total)`` callbacks)."""
+
+    def __init__(self) -> None:
+        self.start = time.perf_counter()
+        self.first: tuple[float, int] | None = None
+        self.last: tuple[float, int] = (self.start, 0)
+
+    def tick(self, done: int, total: int) -> None:
+        now = time.perf_counter()
+        if self.first is None:
+            self.first = (now, done)
+        self.last = (now, done)
+
+    def total(self) -> float:
+        return self.last[0] - self.start
+
+    def steady_rate(self) -> float:
+        if self.first is None or self.last[0] <= self.first[0]:
+            return float("nan")
+        return (self.last[1] - self.first[1]) / (self.last[0] - self.first[0])
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,84 @@
+"""The Tasks page (AppTest): a signed-in researcher creates a task, reviews disagreements,
+adjudicates, and reads per-labeller statistics; the Label page then shows a labeller only
+their task's dataset, under their email."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+from streamlit.testing.v1 import AppTest
+
+from app.auth import IDENTITY, Identity
+from vlmrm_core.frames import FrameRecord, pixel_hash
+from vlmrm_core.store import current_labels, ingest_frames, init_db
+from vlmrm_core.store.tasks import add_label_as, final_labels, list_tasks
+from vlmrm_core.store.users import ensure_admins, set_user_role
+
+VIEWS = Path(__file__).resolve().parents[2] / "app" / "views"
+ADMIN, RES, ALICE, BOB = "admin@x.org", "res@x.org", "alice@x.org", "bob@x.org"
+
+
+def _setup() -> list[str]:
+    db = init_db()
+    records = [
+        FrameRecord(np.full((8, 10, 3), 50 * i, np.uint8), "upload", f"f{i}") for i in range(3)
+    ]
+    ingest_frames(db, "cars", records)
+    ingest_frames(db, "private", [FrameRecord(np.zeros((8, 10, 3), np.uint8), "upload", "p")])
+    ensure_admins(db, [ADMIN])
+    set_user_role(db, RES, "researcher", actor=ADMIN)
+    set_user_role(db, ALICE, "labeller", actor=ADMIN)
+    set_user_role(db, BOB, "labeller", actor=ADMIN)
+    return [pixel_hash(r.pixels) for r in records]
+
+
+def test_create_review_adjudicate(data_dir: Path) -> None:
+    frames = _setup()
+    at = AppTest.from_file(str(VIEWS / "tasks.py"), default_timeout=60)
+    at.session_state[IDENTITY] = Identity(email=RES, role="researcher")
+    at.run()
+    at.text_input[0].input("hill")
+    at.selectbox[0].select("cars")
+    at.number_input[0].set_value(2)
+    at.multiselect[0].select(ALICE).select(BOB)
+    at.button[0].click().run()
+    assert not at.exception, [e.value for e in at.exception]
+    (task,) = list_tasks(init_db())
+    assert (task.dataset, task.overlap, task.assignees, task.created_by, task.show_state) == (
+        "cars",
+        2,
+        (ALICE, BOB),
+        RES,
+        False,
+    )
+    db = init_db()
+    add_label_as(db, ALICE, "cars", frames[0], 1.0)
+    add_label_as(db, BOB, "cars", frames[0], 0.0)
+    at.run()
+    assert any("adjudicated label" in c.value for c in at.caption)
+    at.selectbox(key="tasks-review-dataset").select("cars").run()
+    at.selectbox(key="tasks-adjudicate-frame").select(frames[0])
+    at.number_input(key="tasks-adjudicate-value").set_value(1.0)
+    at.button(key="tasks-adjudicate").click().run()
+    assert not at.exception
+    final = final_labels(db, "cars").set_index("frame_hash")
+    assert final.loc[frames[0], "source"] == "adjudicated"
+    stats = at.dataframe[-1].value
+    assert set(stats["labeler"]) == {ALICE, BOB}
+
+
+def test_labeller_sees_only_task_datasets_and_labels_as_self(data_dir: Path) -> None:
+    frames = _setup()
+    from vlmrm_core.store.tasks import create_task
+
+    create_task(init_db(), "hill", "cars", "On the hill?", actor=RES, assignees=[ALICE])
+    at = AppTest.from_file(str(VIEWS / "label.py"), default_timeout=60)
+    at.session_state[IDENTITY] = Identity(email=ALICE, role="labeller")
+    at.run()
+    assert not at.exception, [e.value for e in at.exception]
+    assert at.selectbox(key="label-dataset").options == ["cars"]
+    assert [t.key for t in at.text_input] == ["label-identity"]  # no free-text name
+    at.button(key="label-success").click().run()
+    labels = current_labels(init_db(), "cars")
+    assert list(labels["labeler"]) == [ALICE] and labels["frame_hash"].iloc[0] in frames

@@ -1,0 +1,77 @@
+"""The enumerations of the project, each defined once.
+
+They are ``StrEnum``s, so a member compares equal to its value (``RewardKind.REGULARIZED ==
+"regularized"``) and is stored in the database and in JSON files as that plain string.
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+
+
+class RewardKind(StrEnum):
+    """How image embeddings become rewards."""
+
+    REGULARIZED = "regularized"
+    """Goal-baseline regularised similarity (Rocamonde et al. 2023, Def. 1)."""
+    CONTRASTIVE = "contrastive"
+    """Binary reward 1[p(goal | x) > β] over goal and negative prompts (Baumli et al. 2023)."""
+    ADAPTED = "adapted"
+    """A linear direction fitted to human labels: R(x) = x·w + b."""
+
+
+class Aspect(StrEnum):
+    """How a frame is fitted to the model's square input."""
+
+    SQUASH = "squash"
+    """Resize the whole frame to the square input, changing its aspect ratio (the paper's code)."""
+    CENTER_CROP = "center-crop"
+    """Resize the short side to the input size, then crop the centre (open_clip's transform)."""
+
+
+class Resize(StrEnum):
+    """Which resampling fits frames to the model input."""
+
+    ANTIALIAS = "antialias"
+    """Antialiased resampling on uint8 frames (fast; the default)."""
+    PAPER = "paper"
+    """Bicubic on float tensors without antialiasing, as the official VLM-RM code does."""
+
+
+class Precision(StrEnum):
+    """Numeric precision of the model weights."""
+
+    FP32 = "fp32"
+    BF16 = "bf16"
+    FP16 = "fp16"
+
+
+class RunStatus(StrEnum):
+    """Life cycle of a training run."""
+
+    QUEUED = "queued"
+    RUNNING = "running"
+    FINISHED = "finished"
+    FAILED = "failed"
+    CANCELLED = "cancelled"
+    CRASHED = "crashed"
+
+    @property
+    def is_active(self) -> bool:
+        """Queued or running: the run may still change."""
+        return self in (RunStatus.QUEUED, RunStatus.RUNNING)
+
+
+class DatasetKind(StrEnum):
+    """Where a dataset's frames came from."""
+
+    UPLOAD = "upload"
+    ROLLOUT = "rollout"
+    SWEEP = "sweep"
+    TRAINING_EVAL = "training-eval"
+    MIXED = "mixed"
+
+
+def choices(enum: type[StrEnum]) -> tuple[str, ...]:
+    """The values of an enumeration, in definition order (for CLI choices and pickers)."""
+    return tuple(member.value for member in enum)

@@ -1,0 +1,399 @@
+"""Storing frames: from a stream of FrameRecords to PNG files and database rows, all or nothing.
+
+An import reads its input in small batches, hashes each frame and writes the PNG of every frame
+not stored yet into its own folder of a temporary area (``frames_dir/.incoming/<import>/``),
+then inserts all rows in one short transaction (:func:`~vlmrm_core.store.datasets.add_frames_to_dataset`),
+and only after that commit moves the files to their final names (atomic renames on the same
+file system). So the frames folder and the database keep one invariant: every frames row has
+its file and every file a row.
+
+- An import that fails removes its temporary folder; nothing was committed.
+- An import killed outright (SIGKILL, power loss) leaves its temporary folder behind. Each import
+  holds an exclusive lock on a file in its folder for as long as it runs; the lock goes with the
+  process, however it ends. :func:`sweep_incoming` (run at the start of every import, and by
+  ``vlmrm frames gc``) finishes what a dead import left: files whose rows were committed are
+  moved in, the rest are deleted.
+- :func:`collect_garbage` also removes frame files that have no row (left by older versions)
+  and reports rows whose file is missing.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import os
+import shutil
+import time
+import uuid
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from PIL import Image
+
+from vlmrm_core.errors import InvalidInputError
+from vlmrm_core.frames import FrameRecord, ProgressCallback, Rejection, pixel_hash
+from vlmrm_core.settings import Settings, get_settings
+from vlmrm_core.store import Engine
+from vlmrm_core.store.datasets import (
+    add_frames_to_dataset,
+    check_dataset_kind,
+    frame_relative_path,
+    get_dataset,
+    iter_frame_hashes,
+    stored_frame_hashes,
+)
+
+__all__ = [
+    "INCOMING_DIR",
+    "INGEST_BATCH",
+    "GarbageReport",
+    "IngestReport",
+    "collect_garbage",
+    "ingest_frames",
+    "sweep_incoming",
+]
+
+INGEST_BATCH = 32
+"""Frames whose pixels are held in memory at once during an import."""
+
+INCOMING_DIR = ".incoming"
+"""Temporary area under ``frames_dir`` where imports write files before their commit."""
+
+_LOCK_NAME = ".lock"
+_UNLOCKED_GRACE_S = 60.0
+"""A folder without a lock file is an import that died before taking its lock, or one taking it
+right now; it is swept only once it is older than this."""
+
+
+@dataclass
+class IngestReport:
+    """What an import did."""
+
+    dataset: str
+    """Name of the dataset imported into."""
+    imported: int = 0
+    """New frames stored (pixels not in the store before this import)."""
+    duplicates: int = 0
+    """Frames whose pixels were already stored, or repeated earlier in the same input."""
+    added: int = 0
+    """Memberships added to the dataset (see :mod:`vlmrm_core.store.datasets` on re-imports)."""
+    rejected: list[Rejection] = field(default_factory=list)
+    """Inputs the source could not turn into frames, plus malformed FrameRecords."""
+
+
+@dataclass
+class GarbageReport:
+    """What :func:`sweep_incoming` or :func:`collect_garbage` did."""
+
+    moved_in: int = 0
+    """Files of committed frames a killed import had not moved yet, now in place."""
+    removed_incoming: int = 0
+    """Files of uncommitted imports deleted from the temporary area."""
+    removed_orphans: int = 0
+    """Frame files without a frames row, deleted."""
+    missing_files: list[str] = field(default_factory=list)
+    """Hashes of frames rows whose file is missing (cannot be repaired without the pixels)."""
+
+
+def _check_pixels(record: FrameRecord) -> str | None:
+    px = record.pixels
+    if not isinstance(px, np.ndarray) or px.dtype != np.uint8 or px.ndim != 3 or px.shape[2] != 3:
+        shape = getattr(px, "shape", None)
+        dtype = getattr(px, "dtype", type(px).__name__)
+        return f"not an H×W×3 uint8 RGB image (shape {shape}, dtype {dtype})"
+    if px.shape[0] == 0 or px.shape[1] == 0:
+        return "empty image (zero width or height)"
+    return None
+
+
+class _Staging:
+    """One import's folder in the temporary area, locked for the life of the import."""
+
+    def __init__(self, frames_dir: Path) -> None:
+        self.frames_dir = frames_dir
+        self.folder = frames_dir / INCOMING_DIR / f"{os.getpid()}-{uuid.uuid4().hex}"
+        self.folder.mkdir(parents=True)
+        self._lock = os.open(self.folder / _LOCK_NAME, os.O_CREAT | os.O_RDWR, 0o600)
+        fcntl.flock(self._lock, fcntl.LOCK_EX)
+        self.files: dict[str, Path] = {}
+        """Staged PNG by frame hash."""
+
+    def write(self, frame_hash: str, pixels: np.ndarray) -> None:
+        # Written under a name the sweep ignores, then renamed: a staged ``.png`` is complete.
+        path = self.folder / f"{frame_hash}.png"
+        part = self.folder / f".{frame_hash}.part"
+        Image.fromarray(pixels, mode="RGB").save(part, format="PNG", compress_level=3)
+        os.replace(part, path)
+        self.files[frame_hash] = path
+
+    def move_in(self) -> None:
+        """Move every staged file to its final name (after the rows were committed)."""
+        for frame_hash, path in list(self.files.items()):
+            final = self.frames_dir / frame_relative_path(frame_hash)
+            final.parent.mkdir(parents=True, exist_ok=True)
+            os.replace(path, final)
+            del self.files[frame_hash]
+
+    def close(self, *, committed: bool) -> None:
+        """Remove the folder (unless committed files are still in it) and unlock.
+
+        Files left after a commit (a failed move) are kept for :func:`sweep_incoming`, which
+        moves them in: deleting them would leave rows without files.
+        """
+        if not (committed and self.files):
+            shutil.rmtree(self.folder, ignore_errors=True)
+        os.close(self._lock)
+
+
+class _Importer:
+    """One running import.
+
+    Phase 1 (:meth:`read_batch`) consumes the input: it hashes frames, looks up which are stored
+    already (short read transactions), stages PNG files for new ones and keeps only the rows to
+    insert. Phase 2 commits all rows in one short write transaction. No write lock is held while
+    the input is read, so a slow source (decoding a long video, rendering a sweep) does not block
+    labellers or training workers writing to the same database.
+    """
+
+    def __init__(
+        self,
+        engine: Engine,
+        staging: _Staging,
+        report: IngestReport,
+        progress: ProgressCallback | None,
+    ) -> None:
+        self.engine = engine
+        self.staging = staging
+        self.report = report
+        self.progress = progress
+        self.new_frames: dict[str, dict[str, Any]] = {}
+        """Frame rows to insert, by hash (pixels are not kept)."""
+        self.members: list[dict[str, Any]] = []
+        """Membership rows in input order, without dataset id and position yet."""
+        self.done = 0
+
+    def _tick(self, message: str) -> None:
+        self.done += 1
+        if self.progress is not None:
+            self.progress(self.done, None, message)
+
+    def read_batch(self, batch: Sequence[FrameRecord | Rejection]) -> None:
+        hashed: list[tuple[FrameRecord, str] | Rejection] = []
+        for item in batch:
+            if isinstance(item, Rejection):
+                hashed.append(item)
+                continue
+            problem = _check_pixels(item)
+            if problem is not None:
+                hashed.append(Rejection(name=item.name or "(unnamed frame)", reason=problem))
+            else:
+                hashed.append((item, pixel_hash(item.pixels)))
+        wanted = {e[1] for e in hashed if isinstance(e, tuple) and e[1] not in self.new_frames}
+        stored = stored_frame_hashes(self.engine, wanted)
+        for entry in hashed:
+            if isinstance(entry, Rejection):
+                self.report.rejected.append(entry)
+                self._tick(f"rejected {entry.name}: {entry.reason}")
+                continue
+            record, h = entry
+            if h in stored or h in self.new_frames:
+                self.report.duplicates += 1
+                status = "duplicate"
+            else:
+                self.staging.write(h, record.pixels)
+                height, width = record.pixels.shape[:2]
+                self.new_frames[h] = {
+                    "hash": h,
+                    "path": frame_relative_path(h),
+                    "width": width,
+                    "height": height,
+                }
+                self.report.imported += 1
+                status = "new"
+            self.members.append(
+                {
+                    "frame_hash": h,
+                    "source": record.source,
+                    "name": record.name,
+                    "env_id": record.env_id,
+                    "episode": record.episode,
+                    "step": record.step,
+                    "state": record.state,
+                    "param_name": record.param_name,
+                    "param_value": record.param_value,
+                    "extra": record.extra or None,
+                }
+            )
+            self._tick(f"{record.name or h[:12]}: {status}")
+
+
+def ingest_frames(
+    engine: Engine,
+    dataset_name: str,
+    items: Iterable[FrameRecord | Rejection],
+    *,
+    kind: str = "upload",
+    settings: Settings | None = None,
+    progress: ProgressCallback | None = None,
+    create: bool = True,
+) -> IngestReport:
+    """Store frames and add them to a dataset, all or nothing.
+
+    The input is consumed in small batches (never more than :data:`INGEST_BATCH` frames of
+    pixels in memory); PNG files are staged only for new hashes as the input is read, all rows
+    are inserted at the end in one transaction, and the files move to their final names after
+    it commits. If anything fails, including an exception raised by ``items`` itself, the staged
+    files are deleted and no row is written; if the process is killed, the next import (or
+    ``vlmrm frames gc``) cleans up (see the module docstring).
+
+    Args:
+        engine: from :func:`~vlmrm_core.store.db.init_db`.
+        dataset_name: dataset to add to (created if missing and ``create``).
+        items: frames and rejections, typically a source generator.
+        kind: kind of a newly created dataset; importing a different kind into an existing
+            dataset turns it into ``'mixed'``.
+        settings: where frame files go; defaults to :func:`get_settings`.
+        progress: called as ``progress(done, None, message)`` after each item.
+        create: if False, a missing dataset raises :class:`NotFoundError`.
+
+    Returns:
+        Counts of new frames, duplicates, added memberships, and the rejections.
+    """
+    check_dataset_kind(kind)
+    if not dataset_name.strip():
+        raise InvalidInputError("dataset name must not be empty")
+    if not create:
+        get_dataset(engine, dataset_name)  # fail before consuming the input
+    settings = settings or get_settings()
+    sweep_incoming(engine, settings)
+    report = IngestReport(dataset=dataset_name)
+    staging = _Staging(settings.frames_dir)
+    committed = False
+    try:
+        importer = _Importer(engine, staging, report, progress)
+        batch: list[FrameRecord | Rejection] = []
+        for item in items:
+            batch.append(item)
+            if len(batch) >= INGEST_BATCH:
+                importer.read_batch(batch)
+                batch = []
+        importer.read_batch(batch)
+        batch = []
+        report.added = add_frames_to_dataset(
+            engine,
+            dataset_name,
+            kind,
+            list(importer.new_frames.values()),
+            importer.members,
+            create=create,
+        )
+        committed = True
+        staging.move_in()
+    finally:
+        staging.close(committed=committed)
+    return report
+
+
+def _locked_by_a_live_import(folder: Path) -> bool:
+    lock = folder / _LOCK_NAME
+    try:
+        fd = os.open(lock, os.O_RDWR)
+    except FileNotFoundError:
+        try:
+            age = time.time() - folder.stat().st_mtime
+        except FileNotFoundError:
+            return True  # gone meanwhile: its import finished
+        return age < _UNLOCKED_GRACE_S
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        return True
+    finally:
+        os.close(fd)  # closing also releases a lock we took
+    return False
+
+
+def sweep_incoming(engine: Engine, settings: Settings | None = None) -> GarbageReport:
+    """Finish what killed imports left in the temporary area; live imports are not touched.
+
+    A staged file whose frame has a row (its import was killed after the commit) is moved to its
+    final name if that is missing; every other staged file is deleted, then its folder.
+
+    Args:
+        engine: store engine.
+        settings: where frame files live; defaults to :func:`get_settings`.
+
+    Returns:
+        How many files were moved in and how many deleted.
+    """
+    settings = settings or get_settings()
+    report = GarbageReport()
+    incoming = settings.frames_dir / INCOMING_DIR
+    if not incoming.is_dir():
+        return report
+    for folder in sorted(p for p in incoming.iterdir() if p.is_dir()):
+        if _locked_by_a_live_import(folder):
+            continue
+        staged = {p.stem: p for p in folder.glob("*.png")}
+        committed = stored_frame_hashes(engine, staged)
+        for frame_hash, path in staged.items():
+            final = settings.frames_dir / frame_relative_path(frame_hash)
+            if frame_hash in committed and not final.exists():
+                final.parent.mkdir(parents=True, exist_ok=True)
+                os.replace(path, final)
+                report.moved_in += 1
+            else:
+                path.unlink(missing_ok=True)
+                report.removed_incoming += 1
+        shutil.rmtree(folder, ignore_errors=True)
+    return report
+
+
+def _frame_files(frames_dir: Path) -> Iterator[Path]:
+    """Files in the shard folders (``ab/…``): frame PNGs and temporary files of old versions."""
+    if not frames_dir.is_dir():
+        return
+    for shard in sorted(frames_dir.iterdir()):
+        if shard.is_dir() and shard.name != INCOMING_DIR:
+            yield from sorted(p for p in shard.iterdir() if p.is_file())
+
+
+def collect_garbage(engine: Engine, settings: Settings | None = None) -> GarbageReport:
+    """Restore the invariant between the frames folder and the database.
+
+    Sweeps the temporary area (:func:`sweep_incoming`), deletes frame files that have no frames
+    row (and stray temporary files), and lists rows whose file is missing. Files are listed
+    before their rows are read, so a file an import moves in meanwhile (after its commit) is
+    never mistaken for an orphan.
+
+    Args:
+        engine: store engine.
+        settings: where frame files live; defaults to :func:`get_settings`.
+
+    Returns:
+        What was moved, deleted and found missing.
+    """
+    settings = settings or get_settings()
+    report = sweep_incoming(engine, settings)
+    files = list(_frame_files(settings.frames_dir))
+    pngs = {p.stem: p for p in files if p.suffix == ".png" and not p.name.startswith(".")}
+    for path in files:
+        stray = pngs.get(path.stem) != path
+        if stray and time.time() - path.stat().st_mtime > _UNLOCKED_GRACE_S:
+            path.unlink(missing_ok=True)  # a temporary file an old version left
+            report.removed_orphans += 1
+    stored = stored_frame_hashes(engine, pngs)
+    for frame_hash, path in pngs.items():
+        if frame_hash not in stored:
+            path.unlink(missing_ok=True)
+            report.removed_orphans += 1
+    for part in iter_frame_hashes(engine):
+        for frame_hash in part:
+            if not (settings.frames_dir / frame_relative_path(frame_hash)).exists():
+                report.missing_files.append(frame_hash)
+    with contextlib.suppress(OSError):
+        (settings.frames_dir / INCOMING_DIR).rmdir()  # only if empty
+    return report

@@ -1,0 +1,287 @@
+"""The entry points: one uploaded file (:func:`iter_upload`), files and folders on disk
+(:func:`iter_paths`).
+
+Only regular files are ever read. A named pipe, socket or device found in a folder (or swapped
+in for a file between the listing and the read) is skipped with a Rejection, never opened in a
+way that can block, and every read is bounded by the byte cap.
+"""
+
+from __future__ import annotations
+
+import io
+import os
+import stat
+from collections.abc import Iterable, Iterator
+from pathlib import Path
+from typing import BinaryIO
+
+from vlmrm_core.frames import FrameRecord, ProgressCallback, Rejection
+from vlmrm_core.sources.uploads._common import (
+    DEFAULT_MAX_BYTES,
+    DEFAULT_MAX_DECODE_BYTES,
+    DEFAULT_MAX_FRAME_PIXELS,
+    DEFAULT_MAX_PIXELS,
+    DEFAULT_MAX_VIDEO_FRAMES,
+    Limits,
+    Reject,
+    brief,
+    guarded,
+    human_size,
+)
+from vlmrm_core.sources.uploads.archives import zip_frames
+from vlmrm_core.sources.uploads.images import image_frames
+from vlmrm_core.sources.uploads.sniff import (
+    HEAD_BYTES,
+    PIL_FORMATS,
+    SUPPORTED_EXTENSIONS,
+    not_supported_reason,
+    sniff_kind,
+)
+from vlmrm_core.sources.uploads.video import video_frames
+
+__all__ = ["iter_paths", "iter_upload"]
+
+_LIMIT_NAMES = frozenset(
+    {
+        "every_k",
+        "max_video_frames",
+        "max_pixels",
+        "max_bytes",
+        "max_frame_pixels",
+        "max_decode_bytes",
+    }
+)
+
+
+def iter_upload(
+    name: str,
+    data: bytes | bytearray | memoryview | BinaryIO,
+    *,
+    every_k: int = 1,
+    max_video_frames: int = DEFAULT_MAX_VIDEO_FRAMES,
+    max_pixels: int = DEFAULT_MAX_PIXELS,
+    max_bytes: int = DEFAULT_MAX_BYTES,
+    max_frame_pixels: int = DEFAULT_MAX_FRAME_PIXELS,
+    max_decode_bytes: int = DEFAULT_MAX_DECODE_BYTES,
+    progress: ProgressCallback | None = None,
+) -> Iterator[FrameRecord | Rejection]:
+    """Turn one uploaded file into frames, one at a time.
+
+    The type is decided from the content. Images (PNG, JPEG, WebP, BMP; any colour mode, 16-bit
+    greyscale scaled to 8 bits, transparency composited over white) give one frame named
+    ``name``. Animated GIF/PNG/WebP and videos (MP4, WebM, MOV, MKV, AVI via PyAV) give every
+    ``every_k``-th frame, at most ``max_video_frames`` of them, named ``name#index`` where index
+    counts frames in the source. A ZIP gives the images inside it (folders inside the archive are
+    fine, nested archives and videos are not), named ``name/entry``; nothing is written under an
+    entry's name.
+
+    Args:
+        name: What the user called the file; used in frame names and rejection reasons.
+        data: The file's bytes, or a binary file object (read in a streaming fashion when it is
+            seekable, so a large video is never held in memory).
+        every_k: Keep every k-th frame of videos and animations (k >= 1).
+        max_video_frames: Stop after this many kept frames per video or animation.
+        max_pixels: Refuse images and videos whose width × height exceeds this, judged from the
+            header before decoding.
+        max_bytes: Refuse files larger than this; also the cap on the total uncompressed bytes
+            read from one ZIP archive.
+        max_frame_pixels: Reduce larger images and video frames on load by an integer factor
+            (``extra['downscaled_from']`` keeps the original size).
+        max_decode_bytes: Refuse an image whose decoding needs more memory than this.
+        progress: Optional ``progress(done, total_or_None, message)`` callback.
+
+    Returns:
+        A generator of :class:`FrameRecord` (``source='upload'``) and :class:`Rejection` items.
+
+    Raises:
+        ValueError: If ``every_k`` or ``max_video_frames`` is below 1.
+    """
+    if every_k < 1:
+        raise ValueError(f"every_k must be at least 1, got {every_k}")
+    if max_video_frames < 1:
+        raise ValueError(f"max_video_frames must be at least 1, got {max_video_frames}")
+    limits = Limits(
+        every_k=every_k,
+        max_frames=max_video_frames,
+        max_pixels=max_pixels,
+        max_bytes=max_bytes,
+        max_frame_pixels=max_frame_pixels,
+        max_decode_bytes=max_decode_bytes,
+    )
+    return guarded(_iter_upload(name, data, limits, progress), name)
+
+
+def _stream_size(fp: BinaryIO) -> int | None:
+    try:
+        if not fp.seekable():
+            return None
+        here = fp.tell()
+        end = fp.seek(0, os.SEEK_END)
+        fp.seek(here)
+        return end - here
+    except (OSError, AttributeError, ValueError):
+        return None
+
+
+def _iter_upload(
+    name: str,
+    data: bytes | bytearray | memoryview | BinaryIO,
+    limits: Limits,
+    progress: ProgressCallback | None,
+) -> Iterator[FrameRecord | Rejection]:
+    if isinstance(data, bytes | bytearray | memoryview):
+        size: int | None = len(data)
+        fp: BinaryIO = io.BytesIO(data)
+    else:
+        fp = data
+        size = _stream_size(fp)
+        if size is None:
+            # Not seekable (a pipe): read it, but never more than one byte past the cap.
+            buffered = fp.read(limits.max_bytes + 1)
+            size = len(buffered)
+            fp = io.BytesIO(buffered)
+    if size > limits.max_bytes:
+        raise Reject(
+            f"{name} is {human_size(size)}, over the {human_size(limits.max_bytes)} upload cap"
+        )
+    start = fp.tell()
+    head = fp.read(HEAD_BYTES)
+    fp.seek(start)
+    kind = sniff_kind(head)
+    if kind in PIL_FORMATS:
+        yield from image_frames(fp, name, kind, limits, extra=None, progress=progress)
+    elif kind == "zip":
+        yield from zip_frames(fp, name, limits, progress=progress)
+    elif kind == "video":
+        yield from video_frames(fp, name, limits, progress=progress)
+    else:
+        raise Reject(not_supported_reason(name, kind))
+
+
+def _not_regular_reason(name: str, mode: int) -> str:
+    what = (
+        "a named pipe (FIFO)"
+        if stat.S_ISFIFO(mode)
+        else "a socket"
+        if stat.S_ISSOCK(mode)
+        else "a device"
+        if stat.S_ISCHR(mode) or stat.S_ISBLK(mode)
+        else "not a regular file"
+    )
+    return f"{name} is {what}, not a regular file; skipped it"
+
+
+def _walk_folder(folder: Path) -> list[tuple[Path, int]]:
+    """Files under ``folder`` with a supported extension, with their ``st_mode``."""
+    found: list[tuple[Path, int]] = []
+    # Symlinked folders are not followed, so a link loop cannot make the walk endless.
+    for root, dirs, files in os.walk(folder):
+        dirs[:] = sorted(d for d in dirs if not d.startswith("."))
+        for file in sorted(files):
+            if file.startswith(".") or Path(file).suffix.lower() not in SUPPORTED_EXTENSIONS:
+                continue
+            path = Path(root) / file
+            try:
+                mode = path.stat().st_mode  # follows symlinks: a link to a file is fine
+            except OSError:
+                mode = 0
+            found.append((path, mode))
+    return found
+
+
+def _open_regular(path: Path) -> BinaryIO:
+    """Open a file for reading only if it is a regular file; never blocks on a FIFO.
+
+    ``O_NONBLOCK`` makes opening a FIFO return at once instead of waiting for a writer; the
+    type is then checked on the open descriptor (a file swapped for a FIFO after the folder
+    was listed is caught too). For regular files the flag changes nothing.
+
+    Raises:
+        Reject: Not a regular file.
+        OSError: The file cannot be opened.
+    """
+    fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_NOCTTY", 0))
+    try:
+        mode = os.fstat(fd).st_mode
+        if not stat.S_ISREG(mode):
+            raise Reject(_not_regular_reason(os.fspath(path), mode))
+        if hasattr(os, "set_blocking"):
+            os.set_blocking(fd, True)
+        return os.fdopen(fd, "rb")
+    except BaseException:
+        os.close(fd)
+        raise
+
+
+def iter_paths(
+    paths: Iterable[str | Path],
+    *,
+    progress: ProgressCallback | None = None,
+    **kwargs: int,
+) -> Iterator[FrameRecord | Rejection]:
+    """Frames from files and folders on disk, for the command line.
+
+    Files are read whatever their extension (the content decides). Folders are walked
+    recursively in sorted order, picking files with an image, video or ``.zip`` extension and
+    skipping hidden files. Anything that is not a regular file (a named pipe, socket, device)
+    is skipped with a Rejection. A file's frames are named with the path exactly as the user
+    gave it (``shots/a.png``, ``clip.mp4#12``); a file found inside a folder is named by joining
+    the folder as given with its path relative to that folder.
+
+    Args:
+        paths: Files and folders.
+        progress: Optional ``progress(done, total_or_None, message)``; counts files when there
+            is more than one, otherwise passes through the single file's own progress.
+        **kwargs: The limits of :func:`iter_upload` (``every_k``, ``max_video_frames``,
+            ``max_pixels``, ``max_bytes``, ``max_frame_pixels``, ``max_decode_bytes``).
+
+    Returns:
+        A generator of :class:`FrameRecord` and :class:`Rejection` items.
+    """
+    unknown = set(kwargs) - _LIMIT_NAMES
+    if unknown:
+        raise TypeError(f"iter_paths() got unexpected keyword arguments: {sorted(unknown)}")
+    return _iter_paths(list(paths), progress, kwargs)
+
+
+def _iter_paths(
+    paths: list[str | Path], progress: ProgressCallback | None, kwargs: dict[str, int]
+) -> Iterator[FrameRecord | Rejection]:
+    # Resolve the list of files first (cheap: names and types only) so progress shows a total.
+    jobs: list[tuple[str, Path | None, int]] = []
+    for given in paths:
+        given_str = os.fspath(given)
+        path = Path(given_str)
+        if path.is_dir():
+            for file, mode in _walk_folder(path):
+                name = os.path.join(given_str, os.fspath(file.relative_to(path)))
+                jobs.append((name, file, mode))
+        else:
+            try:
+                mode = path.stat().st_mode
+            except OSError:
+                jobs.append((given_str, None, 0))
+            else:
+                jobs.append((given_str, path, mode))
+    single = len(jobs) == 1
+    for done, (name, file, mode) in enumerate(jobs):
+        if progress and not single:
+            progress(done, len(jobs), name)
+        if file is None:
+            yield Rejection(name, f"{name} does not exist or cannot be read")
+            continue
+        if not stat.S_ISREG(mode):
+            yield Rejection(name, _not_regular_reason(name, mode))
+            continue
+        try:
+            handle = _open_regular(file)
+        except Reject as exc:
+            yield Rejection(name, str(exc))
+            continue
+        except OSError as exc:
+            yield Rejection(name, f"{name} could not be opened ({brief(exc)})")
+            continue
+        with handle:
+            yield from iter_upload(name, handle, progress=progress if single else None, **kwargs)
+    if progress and not single:
+        progress(len(jobs), len(jobs), "done")

@@ -1,0 +1,490 @@
+"""Labelling tasks: a dataset (or a subset of it) given to assigned labellers.
+
+A task holds the question and instructions labellers see, the label kind (binary or graded),
+the assigned labellers (by email) and an overlap target k. Creating and changing tasks needs the
+``admin`` or ``researcher`` role; a labeller only sees the tasks assigned to them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+import pandas as pd
+from sqlalchemy import Engine, select
+from sqlalchemy.orm import Session
+
+from vlmrm_core.errors import InvalidInputError, NotFoundError
+from vlmrm_core.store.db import session_scope, transact
+from vlmrm_core.store.labels import (
+    LabelRecord,
+    add_label,
+    current_labels,
+    label_history,
+    undo_last_label,
+)
+from vlmrm_core.store.schema import (
+    Adjudication,
+    Dataset,
+    DatasetFrame,
+    LabellingTask,
+    TaskAssignee,
+)
+from vlmrm_core.store.users import AccessError, check_email, get_user, require_role
+
+__all__ = [
+    "TaskInfo",
+    "add_label_as",
+    "assigned_datasets",
+    "check_may_label",
+    "create_task",
+    "delete_dataset_as",
+    "delete_task",
+    "final_labels",
+    "get_task",
+    "label_studio_tasks",
+    "labeller_stats",
+    "set_adjudication",
+    "task_queue",
+    "list_tasks",
+    "record_dataset_creator",
+    "tasks_for",
+    "undo_label_as",
+]
+
+MAX_OVERLAP = 100
+
+
+@dataclass(frozen=True)
+class TaskInfo:
+    """A labelling task."""
+
+    name: str
+    dataset: str
+    question: str
+    instructions: str
+    graded: bool
+    overlap: int
+    show_state: bool
+    frame_hashes: tuple[str, ...] | None
+    assignees: tuple[str, ...]
+    created_by: str | None
+    created_at: datetime
+
+
+def _info(session: Session, row: LabellingTask) -> TaskInfo:
+    dataset = session.scalar(select(Dataset.name).where(Dataset.id == row.dataset_id))
+    emails = session.scalars(
+        select(TaskAssignee.email)
+        .where(TaskAssignee.task_id == row.id)
+        .order_by(TaskAssignee.email)
+    ).all()
+    return TaskInfo(
+        name=row.name,
+        dataset=str(dataset),
+        question=row.question,
+        instructions=row.instructions,
+        graded=row.graded,
+        overlap=row.overlap,
+        show_state=row.show_state,
+        frame_hashes=None if row.frame_hashes is None else tuple(row.frame_hashes),
+        assignees=tuple(emails),
+        created_by=row.created_by,
+        created_at=row.created_at,
+    )
+
+
+def create_task(
+    engine: Engine,
+    name: str,
+    dataset: str,
+    question: str,
+    *,
+    actor: str,
+    instructions: str = "",
+    graded: bool = False,
+    overlap: int = 1,
+    assignees: Sequence[str] = (),
+    frame_hashes: Sequence[str] | None = None,
+    show_state: bool = False,
+) -> TaskInfo:
+    """Create a labelling task (admins and researchers only).
+
+    Raises:
+        AccessError: The actor is unknown or a labeller.
+        InvalidInputError: Empty name or question, overlap out of range, frames not in the
+            dataset, or an assignee who is not a user.
+        NotFoundError: No such dataset.
+    """
+    require_role(engine, actor, "admin", "researcher")
+    name, question = name.strip(), question.strip()
+    if not name or not question:
+        raise InvalidInputError("A task needs a name and a question for the labellers.")
+    if not 1 <= int(overlap) <= MAX_OVERLAP:
+        raise InvalidInputError(f"Overlap k must be between 1 and {MAX_OVERLAP}, got {overlap}.")
+    emails = sorted({check_email(e) for e in assignees})
+    for email in emails:
+        if get_user(engine, email) is None:
+            raise InvalidInputError(f"{email} is not a user yet: add them on the Admin page.")
+
+    def body(session: Session) -> TaskInfo:
+        ds_id = session.scalar(select(Dataset.id).where(Dataset.name == dataset))
+        if ds_id is None:
+            raise NotFoundError(f"no dataset named {dataset!r}")
+        subset = None
+        if frame_hashes is not None:
+            subset = list(dict.fromkeys(frame_hashes))
+            members = set(
+                session.scalars(
+                    select(DatasetFrame.frame_hash).where(DatasetFrame.dataset_id == ds_id)
+                )
+            )
+            if not set(subset) <= members:
+                raise InvalidInputError("Some of the task's frames are not in the dataset.")
+        if session.scalar(select(LabellingTask.id).where(LabellingTask.name == name)):
+            raise InvalidInputError(f"A task named {name!r} exists already: pick another name.")
+        row = LabellingTask(
+            name=name,
+            dataset_id=ds_id,
+            question=question,
+            instructions=instructions.strip(),
+            graded=bool(graded),
+            overlap=int(overlap),
+            show_state=bool(show_state),
+            frame_hashes=subset,
+            created_by=check_email(actor),
+        )
+        session.add(row)
+        session.flush()
+        session.add_all(TaskAssignee(task_id=row.id, email=e) for e in emails)
+        session.flush()
+        return _info(session, row)
+
+    return transact(engine, body)
+
+
+def list_tasks(engine: Engine) -> list[TaskInfo]:
+    """Every task, by name."""
+    with session_scope(engine) as session:
+        rows = session.scalars(select(LabellingTask).order_by(LabellingTask.name)).all()
+        return [_info(session, r) for r in rows]
+
+
+def tasks_for(engine: Engine, email: str) -> list[TaskInfo]:
+    """The tasks assigned to ``email``, by name."""
+    email = check_email(email)
+    return [t for t in list_tasks(engine) if email in t.assignees]
+
+
+def assigned_datasets(engine: Engine, email: str) -> list[str]:
+    """Names of the datasets of the tasks assigned to ``email`` (what a labeller may see)."""
+    return sorted({t.dataset for t in tasks_for(engine, email)})
+
+
+def delete_task(engine: Engine, name: str, *, actor: str) -> None:
+    """Delete a task (admins and researchers); its labels stay with the dataset."""
+    require_role(engine, actor, "admin", "researcher")
+
+    def body(session: Session) -> None:
+        row = session.scalar(select(LabellingTask).where(LabellingTask.name == name))
+        if row is None:
+            raise NotFoundError(f"no task named {name!r}")
+        session.delete(row)
+
+    transact(engine, body)
+
+
+def check_may_label(engine: Engine, actor: str, dataset: str) -> None:
+    """Raise unless ``actor`` may label ``dataset``.
+
+    Admins and researchers may label any dataset; a labeller only the datasets of their tasks.
+
+    Raises:
+        AccessError: Unknown actor, or a labeller without a task on this dataset.
+    """
+    user = require_role(engine, actor)
+    if user.role == "labeller" and dataset not in assigned_datasets(engine, user.email):
+        raise AccessError(
+            "This dataset is not in any of your labelling tasks; ask a researcher to assign you."
+        )
+
+
+def add_label_as(
+    engine: Engine,
+    actor: str,
+    dataset: str,
+    frame_hash: str,
+    value: float,
+    *,
+    session_id: str | None = None,
+) -> LabelRecord:
+    """Write a label under the signed-in identity (never anyone else's name).
+
+    Raises:
+        AccessError: See :func:`check_may_label`.
+    """
+    check_may_label(engine, actor, dataset)
+    return add_label(engine, dataset, frame_hash, check_email(actor), value, session_id=session_id)
+
+
+def undo_label_as(
+    engine: Engine, actor: str, dataset: str, *, session_id: str
+) -> LabelRecord | None:
+    """Remove the actor's latest label written in ``session_id`` (nobody else's, ever).
+
+    Raises:
+        AccessError: See :func:`check_may_label`.
+    """
+    check_may_label(engine, actor, dataset)
+    return undo_last_label(engine, dataset, check_email(actor), session_id=session_id)
+
+
+def record_dataset_creator(engine: Engine, dataset: str, email: str | None) -> None:
+    """Note who created ``dataset`` (kept when already set; nothing without sign-in)."""
+    if email is None:
+        return
+    email = check_email(email)
+
+    def body(session: Session) -> None:
+        row = session.scalar(select(Dataset).where(Dataset.name == dataset))
+        if row is not None and row.created_by is None:
+            row.created_by = email
+
+    transact(engine, body)
+
+
+def delete_dataset_as(engine: Engine, actor: str | None, dataset: str) -> int:
+    """Delete a dataset; with sign-in (``actor`` set) only an admin may.
+
+    Returns:
+        What :func:`vlmrm_core.store.delete_dataset` returns (frames removed).
+
+    Raises:
+        AccessError: A signed-in actor who is not an admin.
+    """
+    from vlmrm_core.store.datasets import delete_dataset
+
+    if actor is not None:
+        require_role(engine, actor, "admin")
+    return delete_dataset(engine, dataset)
+
+
+# ----------------------------------------------------------------------------- queues
+
+
+def get_task(engine: Engine, name: str) -> TaskInfo:
+    """One task by name.
+
+    Raises:
+        NotFoundError: No such task.
+    """
+    with session_scope(engine) as session:
+        row = session.scalar(select(LabellingTask).where(LabellingTask.name == name))
+        if row is None:
+            raise NotFoundError(f"no task named {name!r}")
+        return _info(session, row)
+
+
+def _task_frames(engine: Engine, task: TaskInfo) -> list[str]:
+    with session_scope(engine) as session:
+        ds_id = session.scalar(select(Dataset.id).where(Dataset.name == task.dataset))
+        hashes = session.scalars(
+            select(DatasetFrame.frame_hash)
+            .where(DatasetFrame.dataset_id == ds_id)
+            .order_by(DatasetFrame.position)
+        ).all()
+    hashes = list(dict.fromkeys(hashes))
+    if task.frame_hashes is not None:
+        wanted = set(task.frame_hashes)
+        hashes = [h for h in hashes if h in wanted]
+    return hashes
+
+
+def task_queue(engine: Engine, task_name: str, labeler: str, seed: int = 0) -> list[str]:
+    """The frames of a task left for ``labeler``, next first.
+
+    A frame leaves every queue once it has ``overlap`` (k) current labels, and the labeller's own
+    labelled frames are left out. With k ≥ 2, frames others already labelled come first (most
+    labels first), so agreement builds up early; ties are shuffled with ``seed``.
+    """
+    import numpy as np
+
+    task = get_task(engine, task_name)
+    frames = _task_frames(engine, task)
+    current = current_labels(engine, task.dataset)
+    counts = current.groupby("frame_hash")["labeler"].nunique().to_dict()
+    mine = set(current.loc[current["labeler"] == labeler, "frame_hash"])
+    left = [h for h in frames if h not in mine and counts.get(h, 0) < task.overlap]
+    order = np.random.default_rng(seed).permutation(len(left))
+    shuffled = [left[i] for i in order]
+    if task.overlap >= 2:
+        shuffled.sort(key=lambda h: -counts.get(h, 0))  # stable: keeps the shuffle within ties
+    return shuffled
+
+
+# ----------------------------------------------------------------------------- review
+
+
+def set_adjudication(
+    engine: Engine, dataset: str, frame_hash: str, value: float, *, actor: str
+) -> None:
+    """Record the final label of a frame (admins and researchers); replaces an earlier one.
+
+    The raw labels stay untouched: the adjudicated value is kept apart.
+
+    Raises:
+        AccessError: The actor is unknown or a labeller.
+        InvalidInputError: A value outside [0, 1].
+        NotFoundError: No such dataset or frame in it.
+    """
+    require_role(engine, actor, "admin", "researcher")
+    v = float(value)
+    if not 0.0 <= v <= 1.0:
+        raise InvalidInputError(f"an adjudicated label must be in [0, 1], got {value!r}")
+
+    def body(session: Session) -> None:
+        ds_id = session.scalar(select(Dataset.id).where(Dataset.name == dataset))
+        if ds_id is None:
+            raise NotFoundError(f"no dataset named {dataset!r}")
+        member = session.scalar(
+            select(DatasetFrame.position)
+            .where(DatasetFrame.dataset_id == ds_id, DatasetFrame.frame_hash == frame_hash)
+            .limit(1)
+        )
+        if member is None:
+            raise NotFoundError(f"frame {frame_hash} is not in dataset {dataset!r}")
+        row = session.get(Adjudication, (ds_id, frame_hash))
+        if row is None:
+            session.add(
+                Adjudication(
+                    dataset_id=ds_id, frame_hash=frame_hash, value=v, adjudicator=check_email(actor)
+                )
+            )
+        else:
+            row.value, row.adjudicator = v, check_email(actor)
+
+    transact(engine, body)
+
+
+def final_labels(engine: Engine, dataset: str) -> pd.DataFrame:
+    """One label per labelled frame: the adjudicated one where there is one, else the majority.
+
+    The majority of binary labels is the most frequent value (a tie gives 0.5); graded labels
+    take the median.
+
+    Returns:
+        DataFrame with columns frame_hash, value, source (``'adjudicated'`` or ``'majority'``),
+        n_labels, sorted by frame hash.
+    """
+    current = current_labels(engine, dataset)
+    rows: dict[str, tuple[float, str, int]] = {}
+    for frame_hash, group in current.groupby("frame_hash"):
+        values = group["value"].to_numpy(dtype=float)
+        rows[str(frame_hash)] = (float(pd.Series(values).median()), "majority", len(values))
+    with session_scope(engine) as session:
+        ds_id = session.scalar(select(Dataset.id).where(Dataset.name == dataset))
+        adjudicated = session.execute(
+            select(Adjudication.frame_hash, Adjudication.value).where(
+                Adjudication.dataset_id == ds_id
+            )
+        ).all()
+    for frame_hash, value in adjudicated:
+        n = rows.get(frame_hash, (0.0, "", 0))[2]
+        rows[frame_hash] = (float(value), "adjudicated", n)
+    table = pd.DataFrame(
+        [(h, v, s, n) for h, (v, s, n) in sorted(rows.items())],
+        columns=["frame_hash", "value", "source", "n_labels"],
+    )
+    return table
+
+
+def labeller_stats(engine: Engine, dataset: str, max_gap_s: float = 600.0) -> pd.DataFrame:
+    """Per labeller: labels, median seconds per label and agreement with the final labels.
+
+    Seconds per label are the gaps between a labeller's consecutive labels, gaps over
+    ``max_gap_s`` (breaks) left out. Agreement is the share of their current labels on the
+    same side of 0.5 as the final label (:func:`final_labels`).
+
+    Returns:
+        DataFrame with columns labeler, labels, median_seconds, agreement (NaN when undefined).
+    """
+    import numpy as np
+
+    history = label_history(engine, dataset)
+    current = current_labels(engine, dataset)
+    final = final_labels(engine, dataset).set_index("frame_hash")["value"]
+    out = []
+    for labeler, group in current.groupby("labeler"):
+        times = history.loc[history["labeler"] == labeler, "created_at"].sort_values()
+        gaps = times.diff().dt.total_seconds().dropna().to_numpy()
+        gaps = gaps[gaps <= max_gap_s]
+        matched = [
+            (v >= 0.5) == (final[h] >= 0.5)
+            for h, v in zip(group["frame_hash"], group["value"], strict=True)
+            if h in final.index and final[h] != 0.5
+        ]
+        out.append(
+            (
+                str(labeler),
+                len(group),
+                float(np.median(gaps)) if len(gaps) else float("nan"),
+                float(np.mean(matched)) if matched else float("nan"),
+            )
+        )
+    return pd.DataFrame(out, columns=["labeler", "labels", "median_seconds", "agreement"])
+
+
+def label_studio_tasks(engine: Engine, dataset: str) -> list[dict[str, Any]]:
+    """The dataset's current labels in Label Studio's JSON import format.
+
+    One task per labelled frame (``data.image`` is the frame's file name under the frames
+    folder); one annotation per labeller, a ``choices`` result (Success / Failure) for binary
+    labels or a ``number`` result for graded ones.
+    """
+    current = current_labels(engine, dataset)
+    with session_scope(engine) as session:
+        ds = session.scalar(select(Dataset).where(Dataset.name == dataset))
+        if ds is None:
+            raise NotFoundError(f"no dataset named {dataset!r}")
+        graded = ds.graded
+        names = dict(
+            session.execute(
+                select(DatasetFrame.frame_hash, DatasetFrame.name).where(
+                    DatasetFrame.dataset_id == ds.id
+                )
+            ).all()
+        )
+    tasks = []
+    for i, (frame_hash, group) in enumerate(current.groupby("frame_hash"), start=1):
+        annotations = []
+        for labeler, value, created in zip(
+            group["labeler"], group["value"], group["created_at"], strict=True
+        ):
+            if graded:
+                result = {"type": "number", "value": {"number": float(value)}}
+            else:
+                choice = "Success" if float(value) >= 0.5 else "Failure"
+                result = {"type": "choices", "value": {"choices": [choice]}}
+            result.update({"from_name": "label", "to_name": "image"})
+            annotations.append(
+                {
+                    "completed_by": {"email": str(labeler)},
+                    "created_at": pd.Timestamp(created).isoformat(),
+                    "result": [result],
+                }
+            )
+        tasks.append(
+            {
+                "id": i,
+                "data": {
+                    "image": f"{frame_hash}.png",
+                    "frame_hash": str(frame_hash),
+                    "frame_name": names.get(frame_hash),
+                    "dataset": dataset,
+                },
+                "annotations": annotations,
+            }
+        )
+    return tasks
