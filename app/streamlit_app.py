@@ -11,9 +11,18 @@ from pathlib import Path
 
 import streamlit as st
 
-from app.auth import require_sign_in, sidebar_account
-from app.ui import engine, progress_bar
-from vlmrm_core.demo import create_demo_if_empty
+st.set_page_config(page_title="VLM-RM Studio", page_icon=":material/target:", layout="wide")
+# The first script run of a session imports torch and open_clip (seconds): say so at once,
+# instead of a blank page, then import them.
+_starting = st.empty()
+if "demo_checked" not in st.session_state:
+    _starting.progress(0.0, text="Starting VLM-RM Studio: loading the model libraries…")
+
+from app.auth import require_sign_in, sidebar_account  # noqa: E402  (after the first paint)
+from app.ui import engine, progress_bar  # noqa: E402
+from vlmrm_core.demo import create_demo_if_empty  # noqa: E402
+
+_starting.empty()
 
 # Not named `pages/`: Streamlit would auto-discover that folder as an old-style multipage app
 # and serve deep links (e.g. /label) without running this entry point first.
@@ -29,8 +38,6 @@ PAGES = {
     "tasks": ("Tasks", ":material/assignment:"),
     "admin": ("Admin", ":material/admin_panel_settings:"),
 }
-
-st.set_page_config(page_title="VLM-RM Studio", page_icon=":material/target:", layout="wide")
 
 identity = require_sign_in(engine())
 sidebar_account(identity)

@@ -151,9 +151,7 @@ def losses_figure(metrics: pd.DataFrame, *, smoothing: float = 0.6) -> go.Figure
         steps, values = _series(metrics, column)
         if len(steps):
             mode = "lines+markers" if len(steps) <= SPARSE_POINTS else "lines"
-            fig.add_trace(
-                go.Scatter(x=steps, y=smooth(values, smoothing), mode=mode, name=column)
-            )
+            fig.add_trace(go.Scatter(x=steps, y=smooth(values, smoothing), mode=mode, name=column))
     fig.update_xaxes(title_text="environment steps")
     fig.update_layout(margin={"l": 10, "r": 10, "t": 10, "b": 10}, hovermode="x unified")
     return fig

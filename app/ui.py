@@ -9,6 +9,7 @@ import streamlit as st
 from app.text import md_escape
 from app.uploads import checkpoint_upload
 from vlmrm_core.errors import VlmrmError
+from vlmrm_core.ingest import sweep_incoming
 from vlmrm_core.models import (
     NO_WEIGHTS_HELP,
     ClipModel,
@@ -29,8 +30,14 @@ UNTRAINED_WARNING = (
 
 @st.cache_resource(show_spinner="Opening the project database…")
 def get_engine(url: str) -> Engine:
-    """The project database, migrated to the latest schema (once per process and URL)."""
-    return init_db(url)
+    """The project database, migrated to the latest schema (once per process and URL).
+
+    Also finishes what killed imports left behind (staged frame files), so every stored frame
+    has its file and every file its row before anyone imports again.
+    """
+    db = init_db(url)
+    sweep_incoming(db)
+    return db
 
 
 def engine() -> Engine:

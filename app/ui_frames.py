@@ -92,20 +92,22 @@ def show_import_report(report: IngestReport) -> None:
     st.success(escape_markdown(report_summary(report)))
     cols = st.columns(4)
     cols[0].metric("Imported (new frames)", report.imported)
-    cols[1].metric("Duplicates", report.duplicates)
+    cols[1].metric(
+        "Already stored",
+        report.duplicates,
+        help="Images whose pixels the project already had (from another dataset, an earlier "
+        "import or twice in this one): stored once, and listed in this dataset without a copy.",
+    )
     cols[2].metric("Rejected", len(report.rejected))
     cols[3].metric("Added to dataset", report.added)
     if report.rejected:
         st.caption("Rejected inputs")
-        st.dataframe(
-            rejection_table(report),
-            hide_index=True,
-            width="stretch",
-            column_config={
-                "input": st.column_config.TextColumn("Input", width="medium"),
-                "reason": st.column_config.TextColumn("Reason", width="large"),
-            },
-        )
+        # a static table wraps long reasons instead of cutting them off; its cells are
+        # Markdown, so file names and reasons are escaped
+        table = rejection_table(report)
+        for column in ("input", "reason"):
+            table[column] = [escape_markdown(str(v)) for v in table[column]]
+        st.table(table.set_index("input"))
 
 
 def run_import(

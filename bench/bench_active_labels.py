@@ -77,8 +77,11 @@ def main() -> None:
                 for n in sizes:
                     chosen = pool[order[:n]]
                     fit = fit_adapted(
-                        images[chosen], data.labels[chosen], prior,
-                        groups=data.episodes[chosen], seed=split,
+                        images[chosen],
+                        data.labels[chosen],
+                        prior,
+                        groups=data.episodes[chosen],
+                        seed=split,
                     )
                     epic = held_out_metrics(
                         fit.predict(images[test]), data.labels[test], n_boot=0
@@ -89,8 +92,13 @@ def main() -> None:
             orders = {
                 "random": rng.permutation(len(pool)),
                 "informative": simulate_active_order(
-                    images[pool], data.labels[pool], [images[pool] @ t for t in texts],
-                    groups=data.episodes[pool], prior=prior, batch_size=8, seed=split,
+                    images[pool],
+                    data.labels[pool],
+                    [images[pool] @ t for t in texts],
+                    groups=data.episodes[pool],
+                    prior=prior,
+                    batch_size=8,
+                    seed=split,
                 ),
             }
             results = {name: curve(order) for name, order in orders.items()}
@@ -105,7 +113,9 @@ def main() -> None:
     print(f"(curves and orders: {time.perf_counter() - started:.1f} s)")
     print(f"labels to reach held-out EPIC within {TOLERANCE} of the all-labels value:")
     for name, values in needed.items():
-        print(f"  {name:12s} mean {np.mean(values):6.1f}  median {np.median(values):5.1f}  {values}")
+        print(
+            f"  {name:12s} mean {np.mean(values):6.1f}  median {np.median(values):5.1f}  {values}"
+        )
     print("mean held-out EPIC by labels used:")
     print("  labels       " + " ".join(f"{s:6d}" for s in sizes))
     for name, values in curves.items():

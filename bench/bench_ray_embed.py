@@ -10,7 +10,10 @@ best time of each (and the spread of per-round ratios is shown).
 Two rates per engine: *end-to-end* (frames / wall time of the whole job, start-up included:
 the Ray actor imports torch and loads the model in a fresh process, the local engine only loads
 the model) and *steady* (frames after the first batch / time from the first batch written to
-the last: the per-frame cost of each pipeline once running).
+the last: the per-frame cost of each pipeline once running), and the *CPU time per frame* of
+the whole process tree (this process, and the local Ray cluster's raylet, GCS and workers,
+read from /proc): on a machine shared with other work the wall-clock rates mostly measure the
+scheduler's share, while CPU seconds per frame measure each pipeline's own cost.
 
 Run (CPU):  .venv/bin/python bench/bench_ray_embed.py --model ViT-B-32 --frames 512
 Run (GPU):  .venv/bin/python bench/bench_ray_embed.py --model ViT-bigG-14 --device cuda \
@@ -76,6 +79,7 @@ def main() -> None:
             f"({resources.cpus:g} CPUs, {resources.gpus:g} GPUs)"
         )
         local_times, ray_times, local_steady, ray_steady = [], [], [], []
+        local_cpu, ray_cpu = [], []
         for round_ in range(args.rounds):
             delete_embeddings(engine)
             clock = _Clock()
@@ -90,6 +94,7 @@ def main() -> None:
             )
             local_times.append(clock.total())
             local_steady.append(clock.steady_rate())
+            local_cpu.append(clock.cpu_seconds() / args.frames)
             assert report.new == args.frames, report
             delete_embeddings(engine)
             clock = _Clock()
@@ -103,13 +108,15 @@ def main() -> None:
             )
             ray_times.append(clock.total())
             ray_steady.append(clock.steady_rate())
+            ray_cpu.append(clock.cpu_seconds() / args.frames)
             assert report.new == args.frames, report
             print(
                 f"round {round_ + 1}: end-to-end local {args.frames / local_times[-1]:7.1f} "
                 f"ray {args.frames / ray_times[-1]:7.1f} img/s (ratio "
                 f"{local_times[-1] / ray_times[-1]:.2f}x) | steady local "
                 f"{local_steady[-1]:7.1f} ray {ray_steady[-1]:7.1f} img/s (ratio "
-                f"{ray_steady[-1] / local_steady[-1]:.2f}x)",
+                f"{ray_steady[-1] / local_steady[-1]:.2f}x) | CPU ms/frame local "
+                f"{1000 * local_cpu[-1]:.0f} ray {1000 * ray_cpu[-1]:.0f}",
                 flush=True,
             )
     best_local, best_ray = min(local_times), min(ray_times)
@@ -127,6 +134,11 @@ def main() -> None:
         f"{statistics.median(ratios):.2f}x, range {min(ratios):.2f}-{max(ratios):.2f})"
     )
     print(
+        f"CPU time per frame (best): local {1000 * min(local_cpu):.0f} ms, ray "
+        f"{1000 * min(ray_cpu):.0f} ms: ray / local efficiency "
+        f"{min(local_cpu) / min(ray_cpu):.2f}x"
+    )
+    print(
         f"ray / local steady:     {max(ray_steady) / max(local_steady):.2f}x (best vs best; "
         f"per-round median {statistics.median(steady):.2f}x, range {min(steady):.2f}-{max(steady):.2f})"
     )
@@ -139,8 +151,11 @@ class _Clock:
         self.start = time.perf_counter()
         self.first: tuple[float, int] | None = None
         self.last: tuple[float, int] = (self.start, 0)
+        self.cpu_start = _tree_cpu()
+        self.cpu_seen = dict(self.cpu_start)
 
     def tick(self, done: int, total: int) -> None:
+        self.cpu_seen.update(_tree_cpu())  # workers exit after the job: sample while they live
         now = time.perf_counter()
         if self.first is None:
             self.first = (now, done)
@@ -149,10 +164,40 @@ class _Clock:
     def total(self) -> float:
         return self.last[0] - self.start
 
+    def cpu_seconds(self) -> float:
+        self.cpu_seen.update(_tree_cpu())
+        return sum(t - self.cpu_start.get(pid, 0.0) for pid, t in self.cpu_seen.items())
+
     def steady_rate(self) -> float:
         if self.first is None or self.last[0] <= self.first[0]:
             return float("nan")
         return (self.last[1] - self.first[1]) / (self.last[0] - self.first[0])
+
+
+def _tree_cpu() -> dict[int, float]:
+    """CPU seconds (user + system) of this process and all its descendants, by pid."""
+    ticks = os.sysconf("SC_CLK_TCK")
+    parents: dict[int, int] = {}
+    cpu: dict[int, float] = {}
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry}/stat") as fh:
+                fields = fh.read().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        parents[int(entry)] = int(fields[1])
+        cpu[int(entry)] = (int(fields[11]) + int(fields[12])) / ticks
+    tree = {os.getpid()}
+    changed = True
+    while changed:
+        changed = False
+        for pid, parent in parents.items():
+            if parent in tree and pid not in tree:
+                tree.add(pid)
+                changed = True
+    return {pid: cpu[pid] for pid in tree if pid in cpu}
 
 
 if __name__ == "__main__":

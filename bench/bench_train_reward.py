@@ -30,7 +30,7 @@ from vlmrm_core.models import load_model  # noqa: E402
 from vlmrm_core.reward_model import RewardModel  # noqa: E402
 from vlmrm_core.spec import RewardSpec  # noqa: E402
 from vlmrm_core.training.config import TrainConfig  # noqa: E402
-from vlmrm_core.training.envs import make_vec_env  # noqa: E402
+from vlmrm_core.training.envs import make_run_vec_env  # noqa: E402
 from vlmrm_core.wrappers import CLIPRewardVecEnv  # noqa: E402
 
 
@@ -62,8 +62,8 @@ def main() -> None:
     def per_env(frames: np.ndarray) -> np.ndarray:
         return np.concatenate([reward(frame[None]) for frame in frames])
 
-    batched_env = make_vec_env(config, reward)
-    per_env_env = make_vec_env(config, per_env)
+    batched_env = make_run_vec_env(config, reward)
+    per_env_env = make_run_vec_env(config, per_env)
     base = batched_env.venv  # the same DummyVecEnv without the reward wrapper
 
     def actions() -> np.ndarray:

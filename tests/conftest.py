@@ -12,10 +12,15 @@ os.environ.setdefault("PYOPENGL_PLATFORM", "egl")
 os.environ.setdefault("PYGAME_HIDE_SUPPORT_PROMPT", "1")
 
 from pathlib import Path  # noqa: E402
+from typing import TYPE_CHECKING  # noqa: E402
 
+import numpy as np  # noqa: E402
 import pytest  # noqa: E402
 
 from vlmrm_core._torchvision_compat import install as install_torchvision_compat  # noqa: E402
+
+if TYPE_CHECKING:
+    from vlmrm_core.store import FrameInfo
 
 # Test modules import open_clip directly, so the workaround goes in before any of them loads.
 install_torchvision_compat()
@@ -30,6 +35,17 @@ def data_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     monkeypatch.delenv("VLMRM_DATABASE_URL", raising=False)
     monkeypatch.delenv("VLMRM_MODELS_DIR", raising=False)
     return root
+
+
+@pytest.fixture
+def cartpole_db(data_dir: Path):
+    """A project database with a 9-point CartPole pole-angle sweep called ``cp9``."""
+    from vlmrm_core.sources.sweeps import cartpole_sweep
+    from vlmrm_core.store import ingest_frames, init_db
+
+    engine = init_db()
+    ingest_frames(engine, "cp9", cartpole_sweep(points=9), kind="sweep")
+    return engine
 
 
 TINY_MODEL = "ViT-S-32-alt"
@@ -58,6 +74,43 @@ def tiny_checkpoint(tmp_path_factory: pytest.TempPathFactory) -> Path:
     state = {k: v.contiguous() for k, v in model.state_dict().items()}
     save_file(state, str(path))
     return path
+
+
+# --------------------------------------------------------------------------- shared factories
+# Plain functions (import them: ``from tests.conftest import frame_info``).
+
+
+def frame_info(i: int = 0, **fields: object) -> FrameInfo:
+    """Metadata of stored frame ``i`` of an uploaded dataset, without a database.
+
+    Args:
+        i: position; the hash is ``i`` as 64 hex digits and the name ``frame {i}``.
+        **fields: any other :class:`~vlmrm_core.store.FrameInfo` field to set.
+    """
+    from vlmrm_core.store import FrameInfo
+
+    values: dict[str, object] = {
+        "hash": f"{i:064x}",
+        "position": i,
+        "name": f"frame {i}",
+        "source": "upload",
+        "env_id": None,
+        "episode": None,
+        "step": None,
+        "state": None,
+        "param_name": None,
+        "param_value": None,
+        "width": 4,
+        "height": 4,
+    }
+    values.update(fields)
+    return FrameInfo(**values)  # type: ignore[arg-type]
+
+
+def unit_rows(n: int, dim: int, seed: int = 0) -> np.ndarray:
+    """``n`` random float32 unit vectors of dimension ``dim`` (stand-ins for embeddings)."""
+    x = np.random.default_rng(seed).standard_normal((n, dim)).astype(np.float32)
+    return x / np.linalg.norm(x, axis=1, keepdims=True)
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:

@@ -67,7 +67,7 @@ def test_informativeness_combines_what_is_known() -> None:
     a, b = np.arange(8.0), np.arange(8.0)[::-1]
     assert informativeness([a]).shape == (8,)
     with_adapted = informativeness([a, b], adapted=np.linspace(0, 1, 8))
-    assert np.all((0 <= with_adapted) & (with_adapted <= 1))
+    assert np.all((with_adapted >= 0) & (with_adapted <= 1))
     with pytest.raises(ValueError):
         informativeness([])
 
@@ -110,17 +110,28 @@ def test_informative_first_needs_no_more_labels_than_random(tiny_clip) -> None:
             for n in sizes:
                 chosen = pool[order[:n]]
                 fit = fit_adapted(
-                    images[chosen], data.labels[chosen], prior,
-                    groups=data.episodes[chosen], seed=seed,
+                    images[chosen],
+                    data.labels[chosen],
+                    prior,
+                    groups=data.episodes[chosen],
+                    seed=seed,
                 )
-                out.append(held_out_metrics(fit.predict(images[test]), data.labels[test],
-                                            n_boot=0).epic_distance)
+                out.append(
+                    held_out_metrics(
+                        fit.predict(images[test]), data.labels[test], n_boot=0
+                    ).epic_distance
+                )
             return out
 
         sets = [images[pool] @ t for t in texts]
         active = simulate_active_order(
-            images[pool], data.labels[pool], sets, groups=data.episodes[pool], prior=prior,
-            batch_size=8, seed=seed,
+            images[pool],
+            data.labels[pool],
+            sets,
+            groups=data.episodes[pool],
+            prior=prior,
+            batch_size=8,
+            seed=seed,
         )
         assert sorted(active.tolist()) == list(range(len(pool)))
         random_curve = curve(rng.permutation(len(pool)))
@@ -129,3 +140,21 @@ def test_informative_first_needs_no_more_labels_than_random(tiny_clip) -> None:
         needed["random"].append(labels_to_reach(sizes, random_curve, target) or sizes[-1])
         needed["informative"].append(labels_to_reach(sizes, active_curve, target) or sizes[-1])
     assert np.mean(needed["informative"]) <= np.mean(needed["random"])
+
+
+def test_informative_queue_reorders_only_the_pending_frames() -> None:
+    from vlmrm_core.active_labels import informative_queue
+
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(30, 8))
+    x /= np.linalg.norm(x, axis=1, keepdims=True)
+    hashes = [f"h{i}" for i in range(30)]
+    y = (x[:, 0] > 0).astype(float)
+    labels = {hashes[i]: y[i] for i in range(6)}
+    queue = [*hashes[10:], "not-embedded"]
+    sets = [x @ rng.normal(size=8), x @ rng.normal(size=8)]
+    ordered = informative_queue(queue, hashes, x, sets, labels=labels)
+    assert sorted(ordered) == sorted(queue)
+    assert ordered[-1] == "not-embedded"
+    # Without rewards or labels it still spreads over the embedding space.
+    assert sorted(informative_queue(queue, hashes, x, [])) == sorted(queue)

@@ -143,7 +143,9 @@ class Member:
 
 def test_frame_groups_by_episode_video_sweep_block_and_upload() -> None:
     members = [
-        Member("a", episode=0), Member("b", episode=0), Member("c", episode=1),
+        Member("a", episode=0),
+        Member("b", episode=0),
+        Member("c", episode=1),
         Member("v1", name="clip.mp4#1", source="upload", env_id=None),
         Member("v2", name="clip.mp4#7", source="upload", env_id=None),
         Member("u1", name="x.png", source="upload", env_id=None),
@@ -228,7 +230,13 @@ def test_visible_object_large_held_out_epic_gain(tiny_clip) -> None:
     prior = prior_direction(texts[0])
     zero_shot = images @ texts[0]
     report = cross_validate_adaptation(
-        images, data.labels, data.episodes, prior, zero_shot, folds=5, n_boot=500,
+        images,
+        data.labels,
+        data.episodes,
+        prior,
+        zero_shot,
+        folds=5,
+        n_boot=500,
         curve_sizes=[8, 32, 128],
     )
     assert report.folds == 5 and report.n_labels == len(data.labels) and report.n_groups == 20
@@ -269,15 +277,23 @@ def test_cli_labels_import_and_adapt_end_to_end(data_dir, tmp_path, capsys) -> N
     data = render_visible_object(episodes=8, steps=6, seed=1)
     engine = init_db()
     records = [
-        FrameRecord(pixels=p, source="rollout", name=f"ep{e} t{i % 6}", env_id="Disc-v0",
-                    episode=int(e), step=i % 6)
+        FrameRecord(
+            pixels=p,
+            source="rollout",
+            name=f"ep{e} t{i % 6}",
+            env_id="Disc-v0",
+            episode=int(e),
+            step=i % 6,
+        )
         for i, (p, e) in enumerate(zip(data.frames, data.episodes, strict=True))
     ]
     ingest_frames(engine, "discs", iter(records))
     scores = tmp_path / "scores.csv"
     model = ["--model", "ViT-S-32-alt", "--pretrained", "random"]
-    assert main(["score", "--dataset", "discs", *model, "--goal", "a red disc",
-                 "--out", str(scores)]) == 0
+    assert (
+        main(["score", "--dataset", "discs", *model, "--goal", "a red disc", "--out", str(scores)])
+        == 0
+    )
     with scores.open() as fh:
         names = [row["frame"] for row in csv.DictReader(fh)]
     assert len(names) == len(records)
@@ -287,8 +303,9 @@ def test_cli_labels_import_and_adapt_end_to_end(data_dir, tmp_path, capsys) -> N
         writer = csv.writer(fh)
         writer.writerow(["frame", "label"])
         writer.writerows([n, int(v)] for n, v in zip(names, data.labels, strict=True))
-    assert main(["labels", "import", str(labels_csv), "--dataset", "discs",
-                 "--labeler", "ann"]) == 0
+    assert (
+        main(["labels", "import", str(labels_csv), "--dataset", "discs", "--labeler", "ann"]) == 0
+    )
     assert f"stored {len(names)} labels by ann" in capsys.readouterr().out
 
     twice = tmp_path / "twice.csv"
@@ -296,9 +313,32 @@ def test_cli_labels_import_and_adapt_end_to_end(data_dir, tmp_path, capsys) -> N
     assert main(["labels", "import", str(twice), "--dataset", "discs", "--labeler", "bo"]) == 1
     assert "twice (lines 2 and 4)" in capsys.readouterr().err
 
+    graded = tmp_path / "graded.csv"
+    graded.write_text(f"frame,label\n{names[0]},1\n{names[1]},0.5\n")
+    assert main(["labels", "import", str(graded), "--dataset", "discs", "--labeler", "bo"]) == 1
+    assert "line 3: label 0.5 is not 1 (success) or 0 (failure)" in capsys.readouterr().err
+
     out = tmp_path / "adapted.json"
-    assert main(["adapt", "--dataset", "discs", *model, "--goal", "a red disc", "--folds", "4",
-                 "--bootstrap", "200", "--out", str(out), "--json"]) == 0
+    assert (
+        main(
+            [
+                "adapt",
+                "--dataset",
+                "discs",
+                *model,
+                "--goal",
+                "a red disc",
+                "--folds",
+                "4",
+                "--bootstrap",
+                "200",
+                "--out",
+                str(out),
+                "--json",
+            ]
+        )
+        == 0
+    )
     printed = capsys.readouterr().out.strip().splitlines()
     assert any(line.startswith("adapted") for line in printed)
     result = json.loads(printed[-1])
@@ -312,3 +352,40 @@ def test_cli_labels_import_and_adapt_end_to_end(data_dir, tmp_path, capsys) -> N
     assert saved.provenance.dataset == "discs" and saved.provenance.n_labels == len(names)
     assert saved.provenance.epic_distance == result["adapted"]["epic_distance"]
     assert saved.provenance.extra["adaptation"]["labelers"] == ["ann"]
+
+
+def test_held_out_best_of_many_exposes_the_winners_optimism() -> None:
+    # 400 candidate rewards that are pure noise: the best on all labels looks good, the
+    # honest held-out estimate of "pick the best" is near chance (EPIC ≈ 0.71).
+    from vlmrm_core.adaptation import held_out_best_of
+
+    rng = np.random.default_rng(0)
+    y = (rng.random(120) < 0.5).astype(float)
+    groups = np.arange(120) // 4
+    noise = rng.normal(size=(120, 400))
+    selection = held_out_best_of(noise, y, groups, folds=5, n_boot=200)
+    assert selection.in_sample_best < 0.62
+    assert selection.held_out.epic_distance > 0.64
+    # A real signal survives: one informative column among the noise is found in every fold.
+    signal = np.c_[noise, y + rng.normal(0, 0.5, 120)]
+    found = held_out_best_of(signal, y, groups, folds=5, n_boot=200)
+    assert set(found.chosen) == {400}
+    assert found.held_out.epic_distance < 0.45
+
+
+@pytest.mark.slow
+def test_prompt_sweep_winner_is_rescored_on_held_out_folds(tiny_clip) -> None:
+    from vlmrm_core.evaluation import prompt_sweep, sweep_held_out
+
+    rng = np.random.default_rng(0)
+    x = _unit(rng.normal(size=(60, 256))).astype(np.float32)
+    y = (rng.random(60) < 0.5).astype(float)
+    groups = np.arange(60) // 3
+    goals = ["a red disc", "a blue square", "a cart", "a pole", "a ball on a table"]
+    result = prompt_sweep(tiny_clip, x, y, goals, ["a scene"], [0.0, 0.5, 1.0], detail_top=0)
+    selection = sweep_held_out(tiny_clip, x, y, result, groups, folds=4, n_boot=100)
+    assert selection is not None and selection.folds == 4
+    assert selection.in_sample_best == pytest.approx(float(result.best()["epic"]), abs=1e-5)
+    assert all(0 <= k < len(result.table) for k in selection.chosen)
+    # Labels are noise: the in-sample winner looks better than the honest estimate.
+    assert selection.held_out.epic_distance > selection.in_sample_best

@@ -7,6 +7,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from tests.conftest import unit_rows
 from vlmrm_core import evaluation
 from vlmrm_core.embedding import PromptError, embedding_dim, encode_texts
 from vlmrm_core.landscape import embed_hashes
@@ -32,15 +33,10 @@ GOALS = [
 BASELINES = ["pole and cart", "a cart"]
 
 
-def _unit_rows(n: int, dim: int, seed: int = 0) -> np.ndarray:
-    x = np.random.default_rng(seed).standard_normal((n, dim)).astype(np.float32)
-    return x / np.linalg.norm(x, axis=1, keepdims=True)
-
-
 @pytest.fixture
 def sweep_data(tiny_clip):
     """Random unit 'image' embeddings with labels that follow one of the goal prompts."""
-    x = _unit_rows(60, embedding_dim(tiny_clip), seed=3)
+    x = unit_rows(60, embedding_dim(tiny_clip), seed=3)
     # Tilt the frames towards or away from prompt 2 so that some prompts predict the labels.
     direction = encode_texts(tiny_clip, [GOALS[2]])[0]
     signs = np.where(np.arange(60) % 3 == 0, 1.0, -1.0)

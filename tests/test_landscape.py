@@ -2,55 +2,20 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import numpy as np
 import pytest
 
+from tests.conftest import frame_info, unit_rows
 from vlmrm_core import landscape, rewards
 from vlmrm_core.embedding import PromptError, embedding_dim, encode_texts
 from vlmrm_core.embedding_cache import EmbeddingCache
 from vlmrm_core.frames import FrameRecord
 from vlmrm_core.reward_model import score_embeddings
 from vlmrm_core.spec import RewardSpec
-from vlmrm_core.store import FrameInfo, ingest_frames, init_db
+from vlmrm_core.store import ingest_frames, init_db
 
 GOAL = "pole vertically upright on top of the cart"
 BASELINE = "pole and cart"
-
-
-def _info(i: int, **fields: object) -> FrameInfo:
-    values: dict[str, object] = {
-        "hash": f"{i:064x}",
-        "position": i,
-        "name": f"frame {i}",
-        "source": "upload",
-        "env_id": None,
-        "episode": None,
-        "step": None,
-        "state": None,
-        "param_name": None,
-        "param_value": None,
-        "width": 4,
-        "height": 4,
-    }
-    values.update(fields)
-    return FrameInfo(**values)  # type: ignore[arg-type]
-
-
-def _unit_rows(n: int, dim: int, seed: int = 0) -> np.ndarray:
-    x = np.random.default_rng(seed).standard_normal((n, dim)).astype(np.float32)
-    return x / np.linalg.norm(x, axis=1, keepdims=True)
-
-
-@pytest.fixture
-def cartpole_db(data_dir: Path):
-    """A database with a 9-point CartPole pole-angle sweep called ``cp9``."""
-    from vlmrm_core.sources.sweeps import cartpole_sweep
-
-    engine = init_db()
-    ingest_frames(engine, "cp9", cartpole_sweep(points=9), kind="sweep")
-    return engine
 
 
 def test_embed_dataset_fills_the_cache_and_reuses_it(cartpole_db, tiny_clip, monkeypatch):
@@ -88,7 +53,7 @@ def test_sweep_axis_is_the_swept_parameter(cartpole_db, tiny_clip):
 
 
 def test_rollout_axis_is_the_step_with_one_group_per_episode():
-    frames = [_info(i, episode=i % 2, step=i // 2, source="rollout") for i in range(6)]
+    frames = [frame_info(i, episode=i % 2, step=i // 2, source="rollout") for i in range(6)]
     assert landscape.available_axes(frames) == ["step", "rank"]
     points, x_title = landscape.landscape_points(frames, "step")
     assert x_title == "step"
@@ -98,7 +63,7 @@ def test_rollout_axis_is_the_step_with_one_group_per_episode():
 
 
 def test_upload_axis_is_the_rank_by_reward():
-    frames = [_info(i) for i in range(4)]
+    frames = [frame_info(i) for i in range(4)]
     assert landscape.available_axes(frames) == ["rank"]
     values = np.array([0.1, 0.9, 0.5, 0.7])
     points, x_title = landscape.landscape_points(frames, "rank", order_by=values)
@@ -110,7 +75,7 @@ def test_upload_axis_is_the_rank_by_reward():
 
 
 def test_alpha_curves_equal_the_regularized_reward_at_each_alpha(tiny_clip):
-    x = _unit_rows(20, embedding_dim(tiny_clip))
+    x = unit_rows(20, embedding_dim(tiny_clip))
     spec = RewardSpec((GOAL,), (BASELINE,), alpha=0.5)
     alphas = [0.0, 0.25, 0.5, 0.75, 1.0]
     curves = landscape.alpha_curves(tiny_clip, x, spec, alphas)
@@ -125,7 +90,7 @@ def test_alpha_curves_equal_the_regularized_reward_at_each_alpha(tiny_clip):
 
 
 def test_alpha_curves_refuse_what_they_cannot_draw(tiny_clip):
-    x = _unit_rows(3, embedding_dim(tiny_clip))
+    x = unit_rows(3, embedding_dim(tiny_clip))
     with pytest.raises(PromptError, match="baseline"):
         landscape.alpha_curves(tiny_clip, x, RewardSpec((GOAL,)), [0.0, 0.5])
     contrastive = RewardSpec((GOAL,), kind="contrastive", negatives=("a cart",))
@@ -161,7 +126,7 @@ def test_parse_prompts():
 
 
 def test_score_reports_long_prompts_every_time(tiny_clip):
-    x = _unit_rows(4, embedding_dim(tiny_clip))
+    x = unit_rows(4, embedding_dim(tiny_clip))
     long_prompt = "a very long description of the pole " * 20
     spec = RewardSpec((long_prompt,))
     with pytest.warns(UserWarning):
@@ -173,7 +138,7 @@ def test_score_reports_long_prompts_every_time(tiny_clip):
 
 
 def test_reward_values_of_the_contrastive_kind_are_probabilities(tiny_clip):
-    x = _unit_rows(5, embedding_dim(tiny_clip))
+    x = unit_rows(5, embedding_dim(tiny_clip))
     spec = RewardSpec((GOAL,), kind="contrastive", negatives=("a cart",), beta=0.5)
     scores, _ = landscape.score(tiny_clip, x, spec)
     values = landscape.reward_values(scores)

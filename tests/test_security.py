@@ -64,6 +64,7 @@ def _booby_trap(clean: Path, out: Path, marker: Path) -> Path:
     return out
 
 
+@pytest.mark.slow
 def test_crafted_sb3_zip_runs_no_code_and_the_policy_still_works(
     ppo_zip: Path, tmp_path: Path
 ) -> None:
@@ -154,3 +155,104 @@ def test_resolve_in_folder_refuses_outside_files_with_one_message(tmp_path: Path
 )
 def test_csv_safe_cell(cell: object, expected: object) -> None:
     assert csv_safe_cell(cell) == expected
+
+
+def test_app_checkpoints_only_from_the_models_folder(tmp_path: Path) -> None:
+    from vlmrm_core.security import check_app_pretrained
+
+    models = tmp_path / "models"
+    models.mkdir()
+    (models / "ViT-B-32-mine.safetensors").write_bytes(b"x")
+    (tmp_path / "elsewhere.pt").write_bytes(b"x")
+    assert check_app_pretrained("", models) == ""
+    assert check_app_pretrained("laion2b_s34b_b79k", models) == "laion2b_s34b_b79k"
+    inside = str(models / "ViT-B-32-mine.safetensors")
+    assert check_app_pretrained(inside, models) == str(Path(inside).resolve())
+    for bad in (str(tmp_path / "elsewhere.pt"), "/etc/shadow", "../elsewhere.pt", "x.pt"):
+        with pytest.raises(NotAllowedError, match="not one of the files in the models folder"):
+            check_app_pretrained(bad, models)
+    with pytest.raises(NotAllowedError, match="not an open_clip pretrained tag"):
+        check_app_pretrained("$(touch x)", models)
+
+
+@pytest.mark.slow
+def test_no_torchscript_in_the_app(
+    tiny_checkpoint: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import torch
+
+    from vlmrm_core.models import ModelError, load_model
+
+    scripted = tmp_path / "ViT-S-32-alt-scripted.pt"
+    torch.jit.save(torch.jit.script(torch.nn.Linear(2, 2)), str(scripted))
+    calls = []
+    real = torch.jit.load
+    monkeypatch.setattr(torch.jit, "load", lambda *a, **k: calls.append(a) or real(*a, **k))
+    with pytest.raises(ModelError, match="cannot read the checkpoint"):
+        load_model("ViT-S-32-alt", str(scripted), device="cpu", allow_torchscript=False)
+    assert calls == []  # the archive was never handed to torch.jit.load
+    # Plain state dicts still load without it.
+    model = load_model("ViT-S-32-alt", str(tiny_checkpoint), device="cpu", allow_torchscript=False)
+    assert not model.untrained
+
+
+@pytest.mark.slow
+def test_policy_upload_validation(ppo_zip: Path, tmp_path: Path) -> None:
+    from vlmrm_core.security import validate_policy_zip
+
+    validate_policy_zip(ppo_zip)
+    marker = tmp_path / "pwned"
+    validate_policy_zip(_booby_trap(ppo_zip, tmp_path / "trapped.zip", marker))
+    assert not marker.exists()  # validation unpickles nothing either
+    # A policy.pth holding a pickled object (not plain tensors) is refused.
+    evil = tmp_path / "evil.zip"
+    with zipfile.ZipFile(evil, "w") as z:
+        z.writestr("data", "{}")
+        z.writestr("policy.pth", pickle.dumps(_WritesMarker(marker)))
+    with pytest.raises(NotAllowedError, match="not a stable-baselines3 model"):
+        validate_policy_zip(evil)
+    assert not marker.exists()
+    (tmp_path / "junk.zip").write_bytes(b"junk")
+    with pytest.raises(NotAllowedError):
+        validate_policy_zip(tmp_path / "junk.zip")
+
+
+def test_make_run_binds_loopback_unless_told_otherwise() -> None:
+    import os
+    import shutil
+    import subprocess
+
+    if shutil.which("make") is None:
+        pytest.skip("make not installed")
+    repo = Path(__file__).resolve().parents[1]
+    env = {k: v for k, v in os.environ.items() if k not in ("VLMRM_BIND", "HOST")}
+
+    def command(*args: str, **extra: str) -> str:
+        out = subprocess.run(
+            ["make", "-n", "run", *args], cwd=repo, env={**env, **extra}, capture_output=True,
+            text=True, check=True,
+        ).stdout  # fmt: skip
+        return next(line for line in out.splitlines() if "streamlit run" in line)
+
+    assert "--server.address 127.0.0.1" in command()
+    assert "--server.address 0.0.0.0" in command("HOST=0.0.0.0")
+    assert "--server.address 0.0.0.0" in command(VLMRM_BIND="0.0.0.0")
+
+
+@pytest.mark.slow
+def test_uploads_land_in_the_models_folder_only_after_validation(
+    ppo_zip: Path, tmp_path: Path
+) -> None:
+    import io
+
+    from app.uploads import _store
+    from vlmrm_core.security import safe_file_stem, validate_policy_zip
+
+    folder = tmp_path / "models" / "policies"
+    name = f"{safe_file_stem('../../evil name;rm -rf.zip')}.zip"
+    assert "/" not in name and ";" not in name and not name.startswith(".")
+    with pytest.raises(NotAllowedError):
+        _store(io.BytesIO(b"not a zip"), folder, name, validate_policy_zip)
+    assert list(folder.iterdir()) == []  # nothing kept, not even the temp file
+    stored = _store(io.BytesIO(ppo_zip.read_bytes()), folder, name, validate_policy_zip)
+    assert stored.parent == folder and stored.read_bytes() == ppo_zip.read_bytes()

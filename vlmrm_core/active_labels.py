@@ -18,7 +18,7 @@ Pure functions on numpy arrays.
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -30,6 +30,7 @@ __all__ = [
     "SeparationEstimate",
     "boundary_closeness",
     "informative_order",
+    "informative_queue",
     "informativeness",
     "labels_to_reach",
     "normalised_ranks",
@@ -131,7 +132,7 @@ def informativeness(
     if not parts:
         raise ValueError("informativeness needs at least one reward vector")
     total = sum(w for w, _ in parts)
-    return sum(w * p for w, p in parts) / total
+    return np.asarray(sum(w * p for w, p in parts) / total, dtype=np.float64)
 
 
 def informative_order(
@@ -244,8 +245,11 @@ def simulate_active_order(
         if len(chosen) >= MIN_LABELS and float(np.ptp(y[chosen])) > 0:
             try:
                 fit = fit_adapted(
-                    x[chosen], y[chosen], prior,
-                    groups=None if groups is None else np.asarray(groups)[chosen], seed=seed,
+                    x[chosen],
+                    y[chosen],
+                    prior,
+                    groups=None if groups is None else np.asarray(groups)[chosen],
+                    seed=seed,
                 )
                 adapted = fit.predict(x)
             except AdaptationError:
@@ -319,6 +323,65 @@ def separation_estimate(
         widths = (low.ci_high - low.epic_distance) + (high.epic_distance - high.ci_low)  # type: ignore[operator]
         needed = int(math.ceil(n * (widths / gap) ** 2))
     return SeparationEstimate(
-        a.epic_distance, (a.ci_low, a.ci_high), b.epic_distance, (b.ci_low, b.ci_high),
-        n, overlap, needed,
+        a.epic_distance,
+        (a.ci_low, a.ci_high),
+        b.epic_distance,
+        (b.ci_low, b.ci_high),
+        n,
+        overlap,
+        needed,
     )
+
+
+def informative_queue(
+    queue: Sequence[str],
+    hashes: Sequence[str],
+    embeddings: np.ndarray,
+    reward_sets: Sequence[np.ndarray],
+    *,
+    labels: Mapping[str, float] | None = None,
+    prior: np.ndarray | None = None,
+    coverage: float = 1.0,
+    seed: int = 0,
+) -> list[str]:
+    """A labeler's queue reordered "most informative first" (the Label page's third order).
+
+    Args:
+        queue: the frames left for this labeler (from ``label_queue``), any order.
+        hashes: the dataset's distinct frame hashes, row i of ``embeddings`` and of each reward.
+        embeddings: len(hashes)×D cached embeddings.
+        reward_sets: the saved prompt sets' rewards on those frames.
+        labels: consensus labels so far (hash → value): labelled frames seed the coverage and,
+            with both kinds present, fit the adapted reward whose boundary is used too.
+        prior: the prompt's direction for that adapted reward (None: plain probe).
+        coverage: see :func:`informative_order`.
+        seed: inner cross-validation seed.
+
+    Returns:
+        The queue's frames, most informative first; frames without an embedding keep their
+        order at the end.
+    """
+    row = {h: i for i, h in enumerate(hashes)}
+    x = np.asarray(embeddings, dtype=np.float64)
+    labels = dict(labels or {})
+    labelled = np.zeros(len(hashes), bool)
+    known = [(row[h], v) for h, v in labels.items() if h in row]
+    adapted = None
+    if known:
+        idx = np.array([i for i, _ in known])
+        values = np.array([v for _, v in known], dtype=np.float64)
+        labelled[idx] = True
+        if len(idx) >= MIN_LABELS and float(np.ptp(values)) > 0:
+            adapted = fit_adapted(x[idx], values, prior, seed=seed).predict(x)
+    pending = [h for h in queue if h in row]
+    candidates = np.zeros(len(hashes), bool)
+    candidates[[row[h] for h in pending]] = True
+    # Frames neither pending nor labelled (e.g. enough labels from others) take no part.
+    excluded = ~candidates & ~labelled
+    if reward_sets or adapted is not None:
+        scores = informativeness(reward_sets, adapted=adapted)
+    else:
+        scores = np.full(len(hashes), 0.5)
+    order = informative_order(x, scores, labelled=labelled | excluded, coverage=coverage)
+    ordered = [hashes[i] for i in order if candidates[i]]
+    return ordered + [h for h in queue if h not in row]

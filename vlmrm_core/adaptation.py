@@ -39,6 +39,7 @@ from vlmrm_core.metrics import (
     average_precision,
     binarize,
     evaluate_epic,
+    pearson,
     roc_auc,
 )
 
@@ -257,13 +258,9 @@ class _Projected:
         finite = np.isfinite(lams)
         shrunk = np.zeros((self.s2.size, lams.size))
         if finite.any():
-            shrunk[:, finite] = self.projected_y[:, None] / (
-                self.s2[:, None] + lams[None, finite]
-            )
-        if self.dual:
-            v = self.x_res_t @ (self.vectors @ shrunk)  # D×L
-        else:
-            v = self.vectors @ shrunk
+            shrunk[:, finite] = self.projected_y[:, None] / (self.s2[:, None] + lams[None, finite])
+        # D×L: in the dual form the weights are X̃ᵀ times the sample coefficients.
+        v = self.x_res_t @ (self.vectors @ shrunk) if self.dual else self.vectors @ shrunk
         rest = self.y[:, None] - self.x @ v
         coef, *_ = np.linalg.lstsq(self.z, rest, rcond=None)
         if self.prior is not None:
@@ -311,13 +308,17 @@ def fit_adapted(
     n = x.shape[0]
     if n < MIN_LABELS or float(np.ptp(y)) == 0.0:
         why = (
-            f"only {n} label{'s' if n != 1 else ''}"
-            if n < MIN_LABELS
-            else "the labels don't vary"
+            f"only {n} label{'s' if n != 1 else ''}" if n < MIN_LABELS else "the labels don't vary"
         )
         if u is None:
-            return AdaptedFit(np.zeros(x.shape[1]), float(y.mean()) if n else 0.0, math.inf, 0.0,
-                              n, f"{why}: nothing to fit")
+            return AdaptedFit(
+                np.zeros(x.shape[1]),
+                float(y.mean()) if n else 0.0,
+                math.inf,
+                0.0,
+                n,
+                f"{why}: nothing to fit",
+            )
         return AdaptedFit(u.copy(), 0.0, math.inf, 1.0, n, f"{why}: kept the prompt's direction")
     solver = _Solver(x, y, u)
     grid = _lambda_grid(solver.full.base, with_prior=u is not None)
@@ -384,13 +385,20 @@ def _check_xy(embeddings: Any, labels: Any) -> tuple[np.ndarray, np.ndarray]:
 class MembershipLike(Protocol):
     """The provenance of one frame membership (``vlmrm_core.store.FrameInfo`` fits)."""
 
-    hash: str
-    name: str | None
-    source: str
-    env_id: str | None
-    episode: int | None
-    param_name: str | None
-    param_value: float | None
+    @property
+    def hash(self) -> str: ...
+    @property
+    def name(self) -> str | None: ...
+    @property
+    def source(self) -> str: ...
+    @property
+    def env_id(self) -> str | None: ...
+    @property
+    def episode(self) -> int | None: ...
+    @property
+    def param_name(self) -> str | None: ...
+    @property
+    def param_value(self) -> float | None: ...
 
 
 def frame_groups(
@@ -620,17 +628,41 @@ def cross_validated_rewards(
     """
     x, y = _check_xy(embeddings, labels)
     out = np.zeros(len(y))
-    lambdas, scales = [], []
+    lambdas: list[float] = []
+    scales: list[float] = []
+    with single_threaded_blas():
+        _fit_folds(
+            x, y, groups, prior, folds, train_subset, inner_folds, seed, out, lambdas, scales
+        )
+    return HeldOutRewards(out, tuple(lambdas), tuple(scales))
+
+
+def _fit_folds(
+    x: np.ndarray,
+    y: np.ndarray,
+    groups: np.ndarray,
+    prior: np.ndarray | None,
+    folds: Sequence[tuple[np.ndarray, np.ndarray]],
+    train_subset: Mapping[int, np.ndarray] | None,
+    inner_folds: int,
+    seed: int,
+    out: np.ndarray,
+    lambdas: list[float],
+    scales: list[float],
+) -> None:
     for f, (train, test) in enumerate(folds):
         used = train if train_subset is None else np.asarray(train_subset[f])
         fit = fit_adapted(
-            x[used], y[used], prior, groups=np.asarray(groups)[used],
-            inner_folds=inner_folds, seed=seed,
+            x[used],
+            y[used],
+            prior,
+            groups=np.asarray(groups)[used],
+            inner_folds=inner_folds,
+            seed=seed,
         )
         out[test] = _standardised(fit.predict(x[test]), fit.predict(x[used]))
         lambdas.append(fit.lam)
         scales.append(fit.scale)
-    return HeldOutRewards(out, tuple(lambdas), tuple(scales))
 
 
 @dataclass(frozen=True)
@@ -696,8 +728,17 @@ def learning_curve(
     """
     with single_threaded_blas():
         return _learning_curve(
-            embeddings, labels, groups, prior, folds=folds, sizes=sizes, order=order,
-            zero_shot=zero_shot, include_probe=include_probe, inner_folds=inner_folds, seed=seed,
+            embeddings,
+            labels,
+            groups,
+            prior,
+            folds=folds,
+            sizes=sizes,
+            order=order,
+            zero_shot=zero_shot,
+            include_probe=include_probe,
+            inner_folds=inner_folds,
+            seed=seed,
         )
 
 
@@ -726,12 +767,15 @@ def _learning_curve(
     sizes = list(sizes) if sizes is not None else default_curve_sizes(n_train)
     adapted, probe = [], []
     for size in sizes:
-        subsets = {f: train[np.argsort(rank[train], kind="stable")][:size]
-                   for f, (train, _) in enumerate(fold_list)}
+        subsets = {
+            f: train[np.argsort(rank[train], kind="stable")][:size]
+            for f, (train, _) in enumerate(fold_list)
+        }
         adapted.append(_pooled_epic(x, y, g, prior, fold_list, subsets, inner_folds, seed))
         probe.append(
             _pooled_epic(x, y, g, None, fold_list, subsets, inner_folds, seed)
-            if include_probe else None
+            if include_probe
+            else None
         )
     reference = None
     if zero_shot is not None:
@@ -781,8 +825,11 @@ class AdaptationReport:
         """One row per reward: ``reward``, ``epic_distance``, ``ci_low``, ``ci_high``,
         ``average_precision``, ``roc_auc``, ``note``."""
         rows = []
-        for name, m in (("zero-shot", self.zero_shot), ("adapted", self.adapted),
-                        ("plain probe", self.probe)):
+        for name, m in (
+            ("zero-shot", self.zero_shot),
+            ("adapted", self.adapted),
+            ("plain probe", self.probe),
+        ):
             rows.append({"reward": name, **{k: v for k, v in m.to_dict().items() if k != "n"}})
         return rows
 
@@ -844,8 +891,17 @@ def cross_validate_adaptation(
     """
     with single_threaded_blas():
         return _cross_validate_adaptation(
-            embeddings, labels, groups, prior, zero_shot, folds=folds, inner_folds=inner_folds,
-            n_boot=n_boot, curve=curve, curve_sizes=curve_sizes, seed=seed,
+            embeddings,
+            labels,
+            groups,
+            prior,
+            zero_shot,
+            folds=folds,
+            inner_folds=inner_folds,
+            n_boot=n_boot,
+            curve=curve,
+            curve_sizes=curve_sizes,
+            seed=seed,
         )
 
 
@@ -882,8 +938,17 @@ def _cross_validate_adaptation(
     lc = None
     if curve:
         lc = _learning_curve(
-            x, y, g, prior, folds=fold_list, sizes=curve_sizes, order=None,
-            zero_shot=zero_shot, include_probe=True, inner_folds=inner_folds, seed=seed,
+            x,
+            y,
+            g,
+            prior,
+            folds=fold_list,
+            sizes=curve_sizes,
+            order=None,
+            zero_shot=zero_shot,
+            include_probe=True,
+            inner_folds=inner_folds,
+            seed=seed,
         )
     return AdaptationReport(
         n_labels=len(y),
@@ -897,3 +962,68 @@ def _cross_validate_adaptation(
         curve=lc,
         notes=notes,
     )
+
+
+# --------------------------------------------------------------------------------------------
+# Picking the best of many on the same labels
+# --------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class HeldOutSelection:
+    """The EPIC distance of "pick the best candidate on the labels", measured honestly: in each
+    fold the candidate with the lowest EPIC on the training frames is scored on the held-out
+    frames. The in-sample best EPIC flatters the winner; the gap is the selection optimism."""
+
+    held_out: HeldOutMetrics
+    in_sample_best: float | None
+    chosen: tuple[int, ...]
+    """The candidate each fold chose (column index)."""
+    folds: int
+
+
+def held_out_best_of(
+    candidates: np.ndarray,
+    labels: np.ndarray,
+    groups: np.ndarray,
+    *,
+    folds: int = 5,
+    n_boot: int = 1000,
+    seed: int = 0,
+) -> HeldOutSelection:
+    """Cross-validate the selection of the best of K candidate rewards by EPIC distance.
+
+    Args:
+        candidates: N×K rewards (one column per candidate, e.g. prompt-sweep combinations).
+        labels: N labels.
+        groups: N group ids (:func:`frame_groups`).
+        folds: outer folds.
+        n_boot: bootstrap resamples for the held-out interval.
+        seed: fold and bootstrap seed.
+
+    Returns:
+        The held-out metrics of the per-fold winners (each fold's rewards standardised by its
+        training frames, then pooled), and the in-sample best EPIC for comparison.
+    """
+    r = np.asarray(candidates, dtype=np.float64)
+    y = np.asarray(labels, dtype=np.float64)
+    if r.ndim != 2 or r.shape[0] != y.shape[0]:
+        raise AdaptationError(f"{r.shape[0] if r.ndim else 0} candidate rows for {y.size} labels")
+    fold_list = grouped_folds(y, np.asarray(groups), folds, seed=seed)
+    pooled = np.zeros(len(y))
+    chosen = []
+    for train, test in fold_list:
+        k = int(np.nanargmin(_column_epic(r[train], y[train])))
+        chosen.append(k)
+        pooled[test] = _standardised(r[test, k], r[train, k])
+    in_sample = _column_epic(r, y)
+    best = float(np.nanmin(in_sample)) if np.isfinite(in_sample).any() else None
+    return HeldOutSelection(
+        held_out_metrics(pooled, y, n_boot=n_boot, seed=seed), best, tuple(chosen), len(fold_list)
+    )
+
+
+def _column_epic(rewards: np.ndarray, labels: np.ndarray) -> np.ndarray:
+    """EPIC distance of each column against the labels (NaN where either side is constant)."""
+    result = pearson(np.ascontiguousarray(rewards.T), labels)
+    return np.where(result.defined, result.distance, np.nan)

@@ -13,7 +13,7 @@ import sys
 import warnings
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from vlmrm_core.cli_reward import (
     add_reward_arguments,
@@ -23,6 +23,14 @@ from vlmrm_core.cli_reward import (
 )
 from vlmrm_core.errors import CliError, is_user_error
 from vlmrm_core.security import csv_safe_cell
+from vlmrm_core.terminal import printable
+
+if TYPE_CHECKING:
+    from sqlalchemy import Engine
+    from tqdm import tqdm
+
+    from vlmrm_core.frames import ProgressCallback
+    from vlmrm_core.ingest import IngestReport
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -46,7 +54,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except Exception as exc:  # a VlmrmError (or a file error) is one line; a bug a traceback
         if not is_user_error(exc):
             raise
-        print(f"vlmrm: error: {exc}", file=sys.stderr)
+        print(f"vlmrm: error: {printable(str(exc))}", file=sys.stderr)
         return 1
 
 
@@ -255,7 +263,12 @@ def _add_epic(sub: Any) -> None:
         description="Joins rewards (frame,reward) and labels (frame,label) on the frame column.",
     )
     p.add_argument("--rewards", type=Path, required=True, help="CSV with columns frame,reward")
-    p.add_argument("--labels", type=Path, required=True, help="CSV with columns frame,label")
+    p.add_argument(
+        "--labels",
+        type=Path,
+        required=True,
+        help="CSV with columns frame,label, or the Label page's CSV export (labels averaged)",
+    )
     p.add_argument("--json", action="store_true", help="print one JSON object")
     p.add_argument(
         "--bootstrap",
@@ -284,7 +297,9 @@ def cmd_epic(args: argparse.Namespace) -> int:
     from vlmrm_core.evaluation import SUCCESS_THRESHOLD, reward_metrics
 
     rewards = _read_column_csv(args.rewards, "reward")
-    labels = _read_column_csv(args.labels, "label")
+    labels = _read_label_export(args.labels)
+    if labels is None:
+        labels = _read_column_csv(args.labels, "label")
     common = [frame for frame in rewards if frame in labels]
     if len(common) < 2:
         raise CliError(
@@ -328,6 +343,36 @@ def cmd_epic(args: argparse.Namespace) -> int:
     else:
         print(f"average precision and ROC AUC: none ({success_rule}; {metrics.note})")
     return 0
+
+
+LABEL_EXPORT_COLUMNS = ("frame_hash", "frame_name", "labeler", "value")
+"""Columns that mark the Label page's CSV export (one row per labeller and frame)."""
+
+
+def _read_label_export(path: Path) -> dict[str, float] | None:
+    """The Label page's CSV export as frame -> consensus label, or None for another CSV.
+
+    Each frame's label is the mean of its labellers' current labels (the Evaluate page's rule),
+    keyed by frame name, or by hash for unnamed frames (what ``vlmrm score --dataset`` writes).
+    """
+    if not path.is_file():
+        return None
+    with path.open(newline="", encoding="utf-8-sig") as fh:
+        reader = csv.DictReader(fh)
+        if not set(LABEL_EXPORT_COLUMNS) <= set(reader.fieldnames or []):
+            return None
+        per_frame: dict[str, list[float]] = {}
+        names: dict[str, str] = {}
+        for line, row in enumerate(reader, start=2):
+            try:
+                value = float(row["value"])
+            except (TypeError, ValueError):
+                raise CliError(
+                    f"{path} line {line}: value {row['value']!r} is not a number"
+                ) from None
+            per_frame.setdefault(row["frame_hash"], []).append(value)
+            names[row["frame_hash"]] = row["frame_name"] or row["frame_hash"]
+    return {names[h]: sum(values) / len(values) for h, values in per_frame.items()}
 
 
 def _read_column_csv(path: Path, column: str) -> dict[str, float]:
@@ -435,7 +480,7 @@ def _add_frames(sub: Any) -> None:
     gc.set_defaults(handler=cmd_frames_gc)
 
 
-def _run_import(run: Callable[[Any], Any]) -> int:
+def _run_import(run: Callable[[Engine, ProgressCallback], IngestReport]) -> int:
     """Run one of ``vlmrm_core.dataset_import``'s importers with a progress bar; print its report."""
     from vlmrm_core.store import init_db
 
@@ -443,28 +488,15 @@ def _run_import(run: Callable[[Any], Any]) -> int:
     with _progress_bar(None, "importing") as progress:
         report = run(engine, progress)
     print(
-        f"{_printable(report.dataset)}: {report.imported} imported, "
+        f"{printable(report.dataset)}: {report.imported} imported, "
         f"{report.duplicates} duplicates, {len(report.rejected)} rejected"
     )
     for rejection in report.rejected:
         print(
-            f"  rejected {_printable(rejection.name)}: {_printable(rejection.reason)}",
+            f"  rejected {printable(rejection.name)}: {printable(rejection.reason)}",
             file=sys.stderr,
         )
     return 0
-
-
-def _printable(text: str) -> str:
-    """``text`` with control characters (ANSI escapes, newlines, ...) shown as ``\\x1b``-style
-    escapes: file and ZIP entry names come from uploads and must not drive the terminal."""
-    import unicodedata
-
-    return "".join(
-        ch.encode("unicode_escape").decode("ascii")
-        if unicodedata.category(ch) in ("Cc", "Cf", "Zl", "Zp")
-        else ch
-        for ch in text
-    )
 
 
 def cmd_frames_import(args: argparse.Namespace) -> int:
@@ -520,7 +552,7 @@ def cmd_frames_list(args: argparse.Namespace) -> int:
     if not datasets:
         print("no datasets yet: `vlmrm frames sweep cartpole --dataset demo` makes one")
     for d in datasets:
-        print(f"{_printable(d.name)}\t{d.kind}\t{d.n_frames} frames\t{d.n_labelled} labelled")
+        print(f"{printable(d.name)}\t{d.kind}\t{d.n_frames} frames\t{d.n_labelled} labelled")
     return 0
 
 
@@ -551,24 +583,26 @@ class _progress_bar:
     """A tqdm bar on stderr when it is a terminal; a ProgressCallback for the library."""
 
     def __init__(self, total: int | None, desc: str) -> None:
-        self.total, self.desc, self.bar = total, desc, None
+        self.total, self.desc = total, desc
+        self.bar: tqdm | None = None
 
-    def __enter__(self) -> Callable[[int, int | None, str], None]:
+    def __enter__(self) -> ProgressCallback:
         from tqdm import tqdm
 
-        self.bar = tqdm(
+        bar = self.bar = tqdm(
             total=self.total, desc=self.desc, unit="frame", disable=not sys.stderr.isatty()
         )
 
         def update(done: int, total: int | None, message: str) -> None:
-            if total is not None and self.bar.total != total:
-                self.bar.total = total
-            self.bar.update(done - self.bar.n)
+            if total is not None and bar.total != total:
+                bar.total = total
+            bar.update(done - bar.n)
 
         return update
 
     def __exit__(self, *exc: object) -> None:
-        self.bar.close()
+        if self.bar is not None:
+            self.bar.close()
 
 
 if __name__ == "__main__":

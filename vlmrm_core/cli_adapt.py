@@ -109,8 +109,16 @@ def cmd_labels_import(args: argparse.Namespace) -> int:
     from vlmrm_core.store import add_label, dataset_frames, get_dataset, init_db
 
     engine = init_db()
-    get_dataset(engine, args.dataset)  # NotFoundError names the dataset
+    summary = get_dataset(engine, args.dataset)  # NotFoundError names the dataset
     rows = read_label_csv(args.file)
+    # Every value is checked before the first is stored: no half-imported file.
+    for line, _frame, value in rows:
+        if not 0.0 <= value <= 1.0 or (not summary.graded and value not in (0.0, 1.0)):
+            allowed = "a value in [0, 1]" if summary.graded else "1 (success) or 0 (failure)"
+            raise CliError(
+                f"{args.file} line {line}: label {value:g} is not {allowed}"
+                + ("" if summary.graded else "; mark the dataset as graded for values in between")
+            )
     by_name: dict[str, set[str]] = {}
     for f in dataset_frames(engine, args.dataset):
         by_name.setdefault(f.hash, set()).add(f.hash)
@@ -176,29 +184,6 @@ def _starting_point(engine: Any, args: argparse.Namespace) -> tuple[Any, Any, st
     return ref, spec, "the given prompts"
 
 
-def reward_prior(clip: Any, spec: Any, embeddings: Any) -> Any:
-    """The direction a reward grows along on these embeddings (the adaptation's prior)."""
-    import numpy as np
-
-    from vlmrm_core.adaptation import prior_direction
-    from vlmrm_core.embedding import encode_texts
-    from vlmrm_core.enums import RewardKind
-    from vlmrm_core.rewards import mean_embedding
-
-    if spec.kind is RewardKind.ADAPTED:
-        return np.asarray(spec.weights, dtype=np.float64)
-    goal = mean_embedding(encode_texts(clip, spec.goal_prompts)).astype(np.float64)
-    if spec.kind is RewardKind.CONTRASTIVE:
-        negatives = mean_embedding(encode_texts(clip, spec.negatives)).astype(np.float64)
-        return prior_direction(goal, negatives, 1.0, embeddings=embeddings)
-    baseline = (
-        mean_embedding(encode_texts(clip, spec.baseline_prompts)).astype(np.float64)
-        if spec.baseline_prompts
-        else None
-    )
-    return prior_direction(goal, baseline, spec.alpha, embeddings=embeddings)
-
-
 def cmd_adapt(args: argparse.Namespace) -> int:
     import numpy as np
 
@@ -206,7 +191,7 @@ def cmd_adapt(args: argparse.Namespace) -> int:
     from vlmrm_core.evaluation import check_labels, labelled_frames
     from vlmrm_core.landscape import embed_hashes, reward_values
     from vlmrm_core.reward_file import Provenance, with_checkpoint_hash, write_reward_file
-    from vlmrm_core.reward_model import RewardModel
+    from vlmrm_core.reward_model import RewardModel, reward_direction
     from vlmrm_core.store import current_labels, dataset_frames, init_db
 
     if args.folds < 2:
@@ -221,18 +206,25 @@ def cmd_adapt(args: argparse.Namespace) -> int:
         engine, clip, list(labelled.hashes), aspect=ref.aspect, resize=ref.resize
     ).astype(np.float64)
     zero_shot = reward_values(reward_model.score_embeddings(embeddings))
-    prior = reward_prior(clip, spec, embeddings)
+    prior = reward_direction(clip, spec, embeddings)
     groups = frame_groups(list(labelled.hashes), dataset_frames(engine, args.dataset))
     report = cross_validate_adaptation(
-        embeddings, labelled.labels, groups, prior, zero_shot,
-        folds=args.folds, n_boot=args.bootstrap, seed=args.seed,
+        embeddings,
+        labelled.labels,
+        groups,
+        prior,
+        zero_shot,
+        folds=args.folds,
+        n_boot=args.bootstrap,
+        seed=args.seed,
     )
 
     labels_table = current_labels(engine, args.dataset)
     labelers = sorted(set(labels_table["labeler"])) if len(labels_table) else []
     digest = hashlib.sha256(
-        "\n".join(f"{h},{v:.6g}" for h, v in zip(labelled.hashes, labelled.labels, strict=True))
-        .encode()
+        "\n".join(
+            f"{h},{v:.6g}" for h, v in zip(labelled.hashes, labelled.labels, strict=True)
+        ).encode()
     ).hexdigest()
     fit = report.fit
     adapted_spec = spec.replace(
@@ -244,7 +236,11 @@ def cmd_adapt(args: argparse.Namespace) -> int:
         labels=f"consensus of {', '.join(labelers)}" if labelers else "consensus",
         n_labels=report.n_labels,
         epic_distance=held.epic_distance,
-        epic_ci=(held.ci_low, held.ci_high) if held.ci_low is not None else None,
+        epic_ci=(
+            (held.ci_low, held.ci_high)
+            if held.ci_low is not None and held.ci_high is not None
+            else None
+        ),
         average_precision=held.average_precision,
         roc_auc=held.roc_auc,
         evaluated_at=datetime.now(UTC).isoformat(timespec="seconds"),
@@ -275,8 +271,8 @@ def cmd_adapt(args: argparse.Namespace) -> int:
         )
     if report.curve is not None:
         points = ", ".join(
-            f"{n}: {_fmt(e)}" for n, e in zip(report.curve.n_labels, report.curve.adapted,
-                                              strict=True)
+            f"{n}: {_fmt(e)}"
+            for n, e in zip(report.curve.n_labels, report.curve.adapted, strict=True)
         )
         print(f"learning curve (labels: held-out EPIC of the adapted reward): {points}")
     for note in report.notes:

@@ -15,6 +15,7 @@ from typing import Any
 
 from vlmrm_core.enums import Aspect, Precision, Resize, RewardKind, choices
 from vlmrm_core.errors import VlmrmError
+from vlmrm_core.terminal import printable
 
 TYPED_KINDS = (RewardKind.REGULARIZED.value, RewardKind.CONTRASTIVE.value)
 """Kinds written as prompts on the command line (an adapted reward comes from `vlmrm adapt`)."""
@@ -231,7 +232,7 @@ def describe_reward(content: Any) -> str:
         lines.append(f"alpha      {spec.alpha:g}")
     if spec.kind is RewardKind.CONTRASTIVE:
         tau = "1/logit_scale" if spec.tau is None else f"{spec.tau:g}"
-        lines.append(f"tau        {tau}\nbeta       {spec.beta:g}")
+        lines += [f"tau        {tau}", f"beta       {spec.beta:g}"]
     if provenance is not None:
         if provenance.dataset:
             lines.append(f"evaluated  on {provenance.dataset} ({provenance.n_labels} labels)")
@@ -243,12 +244,7 @@ def describe_reward(content: Any) -> str:
             )
             lines.append(f"EPIC       {provenance.epic_distance:.4f}{ci}")
     lines.append(f"created    {content.created_at} by vlmrm {content.vlmrm_version}")
-    return "\n".join(_printable(line) for line in lines)
-
-
-def _printable(text: str) -> str:
-    """Control characters (e.g. ANSI escapes in a crafted file) are shown, not executed."""
-    return "".join(c if c.isprintable() or c == "\n" else repr(c)[1:-1] for c in text)
+    return "\n".join(printable(line) for line in lines)
 
 
 def cmd_reward_list(args: argparse.Namespace) -> int:
@@ -263,5 +259,5 @@ def cmd_reward_list(args: argparse.Namespace) -> int:
         line = (
             f"{prompt_set.name}\t{prompt_set.model.label}\t{prompt_set.reward.kind.value}\t{goal}"
         )
-        print(_printable(line))
+        print(printable(line))
     return 0

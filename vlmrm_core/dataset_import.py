@@ -166,7 +166,36 @@ def import_uploads(
     source = iter_uploaded(
         files, every_k=every_k, max_video_frames=max_video_frames, progress=progress
     )
+    from vlmrm_core.store import NotFoundError, get_dataset
+
+    try:
+        get_dataset(engine, name)
+    except NotFoundError:
+        # a new dataset is only created when at least one file gives a frame
+        source = _refuse_when_all_rejected(source, name)
     return ingest_frames(engine, name, source, kind="upload")
+
+
+def _refuse_when_all_rejected(
+    items: Iterator[FrameRecord | Rejection], dataset: str
+) -> Iterator[FrameRecord | Rejection]:
+    """Pass items through; raise at the end when none was a frame (the store then rolls the
+    import back, so no empty dataset is left behind)."""
+    rejected: list[Rejection] = []
+    frames = 0
+    for item in items:
+        if isinstance(item, Rejection):
+            rejected.append(item)
+        else:
+            frames += 1
+        yield item
+    if frames == 0:
+        reasons = "; ".join(f"{r.name}: {r.reason}" for r in rejected[:5])
+        more = f" (and {len(rejected) - 5} more)" if len(rejected) > 5 else ""
+        raise ImportInputError(
+            f"Nothing to import, so dataset {dataset!r} was not created: every file was "
+            f"rejected ({reasons}{more}). Upload images, ZIP archives of images or videos."
+        )
 
 
 def import_rollout(

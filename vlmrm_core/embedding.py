@@ -13,11 +13,11 @@ from typing import Protocol
 import numpy as np
 import torch
 
+from vlmrm_core.errors import InvalidInputError
 from vlmrm_core.frames import ProgressCallback
 from vlmrm_core.models import ClipModel
 from vlmrm_core.preprocess import preprocess_batch
 from vlmrm_core.spec import PromptError
-
 
 
 class PromptTooLongWarning(UserWarning):
@@ -168,9 +168,7 @@ def embed_frames(
         todo = {h: src for h, src in chunk if h not in found}
         if todo:
             pixels = (src() if callable(src) else src for src in todo.values())
-            fresh = encode_images(
-                clip, pixels, aspect=aspect, resize=resize, batch_size=batch_size
-            )
+            fresh = encode_images(clip, pixels, aspect=aspect, resize=resize, batch_size=batch_size)
             found.update(zip(todo, fresh, strict=True))
             if cache is not None:
                 cache.put_many(list(todo), fresh)
@@ -193,12 +191,12 @@ class EmbeddingCacheLike(Protocol):
 
 def _same_shape_batches(frames: Iterator[np.ndarray], batch_size: int) -> Iterator[np.ndarray]:
     if batch_size < 1:
-        raise ValueError("batch_size must be at least 1")
+        raise InvalidInputError("batch_size must be at least 1")
     batch: list[np.ndarray] = []
     for frame in frames:
         frame = np.asarray(frame)
         if frame.ndim != 3 or frame.shape[-1] != 3 or frame.dtype != np.uint8:
-            raise ValueError(f"expected H×W×3 uint8 frames, got {frame.shape} {frame.dtype}")
+            raise InvalidInputError(f"expected H×W×3 uint8 frames, got {frame.shape} {frame.dtype}")
         if batch and (frame.shape != batch[0].shape or len(batch) == batch_size):
             yield np.stack(batch)
             batch = []

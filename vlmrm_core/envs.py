@@ -90,7 +90,8 @@ def _define_textured_mountaincar() -> type:
             )
 
         def render(self) -> np.ndarray:
-            return self.renderer.render(float(self.env.unwrapped.state[0]))
+            car: Any = self.env.unwrapped
+            return self.renderer.render(float(car.state[0]))
 
     return TexturedMountainCar
 

@@ -99,9 +99,15 @@ def labelled_frames(engine: Engine, dataset: str) -> LabelledFrames:
         dataset: dataset name.
 
     Returns:
-        Frames with at least one current label, sorted by hash, with the mean current label.
+        Frames with at least one current label, sorted by hash, with the adjudicated label
+        where a reviewer set one (Tasks page) and the mean current label otherwise.
     """
+    from vlmrm_core.store.tasks import adjudicated_values
+
     consensus = consensus_labels(engine, dataset).sort_index()
+    for frame_hash, value in adjudicated_values(engine, dataset).items():
+        if frame_hash in consensus.index:
+            consensus[frame_hash] = value
     return LabelledFrames(
         dataset, tuple(consensus.index), consensus.to_numpy(dtype=np.float64, copy=True)
     )
@@ -555,8 +561,9 @@ def prompt_sweep(
     table["ci_low"] = np.nan
     table["ci_high"] = np.nan
     table["average_precision"] = np.nan
+    has_epic = table["epic"].notna().to_numpy()
     for i in range(min(detail_top, len(table))):
-        if pd.isna(table.at[i, "epic"]):
+        if not has_epic[i]:
             break
         evaluation = evaluate_reward(
             clip, x, y, sweep_spec(table.iloc[i]), prompt_set="sweep", n_boot=n_boot, seed=seed
@@ -619,23 +626,24 @@ def _score_grid(
     binary = binarize(labels, SUCCESS_THRESHOLD)
     both_classes = 0 < int(binary.sum()) < len(binary)
     chunk = max(1, _CHUNK_ELEMENTS // max(1, x.shape[0]))
-    goals, baselines = np.asarray(goals, dtype=np.int64), np.asarray(baselines, dtype=np.int64)
+    goal_rows = np.asarray(goals, dtype=np.int64)
+    baseline_rows = np.asarray(baselines, dtype=np.int64)
     parts: list[pd.DataFrame] = []
     if zero_alpha:
         # α = 0: R = 1 − ½‖x − g‖² whatever the baseline (the goal stands in for it).
-        for start in range(0, len(goals), chunk):
-            rows = goals[start : start + chunk]
+        for start in range(0, len(goal_rows), chunk):
+            rows = goal_rows[start : start + chunk]
             grid = regularized_reward_grid_from_dots(
                 dots[rows], dots[rows[:1]], text[rows], text[rows[:1]], [0.0]
             )
             parts.append(_grid_metrics(grid[0, :, 0], labels, binary, both_classes, rows, -1, 0.0))
     for alpha in positive_alphas:
-        per_block_baselines = min(len(baselines), chunk)
+        per_block_baselines = min(len(baseline_rows), chunk)
         per_block_goals = max(1, chunk // per_block_baselines)
-        for g_start in range(0, len(goals), per_block_goals):
-            g_rows = goals[g_start : g_start + per_block_goals]
-            for b_start in range(0, len(baselines), per_block_baselines):
-                b_rows = baselines[b_start : b_start + per_block_baselines]
+        for g_start in range(0, len(goal_rows), per_block_goals):
+            g_rows = goal_rows[g_start : g_start + per_block_goals]
+            for b_start in range(0, len(baseline_rows), per_block_baselines):
+                b_rows = baseline_rows[b_start : b_start + per_block_baselines]
                 grid = regularized_reward_grid_from_dots(
                     dots[g_rows], dots[b_rows], text[g_rows], text[b_rows], [alpha]
                 )[0]
@@ -661,9 +669,9 @@ def _score_grid(
             "alpha": table["alpha"].map(
                 {a: k for k, a in enumerate([*zero_alpha, *positive_alphas])}
             ),
-            "goal": table["goal"].map({g: k for k, g in enumerate(goals.tolist())}),
+            "goal": table["goal"].map({g: k for k, g in enumerate(goal_rows.tolist())}),
             "baseline": table["baseline"].map(
-                {b: k for k, b in enumerate([-1, *baselines.tolist()])}
+                {b: k for k, b in enumerate([-1, *baseline_rows.tolist()])}
             ),
         }
     )
@@ -731,4 +739,48 @@ def evaluation_provenance(result: Evaluation, dataset: str, labels: str) -> Prov
         roc_auc=m.roc_auc,
         evaluated_at=datetime.now(UTC).isoformat(timespec="seconds"),
         extra={"prompt_set": result.prompt_set, "model_identity": result.model},
+    )
+
+
+def sweep_held_out(
+    clip: ClipModel,
+    embeddings: np.ndarray,
+    labels: np.ndarray,
+    result: SweepResult,
+    groups: np.ndarray,
+    *,
+    top: int = 200,
+    folds: int = 5,
+    n_boot: int = 1000,
+    seed: int = 0,
+) -> object | None:
+    """The sweep winner's EPIC on held-out folds: picking the best of many combinations on the
+    same labels flatters the winner, so in each fold the best of the ``top`` rows is chosen on
+    the training frames and scored on the held-out episodes
+    (:func:`vlmrm_core.adaptation.held_out_best_of`). The ``top`` rows were ranked on all labels,
+    which leaves a little optimism when the sweep has more rows than that.
+
+    Args:
+        clip: the model the embeddings came from.
+        embeddings: N×D embeddings of the labelled frames (the sweep's order).
+        labels: N labels.
+        result: the sweep.
+        groups: N group ids (:func:`vlmrm_core.adaptation.frame_groups`).
+        top: how many of the best rows compete in each fold.
+        folds: outer folds.
+        n_boot: bootstrap resamples of the held-out interval.
+        seed: fold and bootstrap seed.
+
+    Returns:
+        A :class:`vlmrm_core.adaptation.HeldOutSelection`, or None when no row has an EPIC.
+    """
+    from vlmrm_core.adaptation import held_out_best_of
+
+    rows = result.table[result.table["epic"].notna()].head(top)
+    if rows.empty:
+        return None
+    x = np.asarray(embeddings)
+    columns = [reward_values(score(clip, x, sweep_spec(row))[0]) for _, row in rows.iterrows()]
+    return held_out_best_of(
+        np.stack(columns, axis=1), labels, groups, folds=folds, n_boot=n_boot, seed=seed
     )

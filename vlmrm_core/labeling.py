@@ -17,7 +17,7 @@ import re
 import tempfile
 import unicodedata
 import uuid
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
@@ -39,6 +39,7 @@ from vlmrm_core.store import (
     LabelRecord,
     add_label,
     current_labels,
+    dataset_frames,
     export_labels,
     frames_by_hash,
     label_progress,
@@ -49,6 +50,7 @@ from vlmrm_core.store import (
 __all__ = [
     "EXPORT_MIME",
     "FAILURE",
+    "QUEUE_ORDERS",
     "MAX_LABELER_NAME",
     "SUCCESS",
     "AgreementReport",
@@ -57,9 +59,11 @@ __all__ = [
     "check_labeler_name",
     "export_bytes",
     "export_file_name",
+    "first_positions",
     "frame_infos",
     "label_text",
     "labeler_seed",
+    "order_queue",
 ]
 
 SUCCESS = 1.0
@@ -133,6 +137,11 @@ class LabelSession:
     signed_in: bool = False
     """True when ``labeler`` is a signed-in email: every write goes through the permission
     checks of :mod:`vlmrm_core.store.tasks` (role, assigned tasks)."""
+    order: str = "random"
+    """Queue order, one of :data:`QUEUE_ORDERS` (see :func:`order_queue`)."""
+    ranking: tuple[str, ...] = ()
+    """Frame hashes, most informative first (the ``informative`` order; from
+    :func:`vlmrm_core.active_labels.informative_order`)."""
 
     @property
     def seed(self) -> int:
@@ -153,8 +162,16 @@ class LabelSession:
         return first + [h for h in queue if h not in moved] + last
 
     def queue(self, engine: Engine) -> list[str]:
-        """The frames left for this labeler, current frame first."""
-        return self.arrange(label_queue(engine, self.dataset, self.labeler, self.seed))
+        """The frames left for this labeler, current frame first, in this session's order."""
+        pending = label_queue(engine, self.dataset, self.labeler, self.seed)
+        positions = (
+            first_positions(dataset_frames(engine, self.dataset))
+            if self.order == "sequential"
+            else None
+        )
+        return self.arrange(
+            order_queue(pending, self.order, positions=positions, ranking=self.ranking)
+        )
 
     def progress(self, engine: Engine) -> LabelProgress:
         """``(yours, total, frames_with_k)`` from the store."""
@@ -192,13 +209,9 @@ class LabelSession:
         if self.signed_in:
             from vlmrm_core.store.tasks import undo_label_as
 
-            record = undo_label_as(
-                engine, self.labeler, self.dataset, session_id=self.session_id
-            )
+            record = undo_label_as(engine, self.labeler, self.dataset, session_id=self.session_id)
         else:
-            record = undo_last_label(
-                engine, self.dataset, self.labeler, session_id=self.session_id
-            )
+            record = undo_last_label(engine, self.dataset, self.labeler, session_id=self.session_id)
         if record is not None:
             self._forget(record.frame_hash)
             self.front.insert(0, record.frame_hash)
@@ -207,6 +220,60 @@ class LabelSession:
     def _forget(self, frame_hash: str) -> None:
         self.front = [h for h in self.front if h != frame_hash]
         self.skipped = [h for h in self.skipped if h != frame_hash]
+
+
+QUEUE_ORDERS = ("random", "sequential", "informative")
+"""Labelling orders: the store's reproducible shuffle, dataset order, most informative first."""
+
+
+def first_positions(frames: Iterable[FrameInfo]) -> dict[str, int]:
+    """Frame hash → its lowest position among the given memberships."""
+    positions: dict[str, int] = {}
+    for frame in frames:
+        if frame.hash not in positions or frame.position < positions[frame.hash]:
+            positions[frame.hash] = frame.position
+    return positions
+
+
+def order_queue(
+    queue: Sequence[str],
+    order: str,
+    *,
+    positions: Mapping[str, int] | None = None,
+    ranking: Sequence[str] = (),
+) -> list[str]:
+    """The frames left to label, in the chosen order.
+
+    Args:
+        queue: the store's queue (:func:`~vlmrm_core.store.label_queue`: a reproducible
+            shuffle of the frames left for this labeler).
+        order: ``random`` (the queue as it is), ``sequential`` (dataset position) or
+            ``informative`` (the ranking's order).
+        positions: frame hash → dataset position (``sequential``; see :func:`first_positions`).
+        ranking: frame hashes, most informative first (``informative``; from
+            :func:`vlmrm_core.active_labels.informative_order`).
+
+    Returns:
+        The same frames, reordered. Frames the positions or ranking do not know (added since)
+        follow in the queue's own order.
+
+    Raises:
+        InvalidInputError: an unknown order.
+    """
+    if order not in QUEUE_ORDERS:
+        raise InvalidInputError(
+            f"unknown labelling order {order!r}: use one of {', '.join(QUEUE_ORDERS)}"
+        )
+    if order == "random":
+        return list(queue)
+    if order == "sequential":
+        where = positions or {}
+        unknown = len(where) + len(queue)
+        index = {h: i for i, h in enumerate(queue)}
+        return sorted(queue, key=lambda h: (where.get(h, unknown), index[h]))
+    rank = {h: i for i, h in enumerate(ranking)}
+    index = {h: i for i, h in enumerate(queue)}
+    return sorted(queue, key=lambda h: (rank.get(h, len(rank)), index[h]))
 
 
 def frame_infos(engine: Engine, dataset: str, hashes: Iterable[str]) -> dict[str, FrameInfo]:

@@ -199,7 +199,7 @@ class _PackedBlock:
 
     def mlp(self, x: torch.Tensor) -> torch.Tensor:
         h = self.block.ln_2(x)
-        if self.post_op == "quick_gelu":
+        if isinstance(self.post_op, str):  # "quick_gelu": no oneDNN post-op, run separately
             h = self.block.mlp.gelu(self.fc(h))
         else:
             h = self.fc(h, post_op=self.post_op)

@@ -78,6 +78,31 @@ def score_embeddings(
     return RewardScores(rewards.regularized_reward(x, goal, baseline, spec.alpha))
 
 
+def reward_direction(clip: ClipModel, spec: RewardSpec, embeddings: npt.ArrayLike) -> np.ndarray:
+    """The direction in embedding space along which ``spec``'s reward grows, near ``embeddings``.
+
+    The prior an adapted reward is fitted toward (:mod:`vlmrm_core.adaptation`): the fitted
+    weights for an adapted reward, goal − mean negative for the contrastive kind, and for the
+    regularised kind the local linearisation of Def. 1 (the goal for α = 0, ±(goal − baseline)
+    for α = 1).
+    """
+    from vlmrm_core.adaptation import prior_direction
+
+    x = np.asarray(embeddings, dtype=np.float64)
+    if spec.kind is RewardKind.ADAPTED:
+        return np.asarray(spec.weights, dtype=np.float64)
+    goal = rewards.mean_embedding(encode_texts(clip, spec.goal_prompts)).astype(np.float64)
+    if spec.kind is RewardKind.CONTRASTIVE:
+        negatives = rewards.mean_embedding(encode_texts(clip, spec.negatives)).astype(np.float64)
+        return prior_direction(goal, negatives, 1.0, embeddings=x)
+    baseline = (
+        rewards.mean_embedding(encode_texts(clip, spec.baseline_prompts)).astype(np.float64)
+        if spec.baseline_prompts
+        else None
+    )
+    return prior_direction(goal, baseline, spec.alpha, embeddings=x)
+
+
 class RewardModel:
     """A reward function on raw frames: a loaded CLIP model bound to one reward spec.
 

@@ -21,13 +21,15 @@ from collections.abc import Sequence
 import numpy as np
 import numpy.typing as npt
 
+from vlmrm_core.errors import InvalidInputError
+
 
 def normalize(vectors: np.ndarray) -> np.ndarray:
     """L2-normalise along the last axis."""
     vectors = np.asarray(vectors)
     norms = np.linalg.norm(vectors, axis=-1, keepdims=True)
     if np.any(norms == 0):
-        raise ValueError("cannot normalise a zero vector")
+        raise InvalidInputError("cannot normalise a zero vector")
     return vectors / norms
 
 
@@ -35,7 +37,7 @@ def mean_embedding(prompt_embeddings: np.ndarray) -> np.ndarray:
     """Mean of the normalised prompt embeddings (P×D → D); the mean is not re-normalised."""
     prompt_embeddings = np.atleast_2d(prompt_embeddings)
     if len(prompt_embeddings) == 0:
-        raise ValueError("at least one prompt embedding is needed")
+        raise InvalidInputError("at least one prompt embedding is needed")
     return normalize(prompt_embeddings).mean(axis=0)
 
 
@@ -97,6 +99,7 @@ def regularized_reward_curves(
     # P is symmetric with eigenvalue 1 along d and (1 − α) orthogonal to it, so with v = x − g:
     # ‖vP‖² = (1 − (1 − α)²)(v·d̂)² + (1 − α)²‖v‖². Two dot products per frame instead of a D×D
     # product: this keeps re-scoring 100k cached frames within milliseconds.
+    along_sq: np.ndarray | float
     if any(a > 0 for a in alphas):
         d_hat = _unit_direction(g, np.asarray(baseline, dtype=dtype), max(alphas)).astype(dtype)
         x_dot_g, x_dot_d = dot_columns(x, [g, d_hat])
@@ -188,7 +191,7 @@ def regularized_reward_grid_from_dots(
         or xb.shape[0] != b.shape[0]
         or g.shape[1:] != b.shape[1:]
     ):
-        raise ValueError(
+        raise InvalidInputError(
             f"dot products {xg.shape} and {xb.shape} don't match {g.shape[0]} goals and "
             f"{b.shape[0]} baselines of dimension {g.shape[1]}"
         )
@@ -256,10 +259,10 @@ def contrastive_probability(
         N probabilities in (0, 1).
     """
     if not tau > 0:
-        raise ValueError(f"temperature τ must be positive, got {tau}")
+        raise InvalidInputError(f"temperature τ must be positive, got {tau}")
     negatives = np.atleast_2d(negatives)
     if negatives.size == 0:
-        raise ValueError("the contrastive reward needs at least one negative prompt")
+        raise InvalidInputError("the contrastive reward needs at least one negative prompt")
     x = np.asarray(image_embeddings)
     texts = normalize(np.vstack([np.asarray(goal)[None, :], negatives])).astype(x.dtype)
     logits = np.stack(dot_columns(x, list(texts)), axis=1) / tau
@@ -271,13 +274,13 @@ def contrastive_probability(
 def contrastive_reward(probability: np.ndarray, beta: float) -> np.ndarray:
     """Binary reward 1[p > β]."""
     if not 0.0 <= beta <= 1.0:
-        raise ValueError(f"threshold β must be in [0, 1], got {beta}")
+        raise InvalidInputError(f"threshold β must be in [0, 1], got {beta}")
     return (np.asarray(probability) > beta).astype(np.float32)
 
 
 def _check_alpha(alpha: float) -> None:
     if not 0.0 <= alpha <= 1.0:
-        raise ValueError(f"α must be in [0, 1], got {alpha}")
+        raise InvalidInputError(f"α must be in [0, 1], got {alpha}")
 
 
 def _unit_direction(goal: np.ndarray, baseline: np.ndarray, alpha: float) -> np.ndarray:
@@ -286,7 +289,7 @@ def _unit_direction(goal: np.ndarray, baseline: np.ndarray, alpha: float) -> np.
     if norm < 1e-12:
         if alpha == 0:
             return np.zeros_like(direction)
-        raise ValueError(
+        raise InvalidInputError(
             "goal and baseline prompts have the same embedding, so the regularisation direction "
             "is undefined: change the baseline prompts or set α = 0"
         )

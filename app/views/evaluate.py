@@ -9,8 +9,8 @@ from __future__ import annotations
 import pandas as pd
 import streamlit as st
 
-from app.auth import current_identity
 from app import plots, tables
+from app.auth import current_identity
 from app.text import md_escape
 from app.ui import (
     engine,
@@ -19,6 +19,12 @@ from app.ui import (
     load_model_or_error,
     model_picker,
     progress_bar,
+)
+from app.ui_adapt import (
+    adapt_section,
+    adapted_model_mismatch,
+    separation_note,
+    starting_sets,
 )
 from app.ui_lab import frame_embeddings, frame_grid, memo
 from vlmrm_core import evaluation, landscape
@@ -121,6 +127,8 @@ def _evaluate_rewards(
         )
 
         def compute(prompt_set: PromptSet = prompt_set) -> evaluation.Evaluation | str:
+            if mismatch := adapted_model_mismatch(prompt_set, model):
+                return mismatch
             clip_model = loaded if loaded is not None else get_model(*model)
             try:
                 x = frame_embeddings(db, clip_model, labelled.hashes, prompt_set.model.aspect)
@@ -141,7 +149,7 @@ def _evaluate_rewards(
             st.error(md_escape(f"Could not load {model[0]} / {model[1] or 'random init'}: {exc}"))
             return results
         if isinstance(result, str):
-            st.error(result)
+            st.error(md_escape(result))
         else:
             results.append(result)
             MODEL_OF_IDENTITY[result.model] = model
@@ -181,9 +189,7 @@ def _prompt_sets_section() -> None:
     for warning in dict.fromkeys(w for e in evaluations for w in e.warnings):
         st.warning(warning)
     # ranked: lowest EPIC distance first, undefined ones last
-    evaluations = sorted(
-        evaluations, key=lambda e: (e.metrics.epic is None, e.metrics.epic or 0.0)
-    )
+    evaluations = sorted(evaluations, key=lambda e: (e.metrics.epic is None, e.metrics.epic or 0.0))
 
     table = tables.evaluation_display(
         _dash_missing(
@@ -215,6 +221,8 @@ def _prompt_sets_section() -> None:
             "n labelled": st.column_config.NumberColumn("n", width="small"),
         },
     )
+
+    separation_note(evaluations, labelled.labels)  # do the top two's intervals overlap?
 
     best = evaluation.best_evaluation(evaluations)
     row_names = [f"{e.prompt_set} · {e.model}" for e in evaluations]
@@ -362,11 +370,7 @@ def _sweep_section() -> None:
     metric_col.metric("Best sweep EPIC distance", f"{best['epic']:.3f}")
     with text_col:
         baseline = best["baseline"] if isinstance(best["baseline"], str) else "(none, α = 0)"
-        st.text(
-            f"goal: {best['goal']}\n"
-            f"baseline: {baseline}\n"
-            f"α = {best['alpha']:g}"
-        )
+        st.text(f"goal: {best['goal']}\nbaseline: {baseline}\nα = {best['alpha']:g}")
     st.caption(
         f"{len(result.table)} combinations of {result.n_prompts} prompts on {result.n_frames} "
         f"frames: text encoding {result.text_seconds:.2f} s, scoring {result.score_seconds:.2f} s, "
@@ -415,9 +419,7 @@ def _sweep_section() -> None:
         "Row to save", ranks, key="eval-sweep-save-rank", help="Rank 1 is the best row."
     )
     row = result.table[result.table["rank"] == save_rank].iloc[0]
-    name = name_col.text_input(
-        "Prompt set name", f"sweep: {dataset}", key="eval-sweep-save-name"
-    )
+    name = name_col.text_input("Prompt set name", f"sweep: {dataset}", key="eval-sweep-save-name")
     if save_col.button("Save row as prompt set", key="eval-sweep-save", width="stretch"):
         try:
             stored_set = save_prompt_set(
@@ -471,4 +473,14 @@ def _download_reward(result: evaluation.Evaluation, sets: dict[str, PromptSet]) 
 
 
 _prompt_sets_section()
+adapt_section(
+    db,
+    dataset=dataset,
+    labelled=labelled,
+    clip=clip,
+    picked=picked,
+    prompt_sets=starting_sets(db, dataset),
+    created_by=current_identity().email,
+    progress=progress_bar,
+)
 _sweep_section()

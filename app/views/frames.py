@@ -154,7 +154,9 @@ def browse_tab() -> None:
             "Delete dataset",
             type="primary",
             key="frames-delete",
-            disabled=not confirmed,
+            # With sign-in only admins delete datasets (the service layer checks it too).
+            disabled=not confirmed
+            or (current_identity().signed_in and current_identity().role != "admin"),
             on_click=_delete,
             args=(name,),
         )

@@ -12,6 +12,7 @@ import streamlit as st
 
 from app.auth import current_identity
 from app.frame_display import escape_markdown, frame_caption
+from app.text import md_escape
 from app.ui import engine, hide_training_evals
 from app.ui_frames import (
     CURRENT_DATASET,
@@ -21,6 +22,8 @@ from app.ui_frames import (
     show_notice,
     thumbnail_uri,
 )
+from app.ui_label_order import choose_order
+from app.ui_success import run_eval_navigation
 from vlmrm_core.labeling import (
     EXPORT_MIME,
     FAILURE,
@@ -34,7 +37,7 @@ from vlmrm_core.labeling import (
     label_text,
 )
 from vlmrm_core.store import get_dataset, list_datasets
-from vlmrm_core.store.tasks import assigned_datasets
+from vlmrm_core.store.tasks import TaskInfo, assigned_datasets, task_queue, tasks_for
 
 # (Comments, not docstrings: Streamlit's "magic" would render bare strings on the page.)
 NOTICE = "label-notice"
@@ -110,18 +113,41 @@ def _undo(session: LabelSession) -> None:
         )
 
 
+def _current_task(dataset: str) -> TaskInfo | None:
+    """The signed-in user's first task on this dataset, if any (tasks need sign-in)."""
+    identity = current_identity()
+    if not identity.signed_in:
+        return None
+    return next((t for t in tasks_for(db, identity.email or "") if t.dataset == dataset), None)
+
+
 def label_view(dataset: str, labeler: str) -> None:
     """Progress, the current frame and the labelling buttons (with keyboard shortcuts)."""
     session = _session(dataset, labeler)
+    choose_order(db, dataset, session)  # random, sequential or most informative first
     ds = get_dataset(db, dataset)
     yours, total, with_k = session.progress(db)
-    queue = session.queue(db)
+    task = _current_task(dataset)
+    if task is None:
+        queue = session.queue(db)
+    else:  # the task's frames and overlap k; frames others labelled first when k >= 2
+        queue = session.arrange(task_queue(db, task.name, labeler, session.seed))
+        st.subheader(md_escape(task.question))
+        if task.instructions:
+            with st.expander("Instructions"):
+                st.text(task.instructions)  # plain text: no Markdown from the task's author
     left, right = st.columns(2)
     left.progress(yours / total if total else 0.0, text=f"Yours: {yours}/{total} frames labelled")
     right.progress(
         with_k / total if total else 0.0,
         text=f"Frames with ≥ {ds.labels_required} label(s): {with_k}/{total}",
     )
+    if ds.n_frames != total:
+        # Frames and Prompt Lab count the dataset's entries; labels belong to images
+        left.caption(
+            f"{ds.n_frames} frames in this dataset, {total} distinct images: identical images "
+            "stored under several names are labelled once."
+        )
     right.caption(
         f"k = {ds.labels_required}: a frame leaves everyone's queue once {ds.labels_required} "
         "labeler(s) labelled it. Change k on **Frames → Browse → Labelling settings** (k ≥ 2 "
@@ -143,6 +169,8 @@ def label_view(dataset: str, labeler: str) -> None:
     with picture:
         image = full_frame(current)
         caption = escape_markdown(frame_caption(info) if info is not None else current[:12])
+        if task is not None and not task.show_state:  # names like "angle=+0.1" bias labellers
+            caption = f"Frame {current[:8]}"
         if image is None:
             st.warning(f"The image file of this frame is missing: {caption}")
         else:
@@ -341,6 +369,7 @@ else:
         # shortcut (s, f, ...) instead of more letters in the name. Our own constant script.
         st.html(BLUR_SCRIPT, unsafe_allow_javascript=True)
 dataset = top[1].selectbox("Dataset", names, key=DATASET)
+run_eval_navigation(db, dataset, DATASET, names)  # a training run's evaluation?
 view = top[2].radio("View", [LABEL_VIEW, AGREEMENT_VIEW], horizontal=True, key="label-view")
 st.session_state[REMEMBERED_NAME] = raw_name
 st.session_state[CURRENT_DATASET] = dataset

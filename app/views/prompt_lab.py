@@ -8,17 +8,19 @@ from __future__ import annotations
 
 import streamlit as st
 
-from app.auth import current_identity
 from app import plots, tables
+from app.auth import current_identity
 from app.text import md_escape
 from app.ui import RANDOM_LABEL, engine, hide_training_evals, load_model_or_error, model_picker
+from app.ui_adapt import adapted_model_mismatch
 from app.ui_lab import dataset_embeddings, frame_grid, selected_frames
 from vlmrm_core import landscape
 from vlmrm_core.demo import DEMO_TASKS
 from vlmrm_core.embedding import PromptError
-from vlmrm_core.models import ClipModel, discover_models
 from vlmrm_core.enums import Aspect, RewardKind, choices
 from vlmrm_core.errors import VlmrmError
+from vlmrm_core.models import ClipModel, discover_models
+from vlmrm_core.reward_file import reward_file_name, reward_file_text, with_checkpoint_hash
 from vlmrm_core.spec import ModelRef, RewardSpec
 from vlmrm_core.store import (
     BuiltinPromptSetError,
@@ -30,6 +32,7 @@ from vlmrm_core.store import (
     list_prompt_sets,
     save_prompt_set,
 )
+from vlmrm_core.store.users import require_owner_or_admin
 
 ALPHA_CHOICES = [0.0, 0.25, 0.5, 0.75, 1.0]
 ASPECTS = list(choices(Aspect))
@@ -71,7 +74,10 @@ def _load_prompt_set(name: str) -> None:
     state["lab-baseline"] = "\n".join(reward.baseline_prompts)
     state["lab-negatives"] = "\n".join(reward.negatives)
     state["lab-alpha"] = reward.alpha
-    state["lab-kind"] = reward.kind.value
+    # An adapted set is fitted on Evaluate, not edited here: its starting prompts are loaded
+    # and its own reward is shown through "Compare two prompt sets" below.
+    adapted = reward.kind is RewardKind.ADAPTED
+    state["lab-kind"] = RewardKind.REGULARIZED.value if adapted else reward.kind.value
     state["lab-tau-default"] = reward.tau is None
     if reward.tau is not None:
         state["lab-tau"] = reward.tau
@@ -97,6 +103,14 @@ def _load_prompt_set(name: str) -> None:
                 "were loaded, the model was left as it was.",
             )
             return
+    if adapted:
+        st.session_state["lab-flash"] = (
+            "info",
+            f"{name!r} is an adapted reward (fitted to labels on Evaluate): its starting prompts "
+            "were loaded into the editor; pick it under Compare two prompt sets to see its "
+            "own landscape.",
+        )
+        return
     st.session_state["lab-flash"] = ("success", f"Loaded prompt set {name!r}.")
 
 
@@ -111,6 +125,47 @@ def _default_prompts(dataset: str) -> None:
     st.session_state["lab-alpha"] = 0.5 if task else 0.0
 
 
+# The view lives in the URL too (dataset, prompts, α, overlay), so a browser refresh or a shared
+# link reproduces it: read once per session, before the widgets exist, then kept in step below.
+URL_KEYS = {"dataset": "lab-dataset", "goal": "lab-goal", "baseline": "lab-baseline"}
+
+
+def _restore_from_url() -> None:
+    state, params = st.session_state, st.query_params
+    if state.get("lab-url-read"):
+        return
+    state["lab-url-read"] = True
+    for param, key in URL_KEYS.items():
+        if param in params and key not in state:
+            state[key] = params[param]
+    try:
+        if "alpha" in params and "lab-alpha" not in state:
+            state["lab-alpha"] = min(1.0, max(0.0, float(params["alpha"])))
+        if "alphas" in params and "lab-alphas" not in state:
+            chosen = (float(v) for v in params["alphas"].split(",") if v)
+            state["lab-alphas"] = [a for a in chosen if a in ALPHA_CHOICES]
+    except ValueError:
+        pass  # a hand-edited URL: keep the defaults
+
+
+def _write_url(dataset: str) -> None:
+    """Mirror the current view into the URL's query parameters."""
+    state = st.session_state
+    wanted = {
+        "dataset": dataset,
+        "goal": state.get("lab-goal", ""),
+        "baseline": state.get("lab-baseline", ""),
+        "alpha": f"{float(state.get('lab-alpha', 0.0)):g}",
+        "alphas": ",".join(f"{a:g}" for a in state.get("lab-alphas", [])),
+    }
+    for param, value in wanted.items():
+        if value and st.query_params.get(param) != value:
+            st.query_params[param] = value
+        elif not value and param in st.query_params:
+            del st.query_params[param]
+
+
+_restore_from_url()
 for _key, _value in DEFAULTS.items():
     st.session_state.setdefault(_key, _value)
 
@@ -131,14 +186,20 @@ with top_left:
         key="lab-dataset",
         format_func=lambda n: f"{n} ({next(d.n_frames for d in datasets if d.name == n)} frames)",
     )
-    saved_sets = list_prompt_sets(db)
+    saved_sets = list_prompt_sets(db, environment=dataset)
     if saved_sets:
-        to_load = st.selectbox(
-            "Saved prompt set", [p.name for p in saved_sets], key="lab-load-name"
-        )
-        st.button(
-            "Load into the editor", key="lab-load", on_click=_load_prompt_set, args=(to_load,)
-        )
+        # in a popover: one button's height, so the chart fits above the fold at 1400×900
+        with st.popover("📂 Load a saved prompt set", width="stretch"):
+            to_load = st.selectbox(
+                "Saved prompt set",
+                [p.name for p in saved_sets],
+                key="lab-load-name",
+                help="Sets written for this dataset's environment first; sets tagged for "
+                "other environments are not listed.",
+            )
+            st.button(
+                "Load into the editor", key="lab-load", on_click=_load_prompt_set, args=(to_load,)
+            )
 with top_mid:
     picked = model_picker("lab")
 with top_right:
@@ -164,78 +225,6 @@ embedded = dataset_embeddings(db, clip, dataset, aspect)
 if len(embedded) == 0:
     st.info(f"{md_escape(dataset)} has no frames yet: add some on **Frames**.")
     st.stop()
-
-# ---- the reward definition -------------------------------------------------------------------
-_default_prompts(dataset)
-edit_left, edit_right = st.columns(2)
-with edit_left:
-    goal_text = st.text_area(
-        "Goal prompts (one per line)",
-        key="lab-goal",
-        height=110,
-        persist_state=KEEP,
-        help="Describe the goal state. Several prompts are averaged (each normalised first).",
-    )
-    baseline_text = st.text_area(
-        "Baseline prompts (one per line)",
-        key="lab-baseline",
-        height=110,
-        persist_state=KEEP,
-        help="Describe the environment in general; the reward then focuses on what the goal "
-        "adds to it (needed when α > 0).",
-    )
-with edit_right:
-    kind = st.radio(
-        "Reward kind", REWARD_KINDS, key="lab-kind", horizontal=True, persist_state=KEEP
-    )
-    if kind == "regularized":
-        alpha = st.slider(
-            "α (goal-baseline regularization)",
-            0.0,
-            1.0,
-            step=0.05,
-            key="lab-alpha",
-            persist_state=KEEP,
-            help="0: cosine similarity to the goal; 1: only the direction from baseline to goal "
-            "counts.",
-        )
-        negatives_text, tau, beta = "", None, 0.5
-    else:
-        alpha = 0.0
-        negatives_text = st.text_area(
-            "Negative prompts (one per line)",
-            key="lab-negatives",
-            height=80,
-            persist_state=KEEP,
-            help="Other task descriptions the goal competes with in the softmax.",
-        )
-        default_tau = 1.0 / clip.logit_scale
-        use_default = st.checkbox(
-            f"Use the model's τ = 1/logit_scale = {default_tau:.4g}",
-            key="lab-tau-default",
-            persist_state=KEEP,
-        )
-        tau = None
-        if not use_default:
-            st.session_state.setdefault("lab-tau", float(round(default_tau, 4)))
-            tau = st.number_input(
-                "τ (temperature)",
-                min_value=1e-4,
-                max_value=10.0,
-                step=0.005,
-                format="%.4f",
-                key="lab-tau",
-                persist_state=KEEP,
-            )
-        beta = st.slider(
-            "β (success threshold on p)",
-            0.0,
-            1.0,
-            step=0.01,
-            key="lab-beta",
-            persist_state=KEEP,
-            help="The reward is 1 when p(goal | frame) > β, else 0.",
-        )
 
 
 def _spec() -> RewardSpec | None:
@@ -317,7 +306,7 @@ def _landscape(clip: ClipModel, embedded: landscape.DatasetEmbeddings, spec: Rew
     if spec.kind == "contrastive":
         figure.add_hline(y=spec.beta, line_dash="dot", annotation_text="β")
     # dragging selects a box of points (as the caption below says); zoom stays on the toolbar
-    figure.update_layout(height=420, dragmode="select")
+    figure.update_layout(height=300, dragmode="select", margin={"t": 20})
     event = st.plotly_chart(
         figure, key="lab-landscape", on_select="rerun", selection_mode=("points", "box")
     )
@@ -405,6 +394,13 @@ def _store(
     state = st.session_state
     state.pop("lab-pending-save", None)
     try:
+        if overwrite:  # with sign-in only the creator (or an admin) may replace a set
+            require_owner_or_admin(
+                db,
+                current_identity().email,
+                get_prompt_set(db, name).created_by,
+                f"Prompt set {name!r}",
+            )
         stored = save_prompt_set(
             db,
             PromptSet(
@@ -434,9 +430,7 @@ def _store(
     )
 
 
-def _save_as_new(
-    name: str, environment: str, spec: RewardSpec, picked: tuple[str, str]
-) -> None:
+def _save_as_new(name: str, environment: str, spec: RewardSpec, picked: tuple[str, str]) -> None:
     _store(_free_name(name), environment, spec, picked, overwrite=False)
 
 
@@ -467,6 +461,7 @@ def _save(spec: RewardSpec | None, picked: tuple[str, str], dataset: str) -> Non
         args=(*args, False),
         disabled=not name.strip(),
     )
+    _download(spec, picked, name.strip() or "reward")
     if flash := state.pop("lab-save-flash", None):
         getattr(st, flash[0])(md_escape(flash[1]))  # names a prompt set: user text
     if loaded := state.get("lab-loaded-name"):
@@ -481,10 +476,13 @@ def _save(spec: RewardSpec | None, picked: tuple[str, str], dataset: str) -> Non
         st.warning(md_escape(f"A prompt set named {pending!r} already exists."))
         c1, c2, _ = st.columns([1, 1, 2])
         c1.button(
-            f"Overwrite {pending!r}", key="lab-overwrite", on_click=_store, args=(*args, True)
+            md_escape(f"Overwrite {pending!r}"),
+            key="lab-overwrite",
+            on_click=_store,
+            args=(*args, True),
         )
         c2.button(
-            f"Save as new: {_free_name(pending)!r}",
+            md_escape(f"Save as new: {_free_name(pending)!r}"),
             key="lab-save-new",
             on_click=_save_as_new,
             args=args,
@@ -492,11 +490,29 @@ def _save(spec: RewardSpec | None, picked: tuple[str, str], dataset: str) -> Non
     builtin = state.get("lab-pending-builtin")
     if builtin and builtin == name.strip():
         st.button(
-            f"Save as new: {_free_name(builtin)!r}",
+            md_escape(f"Save as new: {_free_name(builtin)!r}"),
             key="lab-save-new",
             on_click=_save_as_new,
             args=args,
         )
+
+
+def _download(spec: RewardSpec, picked: tuple[str, str], name: str) -> None:
+    """The editor's reward as a reward file, for the user's own training scripts."""
+    try:
+        ref = with_checkpoint_hash(ModelRef(picked[0], picked[1], aspect=aspect))
+    except VlmrmError as exc:
+        st.error(md_escape(exc))
+        return
+    st.download_button(
+        "Download reward file",
+        reward_file_text(ref, spec),
+        file_name=reward_file_name(name),
+        mime="application/json",
+        key="lab-download-reward",
+        help="This model and reward as one JSON file: load it in any training script with "
+        "vlmrm_core.load_reward(path). Evaluate's download also records EPIC against labels.",
+    )
 
 
 def _compare(clip: ClipModel, embedded: landscape.DatasetEmbeddings) -> None:
@@ -516,6 +532,9 @@ def _compare(clip: ClipModel, embedded: landscape.DatasetEmbeddings) -> None:
     by_name = {p.name: p for p in sets}
     curves = {}
     for label, name in (("A", name_a), ("B", name_b)):
+        if mismatch := adapted_model_mismatch(by_name[name], picked):
+            st.error(md_escape(f"Prompt set {label}: {mismatch}"))
+            return
         try:
             scores, _ = landscape.score(clip, embedded.embeddings, by_name[name].reward)
         except VlmrmError as exc:
@@ -539,8 +558,95 @@ def _compare(clip: ClipModel, embedded: landscape.DatasetEmbeddings) -> None:
     st.plotly_chart(figure, key="lab-compare-chart")
 
 
-spec = _spec()
-if spec is not None:
-    _landscape(clip, embedded, spec)
-_save(spec, picked, dataset)
+# ---- the reward definition and its landscape --------------------------------------------------
+# One fragment: a prompt, α or chart change reruns only this part of the page (not the dataset and
+# model pickers, the model and embedding loading, or the comparison below), so the chart redraws
+# as fast as the re-scoring allows.
+
+
+@st.fragment
+def _lab() -> None:
+    """The editor, the landscape and saving; reruns alone when any of its widgets changes."""
+    global goal_text, baseline_text, kind, alpha, negatives_text, tau, beta
+    # ---- the reward definition -------------------------------------------------------------------
+    _default_prompts(dataset)
+    # goal, baseline and the reward's knobs side by side: the chart starts higher on the page
+    edit_goal, edit_baseline, edit_right = st.columns(3)
+    with edit_goal:
+        goal_text = st.text_area(
+            "Goal prompts (one per line)",
+            key="lab-goal",
+            height=100,
+            persist_state=KEEP,
+            help="Describe the goal state. Several prompts are averaged (each normalised first).",
+        )
+    with edit_baseline:
+        baseline_text = st.text_area(
+            "Baseline prompts (one per line)",
+            key="lab-baseline",
+            height=100,
+            persist_state=KEEP,
+            help="Describe the environment in general; the reward then focuses on what the goal "
+            "adds to it (needed when α > 0).",
+        )
+    with edit_right:
+        kind = st.radio(
+            "Reward kind", REWARD_KINDS, key="lab-kind", horizontal=True, persist_state=KEEP
+        )
+        if kind == "regularized":
+            alpha = st.slider(
+                "α (goal-baseline regularization)",
+                0.0,
+                1.0,
+                step=0.05,
+                key="lab-alpha",
+                persist_state=KEEP,
+                help="0: cosine similarity to the goal; 1: only the direction from baseline "
+                "to goal counts.",
+            )
+            negatives_text, tau, beta = "", None, 0.5
+        else:
+            alpha = 0.0
+            negatives_text = st.text_area(
+                "Negative prompts (one per line)",
+                key="lab-negatives",
+                height=80,
+                persist_state=KEEP,
+                help="Other task descriptions the goal competes with in the softmax.",
+            )
+            default_tau = 1.0 / clip.logit_scale
+            use_default = st.checkbox(
+                f"Use the model's τ = 1/logit_scale = {default_tau:.4g}",
+                key="lab-tau-default",
+                persist_state=KEEP,
+            )
+            tau = None
+            if not use_default:
+                st.session_state.setdefault("lab-tau", float(round(default_tau, 4)))
+                tau = st.number_input(
+                    "τ (temperature)",
+                    min_value=1e-4,
+                    max_value=10.0,
+                    step=0.005,
+                    format="%.4f",
+                    key="lab-tau",
+                    persist_state=KEEP,
+                )
+            beta = st.slider(
+                "β (success threshold on p)",
+                0.0,
+                1.0,
+                step=0.01,
+                key="lab-beta",
+                persist_state=KEEP,
+                help="The reward is 1 when p(goal | frame) > β, else 0.",
+            )
+    spec = _spec()
+    if spec is not None:
+        _landscape(clip, embedded, spec)
+    _write_url(dataset)
+    _save(spec, picked, dataset)
+
+
+_lab()
 _compare(clip, embedded)

@@ -107,8 +107,9 @@ with tab_review:
     final = final_labels(db, dataset)
     st.caption(
         "Final labels: the adjudicated label where a reviewer set one, otherwise the majority "
-        "of the labellers (the median for graded labels; a tie gives 0.5). EPIC and the adapted "
-        "rewards use these final labels."
+        "of the labellers (the median for graded labels; a tie gives 0.5). The Evaluate page "
+        "(EPIC) uses the adjudicated label where there is one and the labellers' mean otherwise "
+        "(a mean ≥ 0.5 counts as a success, i.e. the majority of binary labels)."
     )
     disputed = final[(final["n_labels"] >= 2) & (final["value"].between(0.01, 0.99))]
     st.subheader(f"Disagreements ({len(disputed)})")

@@ -25,6 +25,7 @@ from app.train_forms import (
 )
 from app.train_plots import losses_figure, training_curves_figure
 from app.ui import engine, model_picker
+from app.ui_success import success_section
 from app.ui_sweeps import sweeps_section
 from vlmrm_core.errors import VlmrmError
 from vlmrm_core.security import check_app_pretrained, check_env_id_allowed
@@ -427,13 +428,14 @@ def _run_panel(run_id: int) -> None:
         with st.expander("Error", expanded=run.status in ("failed", "crashed")):
             st.code(run.error, language=None)
 
-
     st.subheader("Curves")
     _curves(run.id)
 
-    tab_eval, tab_ckpt, tab_config, tab_log = st.tabs(
-        ["Latest evaluation", "Checkpoints", "Config", "Log"]
+    tab_eval, tab_ckpt, tab_success, tab_config, tab_log = st.tabs(
+        ["Latest evaluation", "Checkpoints", "Success rate", "Config", "Log"]
     )
+    with tab_success:  # labelled success per evaluation vs CLIP / ground-truth return
+        success_section(db, run.id)
     with tab_eval:
         videos = jobs.eval_videos(run)
         if videos:
@@ -449,7 +451,7 @@ def _run_panel(run_id: int) -> None:
                 st.caption(
                     f"Frames stored as dataset **{dataset.name}** ({dataset.n_frames} frames): "
                     "label them on the Label page (tick *Show training evaluations*) to measure "
-                "the reward's EPIC distance."
+                    "the reward's EPIC distance."
                 )
         if frames:
             columns = st.columns(4)

@@ -8,34 +8,22 @@ is Debian's Chromium driven by playwright (never ``playwright install``).
 from __future__ import annotations
 
 import os
-import shutil
-import socket
-import subprocess
-import sys
 import time
-import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
 import pytest
 
+from tests.app._browser import REPO, free_port, launch_chromium, streamlit_server
 from vlmrm_core.frames import FrameRecord
 from vlmrm_core.store import current_labels, ingest_frames, init_db
 from vlmrm_core.store.tasks import create_task
 from vlmrm_core.store.users import ensure_admins, set_user_role
 
-REPO = Path(__file__).resolve().parents[2]
 ADMIN, LABELLER, STRANGER = "admin@lab.org", "lena@lab.org", "eve@else.org"
-CHROMIUM_FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--no-first-run"]
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 @pytest.fixture(scope="module")
@@ -46,7 +34,7 @@ def provider() -> Iterator[str]:
         User(sub=email.split("@")[0], claims={"email": email, "email_verified": True})
         for email in (ADMIN, LABELLER, STRANGER)
     ]
-    with run_server_in_thread(port=_free_port(), user_claims=users) as server:
+    with run_server_in_thread(port=free_port(), user_claims=users) as server:
         yield f"http://localhost:{server.server_port}"
 
 
@@ -54,7 +42,7 @@ def provider() -> Iterator[str]:
 def app_url(tmp_path_factory: pytest.TempPathFactory, provider: str) -> Iterator[tuple[str, Path]]:
     data = tmp_path_factory.mktemp("auth-data")
     workdir = tmp_path_factory.mktemp("auth-cwd")
-    port = _free_port()
+    port = free_port()
     (workdir / ".streamlit").mkdir()
     (workdir / ".streamlit" / "secrets.toml").write_text(
         "[auth]\n"
@@ -88,46 +76,14 @@ def app_url(tmp_path_factory: pytest.TempPathFactory, provider: str) -> Iterator
         )
     finally:
         del os.environ["VLMRM_DATA_DIR"]
-    log = (data / "streamlit.log").open("w")
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "streamlit", "run", str(REPO / "app" / "streamlit_app.py"),
-         "--server.port", str(port), "--server.address", "127.0.0.1",
-         "--server.headless", "true", "--browser.gatherUsageStats", "false"],
-        cwd=workdir, env=env, stdout=log, stderr=subprocess.STDOUT,
-    )  # fmt: skip
-    url = f"http://localhost:{port}"
-    try:
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                with urllib.request.urlopen(f"{url}/_stcore/health", timeout=2) as r:
-                    if r.status == 200:
-                        break
-            except OSError:
-                if proc.poll() is not None or time.monotonic() > deadline:
-                    raise RuntimeError((data / "streamlit.log").read_text()[-3000:]) from None
-                time.sleep(0.5)
+    with streamlit_server(port, env, data / "streamlit.log", cwd=workdir, host="localhost") as url:
         yield url, data
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-        log.close()
 
 
 @pytest.fixture(scope="module")
 def browser():
-    chromium = shutil.which("chromium") or shutil.which("chromium-browser")
-    if chromium is None:
-        pytest.skip("Chromium not found on PATH: install the Debian package `chromium`")
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as p:
-        b = p.chromium.launch(executable_path=chromium, args=CHROMIUM_FLAGS)
+    with launch_chromium() as b:
         yield b
-        b.close()
 
 
 def _sign_in(browser, url: str, sub: str):  # noqa: ANN001, ANN202
@@ -160,6 +116,7 @@ def test_two_roles_and_a_stranger(app_url: tuple[str, Path], browser) -> None:  
         "Label",
         "Evaluate",
         "Train",
+        "Tasks",
         "Admin",
     ]
     page.locator('[data-testid="stSidebarNav"] a', has_text="Admin").click()

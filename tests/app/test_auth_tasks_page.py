@@ -79,6 +79,31 @@ def test_labeller_sees_only_task_datasets_and_labels_as_self(data_dir: Path) -> 
     assert not at.exception, [e.value for e in at.exception]
     assert at.selectbox(key="label-dataset").options == ["cars"]
     assert [t.key for t in at.text_input] == ["label-identity"]  # no free-text name
+    assert any("On the hill" in h.value for h in at.subheader)  # the task's question
+    assert at.image[0].captions[0].startswith("Frame ")  # the state caption is hidden
     at.button(key="label-success").click().run()
     labels = current_labels(init_db(), "cars")
     assert list(labels["labeler"]) == [ALICE] and labels["frame_hash"].iloc[0] in frames
+
+
+def test_admin_page_manages_users_and_refuses_others(data_dir: Path) -> None:
+    from vlmrm_core.store.users import get_user
+
+    _setup()
+    at = AppTest.from_file(str(VIEWS / "admin.py"), default_timeout=60)
+    at.session_state[IDENTITY] = Identity(email=RES, role="researcher")
+    at.run()
+    assert any("admin role" in i.value for i in at.info)
+    assert not at.text_input  # no user management for a researcher
+
+    at = AppTest.from_file(str(VIEWS / "admin.py"), default_timeout=60)
+    at.session_state[IDENTITY] = Identity(email=ADMIN, role="admin")
+    at.run()
+    at.text_input(key="admin-new-email").input("New@X.org")
+    at.selectbox(key="admin-new-role").select("researcher")
+    at.button[0].click().run()
+    assert not at.exception, [e.value for e in at.exception]
+    assert get_user(init_db(), "new@x.org").role == "researcher"
+    assert any("new@x.org is now researcher" in s.value.replace("\\", "") for s in at.success)
+    # The admin's own row cannot be removed from here.
+    assert at.button(key=f"admin-remove-{ADMIN}").disabled

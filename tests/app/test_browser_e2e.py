@@ -8,11 +8,6 @@ from __future__ import annotations
 
 import os
 import shutil
-import socket
-import subprocess
-import sys
-import time
-import urllib.request
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -21,26 +16,17 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from tests.app._browser import (
+    REPO,
+    free_port,
+    launch_chromium,
+    new_page,
+    streamlit_server,
+    wait_idle,
+)
 from vlmrm_core.store import current_labels, init_db
 
-REPO = Path(__file__).resolve().parents[2]
-CHROMIUM_FLAGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-]
-
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 @pytest.fixture(scope="module")
@@ -72,66 +58,14 @@ def server(tmp_path_factory: pytest.TempPathFactory, tiny_checkpoint: Path) -> I
     port = free_port()
     env = {**os.environ, "VLMRM_DATA_DIR": str(data)}
     env.pop("VLMRM_DATABASE_URL", None)
-    log = (data / "streamlit.log").open("w")
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "streamlit", "run", str(REPO / "app" / "streamlit_app.py"),
-         "--server.port", str(port), "--server.address", "127.0.0.1",
-         "--server.headless", "true", "--browser.gatherUsageStats", "false"],
-        cwd=REPO, env=env, stdout=log, stderr=subprocess.STDOUT,
-    )  # fmt: skip
-    url = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                with urllib.request.urlopen(f"{url}/_stcore/health", timeout=2) as r:
-                    if r.status == 200:
-                        break
-            except OSError:
-                if proc.poll() is not None or time.monotonic() > deadline:
-                    raise RuntimeError((data / "streamlit.log").read_text()[-3000:]) from None
-                time.sleep(0.5)
+    with streamlit_server(port, env, data / "streamlit.log") as url:
         yield Server(url, data)
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-        log.close()
 
 
 @pytest.fixture(scope="module")
 def page(server: Server):
-    chromium = shutil.which("chromium") or shutil.which("chromium-browser")
-    if chromium is None:
-        message = "Chromium not found on PATH: install the Debian package `chromium` (.ci/run does)"
-        if os.environ.get("CI"):  # CI installs it, so a missing browser there is a failure
-            pytest.fail(message)
-        pytest.skip(message)
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=chromium, args=CHROMIUM_FLAGS)
-        context = browser.new_context(viewport={"width": 1400, "height": 1500})
-        context.set_default_timeout(90_000)
-        yield context.new_page()
-        browser.close()
-
-
-def wait_idle(page, settle_ms: int = 400) -> None:
-    """Wait until Streamlit has finished the script run: no 'Running…' widget, no stale elements.
-
-    Checked twice, ``settle_ms`` apart, because a rerun can start a moment after an input.
-    """
-    quiet_checks = 0
-    deadline = time.monotonic() + 180
-    while quiet_checks < 2:
-        page.wait_for_timeout(settle_ms)
-        busy = page.locator('[data-testid="stStatusWidget"], [data-stale="true"]').count()
-        quiet_checks = quiet_checks + 1 if busy == 0 else 0
-        if time.monotonic() > deadline:
-            raise TimeoutError("the Streamlit script kept running for 3 minutes")
+    with launch_chromium() as browser:
+        yield new_page(browser)
 
 
 def make_pngs(folder: Path, n: int = 4) -> list[Path]:
@@ -181,7 +115,6 @@ def test_upload_then_label_with_keyboard(page, server, screenshots, tmp_path):
     name.fill("alice")
     name.press("Enter")
     wait_idle(page)
-    name.blur()
     page.get_by_text("Yours: 0/4").wait_for()
     for done, key in enumerate(("s", "f", "s"), start=1):
         # like a person: press, then look at the next frame before pressing again

@@ -2,12 +2,10 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from app.ui import RANDOM_LABEL
+from tests.app._pages import TINY, open_with_random_model, page_test
 from vlmrm_core.evaluation import labelled_frames, sweep_spec
 from vlmrm_core.landscape import embed_hashes
 from vlmrm_core.metrics import evaluate_epic
@@ -24,20 +22,15 @@ from vlmrm_core.store import (
     save_prompt_set,
 )
 
-PAGE = Path(__file__).resolve().parents[2] / "app" / "views" / "evaluate.py"
-TINY = "ViT-S-32-alt"
 GOAL = "pole vertically upright on top of the cart"
 BASELINE = "pole and cart"
 
 
 @pytest.fixture
-def db(data_dir: Path):
+def db(cartpole_db):
     """A 9-point CartPole sweep, labelled success near upright by two labelers, and the paper's
     prompt set."""
-    from vlmrm_core.sources.sweeps import cartpole_sweep
-
-    engine = init_db()
-    ingest_frames(engine, "cp9", cartpole_sweep(points=9), kind="sweep")
+    engine = cartpole_db
     for frame in dataset_frames(engine, "cp9"):
         upright = abs(frame.param_value) < 0.5
         add_label(engine, "cp9", frame.hash, "ann", float(upright))
@@ -56,13 +49,7 @@ def db(data_dir: Path):
 
 
 def _open() -> AppTest:
-    at = AppTest.from_file(str(PAGE), default_timeout=120)
-    at.session_state["eval-model"] = RANDOM_LABEL
-    at.session_state["eval-arch"] = TINY
-    at.run()
-    at.selectbox(key="eval-model").select(RANDOM_LABEL).run()
-    assert not at.exception
-    return at
+    return open_with_random_model("evaluate", "eval", reselect=True)
 
 
 def _direct_epic(db, tiny_clip, spec: RewardSpec) -> float:
@@ -159,7 +146,7 @@ def test_constant_labels_are_a_clear_message(data_dir):
 
 def test_no_labels_is_a_message(data_dir):
     init_db()
-    at = AppTest.from_file(str(PAGE), default_timeout=60).run()
+    at = page_test("evaluate", timeout=60).run()
     assert not at.exception
     assert any("No labelled frames yet" in i.value for i in at.info)
     assert list_prompt_sets(init_db()) == []
@@ -216,3 +203,9 @@ def test_default_prompt_sets_are_those_written_for_the_dataset(db):
     assert not at.exception
     assert at.multiselect(key="eval-prompt-sets").value == ["cp9 mine"]
     assert at.multiselect(key="eval-prompt-sets").options[0] == "cp9 mine"
+
+
+def test_inspected_row_offers_its_reward_file(db):
+    at = _open()
+    buttons = [b for b in at.get("download_button") if "Download reward file" in str(b.proto)]
+    assert len(buttons) == 1

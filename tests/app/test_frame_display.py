@@ -18,6 +18,7 @@ from app.frame_display import (
     png_data_uri,
     thumbnail,
 )
+from tests.conftest import frame_info
 from vlmrm_core.store import FrameInfo
 
 HOSTILE = [
@@ -50,22 +51,8 @@ def test_escape_markdown_keeps_plain_text() -> None:
 
 
 def _info(**kwargs: object) -> FrameInfo:
-    base: dict[str, object] = {
-        "hash": "ab" * 32,
-        "position": 0,
-        "name": None,
-        "source": "upload",
-        "env_id": None,
-        "episode": None,
-        "step": None,
-        "state": None,
-        "param_name": None,
-        "param_value": None,
-        "width": 8,
-        "height": 6,
-    }
-    base.update(kwargs)
-    return FrameInfo(**base)  # type: ignore[arg-type]
+    """An unnamed 8×6 upload with hash ``abab…``."""
+    return frame_info(0, **{"hash": "ab" * 32, "name": None, "width": 8, "height": 6, **kwargs})
 
 
 def test_frame_caption() -> None:

@@ -13,6 +13,7 @@ from PIL import Image
 from streamlit.testing.v1 import AppTest
 
 from app.frame_display import escape_markdown
+from tests.app._pages import page_test
 from vlmrm_core.frames import FrameRecord, pixel_hash
 from vlmrm_core.store import (
     count_frames,
@@ -24,12 +25,10 @@ from vlmrm_core.store import (
     list_datasets,
 )
 
-PAGE = Path(__file__).resolve().parents[2] / "app" / "views" / "frames.py"
-
 
 @pytest.fixture
 def app(data_dir: Path) -> AppTest:
-    return AppTest.from_file(str(PAGE), default_timeout=90)
+    return page_test("frames")
 
 
 def png(colour: tuple[int, int, int]) -> bytes:
@@ -71,11 +70,11 @@ def test_upload_images_zip_and_a_bad_file(app: AppTest) -> None:
     assert not app.exception and not app.error
     got = metrics(app)
     assert got["Imported (new frames)"] == "3"
-    assert got["Duplicates"] == "1"
+    assert got["Already stored"] == "1"  # "Duplicates" did not say of what
     assert got["Rejected"] == "1"
     assert got["Added to dataset"] == "4"
-    rejected = app.dataframe[0].value
-    assert list(rejected["input"]) == ["notes.png"]
+    rejected = app.table[0].value  # a static table: long reasons wrap, never cut off
+    assert list(rejected.index) == [escape_markdown("notes.png")]
     assert "not an image" in rejected["reason"].iloc[0]
 
     engine = init_db()
@@ -96,7 +95,7 @@ def test_upload_images_zip_and_a_bad_file(app: AppTest) -> None:
 
     upload(app, files, "shots")  # the same files again: duplicates, nothing added
     got = metrics(app)
-    assert (got["Imported (new frames)"], got["Duplicates"], got["Added to dataset"]) == (
+    assert (got["Imported (new frames)"], got["Already stored"], got["Added to dataset"]) == (
         "0",
         "4",
         "0",
@@ -113,6 +112,21 @@ def test_upload_errors_are_shown(app: AppTest) -> None:
     app.button(key="frames-upload-import").click().run()
     assert "Choose at least one file" in app.error[0].value
     assert list_datasets(init_db()) == []
+
+
+def test_a_fully_rejected_upload_creates_no_dataset(app: AppTest) -> None:
+    app.run()
+    upload(app, [("notes.txt", b"just text"), ("more.txt", b"more text")], "texts")
+    assert not app.exception
+    errors = " ".join(e.value for e in app.error).replace("\\", "")
+    assert "was not created" in errors and "notes.txt" in errors
+    assert not app.success
+    assert list_datasets(init_db()) == []
+    # adding a rejected file to an existing dataset is not an error: the dataset exists
+    upload(app, [("ok.png", png((3, 4, 5)))], "texts")
+    upload(app, [("notes.txt", b"just text")], "texts")
+    assert not app.error
+    assert get_dataset(init_db(), "texts").n_frames == 1
 
 
 def test_hostile_file_names_are_escaped(app: AppTest) -> None:

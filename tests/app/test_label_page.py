@@ -15,6 +15,7 @@ from streamlit.runtime.media_file_manager import MediaFileManager
 from streamlit.testing.v1 import AppTest
 
 from app.frame_display import escape_markdown
+from tests.app._pages import page_test
 from vlmrm_core.frames import FrameRecord, pixel_hash
 from vlmrm_core.labeling import labeler_seed
 from vlmrm_core.store import (
@@ -26,12 +27,10 @@ from vlmrm_core.store import (
     update_dataset,
 )
 
-PAGE = Path(__file__).resolve().parents[2] / "app" / "views" / "label.py"
-
 
 @pytest.fixture
 def app(data_dir: Path) -> AppTest:
-    return AppTest.from_file(str(PAGE), default_timeout=90)
+    return page_test("label")
 
 
 def make_dataset(n: int = 5, name: str = "ds") -> dict[str, str]:
@@ -205,3 +204,18 @@ def test_a_single_labeller_sees_no_green_no_disagreements(app: AppTest) -> None:
     assert not app.exception
     assert not [s for s in app.success if "disagreement" in s.value.lower()]
     assert any("at least two labelers" in i.value for i in app.info)
+
+
+def test_a_duplicate_image_under_two_names_is_explained(app: AppTest) -> None:
+    same = np.full((10, 14, 3), 77, np.uint8)
+    records = [
+        FrameRecord(pixels=same, source="upload", name="a.png"),
+        FrameRecord(pixels=same.copy(), source="upload", name="zip/a-copy.png"),
+        FrameRecord(pixels=np.zeros((10, 14, 3), np.uint8), source="upload", name="b.png"),
+    ]
+    ingest_frames(init_db(), "ds", records)
+    app.run()
+    app.text_input(key="label-name").set_value("alice").run()
+    assert not app.exception
+    captions = " ".join(c.value for c in app.caption).replace("\\", "")
+    assert "3 frames in this dataset, 2 distinct images" in captions

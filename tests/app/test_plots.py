@@ -7,28 +7,15 @@ import plotly.graph_objects as go
 import pytest
 
 from app import plots
+from tests.conftest import frame_info
 from vlmrm_core.evaluation import Evaluation, Metrics, PRCurve
 from vlmrm_core.landscape import landscape_points
 from vlmrm_core.store import FrameInfo
 
 
 def _info(i: int, **fields: object) -> FrameInfo:
-    values: dict[str, object] = {
-        "hash": f"{i:064x}",
-        "position": i,
-        "name": f"frame {i}",
-        "source": "sweep",
-        "env_id": "CartPole-v1",
-        "episode": None,
-        "step": None,
-        "state": None,
-        "param_name": None,
-        "param_value": None,
-        "width": 4,
-        "height": 4,
-    }
-    values.update(fields)
-    return FrameInfo(**values)  # type: ignore[arg-type]
+    """Frame ``i`` of a CartPole sweep."""
+    return frame_info(i, **{"source": "sweep", "env_id": "CartPole-v1", **fields})
 
 
 def _sweep(n: int = 9) -> list[FrameInfo]:

@@ -85,7 +85,7 @@ def test_killed_trial_worker_resumes_from_its_tune_checkpoint(
     from vlmrm_core.store.sweeps import get_sweep, sweep_run_ids
     from vlmrm_core.training.jobs import log_path
 
-    argv = sweep_args(tiny_model, 1000, "--alpha", "0.5")
+    argv = sweep_args(tiny_model, 600, "--alpha", "0.5")
     argv += ["--model-config", str(tiny_model), "--address", ray_address, "--wait"]
     driver = subprocess.Popen(
         [sys.executable, "-m", "vlmrm_core.cli", *argv],
@@ -106,7 +106,7 @@ def test_killed_trial_worker_resumes_from_its_tune_checkpoint(
                 run = get_run(engine, runs[0])
                 pattern = str(data_dir / "sweeps" / "sweep-1-1" / "*" / "checkpoint_*")
                 tune_checkpoints = glob.glob(pattern)
-                if tune_checkpoints and run.pid and run.steps_done < 1000:
+                if tune_checkpoints and run.pid and run.steps_done < 600:
                     break
             time.sleep(0.1)
         assert tune_checkpoints and run is not None, driver.stdout.read() if driver.stdout else ""
@@ -120,10 +120,10 @@ def test_killed_trial_worker_resumes_from_its_tune_checkpoint(
     assert out.strip().splitlines()[-1] == "sweep 1: finished"
     assert get_sweep(engine, 1).status == "finished"
     run = get_run(engine, run.id)
-    assert (run.status, run.steps_done >= 1000) == ("finished", True)
+    assert (run.status, run.steps_done >= 600) == ("finished", True)
     log = log_path(run).read_text()
     assert "resumed from model_" in log, log[-2000:]
-    assert killed_at < 1000
+    assert killed_at < 600
 
 
 def test_local_sweep_cancel_resume_and_wait(

@@ -220,3 +220,51 @@ def test_task_queue_overlap_review_stats_and_label_studio(
         for a in by_hash[frames[3]]["annotations"]
     }
     assert choices == {ALICE: ["Failure"], BOB: ["Success"]}
+
+
+def test_evaluation_uses_the_adjudicated_label(team: Engine, make_frame: MakeFrame) -> None:
+    from vlmrm_core.evaluation import labelled_frames
+    from vlmrm_core.store.tasks import set_adjudication
+
+    frames = _dataset(team, make_frame, "cars", n=3)
+    add_label(team, "cars", frames[0], ALICE, 1.0)
+    add_label(team, "cars", frames[0], BOB, 0.0)
+    add_label(team, "cars", frames[1], ALICE, 1.0)
+    labelled = labelled_frames(team, "cars")
+    before = dict(zip(labelled.hashes, labelled.labels, strict=True))
+    assert before[frames[0]] == 0.5
+    set_adjudication(team, "cars", frames[0], 0.0, actor=RESEARCHER)
+    labelled = labelled_frames(team, "cars")
+    after = dict(zip(labelled.hashes, labelled.labels, strict=True))
+    assert after == {frames[0]: 0.0, frames[1]: 1.0}
+
+
+def test_only_the_owner_or_an_admin_changes_a_thing(team: Engine) -> None:
+    from vlmrm_core.store.users import require_owner_or_admin
+
+    set_user_role(team, "other@x.org", "researcher", actor=ADMIN)
+    require_owner_or_admin(team, RESEARCHER, RESEARCHER, "Prompt set 'p'")
+    require_owner_or_admin(team, ADMIN, RESEARCHER, "Prompt set 'p'")
+    require_owner_or_admin(team, "other@x.org", None, "Prompt set 'p'")  # made without sign-in
+    require_owner_or_admin(team, None, RESEARCHER, "Prompt set 'p'")  # no sign-in: local user
+    with pytest.raises(AccessError, match="belongs to res@x.org"):
+        require_owner_or_admin(team, "other@x.org", RESEARCHER, "Prompt set 'p'")
+    with pytest.raises(AccessError):
+        require_owner_or_admin(team, ALICE, ALICE, "Prompt set 'p'")  # labellers change nothing
+
+
+def test_only_admins_delete_datasets_with_sign_in(team: Engine, make_frame: MakeFrame) -> None:
+    from vlmrm_core.store import list_datasets
+    from vlmrm_core.store.tasks import delete_dataset_as, record_dataset_creator
+
+    _dataset(team, make_frame, "a")
+    _dataset(team, make_frame, "bb")
+    record_dataset_creator(team, "a", RESEARCHER)
+    record_dataset_creator(team, "a", ADMIN)  # the first creator stays
+    assert {d.name for d in list_datasets(team)} == {"a", "bb"}
+    for actor in (RESEARCHER, ALICE, "stranger@x.org"):
+        with pytest.raises(AccessError):
+            delete_dataset_as(team, actor, "a")
+    delete_dataset_as(team, ADMIN, "a")
+    delete_dataset_as(team, None, "bb")  # no sign-in: the local user
+    assert list_datasets(team) == []

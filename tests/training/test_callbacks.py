@@ -26,7 +26,7 @@ from vlmrm_core.training.callbacks import (
 )
 from vlmrm_core.training.checkpoints import list_checkpoints
 from vlmrm_core.training.config import TrainConfig
-from vlmrm_core.training.envs import make_env, make_vec_env
+from vlmrm_core.training.envs import make_run_env, make_run_vec_env
 from vlmrm_core.training.policy_eval import evaluate_policy
 
 
@@ -41,7 +41,7 @@ CONFIG = TrainConfig(
 
 
 def make_model() -> DQN:
-    venv = make_vec_env(CONFIG, pixel_reward)
+    venv = make_run_vec_env(CONFIG, pixel_reward)
     return DQN("MlpPolicy", venv, learning_starts=16, buffer_size=500, train_freq=1, seed=0)
 
 
@@ -106,7 +106,7 @@ def test_evaluate_policy_writes_video_and_frame_records(tmp_path: Path) -> None:
 
     result = evaluate_policy(
         model,
-        lambda: make_env(CONFIG.replace(episode_length=15)),
+        lambda: make_run_env(CONFIG.replace(episode_length=15)),
         reward,
         episodes=2,
         max_steps=12,
@@ -144,7 +144,7 @@ def test_evaluation_is_the_rollout_loop_of_the_frame_sources() -> None:
     received: list[FrameRecord] = []
     evaluate_policy(
         model,
-        lambda: make_env(CONFIG),
+        lambda: make_run_env(CONFIG),
         pixel_reward,
         episodes=2,
         max_steps=6,
@@ -152,7 +152,7 @@ def test_evaluation_is_the_rollout_loop_of_the_frame_sources() -> None:
         frame_sink=lambda step, records: received.extend(records),
         seed=5,
     )
-    env = make_env(CONFIG)
+    env = make_run_env(CONFIG)
     try:
         rolled = list(
             rollout_env(env, "CartPole-v1", episodes=2, max_steps=6, policy=model, seed=5)
@@ -170,7 +170,7 @@ def test_eval_callback_schedule(tmp_path: Path) -> None:
     model = make_model()
     rows: list[dict[str, Any]] = []
     cb = EvalCallback(
-        lambda: make_env(CONFIG),
+        lambda: make_run_env(CONFIG),
         pixel_reward,
         every_steps=40,
         episodes=1,
@@ -206,7 +206,7 @@ def test_heartbeat_thread() -> None:
 
 @pytest.mark.parametrize("env_id", ["MountainCarContinuous-v0"])
 def test_textured_env_renders(env_id: str) -> None:
-    env = make_env(CONFIG.replace(env_id=env_id, algo="sac", textured=True))
+    env = make_run_env(CONFIG.replace(env_id=env_id, algo="sac", textured=True))
     env.reset(seed=0)
     frame = env.render()
     plain = gym.make(env_id, render_mode="rgb_array")
@@ -226,7 +226,9 @@ def test_subprocess_envs_give_terminal_frames_too(monkeypatch: pytest.MonkeyPatc
         calls.append(len(frames))
         return pixel_reward(frames)
 
-    venv = make_vec_env(CONFIG.replace(n_envs=2, subprocess_envs=True, episode_length=3), reward)
+    venv = make_run_vec_env(
+        CONFIG.replace(n_envs=2, subprocess_envs=True, episode_length=3), reward
+    )
     try:
         venv.reset()
         for _ in range(3):

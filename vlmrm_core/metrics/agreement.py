@@ -16,6 +16,7 @@ from itertools import combinations
 from typing import Any, Literal
 
 import numpy as np
+import numpy.typing as npt
 import pandas as pd
 
 from vlmrm_core.errors import InvalidInputError, VlmrmError
@@ -37,7 +38,7 @@ class UndefinedAgreementError(VlmrmError, ValueError):
     the same value), so agreement cannot be told apart from chance."""
 
 
-def _pair_codes(a: Any, b: Any) -> tuple[np.ndarray, np.ndarray, int]:
+def _pair_codes(a: npt.ArrayLike, b: npt.ArrayLike) -> tuple[np.ndarray, np.ndarray, int]:
     """Integer category codes for the items both labelers labelled, and the category count."""
     if np.ndim(a) != 1 or np.ndim(b) != 1:
         raise ValueError("a and b must be 1-D sequences of labels")
@@ -68,7 +69,7 @@ def _kappa_from_codes(codes_a: np.ndarray, codes_b: np.ndarray, n_categories: in
     return (observed - expected) / (1.0 - expected)
 
 
-def cohens_kappa(a: Any, b: Any) -> float:
+def cohens_kappa(a: npt.ArrayLike, b: npt.ArrayLike) -> float:
     """Cohen's kappa between two labelers over the same items.
 
     κ = (p_o − p_e) / (1 − p_e), with p_o the share of items both labelled alike and p_e the
@@ -114,7 +115,7 @@ def _squared_differences(
     return (between - (value_totals[low] + value_totals[high]) / 2.0) ** 2
 
 
-def krippendorff_alpha(matrix: Any, level: AlphaLevel = "nominal") -> float:
+def krippendorff_alpha(matrix: npt.ArrayLike, level: AlphaLevel = "nominal") -> float:
     """Krippendorff's alpha for a labelers × items matrix with missing labels.
 
     α = 1 − D_o / D_e, computed from the coincidence matrix o_ck = Σ_u (number of ordered

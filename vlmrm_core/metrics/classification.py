@@ -7,8 +7,6 @@ score (cosine reward, goal-baseline reward, contrastive probability).
 
 from __future__ import annotations
 
-from typing import Any
-
 import numpy as np
 import numpy.typing as npt
 from sklearn.metrics import average_precision_score, precision_recall_curve
@@ -18,7 +16,7 @@ from vlmrm_core.errors import InvalidInputError
 __all__ = ["average_precision", "binarize", "precision_recall", "roc_auc", "roc_auc_rows"]
 
 
-def binarize(labels: Any, threshold: float = 0.5) -> np.ndarray:
+def binarize(labels: npt.ArrayLike, threshold: float = 0.5) -> np.ndarray:
     """Turn graded labels into success (1) / failure (0).
 
     Args:
@@ -39,7 +37,7 @@ def binarize(labels: Any, threshold: float = 0.5) -> np.ndarray:
     return (graded >= threshold).astype(np.int64)
 
 
-def _validate(scores: Any, labels: Any) -> tuple[np.ndarray, np.ndarray]:
+def _validate(scores: npt.ArrayLike, labels: npt.ArrayLike) -> tuple[np.ndarray, np.ndarray]:
     """Finite float scores and 0/1 int labels of the same length, with both classes present."""
     score_array = np.asarray(scores, dtype=np.float64)
     if score_array.ndim != 1 or np.ndim(labels) != 1:
@@ -57,7 +55,7 @@ def _validate(scores: Any, labels: Any) -> tuple[np.ndarray, np.ndarray]:
     return score_array, _validate_labels(labels)
 
 
-def _validate_labels(labels: Any) -> np.ndarray:
+def _validate_labels(labels: npt.ArrayLike) -> np.ndarray:
     """0/1 int64 labels of a 1-D array with both classes present."""
     label_array = np.asarray(labels)
     if label_array.ndim != 1:
@@ -65,7 +63,9 @@ def _validate_labels(labels: Any) -> np.ndarray:
     if label_array.dtype == np.bool_:
         label_array = label_array.astype(np.int64)
     elif not np.issubdtype(label_array.dtype, np.number):
-        raise InvalidInputError(f"labels must be 0/1 numbers or booleans, got dtype {label_array.dtype}")
+        raise InvalidInputError(
+            f"labels must be 0/1 numbers or booleans, got dtype {label_array.dtype}"
+        )
     values = np.unique(label_array)
     if np.isnan(values.astype(np.float64)).any():
         raise InvalidInputError("labels contain NaN")
@@ -84,7 +84,9 @@ def _validate_labels(labels: Any) -> np.ndarray:
     return label_array.astype(np.int64)
 
 
-def precision_recall(rewards: Any, labels: Any) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def precision_recall(
+    rewards: npt.ArrayLike, labels: npt.ArrayLike
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Precision–recall curve of a reward used as a success detector.
 
     A state is predicted successful when its reward is ≥ the threshold.
@@ -107,7 +109,7 @@ def precision_recall(rewards: Any, labels: Any) -> tuple[np.ndarray, np.ndarray,
     return precision, recall, thresholds
 
 
-def average_precision(rewards: Any, labels: Any) -> float:
+def average_precision(rewards: npt.ArrayLike, labels: npt.ArrayLike) -> float:
     """Average precision: the area under the precision–recall step curve.
 
     Args:
@@ -125,7 +127,7 @@ def average_precision(rewards: Any, labels: Any) -> float:
     return float(average_precision_score(binary, scores))
 
 
-def roc_auc(rewards: Any, labels: Any) -> float:
+def roc_auc(rewards: npt.ArrayLike, labels: npt.ArrayLike) -> float:
     """Area under the ROC curve: the probability that a random success outscores a random
     failure (ties count one half).
 

@@ -21,9 +21,9 @@ from __future__ import annotations
 import math
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
 
 import numpy as np
+import numpy.typing as npt
 
 from vlmrm_core.errors import InvalidInputError, VlmrmError
 from vlmrm_core.metrics.correlation import pearson
@@ -115,7 +115,7 @@ class EpicResult:
 # --------------------------------------------------------------------------------------------
 
 
-def _as_float_vector(values: Any, side: _Side) -> np.ndarray:
+def _as_float_vector(values: npt.ArrayLike, side: _Side) -> np.ndarray:
     """Float64 1-D view of ``values`` (no copy when it already is one)."""
     array = np.asarray(values, dtype=np.float64)
     if array.ndim != 1:
@@ -158,7 +158,7 @@ def _range(array: np.ndarray, side: _Side) -> tuple[float, float]:
     return low, high
 
 
-def _validate_weights(weights: Any, n: int) -> np.ndarray:
+def _validate_weights(weights: npt.ArrayLike, n: int) -> np.ndarray:
     w = np.asarray(weights, dtype=np.float64)
     if w.shape != (n,):
         raise ValueError(f"weights must have shape ({n},) like the data, got {w.shape}")
@@ -173,7 +173,7 @@ def _validate_weights(weights: Any, n: int) -> np.ndarray:
 
 
 def _prepare(
-    x: Any, y: Any, weights: Any, x_side: _Side, y_side: _Side
+    x: npt.ArrayLike, y: npt.ArrayLike, weights: npt.ArrayLike | None, x_side: _Side, y_side: _Side
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
     """Validated float64 vectors; zero-weight states are dropped (they cannot influence ρ and
     must not make a side look non-constant), and weights are rescaled to a maximum of 1 so
@@ -225,7 +225,9 @@ def _pearson_distance(
 # --------------------------------------------------------------------------------------------
 
 
-def pearson_distance(x: Any, y: Any, weights: Any | None = None) -> float:
+def pearson_distance(
+    x: npt.ArrayLike, y: npt.ArrayLike, weights: npt.ArrayLike | None = None
+) -> float:
     """Pearson distance D_ρ(x, y) = sqrt((1 − ρ) / 2) of two vectors.
 
     Args:
@@ -247,7 +249,9 @@ def pearson_distance(x: Any, y: Any, weights: Any | None = None) -> float:
     return _pearson_distance(xv, yv, w, _X, _Y, "the Pearson distance")
 
 
-def epic_distance(rewards: Any, labels: Any, weights: Any | None = None) -> float:
+def epic_distance(
+    rewards: npt.ArrayLike, labels: npt.ArrayLike, weights: npt.ArrayLike | None = None
+) -> float:
     """EPIC distance between a state-only reward and labels (or a second reward) over states.
 
     For rewards that depend only on the state, canonicalization subtracts the mean reward, and
@@ -299,12 +303,12 @@ def _bootstrap_distances(
 
 
 def bootstrap_ci(
-    rewards: Any,
-    labels: Any,
+    rewards: npt.ArrayLike,
+    labels: npt.ArrayLike,
     n_boot: int = 1000,
     level: float = 0.95,
     seed: int | None = 0,
-    weights: Any | None = None,
+    weights: npt.ArrayLike | None = None,
     max_dropped_fraction: float = 0.1,
 ) -> tuple[float, float]:
     """Percentile bootstrap confidence interval of :func:`epic_distance` over states.
@@ -356,9 +360,9 @@ def bootstrap_ci(
 
 
 def evaluate_epic(
-    rewards: Any,
-    labels: Any,
-    weights: Any | None = None,
+    rewards: npt.ArrayLike,
+    labels: npt.ArrayLike,
+    weights: npt.ArrayLike | None = None,
     n_boot: int = 1000,
     level: float = 0.95,
     seed: int | None = 0,
@@ -437,7 +441,7 @@ def _mean_over_samples(
 
 
 def _check_transitions(
-    states: Any, actions: Any, next_states: Any
+    states: npt.ArrayLike, actions: npt.ArrayLike, next_states: npt.ArrayLike
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     s, a, s_next = np.asarray(states), np.asarray(actions), np.asarray(next_states)
     if s.ndim == 0 or a.ndim == 0 or s_next.ndim == 0:
@@ -459,12 +463,12 @@ def _check_transitions(
 
 def _canonicalize(
     reward_fn: RewardFn,
-    states: Any,
-    actions: Any,
-    next_states: Any,
+    states: npt.ArrayLike,
+    actions: npt.ArrayLike,
+    next_states: npt.ArrayLike,
     gamma: float,
-    samples_s: Any,
-    samples_a: Any,
+    samples_s: npt.ArrayLike,
+    samples_a: npt.ArrayLike,
     batch_size: int,
 ) -> tuple[np.ndarray, float]:
     """:func:`canonicalize` plus the largest reward magnitude involved (for tolerances)."""
@@ -500,12 +504,12 @@ def _canonicalize(
 
 def canonicalize(
     reward_fn: RewardFn,
-    states: Any,
-    actions: Any,
-    next_states: Any,
+    states: npt.ArrayLike,
+    actions: npt.ArrayLike,
+    next_states: npt.ArrayLike,
     gamma: float,
-    samples_s: Any,
-    samples_a: Any,
+    samples_s: npt.ArrayLike,
+    samples_a: npt.ArrayLike,
     batch_size: int = 1 << 16,
 ) -> np.ndarray:
     """Sampled EPIC canonicalization of a transition reward.
@@ -545,15 +549,15 @@ def canonicalize(
 def epic_distance_transitions(
     reward_fn_a: RewardFn,
     reward_fn_b: RewardFn,
-    states: Any,
-    actions: Any,
-    next_states: Any,
+    states: npt.ArrayLike,
+    actions: npt.ArrayLike,
+    next_states: npt.ArrayLike,
     gamma: float,
     n_samples: int = 32,
     seed: int | None = 0,
-    samples_s: Any | None = None,
-    samples_a: Any | None = None,
-    weights: Any | None = None,
+    samples_s: npt.ArrayLike | None = None,
+    samples_a: npt.ArrayLike | None = None,
+    weights: npt.ArrayLike | None = None,
     batch_size: int = 1 << 16,
 ) -> float:
     """EPIC distance between two transition reward functions.

@@ -80,7 +80,11 @@ def add_sweep_command(sub: Any) -> None:
     p.add_argument("--eval-every", type=int)
     p.add_argument("--log-every", type=int)
     p.add_argument("--learning-starts", type=int)
-    p.add_argument("--device", dest="reward_device")
+    p.add_argument("--device", dest="reward_device", help="reward model device (cuda/cpu)")
+    p.add_argument(
+        "--precision", dest="reward_precision", choices=["fp32", "bf16"], help="reward model"
+    )
+    p.add_argument("--aspect", choices=["squash", "center-crop"])
     p.add_argument("--engine", default="local", choices=["local", "ray"])
     p.add_argument("--address", help="Ray cluster (default: $VLMRM_RAY_ADDRESS, else local)")
     p.add_argument("--gpus-per-trial", type=float, default=None)

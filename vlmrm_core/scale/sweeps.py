@@ -18,6 +18,7 @@ Either way the sweep is a row of ``sweeps`` and each trial a ``training_runs`` r
 
 from __future__ import annotations
 
+import atexit
 import os
 import shutil
 import subprocess
@@ -36,6 +37,9 @@ REPORT_EVERY_S = 2.0
 """Seconds between a trial's looks at its run (metrics and new checkpoints)."""
 ACTIVE = ("queued", "running")
 """Run statuses of a trial that has not ended."""
+
+_drivers: dict[int, subprocess.Popen[bytes]] = {}
+"""Detached sweep drivers started by this process."""
 
 
 # --------------------------------------------------------------------------- the grid
@@ -205,8 +209,18 @@ def _spawn_driver(engine: Any, sweep_id: int) -> int:
             stdin=subprocess.DEVNULL,
             start_new_session=True,
         )
+    if not _drivers:
+        atexit.register(_let_drivers_go)
+    _drivers[proc.pid] = proc  # detached on purpose: it outlives this process
     update_sweep(engine, sweep_id, pid=proc.pid)
     return proc.pid
+
+
+def _let_drivers_go() -> None:
+    """At exit: drivers still running are detached on purpose (no "still running" warning)."""
+    for proc in _drivers.values():
+        if proc.poll() is None:
+            proc.returncode = 0
 
 
 # --------------------------------------------------------------------------- the Ray driver

@@ -1,9 +1,11 @@
 """Frame sources: generators of :class:`~vlmrm_core.frames.FrameRecord` | ``Rejection``.
 
-- :mod:`.uploads`: user files (images, GIFs, ZIPs of images, videos), validated as hostile input.
+- :mod:`.uploads`: user files (images, GIFs, ZIPs of images, videos), validated as hostile input
+  (a package: sniffing, images, archives, video, and the file entry points).
 - :mod:`.sweeps`: CartPole pole-angle and MountainCar position sweeps (the paper's Fig. 2).
 - :mod:`.rollouts`: random or stable-baselines3 policies in any gymnasium env with rgb_array.
-- :mod:`.humanoid`: Humanoid-v5 in the paper's textured scene and camera, rollouts and poses.
+- :mod:`.humanoid`: Humanoid-v5 rollouts and poses in the paper's textured scene and camera
+  (:mod:`.humanoid_scene`; environments are made by :func:`vlmrm_core.envs.make_env`).
 - :mod:`.textures`: the procedurally drawn, realistic MountainCar renderer.
 
 Every source yields one frame at a time and accepts ``progress(done, total_or_None, message)``.

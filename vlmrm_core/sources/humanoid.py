@@ -17,6 +17,7 @@ from typing import Any
 import numpy as np
 
 from vlmrm_core.envs import make_env
+from vlmrm_core.errors import InvalidInputError
 from vlmrm_core.frames import FrameRecord, ProgressCallback, Rejection
 from vlmrm_core.sources.humanoid_scene import (
     HUMANOID_ENV_ID,
@@ -267,7 +268,7 @@ def humanoid_poses(
     names = list(POSES) if poses is None else list(poses)
     unknown = [n for n in names if n not in POSES]
     if unknown:
-        raise ValueError(f"unknown pose(s) {unknown}; known poses are {list(POSES)}")
+        raise InvalidInputError(f"unknown pose(s) {unknown}; known poses are {list(POSES)}")
     return _pose_frames(names, textured, progress, width, height)
 
 

@@ -182,11 +182,12 @@ def tracking_camera(env: Any, body_id: int) -> Any:
         """
 
         def render(self) -> Any:
-            renderer = self.env.unwrapped.mujoco_renderer
+            sim: Any = self.env.unwrapped
+            renderer = sim.mujoco_renderer
             if renderer.viewer is None:
                 # The viewer (and its camera) only exists after a first render.
                 self.env.render()
-            body_xy = self.env.unwrapped.data.xpos[body_id][:2]
+            body_xy = sim.data.xpos[body_id][:2]
             renderer.viewer.cam.lookat[:2] = body_xy
             return self.env.render()
 

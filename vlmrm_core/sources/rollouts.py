@@ -12,13 +12,14 @@ from __future__ import annotations
 import difflib
 import json
 import zipfile
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from vlmrm_core.envs import TEXTURED_FAMILIES, EnvError, env_family, make_env
+from vlmrm_core.errors import InvalidInputError
 from vlmrm_core.frames import FrameRecord, ProgressCallback, Rejection
 
 __all__ = [
@@ -69,22 +70,10 @@ def check_env_id(env_id: str) -> None:
     except NotAllowedError as exc:
         if ":" in env_id or env_id in gym.registry:
             raise RolloutError(str(exc)) from None
-        known = list(gym.registry.keys())
-        close = difflib.get_close_matches(env_id, known, n=3, cutoff=0.5)
-        if not close:
-            lowered = env_id.lower()
-            close = [k for k in known if lowered.split("-")[0] in k.lower()][:3]
-        hint = f" Did you mean {', '.join(repr(c) for c in close)}?" if close else ""
-        raise RolloutError(f"Unknown gymnasium environment {env_id!r} ({exc}).{hint}") from None
+        raise _unknown_env_error(env_id, gym.registry.keys(), exc) from None
     except gym.error.Error as exc:
-        known = list(gym.registry.keys())
-        close = difflib.get_close_matches(env_id, known, n=3, cutoff=0.5)
-        if not close:
-            lowered = env_id.lower()
-            close = [k for k in known if lowered.split("-")[0] in k.lower()][:3]
-        hint = f" Did you mean {', '.join(repr(c) for c in close)}?" if close else ""
-        raise RolloutError(f"Unknown gymnasium environment {env_id!r} ({exc}).{hint}") from None
-    creator = spec.entry_point
+        raise _unknown_env_error(env_id, gym.registry.keys(), exc) from None
+    creator: Any = spec.entry_point
     if isinstance(creator, str):
         try:
             creator = load_env_creator(creator)
@@ -98,6 +87,17 @@ def check_env_id(env_id: str) -> None:
             f"{env_id} cannot render images (its render modes are {list(modes)}); "
             "choose an environment that supports render_mode='rgb_array'"
         )
+
+
+def _unknown_env_error(env_id: str, known_ids: Iterable[str], cause: Exception) -> RolloutError:
+    """The error for an id gymnasium does not know, suggesting up to three close ids."""
+    known = list(known_ids)
+    close = difflib.get_close_matches(env_id, known, n=3, cutoff=0.5)
+    if not close:
+        lowered = env_id.lower()
+        close = [k for k in known if lowered.split("-")[0] in k.lower()][:3]
+    hint = f" Did you mean {', '.join(repr(c) for c in close)}?" if close else ""
+    return RolloutError(f"Unknown gymnasium environment {env_id!r} ({cause}).{hint}")
 
 
 def to_jsonable(value: Any) -> Any:
@@ -217,7 +217,9 @@ def load_sb3_policy(path: str | Path, observation_space: Any, action_space: Any)
             errors.append(f"{algo}: no {alias}")
             continue
         try:
-            return cls.load(path, device="cpu", custom_objects={**custom, "policy_class": policy_class})
+            return cls.load(
+                path, device="cpu", custom_objects={**custom, "policy_class": policy_class}
+            )
         except Exception as exc:  # wrong algorithm class for this zip: try the next
             errors.append(f"{algo}: {type(exc).__name__}")
     raise RolloutError(
@@ -294,9 +296,9 @@ def rollout_env(
         A generator of FrameRecord with ``source='rollout'``.
     """
     if episodes < 1:
-        raise ValueError(f"episodes must be at least 1, got {episodes}")
+        raise InvalidInputError(f"episodes must be at least 1, got {episodes}")
     if max_steps < 0:
-        raise ValueError(f"max_steps must be at least 0, got {max_steps}")
+        raise InvalidInputError(f"max_steps must be at least 0, got {max_steps}")
     model = None
     if isinstance(policy, str | Path) and str(policy) not in RANDOM_POLICIES:
         model = load_sb3_policy(policy, env.observation_space, env.action_space)

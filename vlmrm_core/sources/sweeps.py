@@ -13,6 +13,7 @@ from collections.abc import Callable, Iterator
 import numpy as np
 
 from vlmrm_core.envs import make_env
+from vlmrm_core.errors import InvalidInputError
 from vlmrm_core.frames import FrameRecord, ProgressCallback, Rejection
 
 __all__ = ["SWEEPS", "cartpole_sweep", "mountaincar_sweep"]
@@ -23,7 +24,7 @@ DEFAULT_POINTS = 51
 
 def _linspace(low: float, high: float, points: int) -> np.ndarray:
     if points < 1:
-        raise ValueError(f"points must be at least 1, got {points}")
+        raise InvalidInputError(f"points must be at least 1, got {points}")
     if points == 1:
         return np.array([(low + high) / 2.0])
     return np.linspace(low, high, points)
@@ -108,11 +109,11 @@ def mountaincar_sweep(
         A generator of FrameRecord with ``source='sweep'``, ``param_name='position'``.
     """
     if env_id not in ("MountainCar-v0", "MountainCarContinuous-v0"):
-        raise ValueError(
+        raise InvalidInputError(
             f"mountaincar_sweep works with MountainCar-v0 or MountainCarContinuous-v0, not {env_id!r}"
         )
     if points < 1:
-        raise ValueError(f"points must be at least 1, got {points}")
+        raise InvalidInputError(f"points must be at least 1, got {points}")
     return _mountaincar_frames(points, textured, progress, env_id, render_size)
 
 

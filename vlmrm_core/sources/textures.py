@@ -147,7 +147,7 @@ def _draw_background(scene: MountainCarScene, seed: int) -> Image.Image:
 
     # The mountain the car drives on: everything below the track curve.
     xs_world = scene.min_position + (cols[0] + 0.5) / scene.scale
-    surface = h - track_height(xs_world) * scene.scale  # y of the track per column
+    surface = h - np.asarray(track_height(xs_world)) * scene.scale  # y of the track per column
     depth = rows - surface[None, :]  # pixels below the surface (negative above)
     ground = depth >= 0
 
@@ -299,7 +299,8 @@ class TexturedMountainCarRenderer:
         ix, iy = math.floor(x), math.floor(y)
         # Rotate about the contact point and shift by the sub-pixel remainder, so the car glides
         # smoothly instead of snapping to whole pixels.
-        car = self._car.rotate(angle, resample=Image.Resampling.BICUBIC, translate=(x - ix, y - iy))
+        shift = (x - ix, y - iy)  # Pillow takes sub-pixel shifts; its stubs say int
+        car = self._car.rotate(angle, resample=Image.Resampling.BICUBIC, translate=shift)  # type: ignore[arg-type]
         frame = self._background.copy()
         offset = (ix - int(self._car_half), iy - int(self._car_half))
         frame.paste(car, offset, car)

@@ -140,7 +140,10 @@ def iter_frame_hashes(engine: Engine, batch_size: int = 1000) -> Iterator[list[s
         with session_scope(engine) as session:
             part = list(
                 session.scalars(
-                    select(Frame.hash).where(Frame.hash > last).order_by(Frame.hash).limit(batch_size)
+                    select(Frame.hash)
+                    .where(Frame.hash > last)
+                    .order_by(Frame.hash)
+                    .limit(batch_size)
                 )
             )
         if not part:

@@ -218,8 +218,11 @@ def transact(
     raise AssertionError("unreachable")
 
 
-def alembic_config() -> Any:
+def alembic_config(connection: Connection | None = None) -> Any:
     """An Alembic ``Config`` for the packaged migrations (no alembic.ini or cwd needed).
+
+    Args:
+        connection: the connection the migrations run on (``env.py`` reads it), if any.
 
     Returns:
         ``alembic.config.Config`` with ``script_location`` set.
@@ -228,6 +231,8 @@ def alembic_config() -> Any:
 
     cfg = Config()
     cfg.set_main_option("script_location", str(MIGRATIONS_DIR))
+    if connection is not None:
+        cfg.attributes["connection"] = connection
     return cfg
 
 
@@ -305,9 +310,7 @@ def upgrade(engine: Engine, revision: str = "head") -> None:
     from alembic import command
 
     with migration_connection(engine) as conn:
-        cfg = alembic_config()
-        cfg.attributes["connection"] = conn
-        command.upgrade(cfg, revision)
+        command.upgrade(alembic_config(conn), revision)
 
 
 def downgrade(engine: Engine, revision: str) -> None:
@@ -320,9 +323,7 @@ def downgrade(engine: Engine, revision: str) -> None:
     from alembic import command
 
     with migration_connection(engine) as conn:
-        cfg = alembic_config()
-        cfg.attributes["connection"] = conn
-        command.downgrade(cfg, revision)
+        command.downgrade(alembic_config(conn), revision)
 
 
 def init_db(url: str | None = None) -> Engine:

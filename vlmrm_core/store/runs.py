@@ -65,6 +65,14 @@ def _info(row: TrainingRun) -> RunInfo:
     return RunInfo(**{c.key: getattr(row, c.key) for c in TrainingRun.__table__.columns})
 
 
+def _run_row(session: Session, run_id: int, *, for_update: bool = False) -> TrainingRun:
+    """The run's row (locked for the transaction with ``for_update``); NotFoundError if none."""
+    row = session.get(TrainingRun, run_id, with_for_update=for_update)
+    if row is None:
+        raise NotFoundError(f"no training run with id {run_id}")
+    return row
+
+
 def _check(fields: Mapping[str, Any]) -> None:
     if "status" in fields and fields["status"] not in RUN_STATUSES:
         raise InvalidInputError(f"status must be one of {RUN_STATUSES}, got {fields['status']!r}")
@@ -164,10 +172,7 @@ def get_run(engine: Engine, run_id: int) -> RunInfo:
         NotFoundError: no such run.
     """
     with session_scope(engine) as session:
-        row = session.get(TrainingRun, run_id)
-        if row is None:
-            raise NotFoundError(f"no training run with id {run_id}")
-        return _info(row)
+        return _info(_run_row(session, run_id))
 
 
 def list_runs(engine: Engine, status: str | Iterable[str] | None = None) -> list[RunInfo]:
@@ -205,9 +210,7 @@ def update_run(engine: Engine, run_id: int, **fields: Any) -> RunInfo:
     _check(fields)
 
     def body(session: Session) -> RunInfo:
-        row = session.get(TrainingRun, run_id, with_for_update=True)
-        if row is None:
-            raise NotFoundError(f"no training run with id {run_id}")
+        row = _run_row(session, run_id, for_update=True)
         for key, value in fields.items():
             setattr(row, key, value)
         session.flush()
@@ -412,9 +415,7 @@ def request_cancel(engine: Engine, run_id: int) -> str:
     """
 
     def body(session: Session) -> str:
-        row = session.get(TrainingRun, run_id, with_for_update=True)
-        if row is None:
-            raise NotFoundError(f"no training run with id {run_id}")
+        row = _run_row(session, run_id, for_update=True)
         if row.status == "queued":
             row.status = "cancelled"
             row.finished_at = utcnow()
@@ -445,9 +446,7 @@ def requeue_run(engine: Engine, run_id: int) -> RunInfo:
     """
 
     def body(session: Session) -> RunInfo:
-        row = session.get(TrainingRun, run_id, with_for_update=True)
-        if row is None:
-            raise NotFoundError(f"no training run with id {run_id}")
+        row = _run_row(session, run_id, for_update=True)
         if row.status not in RESUMABLE:
             raise RunStateError(
                 f"run {run_id} is {row.status}; only {', '.join(RESUMABLE)} runs can be resumed"
@@ -489,9 +488,7 @@ def claim_run_for_worker(
     """
 
     def body(session: Session) -> RunInfo:
-        row = session.get(TrainingRun, run_id, with_for_update=True)
-        if row is None:
-            raise NotFoundError(f"no training run with id {run_id}")
+        row = _run_row(session, run_id, for_update=True)
         if row.status == "running":
             if row.pid not in (None, pid) and pid_alive(row.pid):
                 raise RunStateError(f"run {run_id} is already running in process {row.pid}")

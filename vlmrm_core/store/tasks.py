@@ -36,6 +36,7 @@ from vlmrm_core.store.users import AccessError, check_email, get_user, require_r
 
 __all__ = [
     "TaskInfo",
+    "adjudicated_values",
     "add_label_as",
     "assigned_datasets",
     "check_may_label",
@@ -488,3 +489,15 @@ def label_studio_tasks(engine: Engine, dataset: str) -> list[dict[str, Any]]:
             }
         )
     return tasks
+
+
+def adjudicated_values(engine: Engine, dataset: str) -> dict[str, float]:
+    """Frame hash -> adjudicated label of the dataset's adjudicated frames."""
+    with session_scope(engine) as session:
+        ds_id = session.scalar(select(Dataset.id).where(Dataset.name == dataset))
+        rows = session.execute(
+            select(Adjudication.frame_hash, Adjudication.value).where(
+                Adjudication.dataset_id == ds_id
+            )
+        ).all()
+    return {str(h): float(v) for h, v in rows}

@@ -40,6 +40,7 @@ __all__ = [
     "get_user",
     "list_users",
     "remove_user",
+    "require_owner_or_admin",
     "require_role",
     "set_user_role",
 ]
@@ -211,3 +212,18 @@ def ensure_admins(engine: Engine, emails: Iterable[str]) -> list[str]:
         return changed
 
     return transact(engine, body) if wanted else []
+
+
+def require_owner_or_admin(engine: Engine, actor: str | None, owner: str | None, what: str) -> None:
+    """With sign-in (``actor`` set): only the creator of ``what`` or an admin may change it.
+
+    Things created without sign-in (``owner`` None) may be changed by researchers and admins.
+
+    Raises:
+        AccessError: Someone else's, and the actor is not an admin (or a labeller at all).
+    """
+    if actor is None:
+        return
+    user = require_role(engine, actor, "admin", "researcher")
+    if user.role != "admin" and owner is not None and owner != user.email:
+        raise AccessError(f"{what} belongs to {owner}: only they or an admin can change it.")

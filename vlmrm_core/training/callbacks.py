@@ -28,6 +28,7 @@ from typing import Any
 import gymnasium as gym
 import numpy as np
 from stable_baselines3.common.callbacks import BaseCallback
+from stable_baselines3.common.vec_env import VecEnv
 
 from vlmrm_core.training.checkpoints import Checkpoint, save_checkpoint
 from vlmrm_core.training.policy_eval import EvalResult, FrameSink, evaluate_policy
@@ -87,7 +88,7 @@ class MetricsCallback(BaseCallback):
         self._last_reward_seconds = self._reward_seconds()
 
     def _reward_seconds(self) -> float:
-        env = self.training_env
+        env: VecEnv | None = self.training_env
         seconds = 0.0
         while env is not None:
             seconds += getattr(env, "reward_seconds", 0.0) + getattr(env, "render_seconds", 0.0)

@@ -88,8 +88,9 @@ def save_checkpoint(
     tmp = model_path.with_name(model_path.name + ".tmp")
     model.save(tmp)
     os.replace(tmp, model_path)
-    old_replays = [c.replay_buffer_path for c in list_checkpoints(checkpoint_dir)]
-    old_replays = [p for p in old_replays if p is not None]
+    old_replays = [
+        path for c in list_checkpoints(checkpoint_dir) if (path := c.replay_buffer_path) is not None
+    ]
     for path in old_replays[: max(0, len(old_replays) - keep_replay)]:
         path.unlink(missing_ok=True)
     log.info("checkpoint saved at step %d: %s", steps, model_path.name)

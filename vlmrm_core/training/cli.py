@@ -157,6 +157,7 @@ _CONFIG_ARGS = (
 
 def config_from_args(args: argparse.Namespace) -> Any:
     """The :class:`TrainConfig` described by ``vlmrm train start`` arguments."""
+    from vlmrm_core.enums import RewardKind
     from vlmrm_core.spec import RewardSpec
     from vlmrm_core.training.config import TrainConfig, paper_defaults
 
@@ -194,7 +195,7 @@ def config_from_args(args: argparse.Namespace) -> Any:
             goal_prompts=tuple(args.goal),
             baseline_prompts=tuple(args.baseline or ()),
             alpha=0.0 if args.alpha is None else args.alpha,
-            kind=args.kind or "regularized",
+            kind=RewardKind(args.kind or RewardKind.REGULARIZED),
             negatives=tuple(args.negative or ()),
             tau=args.reward_tau,
             beta=0.5 if args.reward_beta is None else args.reward_beta,

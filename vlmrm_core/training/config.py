@@ -27,32 +27,27 @@ if TYPE_CHECKING:
 Algo = Literal["sac", "dqn", "ppo"]
 ALGOS: tuple[str, ...] = ("sac", "dqn", "ppo")
 
+#: Hyperparameters of both off-policy algorithms (replay buffer, target network).
+_OFF_POLICY_PARAMS: tuple[str, ...] = (
+    "learning_rate",
+    "batch_size",
+    "gamma",
+    "tau",
+    "learning_starts",
+    "train_freq",
+    "gradient_steps",
+    "buffer_size",
+)
+
 #: Hyperparameters each algorithm accepts (the rest are ignored for that algorithm).
 _ALGO_PARAMS: dict[str, tuple[str, ...]] = {
     "dqn": (
-        "learning_rate",
-        "batch_size",
-        "gamma",
-        "tau",
-        "learning_starts",
-        "train_freq",
-        "gradient_steps",
-        "buffer_size",
+        *_OFF_POLICY_PARAMS,
         "exploration_fraction",
         "exploration_final_eps",
         "target_update_interval",
     ),
-    "sac": (
-        "learning_rate",
-        "batch_size",
-        "gamma",
-        "tau",
-        "learning_starts",
-        "train_freq",
-        "gradient_steps",
-        "buffer_size",
-        "ent_coef",
-    ),
+    "sac": (*_OFF_POLICY_PARAMS, "ent_coef"),
     "ppo": ("learning_rate", "batch_size", "gamma", "n_steps", "n_epochs", "ent_coef"),
 }
 

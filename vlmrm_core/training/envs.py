@@ -6,16 +6,15 @@ from functools import partial
 from typing import Any
 
 import gymnasium as gym
-from stable_baselines3.common.monitor import Monitor
 from stable_baselines3.common.vec_env import DummyVecEnv, SubprocVecEnv
 
 from vlmrm_core.envs import TEXTURED_FAMILIES, env_family
 from vlmrm_core.envs import make_env as make_env_for
 from vlmrm_core.training.config import TrainConfig
-from vlmrm_core.wrappers import CLIPRewardVecEnv, RewardFn, TerminalFrameWrapper
+from vlmrm_core.wrappers import CLIPRewardVecEnv, RewardFn, make_clip_vec_env
 
 
-def make_env(config: TrainConfig) -> gym.Env:
+def make_run_env(config: TrainConfig) -> gym.Env:
     """One environment rendering RGB frames, with the run's episode length and textures.
 
     Args:
@@ -34,27 +33,24 @@ def make_env(config: TrainConfig) -> gym.Env:
     return make_env_for(config.env_id, textured=textured, **kwargs)
 
 
-def _make_train_env(config: TrainConfig) -> gym.Env:
-    # Monitor records ground-truth episode returns (SB3 logs them as rollout/ep_rew_mean);
-    # TerminalFrameWrapper goes outermost so it sees time-limit truncations too.
-    return TerminalFrameWrapper(Monitor(make_env(config)))
+def make_run_vec_env(config: TrainConfig, reward_fn: RewardFn) -> CLIPRewardVecEnv:
+    """The training VecEnv: ``n_envs`` envs of the run, rewards from ``reward_fn``.
 
-
-def make_vec_env(config: TrainConfig, reward_fn: RewardFn) -> CLIPRewardVecEnv:
-    """The training VecEnv: ``n_envs`` envs stepped in-process, rewards from ``reward_fn``.
-
-    Envs are stepped in the worker's own process (``DummyVecEnv``), where rendering the
-    classic-control scenes is cheap next to a CLIP forward pass; with ``subprocess_envs`` they
-    step and render in parallel subprocesses (``SubprocVecEnv``). Either way the reward model
-    stays in the worker and scores all frames of a step in one call.
+    Built by :func:`vlmrm_core.wrappers.make_clip_vec_env` (the same function researchers use in
+    their own SB3 scripts): ``Monitor`` records ground-truth returns, and every env renders the
+    frame an episode ends in before it is reset. Envs step in the worker's own process
+    (``DummyVecEnv``), where rendering classic-control scenes is cheap next to a CLIP forward
+    pass; with ``subprocess_envs`` they step and render in parallel subprocesses. Either way the
+    reward model stays in the worker and scores all frames of a step in one call.
 
     Args:
         config: The run's configuration.
         reward_fn: Batched frame reward (a ``RewardModel``).
-
-    Returns:
-        The wrapped VecEnv.
     """
-    fns = [partial(_make_train_env, config) for _ in range(config.n_envs)]
-    venv = SubprocVecEnv(fns) if config.subprocess_envs and config.n_envs > 1 else DummyVecEnv(fns)
-    return CLIPRewardVecEnv(venv, reward_fn)
+    parallel = config.subprocess_envs and config.n_envs > 1
+    return make_clip_vec_env(
+        partial(make_run_env, config),
+        config.n_envs,
+        reward_fn,
+        vec_env_cls=SubprocVecEnv if parallel else DummyVecEnv,
+    )

@@ -70,7 +70,7 @@ from vlmrm_core.training.config import (
     register_model_config,
     with_prompt_set,
 )
-from vlmrm_core.training.envs import make_env, make_vec_env
+from vlmrm_core.training.envs import make_run_env, make_run_vec_env
 from vlmrm_core.training.jobs import (
     LOG_NAME,
     RunStateError,
@@ -338,7 +338,7 @@ def _train(
     log.info("config: %s", config.to_dict())
     reward_model = build_reward_model(config, engine)
     log.info("reward model: %s", reward_model.clip.identity)
-    venv = make_vec_env(config, reward_model)
+    venv = make_run_vec_env(config, reward_model)
     model: BaseAlgorithm | None = None
     try:
         model = _build_or_resume(config, venv, checkpoint_dir(run), bool(run.config.get("_resume")))
@@ -353,6 +353,7 @@ def _train(
         cancel = CancelCallback(
             should_cancel, checkpointer, check_interval_s=min(1.0, heartbeat_interval())
         )
+
         def metrics_sink(rows: list[dict[str, Any]]) -> None:
             add_run_metrics(engine, run.id, rows)
 
@@ -365,7 +366,7 @@ def _train(
         evaluator = None
         if config.eval_every > 0:
             evaluator = EvalCallback(
-                partial(make_env, config),
+                partial(make_run_env, config),
                 reward_model,
                 config.eval_every,
                 episodes=config.eval_episodes,

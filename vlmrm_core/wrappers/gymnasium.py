@@ -214,7 +214,8 @@ class CLIPRewardVector(VectorWrapper):
     ) -> tuple[Any, dict[str, Any]]:
         # Read before the vector env pops it from ``options``.
         reset_mask = None if options is None else options.get("reset_mask")
-        result = self.env.reset(seed=seed, options=options)
+        # VectorEnv.reset is annotated ``seed: int | None``, but Sync/AsyncVectorEnv take a list.
+        result = self.env.reset(seed=seed, options=options)  # type: ignore[arg-type]
         if reset_mask is None:
             self._resetting[:] = False
         else:
@@ -226,10 +227,13 @@ class CLIPRewardVector(VectorWrapper):
         done = np.logical_or(terminated, truncated)
         infos = dict(infos)
         terminal_frames = _pop_terminal_frames(infos)
-        frames = list(self.env.render())
+        rendered = self.env.render()
+        if rendered is None:
+            raise WrapperError("CLIPRewardVector: the vector env rendered no frames")
+        frames = list(rendered)
         if self.autoreset_mode == AutoresetMode.SAME_STEP:
             # The sub-env is already reset: its final frame was rendered inside its step.
-            for i in np.flatnonzero(done):
+            for i in np.flatnonzero(done).tolist():
                 if i not in terminal_frames:
                     raise WrapperError(_SAME_STEP_FIX)
                 frames[i] = terminal_frames[i]
@@ -266,7 +270,7 @@ def make_clip_vector_env(
     vectorization_mode: str = "sync",
     autoreset_mode: AutoresetMode | str = AutoresetMode.NEXT_STEP,
     env_kwargs: dict[str, Any] | None = None,
-    wrappers: Sequence[Callable[[gym.Env], gym.Env]] = (),
+    wrappers: Sequence[Callable[[gym.Env], gym.Wrapper]] = (),
     vector_kwargs: dict[str, Any] | None = None,
 ) -> CLIPRewardVector:
     """A gymnasium vector env of ``env_id`` rewarded by ``reward``, right for every autoreset mode.

@@ -17,7 +17,7 @@ from typing import Any
 import gymnasium as gym
 import numpy as np
 from stable_baselines3.common.env_util import make_vec_env
-from stable_baselines3.common.vec_env import VecEnv, VecEnvWrapper
+from stable_baselines3.common.vec_env import DummyVecEnv, SubprocVecEnv, VecEnv, VecEnvWrapper
 from stable_baselines3.common.vec_env.base_vec_env import VecEnvObs, VecEnvStepReturn
 
 from vlmrm_core.wrappers.gymnasium import (
@@ -133,7 +133,7 @@ def make_clip_vec_env(
     n_envs: int,
     reward: RewardFn,
     seed: int | None = None,
-    vec_env_cls: type[VecEnv] | None = None,
+    vec_env_cls: type[DummyVecEnv | SubprocVecEnv] | None = None,
     env_kwargs: dict[str, Any] | None = None,
     *,
     wrapper_class: Callable[..., gym.Env] | None = None,

@@ -12,7 +12,7 @@ import os
 import tempfile
 import zipfile
 from collections.abc import Iterator
-from typing import IO, BinaryIO
+from typing import IO, BinaryIO, cast
 
 from vlmrm_core.frames import FrameRecord, ProgressCallback, Rejection
 from vlmrm_core.sources.uploads._common import Limits, Reject, brief, guarded, human_size
@@ -125,7 +125,7 @@ def zip_frames(
             with data:
                 for item in guarded(
                     image_frames(
-                        data,
+                        cast(BinaryIO, data),
                         entry_name,
                         kind,
                         limits,

@@ -15,6 +15,7 @@ from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import BinaryIO
 
+from vlmrm_core.errors import InvalidInputError
 from vlmrm_core.frames import FrameRecord, ProgressCallback, Rejection
 from vlmrm_core.sources.uploads._common import (
     DEFAULT_MAX_BYTES,
@@ -97,9 +98,9 @@ def iter_upload(
         ValueError: If ``every_k`` or ``max_video_frames`` is below 1.
     """
     if every_k < 1:
-        raise ValueError(f"every_k must be at least 1, got {every_k}")
+        raise InvalidInputError(f"every_k must be at least 1, got {every_k}")
     if max_video_frames < 1:
-        raise ValueError(f"max_video_frames must be at least 1, got {max_video_frames}")
+        raise InvalidInputError(f"max_video_frames must be at least 1, got {max_video_frames}")
     limits = Limits(
         every_k=every_k,
         max_frames=max_video_frames,
@@ -130,16 +131,17 @@ def _iter_upload(
     progress: ProgressCallback | None,
 ) -> Iterator[FrameRecord | Rejection]:
     if isinstance(data, bytes | bytearray | memoryview):
-        size: int | None = len(data)
+        size = len(data)
         fp: BinaryIO = io.BytesIO(data)
     else:
         fp = data
-        size = _stream_size(fp)
-        if size is None:
+        streamed = _stream_size(fp)
+        if streamed is None:
             # Not seekable (a pipe): read it, but never more than one byte past the cap.
             buffered = fp.read(limits.max_bytes + 1)
-            size = len(buffered)
+            streamed = len(buffered)
             fp = io.BytesIO(buffered)
+        size = streamed
     if size > limits.max_bytes:
         raise Reject(
             f"{name} is {human_size(size)}, over the {human_size(limits.max_bytes)} upload cap"
@@ -264,17 +266,17 @@ def _iter_paths(
             else:
                 jobs.append((given_str, path, mode))
     single = len(jobs) == 1
-    for done, (name, file, mode) in enumerate(jobs):
+    for done, (name, found, mode) in enumerate(jobs):
         if progress and not single:
             progress(done, len(jobs), name)
-        if file is None:
+        if found is None:
             yield Rejection(name, f"{name} does not exist or cannot be read")
             continue
         if not stat.S_ISREG(mode):
             yield Rejection(name, _not_regular_reason(name, mode))
             continue
         try:
-            handle = _open_regular(file)
+            handle = _open_regular(found)
         except Reject as exc:
             yield Rejection(name, str(exc))
             continue
