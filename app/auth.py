@@ -2,8 +2,9 @@
 
 Off by default: without an ``[auth]`` section in ``.streamlit/secrets.toml`` the app is one local
 user with every page (``make run`` on a laptop). With it, every visitor signs in with the
-configured provider; the provider's verified email is the identity, and the ``users`` table
-(:mod:`vlmrm_core.store.users`) gives its role. Unknown emails see "ask an admin for access" and
+configured provider; the provider's verified email is the identity (a missing
+``email_verified`` claim counts as unverified unless ``VLMRM_TRUST_UNVERIFIED_EMAIL=1``), and
+the ``users`` table (:mod:`vlmrm_core.store.users`) gives its role. Unknown emails see "ask an admin for access" and
 no data. The first admins come from ``VLMRM_ADMINS``.
 
 The permission checks that matter are in the service layer (``vlmrm_core.store.users`` /
@@ -12,13 +13,20 @@ The permission checks that matter are in the service layer (``vlmrm_core.store.u
 
 from __future__ import annotations
 
+import os
+from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import Any
 
 import streamlit as st
 
 from app.text import md_escape
 from vlmrm_core.store import Engine
 from vlmrm_core.store.users import admins_from_settings, ensure_admins, get_user
+
+TRUST_UNVERIFIED_VAR = "VLMRM_TRUST_UNVERIFIED_EMAIL"
+"""Set to ``1`` when the provider returns verified emails only but sends no
+``email_verified`` claim: a missing claim then counts as verified."""
 
 IDENTITY = "auth-identity"
 """Session-state key of the :class:`Identity` of this browser session."""
@@ -66,6 +74,33 @@ def current_identity() -> Identity:
     return st.session_state.get(IDENTITY, LOCAL_USER)
 
 
+def trust_unverified_email(environ: Mapping[str, str] | None = None) -> bool:
+    """Whether ``VLMRM_TRUST_UNVERIFIED_EMAIL`` says a missing ``email_verified`` claim is fine."""
+    raw = (environ if environ is not None else os.environ).get(TRUST_UNVERIFIED_VAR, "")
+    return raw.strip().lower() in ("1", "true", "yes", "on")
+
+
+def verified_email(claims: Mapping[str, Any], *, trust_missing_claim: bool = False) -> str | None:
+    """The lower-cased email of the provider's claims, if the provider says it is verified.
+
+    ``email_verified`` must be true (the boolean, or the string ``"true"`` some providers
+    send); a missing claim counts as unverified unless ``trust_missing_claim`` (see
+    :func:`trust_unverified_email`).
+
+    Returns:
+        The email, or None when there is none or it is not verified.
+    """
+    email = str(claims.get("email") or "").strip().lower()
+    if not email:
+        return None
+    flag = claims.get("email_verified")
+    if flag is None:
+        return email if trust_missing_claim else None
+    if flag is True or (isinstance(flag, str) and flag.strip().lower() == "true"):
+        return email
+    return None
+
+
 def require_sign_in(engine: Engine) -> Identity:
     """Gate the app: returns the identity, or shows a sign-in / no-access page and stops.
 
@@ -81,11 +116,23 @@ def require_sign_in(engine: Engine) -> Identity:
         if st.button("Sign in", type="primary", key="auth-login"):
             st.login()
         st.stop()
-    email = str(st.user.get("email") or "").strip().lower()
-    # Providers that do not say otherwise are trusted to send verified emails only.
-    if not email or st.user.get("email_verified") is False:
+    claims = {"email": st.user.get("email"), "email_verified": st.user.get("email_verified")}
+    email = verified_email(claims, trust_missing_claim=trust_unverified_email())
+    if email is None:
         st.title("VLM-RM Studio")
-        st.error("Your sign-in provider did not confirm an email address; it is needed here.")
+        address = str(claims["email"] or "").strip()
+        if not address:
+            st.error(
+                "Your sign-in provider sent no email address; this studio needs one. "
+                "Sign in with an account that has an email, or ask an admin."
+            )
+        else:
+            st.error(
+                md_escape(f"Your sign-in provider has not confirmed that {address} is yours.")
+                + " Verify the address with your provider (e.g. the link in its confirmation "
+                "email), then sign out and sign in again. If the provider only ever returns "
+                f"verified emails, an admin can set `{TRUST_UNVERIFIED_VAR}=1`."
+            )
         st.button("Sign out", key="auth-logout", on_click=st.logout)
         st.stop()
     ensure_admins(engine, admins_from_settings())

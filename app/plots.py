@@ -25,6 +25,39 @@ WEBGL_POINTS = 5_000
 MARKER_POINTS = 300
 """Up to this many points per trace, markers are drawn on the line (sweeps are small)."""
 
+MAX_CURVE_POINTS = 4_000
+"""A landscape curve with more frames than this is drawn with this many points: the lowest and
+highest reward of each of ``MAX_CURVE_POINTS / 2`` stretches of the x axis. A 300-px chart can't
+show more, and 100k points cost seconds to build, send and draw on every α change."""
+
+
+def decimate(y: np.ndarray, budget: int = MAX_CURVE_POINTS) -> np.ndarray:
+    """Which of ``y``'s points (in drawing order) to draw: all of them when they fit the budget,
+    else the minimum and maximum of each of ``budget // 2`` equal stretches (the curve's
+    envelope: peaks and dips stay visible, the global extremes are always kept).
+
+    Args:
+        y: values in drawing order (NaN allowed).
+        budget: the most points returned (at least 2).
+
+    Returns:
+        Sorted indices into ``y``.
+    """
+    n = len(y)
+    if n <= budget:
+        return np.arange(n)
+    buckets = max(1, budget // 2)
+    size = -(-n // buckets)
+    padded = np.full(buckets * size, np.nan)
+    padded[:n] = y
+    rows = padded.reshape(buckets, size)
+    filled = ~np.isnan(rows).all(axis=1)
+    offsets = np.arange(buckets)[filled] * size
+    rows = rows[filled]
+    low = np.nanargmin(np.where(np.isnan(rows), np.inf, rows), axis=1) + offsets
+    high = np.nanargmax(np.where(np.isnan(rows), -np.inf, rows), axis=1) + offsets
+    return np.unique(np.concatenate([low, high]))
+
 
 def plain(text: object) -> str:
     """User text made safe for Plotly labels (shown literally, never as markup)."""
@@ -75,7 +108,8 @@ def landscape_figure(
     order = points["frame"].to_numpy()
     groups = points["group"].astype(str).to_numpy()
     n_groups = len(pd.unique(groups))
-    many = len(points) * max(1, len(curves)) > WEBGL_POINTS
+    drawn = min(len(points), MAX_CURVE_POINTS)
+    many = drawn * max(1, len(curves)) > WEBGL_POINTS
     scatter = go.Scattergl if many else go.Scatter
     figure = go.Figure()
     split_groups = len(curves) == 1 and 1 < n_groups <= MAX_GROUP_TRACES
@@ -87,12 +121,14 @@ def landscape_figure(
         y = y_all[order]
         if split_groups:
             for group in pd.unique(groups):
-                mask = groups == group
+                rows = np.flatnonzero(groups == group)
+                rows = rows[decimate(y[rows], max(2, MAX_CURVE_POINTS // n_groups))]
                 figure.add_trace(
-                    _line(scatter, points[mask], y[mask], plain(group), curve_name=curve_name)
+                    _line(scatter, points.iloc[rows], y[rows], plain(group), curve_name=curve_name)
                 )
         else:
-            xs, ys, data = _with_gaps(points, y, groups)
+            rows = decimate(y)
+            xs, ys, data = _with_gaps(points.iloc[rows], y[rows], groups[rows])
             name = plain(curve_name)
             trace = _line(scatter, None, ys, name, xs=xs, customdata=data)
             if color is not None:
@@ -255,17 +291,23 @@ def scaling_figure(evaluations: Sequence[Evaluation]) -> go.Figure:
     figure = go.Figure()
     by_set: dict[str, list[Evaluation]] = {}
     for e in evaluations:
-        if e.metrics.epic is not None:
+        if e.metrics.epic_distance is not None:
             by_set.setdefault(e.prompt_set, []).append(e)
     for prompt_set, items in by_set.items():
         items = sorted(items, key=lambda e: e.n_params)
-        epic = np.array([e.metrics.epic for e in items], dtype=np.float64)
+        epic = np.array([e.metrics.epic_distance for e in items], dtype=np.float64)
         low = np.array(
-            [e.metrics.ci_low if e.metrics.ci_low is not None else e.metrics.epic for e in items],
+            [
+                e.metrics.ci_low if e.metrics.ci_low is not None else e.metrics.epic_distance
+                for e in items
+            ],
             dtype=np.float64,
         )
         high = np.array(
-            [e.metrics.ci_high if e.metrics.ci_high is not None else e.metrics.epic for e in items],
+            [
+                e.metrics.ci_high if e.metrics.ci_high is not None else e.metrics.epic_distance
+                for e in items
+            ],
             dtype=np.float64,
         )
         figure.add_trace(

@@ -7,6 +7,16 @@ from typing import Any
 
 from vlmrm_core.training.config import ConfigError, TrainConfig
 
+#: Environments offered by the Train page's run and sweep forms.
+ENV_CHOICES: list[str] = [
+    "CartPole-v1",
+    "MountainCarContinuous-v0",
+    "MountainCar-v0",
+    "Humanoid-v5",
+    "Pendulum-v1",
+    "Acrobot-v1",
+]
+
 #: Learning hyperparameters edited as text (empty = stable-baselines3's default), with types.
 HYPERPARAMETERS: dict[str, type] = {
     "learning_rate": float,

@@ -7,9 +7,7 @@ separation estimate :mod:`vlmrm_core.active_labels`.
 
 from __future__ import annotations
 
-import hashlib
 from collections.abc import Callable, Sequence
-from datetime import UTC, datetime
 from typing import Any
 
 import numpy as np
@@ -28,13 +26,12 @@ from vlmrm_core.landscape import reward_values
 from vlmrm_core.metrics import ConstantRewardError
 from vlmrm_core.models import ClipModel
 from vlmrm_core.reward_file import (
-    Provenance,
     reward_file_name,
     reward_file_text,
     with_checkpoint_hash,
 )
 from vlmrm_core.reward_model import score_embeddings
-from vlmrm_core.spec import ModelRef, RewardSpec
+from vlmrm_core.spec import ModelRef
 from vlmrm_core.store import (
     BuiltinPromptSetError,
     Engine,
@@ -48,9 +45,7 @@ from vlmrm_core.store import (
 
 __all__ = [
     "adapted_model_mismatch",
-    "adaptation_provenance",
     "adaptation_table",
-    "adapted_spec",
     "adapt_section",
     "learning_curve_figure",
     "separation_note",
@@ -97,53 +92,6 @@ def _fmt(value: float | None) -> str:
 
 def _interval(low: float | None, high: float | None) -> str:
     return "–" if low is None or high is None else f"{low:.3f}–{high:.3f}"
-
-
-def adapted_spec(start: RewardSpec, fit: adaptation.AdaptedFit) -> RewardSpec:
-    """The adapted reward: the starting prompts kept as a record, the fitted direction added."""
-    return start.replace(
-        kind="adapted", weights=tuple(float(w) for w in fit.weights), bias=float(fit.bias)
-    )
-
-
-def adaptation_provenance(
-    report: adaptation.AdaptationReport,
-    *,
-    dataset: str,
-    labelers: Sequence[str],
-    hashes: Sequence[str],
-    labels: np.ndarray,
-    started_from: str,
-    starting_reward: RewardSpec,
-) -> Provenance:
-    """A reward file's provenance: the held-out (cross-validated) metrics of the adapted reward
-    and the whole table (zero-shot, adapted, probe; learning curve) under ``extra``."""
-    held = report.adapted
-    digest = hashlib.sha256(
-        "\n".join(f"{h},{float(v):.6g}" for h, v in zip(hashes, labels, strict=True)).encode()
-    ).hexdigest()
-    return Provenance(
-        dataset=dataset,
-        labels=f"consensus of {', '.join(labelers)}" if labelers else "consensus",
-        n_labels=report.n_labels,
-        epic_distance=held.epic_distance,
-        epic_ci=(held.ci_low, held.ci_high)
-        if held.ci_low is not None and held.ci_high is not None
-        else None,
-        average_precision=held.average_precision,
-        roc_auc=held.roc_auc,
-        evaluated_at=datetime.now(UTC).isoformat(timespec="seconds"),
-        extra={
-            "adaptation": {
-                **report.to_dict(),
-                "started_from": started_from,
-                "starting_reward": starting_reward.to_dict(),
-                "labelers": list(labelers),
-                "labels_sha256": digest,
-                "held_out": "EPIC/AP/AUC of the adapted reward are on held-out folds",
-            }
-        },
-    )
 
 
 def learning_curve_figure(curve: adaptation.LearningCurve) -> go.Figure:
@@ -234,10 +182,10 @@ def starting_sets(db: Engine, dataset: str) -> list[PromptSet]:
 
 def separation_note(evaluations: Sequence[Evaluation], labels: np.ndarray) -> None:
     """Under the Evaluate table: whether the two best rows are told apart by the labels."""
-    scored = [e for e in evaluations if e.metrics.epic is not None]
+    scored = [e for e in evaluations if e.metrics.epic_distance is not None]
     if len(scored) < 2:
         return
-    a, b = sorted(scored, key=lambda e: e.metrics.epic)[:2]  # type: ignore[arg-type, return-value]
+    a, b = sorted(scored, key=lambda e: e.metrics.epic_distance)[:2]  # type: ignore[arg-type, return-value]
     try:
         text = separation_text(a, b, labels)
     except (ConstantRewardError, ValueError) as exc:
@@ -373,11 +321,11 @@ def _show_report(
         st.markdown("**Learning curve**: held-out EPIC distance vs labels used")
         st.plotly_chart(learning_curve_figure(report.curve), key=f"{K}curve")
 
-    spec = adapted_spec(start.reward, report.fit)
+    spec = adaptation.adapted_spec(start.reward, report.fit)
     ref = ModelRef(picked[0], picked[1] or None, aspect=start.model.aspect)
     labels_table = current_labels(db, dataset)
     labelers = sorted(set(labels_table["labeler"])) if len(labels_table) else []
-    provenance = adaptation_provenance(
+    provenance = adaptation.adaptation_provenance(
         report,
         dataset=dataset,
         labelers=labelers,

@@ -48,7 +48,7 @@ def main() -> None:
 
     from vlmrm_core.frames import FrameRecord
     from vlmrm_core.scale.cluster import cluster_resources, ray_session
-    from vlmrm_core.scale.embed import EmbedModel, embed_local, embed_with_ray, iter_stored_items
+    from vlmrm_core.scale.embed import EmbedModel, embed_frames, iter_stored_items
     from vlmrm_core.store import delete_embeddings, ingest_frames, init_db
 
     engine = init_db()
@@ -78,47 +78,40 @@ def main() -> None:
             f"ray {ray.__version__}: cluster up in {time.perf_counter() - start:.1f} s "
             f"({resources.cpus:g} CPUs, {resources.gpus:g} GPUs)"
         )
-        local_times, ray_times, local_steady, ray_steady = [], [], [], []
-        local_cpu, ray_cpu = [], []
+        runs: dict[str, list[_Clock]] = {"local": [], "ray": []}
         for round_ in range(args.rounds):
-            delete_embeddings(engine)
-            clock = _Clock()
-            report = embed_local(
-                engine,
-                items,
-                model,
-                device=args.device,
-                batch_size=args.batch_size,
-                chunk_size=args.batch_size,
-                progress=clock.tick,
-            )
-            local_times.append(clock.total())
-            local_steady.append(clock.steady_rate())
-            local_cpu.append(clock.cpu_seconds() / args.frames)
-            assert report.new == args.frames, report
-            delete_embeddings(engine)
-            clock = _Clock()
-            report = embed_with_ray(
-                engine,
-                items,
-                model,
-                batch_size=args.batch_size,
-                num_actors=args.actors,
-                progress=clock.tick,
-            )
-            ray_times.append(clock.total())
-            ray_steady.append(clock.steady_rate())
-            ray_cpu.append(clock.cpu_seconds() / args.frames)
-            assert report.new == args.frames, report
+            for kind, clocks in runs.items():
+                delete_embeddings(engine)
+                clock = _Clock()
+                report = embed_frames(
+                    engine,
+                    items,
+                    model,
+                    engine_kind=kind,
+                    device=args.device,
+                    batch_size=args.batch_size,
+                    chunk_size=args.batch_size,  # progress after each batch, as the Ray engine
+                    num_actors=args.actors,
+                    progress=clock.tick,
+                )
+                assert report.new == args.frames, report
+                clocks.append(clock.stop())
+            local, ray_ = runs["local"][-1], runs["ray"][-1]
             print(
-                f"round {round_ + 1}: end-to-end local {args.frames / local_times[-1]:7.1f} "
-                f"ray {args.frames / ray_times[-1]:7.1f} img/s (ratio "
-                f"{local_times[-1] / ray_times[-1]:.2f}x) | steady local "
-                f"{local_steady[-1]:7.1f} ray {ray_steady[-1]:7.1f} img/s (ratio "
-                f"{ray_steady[-1] / local_steady[-1]:.2f}x) | CPU ms/frame local "
-                f"{1000 * local_cpu[-1]:.0f} ray {1000 * ray_cpu[-1]:.0f}",
+                f"round {round_ + 1}: end-to-end local {args.frames / local.total():7.1f} "
+                f"ray {args.frames / ray_.total():7.1f} img/s (ratio "
+                f"{local.total() / ray_.total():.2f}x) | steady local "
+                f"{local.steady_rate():7.1f} ray {ray_.steady_rate():7.1f} img/s (ratio "
+                f"{ray_.steady_rate() / local.steady_rate():.2f}x) | CPU ms/frame local "
+                f"{1000 * local.cpu / args.frames:.0f} ray {1000 * ray_.cpu / args.frames:.0f}",
                 flush=True,
             )
+    local_times = [c.total() for c in runs["local"]]
+    ray_times = [c.total() for c in runs["ray"]]
+    local_steady = [c.steady_rate() for c in runs["local"]]
+    ray_steady = [c.steady_rate() for c in runs["ray"]]
+    local_cpu = [c.cpu / args.frames for c in runs["local"]]
+    ray_cpu = [c.cpu / args.frames for c in runs["ray"]]
     best_local, best_ray = min(local_times), min(ray_times)
     ratios = [lt / rt for lt, rt in zip(local_times, ray_times, strict=True)]
     steady = [r / lo for lo, r in zip(local_steady, ray_steady, strict=True)]
@@ -153,6 +146,7 @@ class _Clock:
         self.last: tuple[float, int] = (self.start, 0)
         self.cpu_start = _tree_cpu()
         self.cpu_seen = dict(self.cpu_start)
+        self.cpu = 0.0
 
     def tick(self, done: int, total: int) -> None:
         self.cpu_seen.update(_tree_cpu())  # workers exit after the job: sample while they live
@@ -160,6 +154,11 @@ class _Clock:
         if self.first is None:
             self.first = (now, done)
         self.last = (now, done)
+
+    def stop(self) -> _Clock:
+        """End of the job: the CPU seconds of the process tree so far are kept in ``cpu``."""
+        self.cpu = self.cpu_seconds()
+        return self
 
     def total(self) -> float:
         return self.last[0] - self.start

@@ -20,8 +20,10 @@ def test_demo_only_on_an_empty_project(data_dir):
     assert sizes == {t.dataset: t.points for t in DEMO_TASKS}
     assert calls[-1] == (sum(t.points for t in DEMO_TASKS),) * 2
     cartpole = get_prompt_set(engine, "paper: cartpole")
-    assert cartpole.goal_prompts == ["pole vertically upright on top of the cart"]
-    assert cartpole.baseline_prompts == ["pole and cart"]
+    assert cartpole.reward.goal_prompts == ("pole vertically upright on top of the cart",)
+    assert cartpole.reward.baseline_prompts == ("pole and cart",)
+    assert cartpole.builtin and cartpole.environment == "CartPole"
+    assert (cartpole.model.aspect, cartpole.model.resize) == ("squash", "paper")
 
     # a user who deletes the demo does not get it back while the project has datasets
     ingest_frames(engine, "mine", [FrameRecord(np.zeros((4, 4, 3), np.uint8), "upload", "x.png")])

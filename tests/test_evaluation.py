@@ -75,14 +75,14 @@ def test_constant_labels_give_a_clear_error_never_nan():
 
 def test_constant_rewards_are_a_note_not_nan():
     m = evaluation.reward_metrics(np.ones(6), np.array([0, 1, 0, 1, 1, 0.0]), n_boot=50)
-    assert m.epic is None and "rewards are all the same" in m.note
+    assert m.epic_distance is None and "rewards are all the same" in m.note
     assert m.roc_auc == pytest.approx(0.5)
 
 
 def test_metrics_of_a_perfect_reward():
     labels = np.array([0, 0, 1, 1, 0, 1.0])
     m = evaluation.reward_metrics(labels * 2 + 3, labels, n_boot=100)
-    assert m.epic == pytest.approx(0.0, abs=1e-7)
+    assert m.epic_distance == pytest.approx(0.0, abs=1e-7)
     assert m.average_precision == pytest.approx(1.0) and m.roc_auc == pytest.approx(1.0)
     assert m.ci_low is not None and m.ci_high is not None and m.n == 6
 
@@ -92,7 +92,7 @@ def test_evaluate_reward_equals_a_direct_epic_computation(tiny_clip, sweep_data)
     spec = RewardSpec((GOALS[0],), (BASELINES[0],), alpha=0.5)
     result = evaluation.evaluate_reward(tiny_clip, x, labels, spec, prompt_set="p", n_boot=200)
     direct = evaluate_epic(score_embeddings(tiny_clip, x, spec).rewards, labels, n_boot=200)
-    assert result.metrics.epic == pytest.approx(direct.epic_distance, abs=1e-12)
+    assert result.metrics.epic_distance == pytest.approx(direct.epic_distance, abs=1e-12)
     assert result.metrics.ci_low == pytest.approx(direct.ci_low)
     assert result.n_params == evaluation.model_parameter_count(tiny_clip) > 1_000_000
     table = evaluation.evaluation_table([result])
@@ -109,7 +109,7 @@ def test_best_evaluation_and_pr_curves(tiny_clip, sweep_data):
     ]
     best = evaluation.best_evaluation(evals)
     assert best is not None
-    assert best.metrics.epic == min(e.metrics.epic for e in evals)
+    assert best.metrics.epic_distance == min(e.metrics.epic_distance for e in evals)
     curves = evaluation.pr_curves(evals, evaluation.binarize(labels))
     assert len(curves) == 3 and curves[0].name == f"{GOALS[0]} · {tiny_clip.identity}"
 
@@ -225,7 +225,7 @@ def test_sweep_row_saves_as_a_prompt_set(data_dir, tiny_clip, sweep_data):
     assert stored.alpha == 0.5 and stored.kind == "regularized"
     # The saved reward scores the frames as the sweep did.
     alone = evaluation.evaluate_reward(tiny_clip, x, labels, stored, prompt_set="best", n_boot=0)
-    assert alone.metrics.epic == pytest.approx(best["epic"], abs=1e-6)
+    assert alone.metrics.epic_distance == pytest.approx(best["epic"], abs=1e-6)
 
 
 @pytest.mark.slow
@@ -281,6 +281,6 @@ def test_vectorised_sweep_equals_scoring_each_combination_alone(tiny_clip, sweep
         alone = evaluation.evaluate_reward(
             tiny_clip, x, labels, evaluation.sweep_spec(row), prompt_set="alone", n_boot=0
         ).metrics
-        assert row["epic"] == pytest.approx(alone.epic, abs=1e-6)
+        assert row["epic"] == pytest.approx(alone.epic_distance, abs=1e-6)
         assert row["roc_auc"] == pytest.approx(alone.roc_auc, abs=1e-9)
     assert len(combos) == len(table)  # no combination twice

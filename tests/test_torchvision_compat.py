@@ -7,7 +7,11 @@ from vlmrm_core import _torchvision_compat as compat
 
 
 def test_open_clip_imports_in_a_fresh_interpreter():
-    code = "import vlmrm_core, open_clip, torchvision; print(torchvision.__version__)"
+    # Importing vlmrm_core does nothing; its first use of open_clip installs the workaround.
+    code = (
+        "import vlmrm_core; vlmrm_core.load_model\n"
+        "import open_clip, torchvision; print(torchvision.__version__)"
+    )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert out.returncode == 0, out.stderr[-2000:]
     assert out.stdout.startswith("0.28.0")

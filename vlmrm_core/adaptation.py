@@ -25,29 +25,34 @@ Everything here is a pure function on numpy arrays; no torch, no database.
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import math
 import warnings
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
+from datetime import UTC, datetime
 from typing import Any, Protocol
 
 import numpy as np
 
-from vlmrm_core.errors import VlmrmError
+from vlmrm_core.errors import InvalidInputError, VlmrmError
 from vlmrm_core.metrics import (
+    SUCCESS_THRESHOLD,
     ConstantRewardError,
-    average_precision,
-    binarize,
-    evaluate_epic,
+    RewardMetrics,
     pearson,
-    roc_auc,
+    reward_metrics,
 )
+from vlmrm_core.reward_file import Provenance
+from vlmrm_core.spec import RewardSpec
 
 __all__ = [
+    "adaptation_provenance",
+    "adapted_spec",
     "AdaptationError",
     "AdaptationReport",
     "AdaptedFit",
-    "HeldOutMetrics",
+    "RewardMetrics",
     "LearningCurve",
     "MembershipLike",
     "cross_validate_adaptation",
@@ -60,7 +65,6 @@ __all__ = [
     "prior_direction",
 ]
 
-SUCCESS_THRESHOLD = 0.5
 """A label at or above this counts as a success (AP, ROC AUC, fold stratification)."""
 
 LAMBDA_STEPS = np.logspace(-3.0, 3.0, 13)
@@ -532,50 +536,15 @@ def grouped_folds(
 # --------------------------------------------------------------------------------------------
 
 
-@dataclass(frozen=True)
-class HeldOutMetrics:
-    """How well rewards match labels. None marks a metric undefined here (the note says why)."""
-
-    n: int
-    epic_distance: float | None
-    ci_low: float | None = None
-    ci_high: float | None = None
-    average_precision: float | None = None
-    roc_auc: float | None = None
-    note: str = ""
-
-    def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
-
-
 def held_out_metrics(
     rewards: np.ndarray, labels: np.ndarray, *, n_boot: int = 1000, seed: int = 0
-) -> HeldOutMetrics:
-    """EPIC distance (bootstrap 95% interval), AP and ROC AUC of rewards against labels.
-
-    Uses :mod:`vlmrm_core.metrics`; a metric that is undefined (constant rewards, one class)
-    is None with a note instead of an error.
-    """
-    r = np.asarray(rewards, dtype=np.float64)
-    y = np.asarray(labels, dtype=np.float64)
-    notes: list[str] = []
-    epic = low = high = None
+) -> RewardMetrics:
+    """:func:`vlmrm_core.metrics.reward_metrics`, with labels that can't judge a reward (a
+    held-out split of one class) reported as an undefined EPIC and a note, not an error."""
     try:
-        result = evaluate_epic(r, y, n_boot=n_boot, seed=seed)
-        epic, low, high = result.epic_distance, result.ci_low, result.ci_high
-    except ConstantRewardError as exc:
-        if exc.side == "bootstrap":
-            epic = evaluate_epic(r, y, n_boot=0).epic_distance
-            notes.append(f"no interval: {exc}")
-        else:
-            notes.append(str(exc))
-    ap = auc = None
-    try:
-        binary = binarize(y, SUCCESS_THRESHOLD)
-        ap, auc = average_precision(r, binary), roc_auc(r, binary)
-    except ValueError as exc:
-        notes.append(f"no AP/ROC AUC: {exc}")
-    return HeldOutMetrics(len(y), epic, low, high, ap, auc, "; ".join(notes))
+        return reward_metrics(rewards, labels, n_boot=n_boot, seed=seed)
+    except (ConstantRewardError, InvalidInputError) as exc:
+        return RewardMetrics(int(np.size(labels)), None, note=str(exc))
 
 
 def _standardised(values: np.ndarray, reference: np.ndarray) -> np.ndarray:
@@ -812,9 +781,9 @@ class AdaptationReport:
     n_labels: int
     n_groups: int
     folds: int
-    zero_shot: HeldOutMetrics
-    adapted: HeldOutMetrics
-    probe: HeldOutMetrics
+    zero_shot: RewardMetrics
+    adapted: RewardMetrics
+    probe: RewardMetrics
     fit: AdaptedFit
     """The adapted reward fitted on every label (λ chosen by grouped cross-validation)."""
     fold_lambdas: tuple[float, ...]
@@ -975,7 +944,7 @@ class HeldOutSelection:
     fold the candidate with the lowest EPIC on the training frames is scored on the held-out
     frames. The in-sample best EPIC flatters the winner; the gap is the selection optimism."""
 
-    held_out: HeldOutMetrics
+    held_out: RewardMetrics
     in_sample_best: float | None
     chosen: tuple[int, ...]
     """The candidate each fold chose (column index)."""
@@ -1027,3 +996,50 @@ def _column_epic(rewards: np.ndarray, labels: np.ndarray) -> np.ndarray:
     """EPIC distance of each column against the labels (NaN where either side is constant)."""
     result = pearson(np.ascontiguousarray(rewards.T), labels)
     return np.where(result.defined, result.distance, np.nan)
+
+
+def adapted_spec(start: RewardSpec, fit: AdaptedFit) -> RewardSpec:
+    """The adapted reward: the starting prompts kept as a record, the fitted direction added."""
+    return start.replace(
+        kind="adapted", weights=tuple(float(w) for w in fit.weights), bias=float(fit.bias)
+    )
+
+
+def adaptation_provenance(
+    report: AdaptationReport,
+    *,
+    dataset: str,
+    labelers: Sequence[str],
+    hashes: Sequence[str],
+    labels: np.ndarray,
+    started_from: str,
+    starting_reward: RewardSpec,
+) -> Provenance:
+    """A reward file's provenance: the held-out (cross-validated) metrics of the adapted reward
+    and the whole table (zero-shot, adapted, probe; learning curve) under ``extra``."""
+    held = report.adapted
+    digest = hashlib.sha256(
+        "\n".join(f"{h},{float(v):.6g}" for h, v in zip(hashes, labels, strict=True)).encode()
+    ).hexdigest()
+    return Provenance(
+        dataset=dataset,
+        labels=f"consensus of {', '.join(labelers)}" if labelers else "consensus",
+        n_labels=report.n_labels,
+        epic_distance=held.epic_distance,
+        epic_ci=(held.ci_low, held.ci_high)
+        if held.ci_low is not None and held.ci_high is not None
+        else None,
+        average_precision=held.average_precision,
+        roc_auc=held.roc_auc,
+        evaluated_at=datetime.now(UTC).isoformat(timespec="seconds"),
+        extra={
+            "adaptation": {
+                **report.to_dict(),
+                "started_from": started_from,
+                "starting_reward": starting_reward.to_dict(),
+                "labelers": list(labelers),
+                "labels_sha256": digest,
+                "held_out": "EPIC/AP/AUC of the adapted reward are on held-out folds",
+            }
+        },
+    )

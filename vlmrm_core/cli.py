@@ -26,11 +26,11 @@ from vlmrm_core.security import csv_safe_cell
 from vlmrm_core.terminal import printable
 
 if TYPE_CHECKING:
-    from sqlalchemy import Engine
     from tqdm import tqdm
 
     from vlmrm_core.frames import ProgressCallback
     from vlmrm_core.ingest import IngestReport
+    from vlmrm_core.store import Engine
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -294,7 +294,7 @@ def _non_negative_int(text: str) -> int:
 def cmd_epic(args: argparse.Namespace) -> int:
     import numpy as np
 
-    from vlmrm_core.evaluation import SUCCESS_THRESHOLD, reward_metrics
+    from vlmrm_core.metrics import SUCCESS_THRESHOLD, reward_metrics
 
     rewards = _read_column_csv(args.rewards, "reward")
     labels = _read_label_export(args.labels)
@@ -312,7 +312,7 @@ def cmd_epic(args: argparse.Namespace) -> int:
     metrics = reward_metrics(r, y, n_boot=args.bootstrap, seed=args.seed)
     success_rule = f"label >= {SUCCESS_THRESHOLD:g} counts as success"
     report: dict[str, Any] = {
-        "epic_distance": metrics.epic,
+        "epic_distance": metrics.epic_distance,
         "n": metrics.n,
         "ci_low": metrics.ci_low,
         "ci_high": metrics.ci_high,
@@ -326,13 +326,13 @@ def cmd_epic(args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps(report))
         return 0
-    if metrics.epic is None:
+    if metrics.epic_distance is None:
         print(f"EPIC distance: none (n={metrics.n}): {metrics.note}")
     elif metrics.ci_low is None or metrics.ci_high is None:
-        print(f"EPIC distance {metrics.epic:.4f} (no CI: --bootstrap 0, n={metrics.n})")
+        print(f"EPIC distance {metrics.epic_distance:.4f} (no CI: --bootstrap 0, n={metrics.n})")
     else:
         print(
-            f"EPIC distance {metrics.epic:.4f} "
+            f"EPIC distance {metrics.epic_distance:.4f} "
             f"(95% CI {metrics.ci_low:.4f}–{metrics.ci_high:.4f}, n={metrics.n})"
         )
     if metrics.average_precision is not None and metrics.roc_auc is not None:

@@ -11,10 +11,8 @@ from __future__ import annotations
 
 import argparse
 import csv
-import hashlib
 import json
 import sys
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -187,10 +185,16 @@ def _starting_point(engine: Any, args: argparse.Namespace) -> tuple[Any, Any, st
 def cmd_adapt(args: argparse.Namespace) -> int:
     import numpy as np
 
-    from vlmrm_core.adaptation import cross_validate_adaptation, frame_groups
-    from vlmrm_core.evaluation import check_labels, labelled_frames
+    from vlmrm_core.adaptation import (
+        adaptation_provenance,
+        cross_validate_adaptation,
+        frame_groups,
+    )
+    from vlmrm_core.adaptation import adapted_spec as adapted_reward_spec
+    from vlmrm_core.evaluation import labelled_frames
     from vlmrm_core.landscape import embed_hashes, reward_values
-    from vlmrm_core.reward_file import Provenance, with_checkpoint_hash, write_reward_file
+    from vlmrm_core.metrics import check_labels
+    from vlmrm_core.reward_file import with_checkpoint_hash, write_reward_file
     from vlmrm_core.reward_model import RewardModel, reward_direction
     from vlmrm_core.store import current_labels, dataset_frames, init_db
 
@@ -221,39 +225,15 @@ def cmd_adapt(args: argparse.Namespace) -> int:
 
     labels_table = current_labels(engine, args.dataset)
     labelers = sorted(set(labels_table["labeler"])) if len(labels_table) else []
-    digest = hashlib.sha256(
-        "\n".join(
-            f"{h},{v:.6g}" for h, v in zip(labelled.hashes, labelled.labels, strict=True)
-        ).encode()
-    ).hexdigest()
-    fit = report.fit
-    adapted_spec = spec.replace(
-        kind="adapted", weights=tuple(float(w) for w in fit.weights), bias=float(fit.bias)
-    )
-    held = report.adapted
-    provenance = Provenance(
+    adapted_spec = adapted_reward_spec(spec, report.fit)
+    provenance = adaptation_provenance(
+        report,
         dataset=args.dataset,
-        labels=f"consensus of {', '.join(labelers)}" if labelers else "consensus",
-        n_labels=report.n_labels,
-        epic_distance=held.epic_distance,
-        epic_ci=(
-            (held.ci_low, held.ci_high)
-            if held.ci_low is not None and held.ci_high is not None
-            else None
-        ),
-        average_precision=held.average_precision,
-        roc_auc=held.roc_auc,
-        evaluated_at=datetime.now(UTC).isoformat(timespec="seconds"),
-        extra={
-            "adaptation": {
-                **report.to_dict(),
-                "started_from": start,
-                "starting_reward": spec.to_dict(),
-                "labelers": labelers,
-                "labels_sha256": digest,
-                "held_out": "EPIC/AP/AUC of the adapted reward are on held-out folds",
-            }
-        },
+        labelers=labelers,
+        hashes=list(labelled.hashes),
+        labels=labelled.labels,
+        started_from=start,
+        starting_reward=spec,
     )
     write_reward_file(args.out, with_checkpoint_hash(ref), adapted_spec, provenance)
 

@@ -72,6 +72,7 @@ def create_demo_if_empty(engine: Engine, *, progress: ProgressCallback | None = 
         Names of the datasets created (empty when the project already had datasets).
     """
     from vlmrm_core.dataset_import import import_sweep
+    from vlmrm_core.enums import Aspect, Resize
     from vlmrm_core.models import default_model_choice
     from vlmrm_core.spec import ModelRef, RewardSpec
     from vlmrm_core.store import PromptSet, list_datasets, list_prompt_sets, save_prompt_set
@@ -105,7 +106,14 @@ def create_demo_if_empty(engine: Engine, *, progress: ProgressCallback | None = 
         offset += task.points
 
     choice = default_model_choice()
-    model = ModelRef(choice.name, choice.pretrained) if choice else ModelRef("ViT-B-32", None)
+    # The paper's sets fit frames as the paper's code did (squash, un-antialiased bicubic), so a
+    # run or reward file made from them reproduces its figures.
+    model = ModelRef(
+        choice.name if choice else "ViT-B-32",
+        choice.pretrained if choice else None,
+        aspect=Aspect.SQUASH,
+        resize=Resize.PAPER,
+    )
     have = {p.name for p in list_prompt_sets(engine)}
     for task in DEMO_TASKS:
         name = f"paper: {task.dataset.removeprefix('demo-')}"

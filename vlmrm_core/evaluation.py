@@ -35,13 +35,14 @@ from vlmrm_core.errors import InvalidInputError
 from vlmrm_core.frames import ProgressCallback
 from vlmrm_core.landscape import long_prompt_warnings, reward_values, score
 from vlmrm_core.metrics import (
+    SUCCESS_THRESHOLD,
     ConstantRewardError,
-    average_precision,
+    RewardMetrics,
     binarize,
-    evaluate_epic,
+    check_labels,
     pearson,
     precision_recall,
-    roc_auc,
+    reward_metrics,
     roc_auc_rows,
     standardize,
 )
@@ -51,7 +52,6 @@ from vlmrm_core.rewards import regularized_reward_grid_from_dots
 from vlmrm_core.spec import RewardSpec
 from vlmrm_core.store import Engine, consensus_labels
 
-SUCCESS_THRESHOLD = 0.5
 """A consensus label at or above this counts as a success for AP, ROC AUC and PR curves."""
 
 MAX_SWEEP_COMBINATIONS = 20_000
@@ -113,88 +113,9 @@ def labelled_frames(engine: Engine, dataset: str) -> LabelledFrames:
     )
 
 
-def check_labels(labels: np.ndarray) -> None:
-    """Raise when labels can't judge a reward: fewer than 2 frames, or all the same value.
-
-    Raises:
-        ValueError: fewer than 2 labelled frames.
-        ConstantRewardError: constant labels (``side='labels'``), with a message naming the fix.
-    """
-    values = np.asarray(labels, dtype=np.float64)
-    if values.size < 2:
-        raise InvalidInputError(
-            f"{values.size} labelled frame{'s' if values.size != 1 else ''}: label at least two "
-            "frames (a success and a failure) to evaluate a reward"
-        )
-    if float(values.min()) == float(values.max()):
-        value = float(values[0])
-        kind = {1.0: "successes", 0.0: "failures"}.get(value, f"the value {value:g}")
-        raise ConstantRewardError(
-            f"all {values.size} labelled frames are {kind}: EPIC distance, precision and ROC are "
-            "undefined when the labels don't vary; label at least one success and one failure",
-            side="labels",
-            value=value,
-        )
-
-
 # --------------------------------------------------------------------------------------------
 # Metrics of one reward
 # --------------------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class Metrics:
-    """How well one reward matches the labels. None marks a metric that is undefined here (the
-    note says why); no field is ever NaN."""
-
-    n: int
-    epic: float | None
-    ci_low: float | None = None
-    ci_high: float | None = None
-    average_precision: float | None = None
-    roc_auc: float | None = None
-    note: str = ""
-
-
-def reward_metrics(
-    rewards: np.ndarray, labels: np.ndarray, *, n_boot: int = 1000, seed: int = 0
-) -> Metrics:
-    """EPIC distance (with a bootstrap 95% CI), average precision and ROC AUC of a reward.
-
-    Args:
-        rewards: N rewards.
-        labels: N consensus labels in [0, 1] (binarised at 0.5 for AP and ROC AUC).
-        n_boot: bootstrap resamples for the interval (0: no interval).
-        seed: bootstrap seed.
-
-    Returns:
-        The metrics; a reward that is constant gets ``epic=None`` and a note.
-
-    Raises:
-        ConstantRewardError: the labels are constant (see :func:`check_labels`).
-    """
-    labels = np.asarray(labels, dtype=np.float64)
-    check_labels(labels)
-    notes: list[str] = []
-    epic = low = high = None
-    try:
-        result = evaluate_epic(rewards, labels, n_boot=n_boot, seed=seed)
-        epic, low, high = result.epic_distance, result.ci_low, result.ci_high
-    except ConstantRewardError as exc:
-        if exc.side == "labels":
-            raise
-        if exc.side == "bootstrap":
-            epic = evaluate_epic(rewards, labels, n_boot=0).epic_distance
-            notes.append(f"no interval: {exc}")
-        else:
-            notes.append(str(exc))
-    ap = auc = None
-    try:
-        binary = binarize(labels, SUCCESS_THRESHOLD)
-        ap, auc = average_precision(rewards, binary), roc_auc(rewards, binary)
-    except ValueError as exc:
-        notes.append(f"no AP/ROC AUC: {exc}")
-    return Metrics(len(labels), epic, low, high, ap, auc, "; ".join(notes))
 
 
 def model_parameter_count(clip: ClipModel) -> int:
@@ -211,7 +132,7 @@ class Evaluation:
     """The model identity (architecture/weights)."""
     n_params: int
     rewards: np.ndarray
-    metrics: Metrics
+    metrics: RewardMetrics
     warnings: list[str] = field(default_factory=list)
 
 
@@ -275,7 +196,7 @@ def evaluation_table(evaluations: Sequence[Evaluation]) -> pd.DataFrame:
             e.prompt_set,
             e.model,
             e.n_params,
-            e.metrics.epic,
+            e.metrics.epic_distance,
             e.metrics.ci_low,
             e.metrics.ci_high,
             e.metrics.average_precision,
@@ -290,8 +211,8 @@ def evaluation_table(evaluations: Sequence[Evaluation]) -> pd.DataFrame:
 
 def best_evaluation(evaluations: Sequence[Evaluation]) -> Evaluation | None:
     """The evaluation with the lowest EPIC distance (None when none has one)."""
-    scored = [e for e in evaluations if e.metrics.epic is not None]
-    return min(scored, key=lambda e: e.metrics.epic) if scored else None  # type: ignore[arg-type,return-value]
+    scored = [e for e in evaluations if e.metrics.epic_distance is not None]
+    return min(scored, key=lambda e: e.metrics.epic_distance) if scored else None  # type: ignore[arg-type,return-value]
 
 
 @dataclass(frozen=True)
@@ -387,7 +308,9 @@ def parse_alphas(text: str) -> list[float]:
         try:
             value = float(token)
         except ValueError:
-            raise InvalidInputError(f"{token!r} is not a number: write α values like 0, 0.5, 1") from None
+            raise InvalidInputError(
+                f"{token!r} is not a number: write α values like 0, 0.5, 1"
+            ) from None
         if not (math.isfinite(value) and 0.0 <= value <= 1.0):
             raise InvalidInputError(f"α must be in [0, 1], got {token}")
         values.append(value)
@@ -571,7 +494,7 @@ def prompt_sweep(
         m = evaluation.metrics
         # The standard path is the reference: its value replaces the vectorised one (they agree
         # to float32 rounding).
-        table.at[i, "epic"] = m.epic if m.epic is not None else np.nan
+        table.at[i, "epic"] = m.epic_distance if m.epic_distance is not None else np.nan
         table.at[i, "ci_low"] = m.ci_low if m.ci_low is not None else np.nan
         table.at[i, "ci_high"] = m.ci_high if m.ci_high is not None else np.nan
         table.at[i, "average_precision"] = (
@@ -733,7 +656,7 @@ def evaluation_provenance(result: Evaluation, dataset: str, labels: str) -> Prov
         dataset=dataset,
         labels=labels,
         n_labels=m.n,
-        epic_distance=m.epic,
+        epic_distance=m.epic_distance,
         epic_ci=interval,
         average_precision=m.average_precision,
         roc_auc=m.roc_auc,

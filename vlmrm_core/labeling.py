@@ -142,6 +142,8 @@ class LabelSession:
     ranking: tuple[str, ...] = ()
     """Frame hashes, most informative first (the ``informative`` order; from
     :func:`vlmrm_core.active_labels.informative_order`)."""
+    task: str | None = None
+    """The labelling task worked on (signed in only): its kind decides the accepted values."""
 
     @property
     def seed(self) -> int:
@@ -183,7 +185,13 @@ class LabelSession:
             from vlmrm_core.store.tasks import add_label_as
 
             record = add_label_as(
-                engine, self.labeler, self.dataset, frame_hash, value, session_id=self.session_id
+                engine,
+                self.labeler,
+                self.dataset,
+                frame_hash,
+                value,
+                session_id=self.session_id,
+                task=self.task,
             )
         else:
             record = add_label(

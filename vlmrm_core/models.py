@@ -31,18 +31,19 @@ import numpy as np
 import torch
 
 from vlmrm_core._torchvision_compat import install as _install_torchvision_compat
+from vlmrm_core.enums import Precision, choices
+from vlmrm_core.errors import VlmrmError
+from vlmrm_core.settings import get_settings
+from vlmrm_core.spec import RANDOM_INIT_NAMES
 
 _install_torchvision_compat()  # must precede the first import of open_clip (and torchvision)
 
+# isort: split
 import open_clip  # noqa: E402
 
-from vlmrm_core.enums import Precision, choices  # noqa: E402
-from vlmrm_core.errors import VlmrmError  # noqa: E402
 from vlmrm_core.packed_vit import PackedImageEncoder, unsupported_reason  # noqa: E402
-from vlmrm_core.settings import get_settings
 
 CHECKPOINT_SUFFIXES = (".pt", ".pth", ".bin", ".safetensors")
-RANDOM_INIT_NAMES = ("", "none", "random", "random-init")
 DEFAULT_MODEL = "ViT-B-32"
 DEFAULT_TAGS = ("laion2b_s34b_b79k", "laion2b_e16")
 PRECISIONS = choices(Precision)

@@ -30,7 +30,7 @@ from app.ui_lab import frame_embeddings, frame_grid, memo
 from vlmrm_core import evaluation, landscape
 from vlmrm_core.embedding import PromptError
 from vlmrm_core.errors import VlmrmError
-from vlmrm_core.metrics import ConstantRewardError
+from vlmrm_core.metrics import ConstantRewardError, check_labels
 from vlmrm_core.models import ClipModel, discover_models
 from vlmrm_core.reward_file import reward_file_name, reward_file_text, with_checkpoint_hash
 from vlmrm_core.spec import ModelRef
@@ -82,7 +82,7 @@ with top_right:
 
 labelled = evaluation.labelled_frames(db, dataset)
 try:
-    evaluation.check_labels(labelled.labels)
+    check_labels(labelled.labels)
 except (ConstantRewardError, ValueError) as exc:
     st.error(md_escape(f"Can't evaluate on {dataset}: {exc}"))
     st.stop()
@@ -189,7 +189,9 @@ def _prompt_sets_section() -> None:
     for warning in dict.fromkeys(w for e in evaluations for w in e.warnings):
         st.warning(warning)
     # ranked: lowest EPIC distance first, undefined ones last
-    evaluations = sorted(evaluations, key=lambda e: (e.metrics.epic is None, e.metrics.epic or 0.0))
+    evaluations = sorted(
+        evaluations, key=lambda e: (e.metrics.epic_distance is None, e.metrics.epic_distance or 0.0)
+    )
 
     table = tables.evaluation_display(
         _dash_missing(
@@ -228,7 +230,9 @@ def _prompt_sets_section() -> None:
     row_names = [f"{e.prompt_set} · {e.model}" for e in evaluations]
     # Whenever the rows or their metrics change, Inspect jumps to the (new) best row; the
     # user's own pick stays only while the table stays the same.
-    table_state = tuple((n, e.metrics.epic) for n, e in zip(row_names, evaluations, strict=True))
+    table_state = tuple(
+        (n, e.metrics.epic_distance) for n, e in zip(row_names, evaluations, strict=True)
+    )
     if (
         st.session_state.get("eval-inspect-rows") != table_state
         or st.session_state.get("eval-inspect") not in row_names
@@ -245,14 +249,14 @@ def _prompt_sets_section() -> None:
     inspected = evaluations[row_names.index(inspected_name)]
     m = inspected.metrics
     cols = st.columns(4)
-    if m.epic is None:
+    if m.epic_distance is None:
         cols[0].metric("EPIC distance", "undefined")
         st.warning(m.note)
     else:
         interval = (
             f"95% CI {m.ci_low:.3f}–{m.ci_high:.3f}" if m.ci_low is not None else "no interval"
         )
-        cols[0].metric("EPIC distance", f"{m.epic:.3f}", help=interval)
+        cols[0].metric("EPIC distance", f"{m.epic_distance:.3f}", help=interval)
         cols[0].caption(interval)
     cols[1].metric(
         "Average precision",

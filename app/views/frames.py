@@ -11,9 +11,10 @@ import math
 import streamlit as st
 
 from app.auth import current_identity
+from app.counts import frame_count_text
 from app.frame_display import escape_markdown, frame_caption
 from app.text import md_escape
-from app.ui import engine, hide_training_evals
+from app.ui import TRAINING_EVAL_KIND, engine
 from app.ui_frames import (
     CURRENT_DATASET,
     frame_image,
@@ -37,7 +38,7 @@ from vlmrm_core.dataset_import import (
 from vlmrm_core.security import NotAllowedError, resolve_in_folder
 from vlmrm_core.settings import get_settings
 from vlmrm_core.sources import POSES
-from vlmrm_core.store import dataset_frames, list_datasets, update_dataset
+from vlmrm_core.store import DatasetSummary, dataset_frames, list_datasets, update_dataset
 from vlmrm_core.store.tasks import delete_dataset_as, record_dataset_creator
 
 # (Comments, not docstrings: Streamlit's "magic" would render bare strings on the page.)
@@ -96,28 +97,90 @@ def _use_suggestion() -> None:
     st.session_state[ENV_SUGGESTION] = None
 
 
+def _open_dataset(name: str) -> None:
+    """Callback: browse ``name`` (an evaluation dataset picked in its run's group)."""
+    st.session_state[SELECTED] = name
+
+
+def _eval_run(name: str) -> str:
+    """``run-2`` of ``run-2-eval-150`` (the whole name when it doesn't follow that pattern)."""
+    head, sep, _ = name.rpartition("-eval-")
+    return head if sep else name
+
+
+def _eval_step(name: str) -> int:
+    """``150`` of ``run-2-eval-150`` (0 when the name doesn't end in a step)."""
+    tail = name.rpartition("-eval-")[2]
+    return int(tail) if tail.isdigit() else 0
+
+
+def training_eval_groups(evals: list[DatasetSummary], current: str | None) -> None:
+    """Training-evaluation datasets (``run-N-eval-STEP``) grouped under their run: one expander
+    per run, one button per evaluation that opens it in the browser below."""
+    by_run: dict[str, list[DatasetSummary]] = {}
+    for d in sorted(evals, key=lambda d: (_eval_step(d.name), d.id)):
+        by_run.setdefault(_eval_run(d.name), []).append(d)
+    st.caption(
+        f"Training evaluations: {len(evals)} dataset{'s' * (len(evals) != 1)} from "
+        f"{len(by_run)} run{'s' * (len(by_run) != 1)}, grouped by run (kept out of the "
+        "dataset list above)."
+    )
+    for run, members in sorted(by_run.items(), key=lambda item: item[0]):
+        steps = ", ".join(str(_eval_step(d.name)) for d in members)
+        label = f"{run}: {len(members)} evaluation{'s' * (len(members) != 1)} (steps {steps})"
+        with st.expander(escape_markdown(label), expanded=current in {d.name for d in members}):
+            for d in members:
+                left, right = st.columns([3, 1], vertical_alignment="center")
+                left.markdown(
+                    escape_markdown(
+                        f"{d.name} · step {_eval_step(d.name)} · "
+                        f"{frame_count_text(d.n_frames, d.n_images)} · {d.n_labelled} labelled"
+                    )
+                )
+                right.button(
+                    "Browse",
+                    key=f"frames-open-{d.name}",
+                    on_click=_open_dataset,
+                    args=(d.name,),
+                    disabled=d.name == current,
+                )
+
+
 def browse_tab() -> None:
     """Pick a dataset: summary, thumbnail grid with paging, labelling settings, deletion."""
-    datasets = {d.name: d for d in hide_training_evals(list_datasets(db), "frames-show-evals")}
-    if not datasets:
+    every = list_datasets(db)
+    evals = [d for d in every if str(d.kind) == TRAINING_EVAL_KIND]
+    if not every:
         st.info("No datasets yet: create one in the Upload, Rollout, Sweep or Humanoid tab.")
         return
     pending = st.session_state.pop(SELECT_NEXT, None)
-    if pending in datasets:
+    if pending in {d.name for d in every}:
         st.session_state[SELECTED] = pending
         record_dataset_creator(db, pending, current_identity().email)
+    # The picker lists the user's datasets; an evaluation dataset joins it only while it is the
+    # one being browsed (opened from its run's group below the picker).
+    opened = st.session_state.get(SELECTED)
+    datasets = {d.name: d for d in every if str(d.kind) != TRAINING_EVAL_KIND or d.name == opened}
+    if not datasets:  # only evaluation datasets: start on the first
+        datasets = {evals[0].name: evals[0]}
     pick_default_dataset(SELECTED, list(datasets))
     name = st.selectbox(
         "Dataset",
         list(datasets),
         key=SELECTED,
-        format_func=lambda n: f"{n} ({datasets[n].n_frames} frames)",
+        format_func=lambda n: (
+            f"{n} ({frame_count_text(datasets[n].n_frames, datasets[n].n_images)})"
+        ),
     )
+    if evals:
+        training_eval_groups(evals, name)
     st.session_state[CURRENT_DATASET] = name
     ds = datasets[name]
     cols = st.columns(5)
     cols[0].metric("Kind", ds.kind)
     cols[1].metric("Frames", ds.n_frames)
+    if ds.n_images != ds.n_frames:
+        cols[1].caption(frame_count_text(ds.n_frames, ds.n_images))
     cols[2].metric("Labelled frames", ds.n_labelled)
     cols[3].metric("Labels required (k)", ds.labels_required)
     cols[4].metric("Label type", "graded" if ds.graded else "binary")
@@ -143,23 +206,25 @@ def browse_tab() -> None:
             "Save settings", key="frames-save-settings", on_click=_save_settings, args=(name,)
         )
 
-    with st.expander("Delete dataset"):
-        st.caption(
-            "Deletes the dataset and all its labels. Frames that other datasets also use are kept."
-        )
-        confirmed = st.checkbox(
-            "I understand that this cannot be undone", key=f"frames-delete-confirm-{name}"
-        )
-        st.button(
-            "Delete dataset",
-            type="primary",
-            key="frames-delete",
-            # With sign-in only admins delete datasets (the service layer checks it too).
-            disabled=not confirmed
-            or (current_identity().signed_in and current_identity().role != "admin"),
-            on_click=_delete,
-            args=(name,),
-        )
+    # With sign-in only admins delete datasets: hidden for others (the service layer checks it).
+    identity = current_identity()
+    if not identity.signed_in or identity.role == "admin":
+        with st.expander("Delete dataset"):
+            st.caption(
+                "Deletes the dataset and all its labels. "
+                "Frames that other datasets also use are kept."
+            )
+            confirmed = st.checkbox(
+                "I understand that this cannot be undone", key=f"frames-delete-confirm-{name}"
+            )
+            st.button(
+                "Delete dataset",
+                type="primary",
+                key="frames-delete",
+                disabled=not confirmed,
+                on_click=_delete,
+                args=(name,),
+            )
 
     embed_with_ray_panel(db, name)  # only when VLMRM_RAY_ADDRESS names a cluster
 
@@ -175,7 +240,10 @@ def browse_tab() -> None:
     )
     first = (page - 1) * PER_PAGE
     infos = dataset_frames(db, name, offset=first, limit=PER_PAGE)
-    where.caption(f"of {n_pages} · frames {first + 1}–{first + len(infos)} of {ds.n_frames}")
+    where.caption(
+        f"of {n_pages} · frames {first + 1}–{first + len(infos)} of "
+        f"{frame_count_text(ds.n_frames, ds.n_images)}"
+    )
     for row in range(0, len(infos), GRID_COLUMNS):
         for col, info in zip(
             st.columns(GRID_COLUMNS), infos[row : row + GRID_COLUMNS], strict=False

@@ -8,9 +8,12 @@ the labeler saw, even if the queue changed meanwhile.
 
 from __future__ import annotations
 
+import json
+
 import streamlit as st
 
 from app.auth import current_identity
+from app.counts import frame_count_text
 from app.frame_display import escape_markdown, frame_caption
 from app.text import md_escape
 from app.ui import engine, hide_training_evals
@@ -37,7 +40,14 @@ from vlmrm_core.labeling import (
     label_text,
 )
 from vlmrm_core.store import get_dataset, list_datasets
-from vlmrm_core.store.tasks import TaskInfo, assigned_datasets, task_queue, tasks_for
+from vlmrm_core.store.tasks import (
+    TaskInfo,
+    assigned_datasets,
+    label_studio_tasks,
+    task_frame_count,
+    task_queue,
+    tasks_for,
+)
 
 # (Comments, not docstrings: Streamlit's "magic" would render bare strings on the page.)
 NOTICE = "label-notice"
@@ -47,6 +57,7 @@ NAME = "label-name"
 # The name outlives the widget: Streamlit drops a widget's state on pages that do not show it.
 REMEMBERED_NAME = "labeler-name"
 DATASET = "label-dataset"
+TASK = "label-task"  # + "-<dataset>": the chosen task when several are assigned on a dataset
 BLUR_NAME = "label-blur-name"  # set when the name was entered: blur the box on the next run
 BLUR_SCRIPT = (
     "<script>const el = window.parent.document.activeElement || document.activeElement;"
@@ -59,12 +70,12 @@ DISAGREEMENT_THUMBS = 100
 db = engine()
 
 
-def _session(dataset: str, labeler: str) -> LabelSession:
-    sessions: dict[tuple[str, str], LabelSession] = st.session_state.setdefault(SESSIONS, {})
+def _session(dataset: str, labeler: str, task: str | None = None) -> LabelSession:
+    """This browser session's labelling of ``dataset`` (per task: each has its own queue)."""
+    sessions: dict[tuple[str, ...], LabelSession] = st.session_state.setdefault(SESSIONS, {})
     signed_in = current_identity().signed_in
-    return sessions.setdefault(
-        (dataset, labeler), LabelSession(dataset, labeler, signed_in=signed_in)
-    )
+    key = (dataset, labeler) if task is None else (dataset, labeler, task)
+    return sessions.setdefault(key, LabelSession(dataset, labeler, signed_in=signed_in, task=task))
 
 
 def _frame_name(dataset: str, frame_hash: str) -> str:
@@ -114,40 +125,65 @@ def _undo(session: LabelSession) -> None:
 
 
 def _current_task(dataset: str) -> TaskInfo | None:
-    """The signed-in user's first task on this dataset, if any (tasks need sign-in)."""
+    """The signed-in user's task on this dataset, if any (tasks need sign-in).
+
+    With several tasks on the dataset, a picker lets the labeller choose one.
+    """
     identity = current_identity()
     if not identity.signed_in:
         return None
-    return next((t for t in tasks_for(db, identity.email or "") if t.dataset == dataset), None)
+    tasks = [t for t in tasks_for(db, identity.email or "") if t.dataset == dataset]
+    if len(tasks) <= 1:
+        return tasks[0] if tasks else None
+    by_name = {t.name: t for t in tasks}
+    chosen = st.selectbox(
+        "Task",
+        list(by_name),
+        key=f"{TASK}-{dataset}",
+        help="You are assigned several tasks on this dataset; each has its own queue.",
+    )
+    return by_name[chosen or tasks[0].name]
 
 
 def label_view(dataset: str, labeler: str) -> None:
     """Progress, the current frame and the labelling buttons (with keyboard shortcuts)."""
-    session = _session(dataset, labeler)
+    task = _current_task(dataset)
+    session = _session(dataset, labeler, None if task is None else task.name)
     choose_order(db, dataset, session)  # random, sequential or most informative first
     ds = get_dataset(db, dataset)
     yours, total, with_k = session.progress(db)
-    task = _current_task(dataset)
+    # A task's kind (binary / graded) decides the buttons, whatever the dataset's setting.
+    graded = ds.graded if task is None else task.graded
     if task is None:
         queue = session.queue(db)
     else:  # the task's frames and overlap k; frames others labelled first when k >= 2
         queue = session.arrange(task_queue(db, task.name, labeler, session.seed))
         st.subheader(md_escape(task.question))
+        st.caption(
+            md_escape(
+                f"Task {task.name}: {task_frame_count(db, task.name)} frame(s), "
+                f"{'graded 0–1' if task.graded else 'success / failure'} labels, "
+                f"k = {task.overlap}."
+            )
+        )
         if task.instructions:
             with st.expander("Instructions"):
                 st.text(task.instructions)  # plain text: no Markdown from the task's author
     left, right = st.columns(2)
-    left.progress(yours / total if total else 0.0, text=f"Yours: {yours}/{total} frames labelled")
+    # Labels belong to images: progress counts distinct images; the dataset's size is stated
+    # as on every page (app.counts), so 40 frames of 39 images read the same everywhere.
+    left.progress(yours / total if total else 0.0, text=f"Yours: {yours}/{total} images labelled")
     right.progress(
         with_k / total if total else 0.0,
-        text=f"Frames with ≥ {ds.labels_required} label(s): {with_k}/{total}",
+        text=f"Images with ≥ {ds.labels_required} label(s): {with_k}/{total}",
     )
-    if ds.n_frames != total:
-        # Frames and Prompt Lab count the dataset's entries; labels belong to images
+    size = frame_count_text(ds.n_frames, ds.n_images)
+    if ds.n_frames != ds.n_images:
         left.caption(
-            f"{ds.n_frames} frames in this dataset, {total} distinct images: identical images "
-            "stored under several names are labelled once."
+            f"This dataset: {size}. Identical images stored under several names are labelled once."
         )
+    else:
+        left.caption(f"This dataset: {size}.")
     right.caption(
         f"k = {ds.labels_required}: a frame leaves everyone's queue once {ds.labels_required} "
         "labeler(s) labelled it. Change k on **Frames → Browse → Labelling settings** (k ≥ 2 "
@@ -181,7 +217,7 @@ def label_view(dataset: str, labeler: str) -> None:
             st.image(image, caption=caption, width=width)
     with controls:
         st.caption(f"{len(queue)} frame(s) left in your queue")
-        if ds.graded:
+        if graded:
             st.slider(
                 "Success (0 = failure, 1 = success)",
                 min_value=0.0,
@@ -319,11 +355,24 @@ def agreement_view(dataset: str) -> None:
 
 
 def _export_buttons(dataset: str) -> None:
-    """CSV, JSONL and Parquet downloads of the current labels, built only when clicked."""
+    """CSV, JSONL, Parquet and Label Studio JSON downloads of the current labels, built only
+    when clicked."""
     st.subheader("Export labels")
-    st.caption("Each labeler's current label per frame, with the frame's name and position.")
-    cols = st.columns(3)
-    for col, fmt in zip(cols, ("csv", "jsonl", "parquet"), strict=True):
+    st.caption(
+        "Each labeler's current label per frame, with the frame's name and position; "
+        "Label Studio JSON has one task per labelled frame, one annotation per labeler."
+    )
+    cols = st.columns(4)
+    cols[3].download_button(
+        "Download Label Studio JSON",
+        data=lambda: json.dumps(label_studio_tasks(db, dataset), indent=1),
+        file_name=export_file_name(dataset, "label-studio.json"),
+        mime="application/json",
+        key="label-export-label-studio",
+        on_click="ignore",
+        width="stretch",
+    )
+    for col, fmt in zip(cols[:3], ("csv", "jsonl", "parquet"), strict=True):
         col.download_button(
             f"Download {fmt.upper() if fmt != 'parquet' else 'Parquet'}",
             # Deferred: the file is built only when the button is clicked.

@@ -6,14 +6,17 @@ change re-scores the cached N×D matrix and redraws at once.
 
 from __future__ import annotations
 
+import dataclasses
+
 import streamlit as st
 
 from app import plots, tables
 from app.auth import current_identity
+from app.counts import frame_count_text
 from app.text import md_escape
 from app.ui import RANDOM_LABEL, engine, hide_training_evals, load_model_or_error, model_picker
 from app.ui_adapt import adapted_model_mismatch
-from app.ui_lab import dataset_embeddings, frame_grid, selected_frames
+from app.ui_lab import dataset_embeddings, frame_grid, memo, selected_frames
 from vlmrm_core import landscape
 from vlmrm_core.demo import DEMO_TASKS
 from vlmrm_core.embedding import PromptError
@@ -179,12 +182,12 @@ if not datasets:
 top_left, top_mid, top_right = st.columns([2, 2, 1])
 with top_left:
     datasets = hide_training_evals(datasets, "lab-show-evals")
-    names = [d.name for d in datasets]
+    by_name = {d.name: d for d in datasets}
     dataset = st.selectbox(
         "Dataset",
-        names,
+        list(by_name),
         key="lab-dataset",
-        format_func=lambda n: f"{n} ({next(d.n_frames for d in datasets if d.name == n)} frames)",
+        format_func=lambda n: f"{n} ({frame_count_text(by_name[n].n_frames, by_name[n].n_images)})",
     )
     saved_sets = list_prompt_sets(db, environment=dataset)
     if saved_sets:
@@ -233,21 +236,46 @@ def _spec() -> RewardSpec | None:
         st.info("Enter at least one goal prompt (one per line) to see the reward landscape.")
         return None
     try:
+        # α and β are set by the chart fragment's slider (_live_knobs): α = 0 is always valid
         return RewardSpec(
             goal_prompts=tuple(goals),
             baseline_prompts=tuple(landscape.parse_prompts(baseline_text)),
-            alpha=float(alpha),
+            alpha=0.0,
             kind=kind,
             negatives=tuple(landscape.parse_prompts(negatives_text)),
             tau=tau,
-            beta=float(beta),
         )
     except (PromptError, ValueError) as exc:
         st.error(str(exc))
         return None
 
 
-def _landscape(clip: ClipModel, embedded: landscape.DatasetEmbeddings, spec: RewardSpec) -> None:
+def _live_knobs(spec: RewardSpec) -> RewardSpec:
+    """``spec`` with the α and β the chart's sliders hold now (Save and Download read them at
+    click time: an α change reruns only the chart fragment).
+
+    Raises:
+        PromptError: α > 0 without baseline prompts.
+    """
+    state = st.session_state
+    if spec.kind == "regularized":
+        return dataclasses.replace(spec, alpha=float(state.get("lab-alpha", 0.0)))
+    return dataclasses.replace(spec, beta=float(state.get("lab-beta", 0.5)))
+
+
+def _points(frames: list, dataset_key: tuple, axis: str, values):
+    """Landscape points, kept per session for the parameter and step axes (they don't depend on
+    the rewards; building them for 100k frames takes longer than re-scoring)."""
+    if axis == "rank":
+        return landscape.landscape_points(frames, axis, order_by=values)
+    return memo(
+        "_lab_points", (*dataset_key, axis), lambda: landscape.landscape_points(frames, axis)
+    )
+
+
+def _landscape(
+    clip: ClipModel, embedded: landscape.DatasetEmbeddings, spec: RewardSpec, controls: list
+) -> None:
     try:
         scores, warnings = landscape.score(clip, embedded.embeddings, spec)
     except (PromptError, ValueError) as exc:
@@ -259,8 +287,8 @@ def _landscape(clip: ClipModel, embedded: landscape.DatasetEmbeddings, spec: Rew
     frames = embedded.frames
     value_name = "p(goal)" if spec.kind == "contrastive" else "reward"
 
-    axes = landscape.available_axes(frames)
-    controls = st.columns([2, 3, 2], vertical_alignment="bottom")
+    dataset_key = (embedded.dataset, embedded.encoder_key, len(frames))
+    axes = memo("_lab_axes", dataset_key, lambda: landscape.available_axes(frames))
     with controls[0]:
         # One key per set of choices: a stale choice from another dataset can't linger.
         axis = st.radio(
@@ -301,7 +329,7 @@ def _landscape(clip: ClipModel, embedded: landscape.DatasetEmbeddings, spec: Rew
         curves = {value_name if spec.kind == "contrastive" else f"α = {spec.alpha:g}": values}
         normalize = False
 
-    points, x_title = landscape.landscape_points(frames, axis, order_by=values)
+    points, x_title = _points(frames, dataset_key, axis, values)
     figure = plots.landscape_figure(points, curves, x_title=x_title, normalize=normalize)
     if spec.kind == "contrastive":
         figure.add_hline(y=spec.beta, line_dash="dot", annotation_text="β")
@@ -310,10 +338,16 @@ def _landscape(clip: ClipModel, embedded: landscape.DatasetEmbeddings, spec: Rew
     event = st.plotly_chart(
         figure, key="lab-landscape", on_select="rerun", selection_mode=("points", "box")
     )
+    if len(frames) > plots.MAX_CURVE_POINTS:
+        st.caption(
+            f"{len(frames):,} frames: each curve is drawn with at most "
+            f"{plots.MAX_CURVE_POINTS:,} points (the lowest and highest reward of each stretch of "
+            "the x axis); the top-k, bottom-k and the histogram below use every frame."
+        )
 
     best, worst = int(landscape.top_k(values, 1)[0]), int(landscape.bottom_k(values, 1)[0])
     stats = st.columns(4)
-    stats[0].metric("Frames", len(frames))
+    stats[0].metric("Frames", len(frames))  # memberships, as on every page (app.counts)
     stats[1].metric(f"Highest {value_name}", f"{values[best]:.4f}")
     stats[2].metric(f"Lowest {value_name}", f"{values[worst]:.4f}")
     if spec.kind == "contrastive":
@@ -394,6 +428,7 @@ def _store(
     state = st.session_state
     state.pop("lab-pending-save", None)
     try:
+        spec = _live_knobs(spec)
         if overwrite:  # with sign-in only the creator (or an admin) may replace a set
             require_owner_or_admin(
                 db,
@@ -419,7 +454,7 @@ def _store(
         state["lab-save-flash"] = ("error", str(exc))
         state["lab-pending-builtin"] = name
         return
-    except VlmrmError as exc:
+    except (VlmrmError, ValueError) as exc:
         state["lab-save-flash"] = ("error", str(exc))
         return
     state.pop("lab-pending-builtin", None)
@@ -506,7 +541,7 @@ def _download(spec: RewardSpec, picked: tuple[str, str], name: str) -> None:
         return
     st.download_button(
         "Download reward file",
-        reward_file_text(ref, spec),
+        lambda: reward_file_text(ref, _live_knobs(spec)),  # the sliders' α / β at click time
         file_name=reward_file_name(name),
         mime="application/json",
         key="lab-download-reward",
@@ -559,15 +594,62 @@ def _compare(clip: ClipModel, embedded: landscape.DatasetEmbeddings) -> None:
 
 
 # ---- the reward definition and its landscape --------------------------------------------------
-# One fragment: a prompt, α or chart change reruns only this part of the page (not the dataset and
-# model pickers, the model and embedding loading, or the comparison below), so the chart redraws
-# as fast as the re-scoring allows.
+# Two nested fragments. The outer one (editor, chart, saving) reruns alone on a prompt or reward
+# kind change: not the dataset and model pickers, the model and embedding loading, or the
+# comparison below. The inner one (_chart: the α / β slider, the chart controls, the chart and
+# what is drawn from its values) reruns alone on an α, β, axis, overlay or selection change, so
+# the chart redraws as fast as re-scoring and a lean figure allow (see the README's latency).
+
+
+@st.fragment
+def _chart(spec: RewardSpec | None, kind: str) -> None:
+    """The α (or β) slider and the landscape drawn from it; reruns alone when they change.
+
+    Args:
+        spec: the editor's reward (its α / β are replaced by the slider's); None: the editor's
+            prompts don't make a reward yet (the slider is still drawn).
+        kind: the reward kind picked in the editor.
+    """
+    controls = st.columns([3, 2, 3, 2], vertical_alignment="bottom")
+    with controls[0]:
+        if kind == "regularized":
+            alpha = st.slider(
+                "α (goal-baseline regularization)",
+                0.0,
+                1.0,
+                step=0.05,
+                key="lab-alpha",
+                persist_state=KEEP,
+                help="0: cosine similarity to the goal; 1: only the direction from baseline "
+                "to goal counts.",
+            )
+            knob = {"alpha": float(alpha)}
+        else:
+            beta = st.slider(
+                "β (success threshold on p)",
+                0.0,
+                1.0,
+                step=0.01,
+                key="lab-beta",
+                persist_state=KEEP,
+                help="The reward is 1 when p(goal | frame) > β, else 0.",
+            )
+            knob = {"beta": float(beta)}
+    _write_url(dataset)
+    if spec is None:
+        return
+    try:
+        spec = dataclasses.replace(spec, **knob)
+    except (PromptError, ValueError) as exc:
+        st.error(md_escape(exc))
+        return
+    _landscape(clip, embedded, spec, controls[1:])
 
 
 @st.fragment
 def _lab() -> None:
     """The editor, the landscape and saving; reruns alone when any of its widgets changes."""
-    global goal_text, baseline_text, kind, alpha, negatives_text, tau, beta
+    global goal_text, baseline_text, kind, negatives_text, tau
     # ---- the reward definition -------------------------------------------------------------------
     _default_prompts(dataset)
     # goal, baseline and the reward's knobs side by side: the chart starts higher on the page
@@ -593,20 +675,8 @@ def _lab() -> None:
         kind = st.radio(
             "Reward kind", REWARD_KINDS, key="lab-kind", horizontal=True, persist_state=KEEP
         )
-        if kind == "regularized":
-            alpha = st.slider(
-                "α (goal-baseline regularization)",
-                0.0,
-                1.0,
-                step=0.05,
-                key="lab-alpha",
-                persist_state=KEEP,
-                help="0: cosine similarity to the goal; 1: only the direction from baseline "
-                "to goal counts.",
-            )
-            negatives_text, tau, beta = "", None, 0.5
-        else:
-            alpha = 0.0
+        negatives_text, tau = "", None
+        if kind != "regularized":
             negatives_text = st.text_area(
                 "Negative prompts (one per line)",
                 key="lab-negatives",
@@ -620,7 +690,6 @@ def _lab() -> None:
                 key="lab-tau-default",
                 persist_state=KEEP,
             )
-            tau = None
             if not use_default:
                 st.session_state.setdefault("lab-tau", float(round(default_tau, 4)))
                 tau = st.number_input(
@@ -632,19 +701,8 @@ def _lab() -> None:
                     key="lab-tau",
                     persist_state=KEEP,
                 )
-            beta = st.slider(
-                "β (success threshold on p)",
-                0.0,
-                1.0,
-                step=0.01,
-                key="lab-beta",
-                persist_state=KEEP,
-                help="The reward is 1 when p(goal | frame) > β, else 0.",
-            )
     spec = _spec()
-    if spec is not None:
-        _landscape(clip, embedded, spec)
-    _write_url(dataset)
+    _chart(spec, kind)
     _save(spec, picked, dataset)
 
 

@@ -13,6 +13,7 @@ import streamlit as st
 from app.auth import current_identity
 from app.text import md_escape
 from app.train_forms import (
+    ENV_CHOICES,
     HYPERPARAMETERS,
     STATUS_BADGES,
     default_log_every,
@@ -43,14 +44,6 @@ from vlmrm_core.store import (
 from vlmrm_core.training import jobs
 from vlmrm_core.training.config import ALGOS, ConfigError, TrainConfig, paper_defaults
 
-ENV_CHOICES = [
-    "CartPole-v1",
-    "MountainCarContinuous-v0",
-    "MountainCar-v0",
-    "Humanoid-v5",
-    "Pendulum-v1",
-    "Acrobot-v1",
-]
 OTHER_ENV = "other…"
 LIVE_REFRESH_S = 2.0
 K = "train-"  # prefix of this page's widget keys

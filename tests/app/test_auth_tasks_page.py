@@ -7,9 +7,10 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
+import pytest
 from streamlit.testing.v1 import AppTest
 
-from app.auth import IDENTITY, Identity
+from app.auth import IDENTITY, Identity, verified_email
 from vlmrm_core.frames import FrameRecord, pixel_hash
 from vlmrm_core.store import current_labels, ingest_frames, init_db
 from vlmrm_core.store.tasks import add_label_as, final_labels, list_tasks
@@ -107,3 +108,126 @@ def test_admin_page_manages_users_and_refuses_others(data_dir: Path) -> None:
     assert any("new@x.org is now researcher" in s.value.replace("\\", "") for s in at.success)
     # The admin's own row cannot be removed from here.
     assert at.button(key=f"admin-remove-{ADMIN}").disabled
+
+
+def test_task_form_picks_a_frame_subset_and_counts_it(data_dir: Path) -> None:
+    frames = _setup()
+    at = AppTest.from_file(str(VIEWS / "tasks.py"), default_timeout=60)
+    at.session_state[IDENTITY] = Identity(email=RES, role="researcher")
+    at.run()
+    at.selectbox(key="tasks-new-dataset").select("cars").run()
+    assert any("whole dataset: 3 frame(s)" in c.value for c in at.caption)
+    at.radio(key="tasks-new-scope").set_value("Frame range").run()
+    at.number_input(key="tasks-new-first-cars").set_value(1).run()
+    assert any("covers 2 of the dataset's 3" in c.value for c in at.caption)
+    add_label_as(init_db(), RES, "cars", frames[1], 1.0)
+    at.checkbox(key="tasks-new-unlabelled").check().run()
+    assert any("covers 1 of the dataset's 3" in c.value for c in at.caption)
+    at.text_input(key="tasks-new-name").input("last")
+    at.multiselect(key="tasks-new-labellers").select(ALICE)
+    at.button[0].click().run()
+    assert not at.exception, [e.value for e in at.exception]
+    (task,) = list_tasks(init_db())
+    assert task.frame_hashes == (frames[2],)
+    table = at.dataframe[0].value
+    assert list(table["frames"]) == [1]
+
+
+def test_labeller_picks_a_task_and_its_kind_sets_the_buttons(data_dir: Path) -> None:
+    frames = _setup()  # "cars" is a binary dataset
+    from vlmrm_core.store.tasks import create_task
+
+    db = init_db()
+    create_task(
+        db, "a-first", "cars", "Red?", actor=RES, assignees=[ALICE], frame_hashes=frames[:1]
+    )
+    create_task(db, "b-graded", "cars", "How red?", actor=RES, graded=True, assignees=[ALICE])
+    at = AppTest.from_file(str(VIEWS / "label.py"), default_timeout=60)
+    at.session_state[IDENTITY] = Identity(email=ALICE, role="labeller")
+    at.run()
+    assert not at.exception, [e.value for e in at.exception]
+    picker = at.selectbox(key="label-task-cars")
+    assert picker.options == ["a-first", "b-graded"]
+    captions = " ".join(c.value for c in at.caption)
+    assert "1 frame(s) left in your queue" in captions
+    assert [b.key for b in at.button if b.key in ("label-success", "label-submit")] == [
+        "label-success"
+    ]
+    picker.select("b-graded").run()
+    assert any("How red" in h.value for h in at.subheader)
+    assert "3 frame(s) left in your queue" in " ".join(c.value for c in at.caption)
+    assert not [b for b in at.button if b.key == "label-success"]  # graded: a slider instead
+    (slider,) = at.slider
+    slider.set_value(0.3)
+    at.button(key="label-submit").click().run()
+    assert not at.exception, [e.value for e in at.exception]
+    labels = current_labels(db, "cars")
+    assert list(labels["labeler"]) == [ALICE]
+    assert float(labels["value"].iloc[0]) == pytest.approx(
+        0.3
+    )  # the task's kind, not the dataset's
+
+
+@pytest.mark.parametrize(
+    ("email", "role", "visible"), [(RES, "researcher", False), (ADMIN, "admin", True)]
+)
+def test_frames_delete_shows_only_for_admins(
+    data_dir: Path, email: str, role: str, visible: bool
+) -> None:
+    _setup()
+    at = AppTest.from_file(str(VIEWS / "frames.py"), default_timeout=60)
+    at.session_state[IDENTITY] = Identity(email=email, role=role)
+    at.run()
+    at.selectbox(key="frames-dataset").set_value("cars").run()
+    assert not at.exception, [e.value for e in at.exception]
+    assert at.button(key="frames-save-settings")  # the dataset is open
+    assert any(b.key == "frames-delete" for b in at.button) is visible
+    assert any(e.label == "Delete dataset" for e in at.expander) is visible
+
+
+@pytest.mark.parametrize(
+    ("claims", "trust", "expected"),
+    [
+        ({"email": "A@X.org", "email_verified": True}, False, "a@x.org"),
+        ({"email": "a@x.org", "email_verified": "true"}, False, "a@x.org"),
+        ({"email": "a@x.org", "email_verified": False}, True, None),
+        ({"email": "a@x.org"}, False, None),
+        ({"email": "a@x.org"}, True, "a@x.org"),
+        ({"email_verified": True}, True, None),
+    ],
+)
+def test_verified_email_needs_the_claim_unless_trusted(
+    claims: dict[str, object], trust: bool, expected: str | None
+) -> None:
+    assert verified_email(claims, trust_missing_claim=trust) == expected
+
+
+def _signed_in_page() -> None:
+    import streamlit as st
+
+    from app.auth import require_sign_in
+    from vlmrm_core.store import init_db
+
+    identity = require_sign_in(init_db())
+    st.write(f"Welcome {identity.email}")
+
+
+@pytest.mark.parametrize("trust", ["", "1"])
+def test_a_missing_email_verified_claim_is_refused_unless_trusted(
+    data_dir: Path, monkeypatch: pytest.MonkeyPatch, trust: str
+) -> None:
+    _setup()
+    monkeypatch.setenv("VLMRM_TRUST_UNVERIFIED_EMAIL", trust)
+    at = AppTest.from_function(_signed_in_page, default_timeout=60)
+    at.secrets["auth"] = {"client_id": "x", "client_secret": "y", "redirect_uri": "http://l/c"}
+    at.user = {"is_logged_in": True, "email": ALICE}  # no email_verified claim
+    at.run()
+    assert not at.exception, [e.value for e in at.exception]
+    shown = " ".join(m.value for m in at.markdown)
+    if trust:
+        assert f"Welcome {ALICE}" in shown and not at.error
+    else:
+        assert "Welcome" not in shown
+        message = at.error[0].value.replace("\\", "")
+        assert "has not confirmed that alice@x.org is yours" in message
+        assert "VLMRM_TRUST_UNVERIFIED_EMAIL=1" in message

@@ -121,8 +121,8 @@ def test_adapt_to_labels_beats_zero_shot_saves_and_downloads(db):
 
 def test_reward_file_text_of_the_report_round_trips(db, tiny_clip):
     """The download's content, built by the same helpers, is a valid adapted reward file."""
-    from app.ui_adapt import adaptation_provenance, adapted_spec
     from vlmrm_core import adaptation
+    from vlmrm_core.adaptation import adaptation_provenance, adapted_spec
     from vlmrm_core.evaluation import labelled_frames
     from vlmrm_core.landscape import embed_hashes
     from vlmrm_core.reward_file import reward_file_text
@@ -173,7 +173,8 @@ def test_adapted_set_is_only_scored_with_its_own_model(db):
 def test_separation_text_reports_the_estimate() -> None:
     from app.ui_adapt import separation_text
     from vlmrm_core.active_labels import separation_estimate
-    from vlmrm_core.evaluation import Evaluation, Metrics
+    from vlmrm_core.evaluation import Evaluation
+    from vlmrm_core.metrics import RewardMetrics
 
     rng = np.random.default_rng(0)
     labels = (rng.random(60) < 0.5).astype(float)
@@ -182,7 +183,7 @@ def test_separation_text_reports_the_estimate() -> None:
     far = rng.normal(size=60)
 
     def row(name: str, rewards: np.ndarray) -> Evaluation:
-        return Evaluation(name, "tiny", 1, rewards, Metrics(60, 0.5))
+        return Evaluation(name, "tiny", 1, rewards, RewardMetrics(60, 0.5))
 
     est = separation_estimate(good, close, labels, n_boot=1000)
     text = separation_text(row("good", good), row("close", close), labels)

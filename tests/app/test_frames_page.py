@@ -215,3 +215,35 @@ def test_browse_paging_settings_and_delete(app: AppTest) -> None:
     gone = pixel_hash(_frames(1, start=5)[0].pixels)
     assert frame_path(shared).exists() and not frame_path(gone).exists()
     assert app.selectbox(key="frames-dataset").value == "other"
+
+
+def test_training_evaluations_are_grouped_under_their_run(app: AppTest) -> None:
+    engine = init_db()
+
+    def records(shade: int) -> list[FrameRecord]:
+        return [FrameRecord(pixels=np.full((8, 8, 3), shade, np.uint8), source="rollout")]
+
+    ingest_frames(engine, "mine", records(1), kind="upload")
+    for i, name in enumerate(["run-1-eval-200", "run-2-eval-50", "run-1-eval-100"]):
+        ingest_frames(engine, name, records(10 + i), kind="training-eval")
+    app.run()
+    assert not app.exception
+    picker = app.selectbox(key="frames-dataset")
+    assert picker.options == ["mine (1 frame)"]  # evaluations are not listed flat
+    groups = [e.label for e in app.expander if e.label.startswith("run")]
+    assert groups == [
+        escape_markdown("run-1: 2 evaluations (steps 100, 200)"),
+        escape_markdown("run-2: 1 evaluation (steps 50)"),
+    ]
+    assert "3 datasets from 2 runs" in " ".join(c.value for c in app.caption)
+
+    app.button(key="frames-open-run-1-eval-200").click().run()
+    assert not app.exception
+    picker = app.selectbox(key="frames-dataset")
+    assert picker.value == "run-1-eval-200"
+    assert picker.options == ["mine (1 frame)", "run-1-eval-200 (1 frame)"]
+    assert app.button(key="frames-open-run-1-eval-200").disabled
+    assert app.metric[0].value == "training-eval"
+
+    picker.set_value("mine").run()  # back to the user's datasets: the evaluation leaves the list
+    assert app.selectbox(key="frames-dataset").options == ["mine (1 frame)"]

@@ -5,6 +5,7 @@ real SQLite store in a temporary data dir."""
 from __future__ import annotations
 
 import io
+import json
 from collections.abc import Callable
 from pathlib import Path
 
@@ -74,7 +75,7 @@ def test_label_undo_skip_until_done(app: AppTest) -> None:
         (order[2], "alice"): 1.0,
     }
     assert shown(app) == escape_markdown(names[order[3]])
-    assert "Yours: 3/5 frames labelled" in [p.proto.text for p in app.get("progress")]
+    assert "Yours: 3/5 images labelled" in [p.proto.text for p in app.get("progress")]
 
     app.button(key="label-undo").click().run()  # the last label goes, its frame comes back
     assert set(labels()) == {(order[0], "alice"), (order[1], "alice")}
@@ -101,7 +102,7 @@ def test_queue_skips_frames_with_k_labels_from_others(app: AppTest) -> None:
     assert app.text_input(key="label-name").value == "alice"
     assert "3 frame(s) left in your queue" in [c.value for c in app.caption]
     progress = [p.proto.text for p in app.get("progress")]
-    assert progress == ["Yours: 0/4 frames labelled", "Frames with ≥ 1 label(s): 1/4"]
+    assert progress == ["Yours: 0/4 images labelled", "Images with ≥ 1 label(s): 1/4"]
 
     update_dataset(engine, "ds", labels_required=2)
     app.run()
@@ -156,8 +157,22 @@ def test_agreement_and_export(app: AppTest, monkeypatch: pytest.MonkeyPatch) -> 
     assert disagreements["thumbnail"].iloc[0].startswith("data:image/png;base64,")
 
     downloads = app.get("download_button")
-    assert [d.label for d in downloads] == ["Download CSV", "Download JSONL", "Download Parquet"]
-    assert sorted(deferred) == ["labels-ds.csv", "labels-ds.jsonl", "labels-ds.parquet"]
+    assert [d.label for d in downloads] == [
+        "Download CSV",
+        "Download JSONL",
+        "Download Parquet",
+        "Download Label Studio JSON",
+    ]
+    assert sorted(deferred) == [
+        "labels-ds.csv",
+        "labels-ds.jsonl",
+        "labels-ds.label-studio.json",
+        "labels-ds.parquet",
+    ]
+    make_ls, ls_mime = deferred["labels-ds.label-studio.json"]
+    studio = json.loads(make_ls())  # type: ignore[arg-type]
+    assert ls_mime == "application/json" and len(studio) == 4
+    assert {len(t["annotations"]) for t in studio} == {2}
     make_csv, mime = deferred["labels-ds.csv"]
     csv = pd.read_csv(io.BytesIO(make_csv()))  # type: ignore[arg-type]
     assert mime == "text/csv" and len(csv) == 8
@@ -206,7 +221,12 @@ def test_a_single_labeller_sees_no_green_no_disagreements(app: AppTest) -> None:
     assert any("at least two labelers" in i.value for i in app.info)
 
 
-def test_a_duplicate_image_under_two_names_is_explained(app: AppTest) -> None:
+def test_a_duplicate_image_under_two_names_is_counted_alike_on_every_page(
+    app: AppTest,
+) -> None:
+    """One rule (app.counts): a dataset's size is its memberships, with the distinct images
+    named when they differ; Frames, Prompt Lab and Label all say "3 frames (2 distinct
+    images)", and the Label progress counts images (labels belong to images)."""
     same = np.full((10, 14, 3), 77, np.uint8)
     records = [
         FrameRecord(pixels=same, source="upload", name="a.png"),
@@ -214,8 +234,20 @@ def test_a_duplicate_image_under_two_names_is_explained(app: AppTest) -> None:
         FrameRecord(pixels=np.zeros((10, 14, 3), np.uint8), source="upload", name="b.png"),
     ]
     ingest_frames(init_db(), "ds", records)
+    wanted = "3 frames (2 distinct images)"
+
     app.run()
     app.text_input(key="label-name").set_value("alice").run()
     assert not app.exception
     captions = " ".join(c.value for c in app.caption).replace("\\", "")
-    assert "3 frames in this dataset, 2 distinct images" in captions
+    assert f"This dataset: {wanted}." in captions
+    assert "Yours: 0/2 images labelled" in [p.proto.text for p in app.get("progress")]
+
+    frames = page_test("frames").run()
+    assert not frames.exception
+    assert frames.selectbox(key="frames-dataset").options == [f"ds ({wanted})"]
+    assert wanted in [c.value for c in frames.caption]
+
+    lab = page_test("prompt_lab").run()
+    assert not lab.exception
+    assert lab.selectbox(key="lab-dataset").options == [f"ds ({wanted})"]

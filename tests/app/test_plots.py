@@ -8,8 +8,9 @@ import pytest
 
 from app import plots
 from tests.conftest import frame_info
-from vlmrm_core.evaluation import Evaluation, Metrics, PRCurve
+from vlmrm_core.evaluation import Evaluation, PRCurve
 from vlmrm_core.landscape import landscape_points
+from vlmrm_core.metrics import RewardMetrics
 from vlmrm_core.store import FrameInfo
 
 
@@ -87,9 +88,30 @@ def test_large_landscapes_use_webgl_without_markers():
     frames = [_info(i) for i in range(6000)]
     values = np.random.default_rng(0).random(6000)
     points, x_title = landscape_points(frames, "rank", order_by=values)
-    figure = plots.landscape_figure(points, {"reward": values}, x_title=x_title)
+    curves = {"reward": values, "other": 1 - values}  # 2 × 4,000 drawn points
+    figure = plots.landscape_figure(points, curves, x_title=x_title)
     assert isinstance(figure.data[0], go.Scattergl) and figure.data[0].mode == "lines"
-    assert list(figure.data[0].y) == sorted(values, reverse=True)
+    drawn = list(figure.data[0].y)
+    assert drawn == sorted(drawn, reverse=True)  # in rank order
+    small = plots.landscape_figure(points.iloc[:3000], {"reward": values}, x_title=x_title)
+    assert len(small.data[0].y) == 3000  # within the budget: every point
+
+
+def test_decimation_keeps_the_envelope_of_a_100k_curve():
+    rng = np.random.default_rng(1)
+    values = rng.standard_normal(100_000)
+    values[[7, 54_321]] = [9.0, -9.0]  # single-frame spikes stay visible
+    frames = [_info(i, param_name="x", param_value=float(i)) for i in range(len(values))]
+    points, x_title = landscape_points(frames, "parameter")
+    figure = plots.landscape_figure(points, {"α = 0.5": values}, x_title=x_title)
+    trace = figure.data[0]
+    assert len(trace.y) <= plots.MAX_CURVE_POINTS
+    assert max(trace.y) == 9.0 and min(trace.y) == -9.0
+    frames_drawn = [c[0] for c in trace.customdata]
+    np.testing.assert_allclose(trace.y, values[frames_drawn])  # real frames, real rewards
+    assert list(trace.x) == sorted(trace.x)
+    keep = plots.decimate(values, 1000)
+    assert len(keep) <= 1000 and {7, 54_321} <= set(keep.tolist())
 
 
 def test_histogram():
@@ -117,9 +139,9 @@ def test_pr_figure():
 
 
 def _evaluation(prompt_set: str, model: str, n_params: int, epic: float | None) -> Evaluation:
-    metrics = Metrics(
+    metrics = RewardMetrics(
         n=10,
-        epic=epic,
+        epic_distance=epic,
         ci_low=None if epic is None else epic - 0.05,
         ci_high=None if epic is None else epic + 0.1,
     )

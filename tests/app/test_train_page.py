@@ -29,9 +29,9 @@ from vlmrm_core.store import (
     update_run,
 )
 from vlmrm_core.store.schema import utcnow
-from vlmrm_core.training.video import VideoWriter
 from vlmrm_core.training.config import TrainConfig
 from vlmrm_core.training.jobs import log_path, run_dir
+from vlmrm_core.training.video import VideoWriter
 
 PAGE = Path(__file__).resolve().parents[2] / "app" / "views" / "train.py"
 

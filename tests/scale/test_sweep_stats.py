@@ -41,3 +41,66 @@ def test_ranking_by_final_ground_truth_return() -> None:
     assert list(table["arm"]) == ["A α=0", "B α=0.5"]
     assert table.loc[0, "final_mean"] == pytest.approx(30.0)  # finals 20 and 40
     assert list(table["seeds"]) == [2, 1]
+
+
+# --------------------------------------------------------------------------- EPIC vs return
+
+
+def test_rank_correlation_is_spearman_with_average_ties() -> None:
+    from scipy.stats import spearmanr
+
+    from vlmrm_core.scale.sweep_stats import rank_correlation
+
+    x = [0.1, 0.3, 0.2, 0.3, 0.6]
+    y = [9.0, 4.0, 7.0, 5.0, 1.0]
+    assert rank_correlation(x, y) == pytest.approx(spearmanr(x, y).statistic)
+    assert rank_correlation([0.1, 0.2, 0.3], [1.0, 2.0, 3.0]) == pytest.approx(1.0)
+    # pairs with a missing side are dropped; fewer than 3 left, or a constant side: undefined
+    assert rank_correlation([0.1, None, 0.3, 0.4], [3.0, 2.0, None, 1.0]) is None
+    assert rank_correlation([0.1, 0.2, 0.3], [5.0, 5.0, 5.0]) is None
+
+
+def test_ranking_with_epic_keeps_the_order_and_correlates() -> None:
+    from vlmrm_core.scale.sweep_stats import epic_return_correlation, ranking_with_epic
+
+    trials = [TrialInfo(i, g, 0.0, 0) for i, g in enumerate("ABCD", start=1)]
+    metrics = {
+        i: frame([(100, float(v))]) for i, v in zip(range(1, 5), (40, 30, 20, 10), strict=True)
+    }
+    table = ranking_with_epic(ranking(trials, metrics), {"A α=0": 0.2, "B α=0": 0.3, "C α=0": 0.5})
+    assert list(table["arm"]) == ["A α=0", "B α=0", "C α=0", "D α=0"]
+    assert list(table["epic"]) == [0.2, 0.3, 0.5, None]
+    assert epic_return_correlation(table) == pytest.approx(-1.0)  # lower EPIC, higher return
+    assert epic_return_correlation(table.iloc[:2]) is None
+
+
+def test_arm_rewards_read_the_trials_configs() -> None:
+    from types import SimpleNamespace
+
+    from vlmrm_core.scale.sweep_stats import arm_rewards, trial_infos
+    from vlmrm_core.spec import ModelRef, RewardSpec
+
+    spec = RewardSpec(("a pole upright",), ("a pole",), alpha=0.5)
+    good = {"_group": "set", "seed": 0, "model": ModelRef("ViT-S-32-alt").to_dict()}
+    runs = [
+        SimpleNamespace(id=1, config={**good, "reward": spec.to_dict()}),
+        SimpleNamespace(id=2, config={**good, "seed": 1, "reward": spec.to_dict()}),
+        SimpleNamespace(id=3, config={"_group": "old", "reward": {"alpha": 0.5}}),  # incomplete
+    ]
+    rewards = arm_rewards(trial_infos(runs), runs)
+    assert list(rewards) == ["set α=0.5"]
+    assert rewards["set α=0.5"].reward == spec
+    assert rewards["set α=0.5"].model.architecture == "ViT-S-32-alt"
+
+
+def test_matching_datasets_put_the_env_family_first() -> None:
+    from vlmrm_core.scale.sweep_stats import matching_datasets
+
+    names = ["mc-labels", "demo-cartpole", "CartPole_v1 eval", "other"]
+    assert matching_datasets("CartPole-v1", names) == [
+        "demo-cartpole",
+        "CartPole_v1 eval",
+        "mc-labels",
+        "other",
+    ]
+    assert matching_datasets("Humanoid-v5", names) == names

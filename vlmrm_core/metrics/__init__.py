@@ -14,6 +14,7 @@ from vlmrm_core.metrics.agreement import (
     pairwise_kappa,
 )
 from vlmrm_core.metrics.classification import (
+    SUCCESS_THRESHOLD,
     average_precision,
     binarize,
     precision_recall,
@@ -32,8 +33,13 @@ from vlmrm_core.metrics.epic import (
     evaluate_epic,
     pearson_distance,
 )
+from vlmrm_core.metrics.summary import RewardMetrics, check_labels, reward_metrics
 
 __all__ = [
+    "SUCCESS_THRESHOLD",
+    "RewardMetrics",
+    "check_labels",
+    "reward_metrics",
     "ConstantRewardError",
     "EpicResult",
     "RewardFn",

@@ -13,10 +13,20 @@ from sklearn.metrics import average_precision_score, precision_recall_curve
 
 from vlmrm_core.errors import InvalidInputError
 
-__all__ = ["average_precision", "binarize", "precision_recall", "roc_auc", "roc_auc_rows"]
+__all__ = [
+    "SUCCESS_THRESHOLD",
+    "average_precision",
+    "binarize",
+    "precision_recall",
+    "roc_auc",
+    "roc_auc_rows",
+]
+
+SUCCESS_THRESHOLD = 0.5
+"""A graded label counts as a success when it is at least this (AP, ROC AUC, success rates)."""
 
 
-def binarize(labels: npt.ArrayLike, threshold: float = 0.5) -> np.ndarray:
+def binarize(labels: npt.ArrayLike, threshold: float = SUCCESS_THRESHOLD) -> np.ndarray:
     """Turn graded labels into success (1) / failure (0).
 
     Args:

@@ -8,9 +8,8 @@ a locked transaction) in ``config.attributes["connection"]``. Run from the comma
 
 from __future__ import annotations
 
-from typing import Any
-
 from logging.config import fileConfig
+from typing import Any
 
 from alembic import context
 from sqlalchemy import Connection

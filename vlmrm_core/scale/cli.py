@@ -43,7 +43,7 @@ def add_embed_command(sub: Any) -> None:
 
 
 def cmd_embed(args: argparse.Namespace) -> int:
-    from vlmrm_core.scale.embed import EmbedModel, embed_local, embed_with_ray
+    from vlmrm_core.scale.embed import EmbedModel, embed_frames
     from vlmrm_core.store import init_db
 
     if bool(args.inputs) == bool(args.dataset):
@@ -55,32 +55,33 @@ def cmd_embed(args: argparse.Namespace) -> int:
     model = EmbedModel(args.model, _pretrained(args), args.aspect, args.precision)
     engine = init_db()
     items = _items(engine, args)
-    with _Counter() as progress:
-        if args.engine == "ray":
-            from vlmrm_core.scale.cluster import configured_address, ray_session
-
-            with ray_session(args.address or configured_address()):
-                report = embed_with_ray(
-                    engine,
-                    items,
-                    model,
-                    batch_size=args.batch_size,
-                    num_actors=args.actors,
-                    progress=progress,
-                )
-        else:
-            report = embed_local(
-                engine,
-                items,
-                model,
-                device=args.device,
-                batch_size=args.batch_size,
-                progress=progress,
-            )
+    with _Counter() as progress, _session(args):
+        report = embed_frames(
+            engine,
+            items,
+            model,
+            engine_kind=args.engine,
+            device=args.device,
+            batch_size=args.batch_size,
+            num_actors=args.actors,
+            progress=progress,
+        )
     if model.identity.endswith("/random-init"):
         print("vlmrm: warning: untrained (random) weights", file=sys.stderr)
     print(report.summary)
     return 0
+
+
+def _session(args: argparse.Namespace) -> Any:
+    """The Ray session of ``--engine ray`` (``--address``, else ``$VLMRM_RAY_ADDRESS``, else a
+    local cluster for this command); nothing for the local engine."""
+    import contextlib
+
+    if args.engine != "ray":
+        return contextlib.nullcontext()
+    from vlmrm_core.scale.cluster import configured_address, ray_session
+
+    return ray_session(args.address or configured_address())
 
 
 def _pretrained(args: argparse.Namespace) -> str | None:

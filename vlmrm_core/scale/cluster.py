@@ -16,15 +16,6 @@ from vlmrm_core.errors import VlmrmError
 RAY_ADDRESS_ENV = "VLMRM_RAY_ADDRESS"
 """Environment variable naming the cluster the app and CLI use by default (e.g. ``auto``)."""
 
-HEADLESS_ENV = {
-    "SDL_VIDEODRIVER": "dummy",
-    "SDL_AUDIODRIVER": "dummy",
-    "MUJOCO_GL": "egl",
-    "PYOPENGL_PLATFORM": "egl",
-    "PYGAME_HIDE_SUPPORT_PROMPT": "1",
-}
-"""Headless rendering for Ray workers: they are entry points, so they set these themselves."""
-
 
 class RayUnavailableError(VlmrmError):
     """Ray is not installed or the cluster cannot be reached."""
@@ -56,7 +47,9 @@ def import_ray():  # noqa: ANN201  (the ray module)
 
 def worker_env() -> dict[str, str]:
     """Environment variables every Ray worker of ours gets (headless rendering, data locations)."""
-    env = dict(HEADLESS_ENV)
+    # Rendering back-ends are not passed on: each Ray worker is an entry point and calls
+    # vlmrm_core.headless.use_headless_rendering() for the machine it runs on.
+    env: dict[str, str] = {}
     for name in ("VLMRM_DATA_DIR", "VLMRM_DATABASE_URL", "VLMRM_MODELS_DIR", "HF_HOME"):
         if os.environ.get(name):
             env[name] = os.environ[name]

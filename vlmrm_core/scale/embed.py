@@ -14,7 +14,6 @@ writes each batch to the cache.
 from __future__ import annotations
 
 import io
-import os
 import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
@@ -179,6 +178,52 @@ def embed_local(
     return EmbedReport(len(todo), cached, model.encoder_key, time.perf_counter() - start)
 
 
+def embed_frames(
+    engine: Any,
+    items: Iterable[tuple[str, FrameBytes]],
+    model: EmbedModel,
+    *,
+    engine_kind: str = "local",
+    device: str | None = None,
+    batch_size: int = 32,
+    chunk_size: int = 256,
+    num_actors: int | None = None,
+    progress: ProgressFn | None = None,
+) -> EmbedReport:
+    """Embed the uncached frames with the chosen engine: what ``vlmrm embed`` runs.
+
+    Args:
+        engine: the project database.
+        items: ``(pixel_hash, png_bytes_or_reader)`` pairs.
+        model: which model and preprocessing.
+        engine_kind: ``local`` (:func:`embed_local`) or ``ray`` (:func:`embed_with_ray`, on the
+            cluster this process is connected to: see ``cluster.ray_session``).
+        device: local engine: ``cuda``/``cpu`` (default: cuda when available).
+        batch_size: frames per forward pass (and per Ray actor call).
+        chunk_size: local engine: frames written to the cache at a time.
+        num_actors: Ray engine: actor pool size (default: automatic).
+        progress: ``progress(done, total)`` as frames are written.
+
+    Returns:
+        Counts of new and already cached frames.
+    """
+    if engine_kind == "ray":
+        return embed_with_ray(
+            engine, items, model, batch_size=batch_size, num_actors=num_actors, progress=progress
+        )
+    if engine_kind != "local":
+        raise InvalidInputError(f"engine must be local or ray, not {engine_kind!r}")
+    return embed_local(
+        engine,
+        items,
+        model,
+        device=device,
+        batch_size=batch_size,
+        chunk_size=chunk_size,
+        progress=progress,
+    )
+
+
 # --------------------------------------------------------------------------- ray engine
 
 
@@ -192,8 +237,9 @@ class ClipEmbedActor:
     def __init__(
         self, model: EmbedModel, device: str, batch_size: int, torch_threads: int | None
     ) -> None:
-        for name, value in _headless_env().items():
-            os.environ.setdefault(name, value)
+        from vlmrm_core.headless import use_headless_rendering
+
+        use_headless_rendering()  # a Ray actor is an entry point
         import torch
 
         if torch_threads:
@@ -342,12 +388,6 @@ def _check_identity(clip: Any, model: EmbedModel) -> None:
             f"the loaded model is {clip.identity}, expected {model.identity}: the checkpoint "
             "differs between machines; give every node the same file"
         )
-
-
-def _headless_env() -> dict[str, str]:
-    from vlmrm_core.scale.cluster import HEADLESS_ENV
-
-    return HEADLESS_ENV
 
 
 def iter_stored_items(engine: Any, dataset: str) -> Iterator[tuple[str, FrameBytes]]:

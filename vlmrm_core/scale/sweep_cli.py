@@ -12,43 +12,7 @@ import sys
 from typing import Any
 
 from vlmrm_core.errors import CliError
-
-# ``config_from_args`` (vlmrm train start) reads these; the sweep sets the ones it lacks to None.
-_START_ARGS = (
-    "prompt_set",
-    "model",
-    "pretrained",
-    "model_config",
-    "alpha",
-    "kind",
-    "reward_tau",
-    "reward_beta",
-    "aspect",
-    "reward_device",
-    "reward_precision",
-    "n_envs",
-    "episode_length",
-    "textured",
-    "seed",
-    "checkpoint_every",
-    "eval_every",
-    "eval_episodes",
-    "eval_steps",
-    "log_every",
-    "learning_rate",
-    "batch_size",
-    "gamma",
-    "tau",
-    "learning_starts",
-    "train_freq",
-    "gradient_steps",
-    "buffer_size",
-    "goal",
-    "baseline",
-    "negative",
-    "net_arch",
-    "ent_coef",
-)
+from vlmrm_core.training.cli import add_config_arguments
 
 
 def add_sweep_command(sub: Any) -> None:
@@ -65,31 +29,22 @@ def add_sweep_command(sub: Any) -> None:
     p.add_argument("--steps", type=int, help="environment steps per trial")
     p.add_argument("--name", help="display name of the sweep")
     p.add_argument("--paper-defaults", action="store_true")
-    p.add_argument("--prompt-set", dest="prompt_sets", action="append", default=[])
-    p.add_argument("--reward", dest="reward_files", action="append", default=[], help="reward file")
-    p.add_argument("--model")
-    p.add_argument("--pretrained")
-    p.add_argument("--model-config", help="open_clip config JSON of a custom architecture")
-    p.add_argument("--goal", action="append")
-    p.add_argument("--baseline", action="append")
-    p.add_argument("--alpha", dest="alphas", action="append", type=float, default=[])
-    p.add_argument("--seeds", type=int, default=1, help="seeds per grid point (default 1)")
-    p.add_argument("--seed", type=int, help="first seed (default 0)")
-    p.add_argument("--n-envs", type=int)
-    p.add_argument("--checkpoint-every", type=int)
-    p.add_argument("--eval-every", type=int)
-    p.add_argument("--log-every", type=int)
-    p.add_argument("--learning-starts", type=int)
-    p.add_argument("--device", dest="reward_device", help="reward model device (cuda/cpu)")
-    p.add_argument(
-        "--precision", dest="reward_precision", choices=["fp32", "bf16"], help="reward model"
+    grid = p.add_argument_group("grid (prompt set or reward file × α × seed)")
+    grid.add_argument("--prompt-set", dest="prompt_sets", action="append", default=[])
+    grid.add_argument(
+        "--reward", dest="reward_files", action="append", default=[], help="reward file"
     )
-    p.add_argument("--aspect", choices=["squash", "center-crop"])
-    p.add_argument("--engine", default="local", choices=["local", "ray"])
-    p.add_argument("--address", help="Ray cluster (default: $VLMRM_RAY_ADDRESS, else local)")
-    p.add_argument("--gpus-per-trial", type=float, default=None)
-    p.add_argument("--cpus-per-trial", type=float, default=1.0)
-    p.add_argument("--max-concurrent", type=int, default=None)
+    grid.add_argument("--alpha", dest="alphas", action="append", type=float, default=[])
+    grid.add_argument("--seeds", type=int, default=1, help="seeds per grid point (default 1)")
+    reward = p.add_argument_group("reward")
+    reward.add_argument("--reward-kind", dest="kind", choices=["regularized", "contrastive"])
+    add_config_arguments(p, reward)
+    ray = p.add_argument_group("engine")
+    ray.add_argument("--engine", default="local", choices=["local", "ray"])
+    ray.add_argument("--address", help="Ray cluster (default: $VLMRM_RAY_ADDRESS, else local)")
+    ray.add_argument("--gpus-per-trial", type=float, default=None)
+    ray.add_argument("--cpus-per-trial", type=float, default=1.0)
+    ray.add_argument("--max-concurrent", type=int, default=None)
     p.add_argument("--wait", action="store_true", help="block until the sweep ends")
     p.set_defaults(handler=cmd_sweep)
 
@@ -120,39 +75,25 @@ def cmd_sweep(args: argparse.Namespace) -> int:
     from vlmrm_core.training.cli import config_from_args
 
     engine = init_db()
-    start = argparse.Namespace(**{n: None for n in _START_ARGS})
-    for name, value in vars(args).items():
-        if name in _START_ARGS or name in ("env", "algo", "steps", "paper_defaults"):
-            setattr(start, name, value)
-    base = config_from_args(start)
-    points = sweeps.sweep_points(
-        base,
-        prompt_sets=args.prompt_sets,
-        reward_files=args.reward_files,
-        alphas=args.alphas,
-        seeds=args.seeds,
-        engine=engine,
-    )
-    gpus = args.gpus_per_trial
-    if gpus is None:
-        gpus = 0.0
-    spec = {
-        "points": points,
-        "gpus_per_trial": gpus,
-        "cpus_per_trial": args.cpus_per_trial,
-        "max_concurrent": args.max_concurrent,
-    }
+    # the grid's prompt sets and α values are applied per trial by launch_sweep
+    base = config_from_args(argparse.Namespace(**vars(args), prompt_set=None, alpha=None))
     address = None
     if args.engine == "ray":
         from vlmrm_core.scale.cluster import configured_address
 
         address = args.address or configured_address()
-    name = args.name or f"{args.env} {args.algo.upper()} sweep ({len(points)} trials)"
-    sweep_id = sweeps.start_sweep(
-        spec,
+    sweep_id = sweeps.launch_sweep(
+        base,
         engine_kind=args.engine,
-        name=name,
+        prompt_sets=args.prompt_sets,
+        reward_files=args.reward_files,
+        alphas=args.alphas,
+        seeds=args.seeds,
+        name=args.name,
         address=address,
+        gpus_per_trial=args.gpus_per_trial or 0.0,
+        cpus_per_trial=args.cpus_per_trial,
+        max_concurrent=args.max_concurrent,
         engine=engine,
         detach=not (args.wait and args.engine == "ray"),
     )

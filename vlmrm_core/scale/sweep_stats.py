@@ -6,11 +6,14 @@ sweep view and scripts.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import re
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
+
+from vlmrm_core.spec import ModelRef, RewardSpec
 
 CLIP_RETURN = "episode_clip_return"
 """Metric column of the CLIP reward's episode return."""
@@ -63,8 +66,8 @@ def grouped_curves(
             continue
         steps = sorted(set().union(*(s.index for s in series)))
         table = pd.concat([s.reindex(steps).ffill() for s in series], axis=1)
-        for step, values in zip(steps, table.to_numpy(), strict=True):
-            present = values[~np.isnan(values)]
+        for step, row in zip(steps, table.to_numpy(dtype=float), strict=True):
+            present = row[~np.isnan(row)]
             if len(present):
                 rows.append(
                     {
@@ -126,3 +129,95 @@ def trial_infos(runs: list[object]) -> list[TrialInfo]:
             )
         )
     return infos
+
+
+# --------------------------------------------------------------------------- EPIC vs return
+
+
+@dataclass(frozen=True)
+class ArmReward:
+    """The reward an arm's trials trained on: its model and its reward definition."""
+
+    arm: str
+    model: ModelRef
+    reward: RewardSpec
+
+
+def arm_rewards(trials: list[TrialInfo], runs: list[object]) -> dict[str, ArmReward]:
+    """The reward of each arm, read from its first trial's run config.
+
+    Args:
+        trials: :func:`trial_infos` of ``runs`` (same order).
+        runs: the sweep's ``RunInfo`` rows.
+
+    Returns:
+        ``{arm: ArmReward}``; arms whose config holds no complete model and reward are left out.
+    """
+    from vlmrm_core.spec import SpecError
+
+    found: dict[str, ArmReward] = {}
+    for trial, run in zip(trials, runs, strict=True):
+        if trial.arm in found:
+            continue
+        config = run.config  # type: ignore[attr-defined]
+        model, reward = config.get("model"), config.get("reward")
+        if not isinstance(model, dict) or not isinstance(reward, dict):
+            continue
+        try:
+            found[trial.arm] = ArmReward(
+                trial.arm, ModelRef.from_dict(model), RewardSpec.from_dict(reward)
+            )
+        except (SpecError, TypeError):
+            continue
+    return found
+
+
+def rank_correlation(x: Sequence[float | None], y: Sequence[float | None]) -> float | None:
+    """Spearman's rank correlation of the pairs where both values are defined.
+
+    Ties get their average rank. None when fewer than 3 pairs are defined or either side is
+    constant (the correlation is undefined there).
+    """
+    pairs = [(a, b) for a, b in zip(x, y, strict=True) if a is not None and b is not None]
+    pairs = [(a, b) for a, b in pairs if np.isfinite(a) and np.isfinite(b)]
+    if len(pairs) < 3:
+        return None
+    ranks = pd.DataFrame(pairs, columns=["x", "y"]).rank(method="average")
+    if ranks["x"].nunique() < 2 or ranks["y"].nunique() < 2:
+        return None
+    return float(np.corrcoef(ranks["x"], ranks["y"])[0, 1])
+
+
+def ranking_with_epic(table: pd.DataFrame, epics: Mapping[str, float | None]) -> pd.DataFrame:
+    """The :func:`ranking` table with each arm's EPIC distance to the labels (None if unknown).
+
+    Returns:
+        ``table``'s columns plus ``epic``, in ``table``'s order (best final return first).
+    """
+    ranked = table.copy()
+    ranked["epic"] = pd.Series([epics.get(arm) for arm in ranked["arm"]], dtype=object)
+    return ranked
+
+
+def epic_return_correlation(table: pd.DataFrame) -> float | None:
+    """Spearman correlation between EPIC distance and final return over a
+    :func:`ranking_with_epic` table's arms (None with fewer than 3 arms having both).
+
+    Negative means the rewards closer to the labels (lower EPIC) trained better agents.
+    """
+    return rank_correlation(list(table["epic"]), list(table["final_mean"]))
+
+
+def matching_datasets(env_id: str, names: Sequence[str]) -> list[str]:
+    """Dataset names ordered for an environment: those naming its family first.
+
+    ``CartPole-v1`` matches ``cartpole-v1-labels`` and ``demo-cartpole`` (the family is the id
+    without its ``-vN`` version, compared case-insensitively, ignoring ``-`` and ``_``).
+    """
+
+    def squash(text: str) -> str:
+        return re.sub(r"[-_\s]", "", text.lower())
+
+    family = squash(re.sub(r"-v\d+$", "", env_id.strip()))
+    matching = [n for n in names if family and family in squash(n)]
+    return matching + [n for n in names if n not in matching]

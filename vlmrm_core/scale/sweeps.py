@@ -95,12 +95,13 @@ def sweep_points(
                 "give --prompt-set NAME or --reward FILE (repeatable), or inline --goal prompts"
             )
         sources.append(("inline", base))
+    swept: list[float | None] = [float(a) for a in alphas] or [None]
     points = []
     for group, config in sources:
-        for alpha in alphas or [None]:
+        for alpha in swept:
             point_config = config
             if alpha is not None:
-                point_config = config.replace(reward=config.reward.replace(alpha=float(alpha)))
+                point_config = config.replace(reward=config.reward.replace(alpha=alpha))
             validate(point_config)
             for i in range(seeds):
                 seeded = point_config.replace(seed=base.seed + i)
@@ -125,6 +126,101 @@ def _plain(value: Any) -> Any:
 
 
 # --------------------------------------------------------------------------- starting
+
+
+def launch_sweep(
+    base: Any,
+    *,
+    engine_kind: str = "local",
+    prompt_sets: Sequence[str] = (),
+    reward_files: Sequence[str] = (),
+    alphas: Sequence[float] = (),
+    seeds: int = 1,
+    name: str | None = None,
+    address: str | None = None,
+    gpus_per_trial: float = 0.0,
+    cpus_per_trial: float = 1.0,
+    max_concurrent: int | None = None,
+    created_by: str | None = None,
+    engine: Any = None,
+    detach: bool = True,
+) -> int:
+    """Build a sweep's grid from a base config and start it: what ``vlmrm train sweep`` and the
+    Train page's sweep form both call.
+
+    Args:
+        base: the :class:`~vlmrm_core.training.config.TrainConfig` every trial starts from.
+        engine_kind: ``local`` (today's queue, ``VLMRM_MAX_RUNS``) or ``ray`` (Tune trials).
+        prompt_sets, reward_files, alphas, seeds: the grid (see :func:`sweep_points`).
+        name: display name (default: env, algorithm and number of trials).
+        address: Ray cluster to join (``ray`` only; None: a local cluster).
+        gpus_per_trial, cpus_per_trial: Ray resources of each trial.
+        max_concurrent: Ray trials at once (None: as many as resources allow).
+        created_by: the signed-in user; with ``VLMRM_MAX_RUNS_PER_USER`` set, the sweep is
+            refused when its trials would take them past the quota, and its trials count
+            against it like runs started one by one.
+        engine: store engine.
+        detach: Ray only (see :func:`start_sweep`).
+
+    Returns:
+        The sweep id.
+
+    Raises:
+        InvalidInputError: a bad grid or engine choice.
+        RunStateError: the per-user quota would be exceeded.
+    """
+    from vlmrm_core.store import init_db
+
+    if engine_kind not in ("local", "ray"):
+        raise InvalidInputError(f"engine must be local or ray, not {engine_kind!r}")
+    if engine_kind == "local" and address:
+        raise InvalidInputError("a Ray address needs the ray engine (--engine ray)")
+    if max_concurrent is not None and max_concurrent < 1:
+        raise InvalidInputError("max concurrent trials must be at least 1 (or unset)")
+    engine = engine or init_db()
+    points = sweep_points(
+        base,
+        prompt_sets=prompt_sets,
+        reward_files=reward_files,
+        alphas=alphas,
+        seeds=seeds,
+        engine=engine,
+    )
+    _check_quota(engine, created_by, len(points))
+    spec = {
+        "points": points,
+        "gpus_per_trial": float(gpus_per_trial),
+        "cpus_per_trial": float(cpus_per_trial),
+        "max_concurrent": max_concurrent,
+        "created_by": created_by,
+    }
+    default_name = f"{base.env_id} {base.algo.upper()} sweep ({len(points)} trials)"
+    return start_sweep(
+        spec,
+        engine_kind=engine_kind,
+        name=name or default_name,
+        address=address,
+        engine=engine,
+        detach=detach,
+    )
+
+
+def _check_quota(engine: Any, created_by: str | None, n_trials: int) -> None:
+    """Refuse a sweep whose trials would take ``created_by`` past ``VLMRM_MAX_RUNS_PER_USER``."""
+    from vlmrm_core.errors import RunStateError
+    from vlmrm_core.store.sweeps import active_run_count
+    from vlmrm_core.training.jobs import _max_runs_per_user
+
+    limit = _max_runs_per_user()
+    if created_by is None or limit is None:
+        return
+    active = active_run_count(engine, created_by)
+    if active + n_trials > limit:
+        raise RunStateError(
+            f"this sweep has {n_trials} trial(s) and {created_by} already has {active} queued or "
+            f"running run(s); one person may have {limit} (VLMRM_MAX_RUNS_PER_USER): use fewer "
+            "prompt sets, α values or seeds, or wait for runs to finish."
+        )
 
 
 def start_sweep(
@@ -157,7 +253,7 @@ def start_sweep(
     engine = engine or init_db()
     sweep = create_sweep(engine, name=name, engine_kind=engine_kind, spec=spec, address=address)
     if engine_kind == "local":
-        _queue_local(engine, sweep.id, spec["points"])
+        _queue_local(engine, sweep.id, spec["points"], spec.get("created_by"))
     else:
         update_sweep(engine, sweep.id, storage_path=str(_storage_root(spec)))
         if detach:
@@ -165,7 +261,9 @@ def start_sweep(
     return sweep.id
 
 
-def _queue_local(engine: Any, sweep_id: int, points: Sequence[dict[str, Any]]) -> None:
+def _queue_local(
+    engine: Any, sweep_id: int, points: Sequence[dict[str, Any]], created_by: str | None = None
+) -> None:
     from vlmrm_core.store import get_run, update_run
     from vlmrm_core.store.sweeps import link_run
     from vlmrm_core.training.config import TrainConfig
@@ -173,7 +271,9 @@ def _queue_local(engine: Any, sweep_id: int, points: Sequence[dict[str, Any]]) -
 
     for point in points:
         config = TrainConfig.from_dict(point["config"])
-        run_id = start_run(config, engine=engine, name=_run_name(point), launch=False)
+        run_id = start_run(
+            config, engine=engine, name=_run_name(point), launch=False, created_by=created_by
+        )
         link_run(engine, run_id, sweep_id)
         run = get_run(engine, run_id)
         update_run(
@@ -262,6 +362,7 @@ def drive_ray_sweep(sweep_id: int, *, engine: Any = None) -> str:
                 param_space={
                     "sweep_id": sweep_id,
                     "env": _store_env(),
+                    "created_by": spec.get("created_by"),
                     "point": tune.grid_search(spec["points"]),
                 },
                 tune_config=tune.TuneConfig(
@@ -317,10 +418,9 @@ def sweep_outcome(engine: Any, sweep_id: int) -> str:
 
 def sweep_trial(trial_config: dict[str, Any]) -> None:
     """One Tune trial: train the grid point's run with today's worker, checkpointed via Tune."""
-    from vlmrm_core.scale.cluster import HEADLESS_ENV
+    from vlmrm_core.headless import use_headless_rendering
 
-    for key, value in HEADLESS_ENV.items():  # a Ray worker is an entry point
-        os.environ.setdefault(key, value)
+    use_headless_rendering()  # a Ray worker is an entry point
     os.environ.update(trial_config.get("env", {}))  # the driver's database and data folder
     from ray import tune
 
@@ -333,7 +433,7 @@ def sweep_trial(trial_config: dict[str, Any]) -> None:
     point = trial_config["point"]
     if get_sweep(engine, sweep_id).status == "cancelled":
         return
-    run_id = _trial_run(engine, sweep_id, point)
+    run_id = _trial_run(engine, sweep_id, point, trial_config.get("created_by"))
     run = get_run(engine, run_id)
     if run.status == "finished":
         tune.report(_metrics(engine, run))
@@ -368,7 +468,9 @@ def sweep_trial(trial_config: dict[str, Any]) -> None:
     )
 
 
-def _trial_run(engine: Any, sweep_id: int, point: dict[str, Any]) -> int:
+def _trial_run(
+    engine: Any, sweep_id: int, point: dict[str, Any], created_by: str | None = None
+) -> int:
     """The trial's run: created at the trial's first start, found again on restarts."""
     from vlmrm_core.store import create_run, update_run, utcnow
     from vlmrm_core.store.sweeps import find_trial_run, link_run
@@ -387,6 +489,7 @@ def _trial_run(engine: Any, sweep_id: int, point: dict[str, Any]) -> int:
         # "running" with no pid: the worker started below claims it; the local queue never
         # picks it up (it only launches queued runs), and the startup grace applies meanwhile.
         status="running",
+        created_by=created_by,  # counts against the quota (checked when the sweep started)
     )
     link_run(engine, run.id, sweep_id)
     # started_at starts the startup grace: no supervisor marks it crashed before its first beat

@@ -57,6 +57,8 @@ class DatasetSummary:
     description: str
     n_frames: int
     """Memberships (the same pixels may appear at several positions)."""
+    n_images: int
+    """Distinct images (pixel hashes) among the memberships: what labels are counted over."""
     n_labelled: int
     """Distinct frames with at least one label in this dataset."""
     labels_required: int
@@ -241,23 +243,30 @@ def _summary_query() -> Select[Any]:
         .correlate(Dataset)
         .scalar_subquery()
     )
+    n_images = (
+        select(func.count(distinct(DatasetFrame.frame_hash)))
+        .where(DatasetFrame.dataset_id == Dataset.id)
+        .correlate(Dataset)
+        .scalar_subquery()
+    )
     n_labelled = (
         select(func.count(distinct(Label.frame_hash)))
         .where(Label.dataset_id == Dataset.id)
         .correlate(Dataset)
         .scalar_subquery()
     )
-    return select(Dataset, n_frames, n_labelled)
+    return select(Dataset, n_frames, n_images, n_labelled)
 
 
 def _summary(row: Any) -> DatasetSummary:
-    ds, n_frames, n_labelled = row
+    ds, n_frames, n_images, n_labelled = row
     return DatasetSummary(
         id=ds.id,
         name=ds.name,
         kind=ds.kind,
         description=ds.description,
         n_frames=int(n_frames or 0),
+        n_images=int(n_images or 0),
         n_labelled=int(n_labelled or 0),
         labels_required=ds.labels_required,
         graded=ds.graded,

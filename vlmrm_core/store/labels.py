@@ -120,6 +120,7 @@ def add_label(
     value: float,
     *,
     session_id: str | None = None,
+    graded: bool | None = None,
 ) -> LabelRecord:
     """Record a label. A later label by the same labeler for the same frame supersedes it.
 
@@ -131,6 +132,8 @@ def add_label(
         value: 1 success, 0 failure, or anything in [0, 1] for graded datasets.
         session_id: The labelling session writing it (the app's Undo removes only labels of
             its own session).
+        graded: Which values are accepted (a labelling task's kind); None follows the
+            dataset's own setting.
 
     Returns:
         The new row.
@@ -139,7 +142,7 @@ def add_label(
 
     def body(session: Session) -> LabelRecord:
         ds = _dataset_row(session, dataset)
-        v = _check_value(value, ds.graded)
+        v = _check_value(value, ds.graded if graded is None else graded)
         member = session.scalar(
             select(DatasetFrame.position)
             .where(DatasetFrame.dataset_id == ds.id, DatasetFrame.frame_hash == frame_hash)

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Engine, select, update
+from sqlalchemy import Engine, func, select, update
 from sqlalchemy.orm import Session
 
 from vlmrm_core.store._sql import NotFoundError
@@ -183,4 +183,18 @@ def run_sweep_ids(engine: Engine) -> dict[int, int]:
         rows = session.execute(
             select(TrainingRun.id, TrainingRun.sweep_id).where(TrainingRun.sweep_id.is_not(None))
         ).all()
-    return {int(r): int(s) for r, s in rows}
+    return {int(r): int(s) for r, s in rows if s is not None}
+
+
+def active_run_count(engine: Engine, created_by: str) -> int:
+    """Queued or running runs started by one user (what ``VLMRM_MAX_RUNS_PER_USER`` caps)."""
+    with session_scope(engine) as session:
+        count = session.scalar(
+            select(func.count())
+            .select_from(TrainingRun)
+            .where(
+                TrainingRun.created_by == created_by,
+                TrainingRun.status.in_(("queued", "running")),
+            )
+        )
+    return int(count or 0)

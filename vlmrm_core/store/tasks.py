@@ -40,6 +40,7 @@ __all__ = [
     "add_label_as",
     "assigned_datasets",
     "check_may_label",
+    "check_task_value",
     "create_task",
     "delete_dataset_as",
     "delete_task",
@@ -51,6 +52,8 @@ __all__ = [
     "task_queue",
     "list_tasks",
     "record_dataset_creator",
+    "select_task_frames",
+    "task_frame_count",
     "tasks_for",
     "undo_label_as",
 ]
@@ -137,6 +140,10 @@ def create_task(
         subset = None
         if frame_hashes is not None:
             subset = list(dict.fromkeys(frame_hashes))
+            if not subset:
+                raise InvalidInputError(
+                    "The task's frame selection is empty: widen it, or give the whole dataset."
+                )
             members = set(
                 session.scalars(
                     select(DatasetFrame.frame_hash).where(DatasetFrame.dataset_id == ds_id)
@@ -220,14 +227,57 @@ def add_label_as(
     value: float,
     *,
     session_id: str | None = None,
+    task: str | None = None,
 ) -> LabelRecord:
     """Write a label under the signed-in identity (never anyone else's name).
 
+    With ``task``, the task's kind decides the accepted values (binary: 0 or 1; graded: any
+    value in [0, 1]), whatever the dataset's own setting, and a labeller must be assigned to it.
+
     Raises:
-        AccessError: See :func:`check_may_label`.
+        AccessError: See :func:`check_may_label`; or a labeller not assigned to ``task``.
+        InvalidInputError: A value the task's kind does not accept, or a task on another dataset.
+        NotFoundError: No such task.
     """
+    user = require_role(engine, actor)
     check_may_label(engine, actor, dataset)
-    return add_label(engine, dataset, frame_hash, check_email(actor), value, session_id=session_id)
+    graded = None
+    if task is not None:
+        info = get_task(engine, task)
+        if info.dataset != dataset:
+            raise InvalidInputError(
+                f"Task {task!r} labels dataset {info.dataset!r}, not {dataset!r}."
+            )
+        if user.role == "labeller" and user.email not in info.assignees:
+            raise AccessError(f"You are not assigned to task {task!r}; ask a researcher.")
+        check_task_value(info, value)
+        graded = info.graded
+    return add_label(
+        engine,
+        dataset,
+        frame_hash,
+        check_email(actor),
+        value,
+        session_id=session_id,
+        graded=graded,
+    )
+
+
+def check_task_value(task: TaskInfo, value: float) -> float:
+    """The label value as a float, if the task's kind accepts it.
+
+    Raises:
+        InvalidInputError: Outside [0, 1] (or NaN), or not 0 / 1 for a binary task.
+    """
+    v = float(value)
+    if not 0.0 <= v <= 1.0:
+        raise InvalidInputError(f"A label must be in [0, 1], got {value!r}.")
+    if not task.graded and v not in (0.0, 1.0):
+        raise InvalidInputError(
+            f"Task {task.name!r} takes success (1) or failure (0) only, got {value!r}; "
+            "a researcher can create a graded task for values in between."
+        )
+    return v
 
 
 def undo_label_as(
@@ -301,6 +351,60 @@ def _task_frames(engine: Engine, task: TaskInfo) -> list[str]:
         wanted = set(task.frame_hashes)
         hashes = [h for h in hashes if h in wanted]
     return hashes
+
+
+def task_frame_count(engine: Engine, task_name: str) -> int:
+    """How many distinct frames (images) the task covers."""
+    return len(_task_frames(engine, get_task(engine, task_name)))
+
+
+def select_task_frames(
+    engine: Engine,
+    dataset: str,
+    *,
+    positions: tuple[int, int] | None = None,
+    param_range: tuple[float, float] | None = None,
+    unlabelled_only: bool = False,
+) -> list[str]:
+    """The frames of ``dataset`` a task should cover, in dataset order (distinct hashes).
+
+    Every given condition must hold (a frame stored under several positions counts when one
+    of its memberships matches):
+
+    Args:
+        engine: Store engine.
+        dataset: Dataset name.
+        positions: ``(first, last)`` positions in the dataset, both included.
+        param_range: ``(low, high)`` of the sweep parameter, both included; frames without a
+            sweep parameter are left out.
+        unlabelled_only: Only frames nobody has labelled yet.
+
+    Raises:
+        NotFoundError: No such dataset.
+        InvalidInputError: A range whose start is after its end.
+    """
+    from vlmrm_core.store.datasets import dataset_frames
+
+    for bounds, what in ((positions, "frame range"), (param_range, "parameter range")):
+        if bounds is not None and bounds[0] > bounds[1]:
+            raise InvalidInputError(
+                f"The {what} starts after it ends ({bounds[0]} > {bounds[1]}): swap them."
+            )
+    labelled: set[str] = set()
+    if unlabelled_only:
+        labelled = set(current_labels(engine, dataset)["frame_hash"])
+    chosen: list[str] = []
+    for frame in dataset_frames(engine, dataset):
+        if positions is not None and not positions[0] <= frame.position <= positions[1]:
+            continue
+        if param_range is not None and (
+            frame.param_value is None or not param_range[0] <= frame.param_value <= param_range[1]
+        ):
+            continue
+        if frame.hash in labelled:
+            continue
+        chosen.append(frame.hash)
+    return list(dict.fromkeys(chosen))
 
 
 def task_queue(engine: Engine, task_name: str, labeler: str, seed: int = 0) -> list[str]:
@@ -463,7 +567,7 @@ def label_studio_tasks(engine: Engine, dataset: str) -> list[dict[str, Any]]:
         for labeler, value, created in zip(
             group["labeler"], group["value"], group["created_at"], strict=True
         ):
-            if graded:
+            if graded or float(value) not in (0.0, 1.0):  # a graded task on a binary dataset
                 result = {"type": "number", "value": {"number": float(value)}}
             else:
                 choice = "Success" if float(value) >= 0.5 else "Failure"
@@ -482,7 +586,7 @@ def label_studio_tasks(engine: Engine, dataset: str) -> list[dict[str, Any]]:
                 "data": {
                     "image": f"{frame_hash}.png",
                     "frame_hash": str(frame_hash),
-                    "frame_name": names.get(frame_hash),
+                    "frame_name": names.get(str(frame_hash)),
                     "dataset": dataset,
                 },
                 "annotations": annotations,

@@ -90,13 +90,25 @@ def _add_start(sub: Any) -> None:
 
     reward = p.add_argument_group("reward")
     reward.add_argument("--prompt-set", help="name of a saved prompt set")
+    reward.add_argument("--alpha", type=float, help="regularisation strength in [0, 1]")
+    reward.add_argument("--reward", dest="kind", choices=["regularized", "contrastive"])
+    add_config_arguments(p, reward)
+    p.set_defaults(handler=cmd_start)
+
+
+def add_config_arguments(parser: argparse.ArgumentParser, reward: Any) -> None:
+    """The run options ``vlmrm train start`` and ``vlmrm train sweep`` share: the reward model
+    and prompts (into the ``reward`` argument group), environment, checkpoints, evaluation,
+    logging and learning hyperparameters. :func:`config_from_args` reads them.
+
+    Each command adds its own ``--prompt-set``, ``--alpha`` and reward-kind options (one value
+    for a run, several for a sweep).
+    """
     reward.add_argument("--model", help="open_clip architecture, e.g. ViT-B-32")
     reward.add_argument("--pretrained", help="pretrained tag, checkpoint path, or 'random'")
     reward.add_argument("--model-config", help="open_clip config JSON of a custom architecture")
     reward.add_argument("--goal", action="append", help="goal prompt (repeatable)")
     reward.add_argument("--baseline", action="append", help="baseline prompt (repeatable)")
-    reward.add_argument("--alpha", type=float, help="regularisation strength in [0, 1]")
-    reward.add_argument("--reward", dest="kind", choices=["regularized", "contrastive"])
     reward.add_argument("--negative", action="append", help="negative prompt (contrastive)")
     reward.add_argument("--reward-tau", type=float, help="contrastive temperature")
     reward.add_argument("--reward-beta", type=float, help="contrastive threshold β")
@@ -104,20 +116,20 @@ def _add_start(sub: Any) -> None:
     reward.add_argument("--device", dest="reward_device", help="reward model device")
     reward.add_argument("--precision", dest="reward_precision", choices=["fp32", "bf16", "fp16"])
 
-    env = p.add_argument_group("environment")
+    env = parser.add_argument_group("environment")
     env.add_argument("--n-envs", type=int)
     env.add_argument("--episode-length", type=int)
     env.add_argument("--textured", action="store_true", default=None)
-    env.add_argument("--seed", type=int)
+    env.add_argument("--seed", type=int, help="seed (a sweep's first seed)")
 
-    book = p.add_argument_group("checkpoints, evaluation, logging")
+    book = parser.add_argument_group("checkpoints, evaluation, logging")
     book.add_argument("--checkpoint-every", type=int, help="env steps between checkpoints")
     book.add_argument("--eval-every", type=int, help="env steps between evaluations (0: none)")
     book.add_argument("--eval-episodes", type=int)
     book.add_argument("--eval-steps", type=int, help="step limit per evaluation episode")
     book.add_argument("--log-every", type=int, help="env steps between metric rows")
 
-    hp = p.add_argument_group("learning hyperparameters")
+    hp = parser.add_argument_group("learning hyperparameters")
     hp.add_argument("--learning-rate", "--lr", type=float, dest="learning_rate")
     hp.add_argument("--batch-size", type=int)
     hp.add_argument("--gamma", type=float)
@@ -128,9 +140,9 @@ def _add_start(sub: Any) -> None:
     hp.add_argument("--buffer-size", type=int)
     hp.add_argument("--net-arch", help="hidden layer sizes, e.g. 256,256")
     hp.add_argument("--ent-coef", help="entropy coefficient (a number, or 'auto' for SAC)")
-    p.set_defaults(handler=cmd_start)
 
 
+# Plain config fields set from the option of the same name (plus the off-policy hyperparameters).
 _CONFIG_ARGS = (
     "prompt_set",
     "model_config",
@@ -144,14 +156,6 @@ _CONFIG_ARGS = (
     "eval_episodes",
     "eval_steps",
     "log_every",
-    "learning_rate",
-    "batch_size",
-    "gamma",
-    "tau",
-    "learning_starts",
-    "train_freq",
-    "gradient_steps",
-    "buffer_size",
 )
 
 
@@ -159,7 +163,7 @@ def config_from_args(args: argparse.Namespace) -> Any:
     """The :class:`TrainConfig` described by ``vlmrm train start`` arguments."""
     from vlmrm_core.enums import RewardKind
     from vlmrm_core.spec import RewardSpec
-    from vlmrm_core.training.config import TrainConfig, paper_defaults
+    from vlmrm_core.training.config import _OFF_POLICY_PARAMS, TrainConfig, paper_defaults
 
     if args.paper_defaults:
         config = paper_defaults(args.env, args.algo)
@@ -174,7 +178,7 @@ def config_from_args(args: argparse.Namespace) -> Any:
             f"--model {args.model} needs --pretrained (a tag, a checkpoint path or 'random')"
         )
     changes: dict[str, Any] = {"total_steps": args.steps}
-    for name in _CONFIG_ARGS:
+    for name in (*_CONFIG_ARGS, *_OFF_POLICY_PARAMS):
         value = getattr(args, name)
         if value is not None:
             changes[name] = value

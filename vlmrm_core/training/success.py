@@ -21,18 +21,16 @@ from typing import Literal
 import numpy as np
 import pandas as pd
 
+from vlmrm_core.metrics import SUCCESS_THRESHOLD
+
 __all__ = [
     "CheckpointSuccess",
     "HackingFlag",
-    "SUCCESS_THRESHOLD",
     "episode_bootstrap_interval",
     "reward_hacking_flag",
     "success_by_checkpoint",
     "wilson_interval",
 ]
-
-SUCCESS_THRESHOLD = 0.5
-"""A consensus label at or above this counts as a success."""
 
 IntervalMethod = Literal["wilson", "bootstrap"]
 
