@@ -106,12 +106,12 @@ def landscape_figure(
         ``customdata`` is ``[frame index, frame name, detail]``; gaps have ``customdata`` None.
     """
     order = points["frame"].to_numpy()
-    groups = points["group"].astype(str).to_numpy()
-    n_groups = len(pd.unique(groups))
+    groups, group_names = pd.factorize(points["group"].to_numpy())  # codes: cheap to compare
+    n_groups = len(group_names)
     drawn = min(len(points), MAX_CURVE_POINTS)
     many = drawn * max(1, len(curves)) > WEBGL_POINTS
     scatter = go.Scattergl if many else go.Scatter
-    figure = go.Figure()
+    traces = []
     split_groups = len(curves) == 1 and 1 < n_groups <= MAX_GROUP_TRACES
     colors = curve_colors(len(curves)) if len(curves) > 1 else [None]
     for color, (curve_name, values) in zip(colors, curves.items(), strict=True):
@@ -120,10 +120,10 @@ def landscape_figure(
             y_all = normalise(y_all)
         y = y_all[order]
         if split_groups:
-            for group in pd.unique(groups):
-                rows = np.flatnonzero(groups == group)
+            for code, group in enumerate(group_names):
+                rows = np.flatnonzero(groups == code)
                 rows = rows[decimate(y[rows], max(2, MAX_CURVE_POINTS // n_groups))]
-                figure.add_trace(
+                traces.append(
                     _line(scatter, points.iloc[rows], y[rows], plain(group), curve_name=curve_name)
                 )
         else:
@@ -133,7 +133,8 @@ def landscape_figure(
             trace = _line(scatter, None, ys, name, xs=xs, customdata=data)
             if color is not None:
                 trace.line.color = trace.marker.color = color
-            figure.add_trace(trace)
+            traces.append(trace)
+    figure = go.Figure(data=traces)  # at once: add_trace copies each trace's arrays again
     y_title = "reward (min–max scaled per curve)" if normalize else "reward"
     figure.update_layout(
         title=plain(title) if title else None,
@@ -148,6 +149,16 @@ def landscape_figure(
     return figure
 
 
+def _hover_data(rows: pd.DataFrame) -> np.ndarray:
+    """``[frame index, frame name, detail]`` per row, as a k×3 object array (numpy arrays go
+    into a Plotly trace without Plotly's per-element validation, ten times faster than lists)."""
+    data = np.empty((len(rows), 3), dtype=object)
+    data[:, 0] = rows["frame"].to_numpy().tolist()
+    data[:, 1] = [plain(n) for n in rows["name"]]
+    data[:, 2] = [plain(d) for d in rows["detail"]]
+    return data
+
+
 def _line(
     scatter: type,
     rows: pd.DataFrame | None,
@@ -155,20 +166,17 @@ def _line(
     name: str,
     *,
     curve_name: str | None = None,
-    xs: list[float | None] | None = None,
-    customdata: list[list[object] | None] | None = None,
+    xs: np.ndarray | None = None,
+    customdata: np.ndarray | None = None,
 ) -> go.Scatter:
     if rows is not None:
-        xs = rows["x"].tolist()
-        customdata = [
-            [int(f), plain(n), plain(d)]
-            for f, n, d in zip(rows["frame"], rows["name"], rows["detail"], strict=True)
-        ]
+        xs = rows["x"].to_numpy(dtype=np.float64)
+        customdata = _hover_data(rows)
     n_points = len(y)
     curve = f"{plain(curve_name)} · " if curve_name and rows is not None else ""
     return scatter(
         x=xs,
-        y=list(y) if not isinstance(y, list) else y,
+        y=np.asarray(y, dtype=np.float64),
         name=name,
         mode="lines+markers" if n_points <= MARKER_POINTS else "lines",
         customdata=customdata,
@@ -181,23 +189,18 @@ def _line(
 
 def _with_gaps(
     points: pd.DataFrame, y: np.ndarray, groups: np.ndarray
-) -> tuple[list[float | None], list[float | None], list[list[object] | None]]:
-    """One trace for all groups: a None between groups breaks the line."""
-    xs: list[float | None] = []
-    ys: list[float | None] = []
-    data: list[list[object] | None] = []
-    previous = None
-    for i, (frame, x, name, detail) in enumerate(
-        zip(points["frame"], points["x"], points["name"], points["detail"], strict=True)
-    ):
-        if previous is not None and groups[i] != previous:
-            xs.append(None)
-            ys.append(None)
-            data.append(None)
-        previous = groups[i]
-        xs.append(float(x))
-        ys.append(float(y[i]))
-        data.append([int(frame), plain(name), plain(detail)])
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """One trace for all groups: a NaN point (customdata ``[None, None, None]``) between groups
+    breaks the line."""
+    n = len(points)
+    breaks = np.flatnonzero(groups[1:] != groups[:-1]) + 1  # a gap goes before each of these
+    where = np.arange(n) + np.searchsorted(breaks, np.arange(n), side="right")
+    xs = np.full(n + len(breaks), np.nan)
+    ys = np.full(n + len(breaks), np.nan)
+    data = np.full((n + len(breaks), 3), None, dtype=object)
+    xs[where] = points["x"].to_numpy(dtype=np.float64)
+    ys[where] = y
+    data[where] = _hover_data(points)
     return xs, ys, data
 
 

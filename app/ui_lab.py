@@ -135,6 +135,8 @@ def selected_frames(event: Any, figure: Any) -> list[int]:
                 data = trace.customdata[int(point.get("point_index", point.get("point_number")))]
             except (KeyError, IndexError, TypeError, ValueError):
                 continue
-        if data is not None and len(data) > 0 and int(data[0]) not in frames:
+        if data is None or len(data) == 0 or data[0] is None:
+            continue  # a gap between two lines of the chart
+        if int(data[0]) not in frames:
             frames.append(int(data[0]))
     return frames

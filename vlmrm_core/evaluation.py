@@ -26,6 +26,7 @@ import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
@@ -51,6 +52,9 @@ from vlmrm_core.reward_file import Provenance
 from vlmrm_core.rewards import regularized_reward_grid_from_dots
 from vlmrm_core.spec import RewardSpec
 from vlmrm_core.store import Engine, consensus_labels
+
+if TYPE_CHECKING:
+    from vlmrm_core.adaptation import HeldOutSelection
 
 """A consensus label at or above this counts as a success for AP, ROC AUC and PR curves."""
 
@@ -676,7 +680,7 @@ def sweep_held_out(
     folds: int = 5,
     n_boot: int = 1000,
     seed: int = 0,
-) -> object | None:
+) -> HeldOutSelection | None:
     """The sweep winner's EPIC on held-out folds: picking the best of many combinations on the
     same labels flatters the winner, so in each fold the best of the ``top`` rows is chosen on
     the training frames and scored on the held-out episodes

@@ -28,6 +28,7 @@ from app.ui_adapt import (
 )
 from app.ui_lab import frame_embeddings, frame_grid, memo
 from vlmrm_core import evaluation, landscape
+from vlmrm_core.adaptation import HeldOutSelection, frame_groups
 from vlmrm_core.embedding import PromptError
 from vlmrm_core.errors import VlmrmError
 from vlmrm_core.metrics import ConstantRewardError, check_labels
@@ -356,25 +357,57 @@ def _sweep_section() -> None:
             finally:
                 clear()
         except (PromptError, ValueError) as exc:
-            st.error(str(exc))
+            st.error(md_escape(exc))
             return
-        st.session_state["eval-sweep-result"] = (context, result)
+        held: HeldOutSelection | str | None
+        try:
+            with st.spinner("Scoring the pick on held-out episodes"):
+                groups = frame_groups(list(labelled.hashes), dataset_frames(db, dataset))
+                held = evaluation.sweep_held_out(
+                    clip, x, labelled.labels, result, groups, n_boot=N_BOOT
+                )
+        except VlmrmError as exc:  # e.g. too few episodes to hold any out
+            held = str(exc)
+        st.session_state["eval-sweep-result"] = (context, result, held)
 
     stored = st.session_state.get("eval-sweep-result")
     if stored is None or stored[0] != context:
         return
     result: evaluation.SweepResult = stored[1]
+    held = stored[2]
     for warning in result.warnings:
         st.warning(warning)
     best = result.best()
     if best is None:
         st.error("No combination has a defined EPIC distance (every reward was constant).")
         return
-    metric_col, text_col = st.columns([1, 3])
-    metric_col.metric("Best sweep EPIC distance", f"{best['epic']:.3f}")
+    metric_col, held_col, text_col = st.columns([1, 1, 3])
+    metric_col.metric(
+        "Best sweep EPIC distance",
+        f"{best['epic']:.3f}",
+        help="On the same labels it was picked with: this flatters the winner.",
+    )
+    if isinstance(held, HeldOutSelection) and held.held_out.epic_distance is not None:
+        m = held.held_out
+        held_col.metric(
+            "Held-out EPIC of the pick",
+            f"{m.epic_distance:.3f}",
+            help="In each fold the best row on the training episodes, scored on held-out ones.",
+        )
     with text_col:
         baseline = best["baseline"] if isinstance(best["baseline"], str) else "(none, α = 0)"
         st.text(f"goal: {best['goal']}\nbaseline: {baseline}\nα = {best['alpha']:g}")
+    if isinstance(held, HeldOutSelection) and held.held_out.epic_distance is not None:
+        m = held.held_out
+        interval = f" (95% CI {m.ci_low:.3f}–{m.ci_high:.3f})" if m.ci_low is not None else ""
+        st.caption(
+            f"Picking the best of {len(result.table)} combinations on the same labels flatters "
+            f"the winner. Honest estimate: in each of {held.folds} folds, grouped so that an "
+            "episode's frames never sit on both sides, the best row on the training frames was "
+            f"scored on the held-out frames: EPIC {m.epic_distance:.3f}{interval}."
+        )
+    elif isinstance(held, str):
+        st.caption(md_escape(f"No held-out estimate of the pick: {held}"))
     st.caption(
         f"{len(result.table)} combinations of {result.n_prompts} prompts on {result.n_frames} "
         f"frames: text encoding {result.text_seconds:.2f} s, scoring {result.score_seconds:.2f} s, "

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import numpy as np
 import pytest
 from streamlit.testing.v1 import AppTest
 
@@ -209,3 +210,43 @@ def test_inspected_row_offers_its_reward_file(db):
     at = _open()
     buttons = [b for b in at.get("download_button") if "Download reward file" in str(b.proto)]
     assert len(buttons) == 1
+
+
+@pytest.mark.slow
+def test_sweep_reports_the_pick_on_held_out_episodes(data_dir, tiny_clip):
+    from vlmrm_core.adaptation import frame_groups
+    from vlmrm_core.evaluation import prompt_sweep, sweep_held_out
+    from vlmrm_core.frames import FrameRecord
+
+    engine = init_db()
+    rng = np.random.default_rng(7)
+    records = []
+    for episode in range(8):
+        for step in range(5):
+            pixels = rng.integers(0, 256, (32, 48, 3), dtype=np.uint8)
+            records.append(
+                FrameRecord(pixels, "rollout", env_id="CartPole-v1", episode=episode, step=step)
+            )
+    ingest_frames(engine, "episodes", records, kind="rollout")
+    for frame in dataset_frames(engine, "episodes"):
+        add_label(engine, "episodes", frame.hash, "ann", float(frame.step >= 3))
+    at = open_with_random_model("evaluate", "eval", reselect=True)
+    at.selectbox(key="eval-dataset").select("episodes").run()
+    at.text_area(key="eval-sweep-goals").input(f"{GOAL}\na pole standing up\na fallen pole").run()
+    at.text_area(key="eval-sweep-baselines").input(BASELINE).run()
+    at.text_input(key="eval-sweep-alphas").input("0, 0.5").run()
+    at.button(key="eval-sweep-run").click().run()
+    assert not at.exception and not at.error
+    metrics = {m.label: m.value for m in at.metric}
+
+    labelled = labelled_frames(engine, "episodes")
+    x = embed_hashes(engine, tiny_clip, labelled.hashes)
+    goals = [GOAL, "a pole standing up", "a fallen pole"]
+    result = prompt_sweep(tiny_clip, x, labelled.labels, goals, [BASELINE], [0.0, 0.5])
+    groups = frame_groups(list(labelled.hashes), dataset_frames(engine, "episodes"))
+    held = sweep_held_out(tiny_clip, x, labelled.labels, result, groups, n_boot=0)
+    assert held is not None and held.held_out.epic_distance is not None
+    assert float(metrics["Held-out EPIC of the pick"]) == pytest.approx(
+        held.held_out.epic_distance, abs=2e-3
+    )
+    assert any("flatters the winner" in c.value for c in at.caption)

@@ -63,9 +63,9 @@ def test_rollout_landscape_has_one_line_per_episode_or_gaps_when_overlaid():
     assert figure.layout.showlegend
     overlay = plots.landscape_figure(points, {"a": values, "b": -values}, x_title=x_title)
     assert len(overlay.data) == 2
-    xs = list(overlay.data[0].x)
-    assert xs.count(None) == 2  # a gap between consecutive episodes
-    assert overlay.data[0].customdata[4] is None
+    xs = np.asarray(overlay.data[0].x, dtype=float)
+    assert np.isnan(xs).sum() == 2  # a gap between consecutive episodes
+    assert overlay.data[0].customdata[4][0] is None
 
 
 def test_user_text_is_escaped_not_rendered_as_html():
