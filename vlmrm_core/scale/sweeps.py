@@ -209,9 +209,9 @@ def _check_quota(engine: Any, created_by: str | None, n_trials: int) -> None:
     """Refuse a sweep whose trials would take ``created_by`` past ``VLMRM_MAX_RUNS_PER_USER``."""
     from vlmrm_core.errors import RunStateError
     from vlmrm_core.store.sweeps import active_run_count
-    from vlmrm_core.training.jobs import _max_runs_per_user
+    from vlmrm_core.training.jobs import max_runs_per_user
 
-    limit = _max_runs_per_user()
+    limit = max_runs_per_user()
     if created_by is None or limit is None:
         return
     active = active_run_count(engine, created_by)

@@ -163,7 +163,7 @@ def config_from_args(args: argparse.Namespace) -> Any:
     """The :class:`TrainConfig` described by ``vlmrm train start`` arguments."""
     from vlmrm_core.enums import RewardKind
     from vlmrm_core.spec import RewardSpec
-    from vlmrm_core.training.config import _OFF_POLICY_PARAMS, TrainConfig, paper_defaults
+    from vlmrm_core.training.config import OFF_POLICY_PARAMS, TrainConfig, paper_defaults
 
     if args.paper_defaults:
         config = paper_defaults(args.env, args.algo)
@@ -178,7 +178,7 @@ def config_from_args(args: argparse.Namespace) -> Any:
             f"--model {args.model} needs --pretrained (a tag, a checkpoint path or 'random')"
         )
     changes: dict[str, Any] = {"total_steps": args.steps}
-    for name in (*_CONFIG_ARGS, *_OFF_POLICY_PARAMS):
+    for name in (*_CONFIG_ARGS, *OFF_POLICY_PARAMS):
         value = getattr(args, name)
         if value is not None:
             changes[name] = value

@@ -28,7 +28,7 @@ Algo = Literal["sac", "dqn", "ppo"]
 ALGOS: tuple[str, ...] = ("sac", "dqn", "ppo")
 
 #: Hyperparameters of both off-policy algorithms (replay buffer, target network).
-_OFF_POLICY_PARAMS: tuple[str, ...] = (
+OFF_POLICY_PARAMS: tuple[str, ...] = (
     "learning_rate",
     "batch_size",
     "gamma",
@@ -42,12 +42,12 @@ _OFF_POLICY_PARAMS: tuple[str, ...] = (
 #: Hyperparameters each algorithm accepts (the rest are ignored for that algorithm).
 _ALGO_PARAMS: dict[str, tuple[str, ...]] = {
     "dqn": (
-        *_OFF_POLICY_PARAMS,
+        *OFF_POLICY_PARAMS,
         "exploration_fraction",
         "exploration_final_eps",
         "target_update_interval",
     ),
-    "sac": (*_OFF_POLICY_PARAMS, "ent_coef"),
+    "sac": (*OFF_POLICY_PARAMS, "ent_coef"),
     "ppo": ("learning_rate", "batch_size", "gamma", "n_steps", "n_epochs", "ent_coef"),
 }
 

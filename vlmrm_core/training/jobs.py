@@ -132,7 +132,7 @@ def _default_name(config: TrainConfig) -> str:
     return f"{config.env_id} {config.algo.upper()} · {reward}"
 
 
-def _max_runs_per_user() -> int | None:
+def max_runs_per_user() -> int | None:
     """``VLMRM_MAX_RUNS_PER_USER`` (queued + running runs per signed-in user), or None."""
     raw = os.environ.get("VLMRM_MAX_RUNS_PER_USER", "").strip()
     if not raw:
@@ -188,7 +188,7 @@ def start_run(
         total_steps=config.total_steps,
         prompt_set_id=prompt_set_id,
         created_by=created_by,
-        max_active_per_user=_max_runs_per_user(),
+        max_active_per_user=max_runs_per_user(),
     )
     # Stored relative to the data dir, so moving VLMRM_DATA_DIR keeps runs readable.
     update_run(engine, run.id, run_dir=str(Path("runs") / str(run.id)))
