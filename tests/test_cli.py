@@ -276,3 +276,17 @@ def test_epic_binarises_graded_labels_like_the_app(tmp_path, capsys):
     assert "0.5" in report["success_rule"]
     assert main([*argv, "--bootstrap", "0"]) == 0
     assert "label >= 0.5 counts as success" in capsys.readouterr().out
+
+
+def test_epic_csvs_accept_a_bom_and_refuse_a_frame_twice(tmp_path, capsys):
+    rewards = tmp_path / "rewards.csv"
+    labels = tmp_path / "labels.csv"
+    rewards.write_text("\ufeffframe,reward\na,0.1\nb,0.9\nc,0.5\n", encoding="utf-8")
+    labels.write_text("\ufeffframe,label\na,0\nb,1\nc,1\n", encoding="utf-8")
+    assert main(["epic", "--rewards", str(rewards), "--labels", str(labels), "--json"]) == 0
+    assert json.loads(capsys.readouterr().out.strip().splitlines()[-1])["n"] == 3
+
+    labels.write_text("frame,label\na,0\nb,1\na,1\n", encoding="utf-8")
+    assert main(["epic", "--rewards", str(rewards), "--labels", str(labels)]) == 1
+    err = capsys.readouterr().err
+    assert "lists frame 'a' twice (lines 2 and 4)" in err and "keep one label per frame" in err

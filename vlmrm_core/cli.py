@@ -22,6 +22,7 @@ from vlmrm_core.cli_reward import (
     reward_spec_from_args,
 )
 from vlmrm_core.errors import CliError, is_user_error
+from vlmrm_core.frame_csv import read_frame_column
 from vlmrm_core.security import csv_safe_cell
 from vlmrm_core.terminal import printable
 
@@ -376,24 +377,7 @@ def _read_label_export(path: Path) -> dict[str, float] | None:
 
 
 def _read_column_csv(path: Path, column: str) -> dict[str, float]:
-    if not path.is_file():
-        raise CliError(f"{path}: no such file")
-    with path.open(newline="") as fh:
-        reader = csv.DictReader(fh)
-        fields = reader.fieldnames or []
-        if "frame" not in fields or column not in fields:
-            raise CliError(
-                f"{path} needs columns 'frame' and '{column}' (found: {', '.join(fields) or 'none'})"
-            )
-        values: dict[str, float] = {}
-        for line, row in enumerate(reader, start=2):
-            try:
-                values[row["frame"]] = float(row[column])
-            except (TypeError, ValueError):
-                raise CliError(
-                    f"{path} line {line}: {column} {row[column]!r} is not a number"
-                ) from None
-    return values
+    return {frame: value for _, frame, value in read_frame_column(path, column)}
 
 
 # --------------------------------------------------------------------------- models
@@ -411,9 +395,7 @@ def _add_models(sub: Any) -> None:
 
 
 def cmd_models(args: argparse.Namespace) -> int:
-    import open_clip
-
-    from vlmrm_core.models import NO_WEIGHTS_HELP, discover_models
+    from vlmrm_core.models import NO_WEIGHTS_HELP, discover_models, open_clip
     from vlmrm_core.settings import get_settings
 
     if args.all:

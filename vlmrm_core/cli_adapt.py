@@ -10,13 +10,13 @@ plain probe on held-out episodes) and writes the adapted reward as a reward file
 from __future__ import annotations
 
 import argparse
-import csv
 import json
 import sys
 from pathlib import Path
 from typing import Any
 
 from vlmrm_core.errors import CliError
+from vlmrm_core.frame_csv import read_frame_column
 
 
 def add_adapt_commands(sub: Any) -> None:
@@ -63,44 +63,8 @@ def add_adapt_commands(sub: Any) -> None:
 
 
 def read_label_csv(path: Path) -> list[tuple[int, str, float]]:
-    """Rows ``(line, frame, label)`` of a ``frame,label`` CSV (a UTF-8 BOM is fine).
-
-    Raises:
-        CliError: missing file or columns, a label that is not a number, a frame listed twice.
-    """
-    if not path.is_file():
-        raise CliError(f"{path}: no such file")
-    rows: list[tuple[int, str, float]] = []
-    seen: dict[str, int] = {}
-    with path.open(newline="", encoding="utf-8-sig") as fh:
-        reader = csv.DictReader(fh)
-        fields = [f.strip() for f in reader.fieldnames or []]
-        reader.fieldnames = fields
-        if "frame" not in fields or "label" not in fields:
-            raise CliError(
-                f"{path} needs columns 'frame' and 'label' (found: {', '.join(fields) or 'none'})"
-            )
-        for line, row in enumerate(reader, start=2):
-            frame = (row.get("frame") or "").strip()
-            if not frame:
-                raise CliError(f"{path} line {line}: the frame column is empty")
-            try:
-                value = float(row.get("label") or "")
-            except ValueError:
-                raise CliError(
-                    f"{path} line {line}: label {row.get('label')!r} is not a number "
-                    "(1 success, 0 failure)"
-                ) from None
-            if frame in seen:
-                raise CliError(
-                    f"{path} lists frame {frame!r} twice (lines {seen[frame]} and {line}): "
-                    "keep one label per frame"
-                )
-            seen[frame] = line
-            rows.append((line, frame, value))
-    if not rows:
-        raise CliError(f"{path} has no label rows")
-    return rows
+    """Rows ``(line, frame, label)`` of a ``frame,label`` CSV (see :mod:`vlmrm_core.frame_csv`)."""
+    return read_frame_column(path, "label", meaning="(1 success, 0 failure)")
 
 
 def cmd_labels_import(args: argparse.Namespace) -> int:
