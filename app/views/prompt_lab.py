@@ -465,6 +465,14 @@ def _store(
     )
 
 
+def _store_typed(spec: RewardSpec, picked: tuple[str, str]) -> None:
+    """The Save button: the name and environment as typed when it was clicked."""
+    state = st.session_state
+    name = str(state.get("lab-save-name") or "").strip()
+    environment = str(state.get("lab-save-env") or "").strip()
+    _store(name, environment, spec, picked, overwrite=False)
+
+
 def _save_as_new(name: str, environment: str, spec: RewardSpec, picked: tuple[str, str]) -> None:
     _store(_free_name(name), environment, spec, picked, overwrite=False)
 
@@ -488,13 +496,15 @@ def _save(spec: RewardSpec | None, picked: tuple[str, str], dataset: str) -> Non
         st.caption("Enter a valid goal prompt to save it.")
         return
     args = (name.strip(), environment.strip(), spec, picked)
+    # Enabled even with an empty name box: a name typed just before the click is only committed
+    # when the box loses focus, so the callback reads the boxes then (and an empty name is a
+    # message, not a dead button).
     right.button(
         "Save prompt set",
         key="lab-save",
         width="stretch",
-        on_click=_store,
-        args=(*args, False),
-        disabled=not name.strip(),
+        on_click=_store_typed,
+        args=(spec, picked),
     )
     _download(spec, picked, name.strip() or "reward")
     if flash := state.pop("lab-save-flash", None):

@@ -109,7 +109,10 @@ def test_ranking_shows_epic_per_reward_and_its_rank_correlation(data_dir: Path, 
         for g in ranked["group"]
     ]
     assert not app.warning, [w.value for w in app.warning]
-    assert list(ranked["epic"]) == pytest.approx(expected)
+    # The page may encode the prompts in another batch than the direct path (text embeddings
+    # then differ in the last float32 bits, which a random-init model's tiny reward spread
+    # magnifies): a tolerance well below any difference that would change the ranking.
+    assert list(ranked["epic"]) == pytest.approx(expected, abs=5e-4)
     rho = spearmanr(expected, [finals[g] for g in ranked["group"]]).statistic
     [metric] = app.metric
     assert metric.value == f"{rho:+.2f}"
@@ -122,7 +125,8 @@ def test_ranking_shows_epic_per_reward_and_its_rank_correlation(data_dir: Path, 
     assert app.dataframe[1].value["epic"].iloc[0] == pytest.approx(
         evaluate_reward(
             tiny_clip, x, other.labels, specs["set0"], prompt_set="s", n_boot=0
-        ).metrics.epic_distance
+        ).metrics.epic_distance,
+        abs=5e-4,
     )
 
 
