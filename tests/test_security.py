@@ -223,7 +223,7 @@ def test_make_run_binds_loopback_unless_told_otherwise() -> None:
     import subprocess
 
     if shutil.which("make") is None:
-        pytest.skip("make not installed")
+        pytest.skip("GNU make is not on PATH: install the Debian package `make` to run this check")
     repo = Path(__file__).resolve().parents[1]
     env = {k: v for k, v in os.environ.items() if k not in ("VLMRM_BIND", "HOST")}
 
