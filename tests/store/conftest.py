@@ -106,3 +106,19 @@ def frame_files(settings: Settings) -> Callable[[], set[Path]]:
         return set(settings.frames_dir.rglob("*.png"))
 
     return list_files
+
+
+ADMIN, RESEARCHER, ALICE, BOB = "admin@x.org", "res@x.org", "alice@x.org", "bob@x.org"
+"""The signed-in team of the user and task tests."""
+
+
+@pytest.fixture
+def team(engine: Engine) -> Engine:
+    """A database with an admin, a researcher and two labellers (ALICE, BOB)."""
+    from vlmrm_core.store.users import ensure_admins, set_user_role
+
+    ensure_admins(engine, [ADMIN])
+    set_user_role(engine, RESEARCHER, "researcher", actor=ADMIN)
+    set_user_role(engine, ALICE, "labeller", actor=ADMIN)
+    set_user_role(engine, BOB, "labeller", actor=ADMIN)
+    return engine

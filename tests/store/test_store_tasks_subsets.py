@@ -8,6 +8,7 @@ from collections.abc import Callable
 import pytest
 from sqlalchemy import Engine
 
+from tests.store.conftest import ALICE, BOB, RESEARCHER
 from vlmrm_core.errors import InvalidInputError
 from vlmrm_core.frames import FrameRecord, pixel_hash
 from vlmrm_core.labeling import LabelSession
@@ -20,19 +21,9 @@ from vlmrm_core.store.tasks import (
     task_frame_count,
     task_queue,
 )
-from vlmrm_core.store.users import AccessError, ensure_admins, set_user_role
+from vlmrm_core.store.users import AccessError
 
 MakeFrame = Callable[..., FrameRecord]
-ADMIN, RESEARCHER, ALICE, BOB = "admin@x.org", "res@x.org", "alice@x.org", "bob@x.org"
-
-
-@pytest.fixture
-def team(engine: Engine) -> Engine:
-    ensure_admins(engine, [ADMIN])
-    set_user_role(engine, RESEARCHER, "researcher", actor=ADMIN)
-    set_user_role(engine, ALICE, "labeller", actor=ADMIN)
-    set_user_role(engine, BOB, "labeller", actor=ADMIN)
-    return engine
 
 
 def _sweep(engine: Engine, make_frame: MakeFrame, n: int = 6) -> list[str]:

@@ -7,6 +7,7 @@ from collections.abc import Callable
 import pytest
 from sqlalchemy import Engine, inspect, text
 
+from tests.store.conftest import ADMIN, ALICE, BOB, RESEARCHER
 from vlmrm_core.frames import FrameRecord, pixel_hash
 from vlmrm_core.labeling import LabelSession
 from vlmrm_core.store import add_label, current_labels, ingest_frames, undo_last_label
@@ -30,16 +31,6 @@ from vlmrm_core.store.users import (
 )
 
 MakeFrame = Callable[..., FrameRecord]
-ADMIN, RESEARCHER, ALICE, BOB = "admin@x.org", "res@x.org", "alice@x.org", "bob@x.org"
-
-
-@pytest.fixture
-def team(engine: Engine) -> Engine:
-    ensure_admins(engine, [ADMIN])
-    set_user_role(engine, RESEARCHER, "researcher", actor=ADMIN)
-    set_user_role(engine, ALICE, "labeller", actor=ADMIN)
-    set_user_role(engine, BOB, "labeller", actor=ADMIN)
-    return engine
 
 
 def _dataset(engine: Engine, make_frame: MakeFrame, name: str, n: int = 4) -> list[str]:
