@@ -24,10 +24,12 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from tests._visible_object import PROMPTS, render_visible_object  # noqa: E402
-from vlmrm_core.active_labels import labels_to_reach, simulate_active_order  # noqa: E402
+from vlmrm_core.active_labels import (  # noqa: E402
+    held_out_curve,
+    labels_to_reach,
+    simulate_active_order,
+)
 from vlmrm_core.adaptation import (  # noqa: E402
-    fit_adapted,
-    held_out_metrics,
     prior_direction,
     single_threaded_blas,
 )
@@ -73,21 +75,10 @@ def main() -> None:
             pool = np.flatnonzero(~np.isin(data.episodes, test_eps))
 
             def curve(order: np.ndarray, pool=pool, test=test, split=split) -> list[float]:
-                out = []
-                for n in sizes:
-                    chosen = pool[order[:n]]
-                    fit = fit_adapted(
-                        images[chosen],
-                        data.labels[chosen],
-                        prior,
-                        groups=data.episodes[chosen],
-                        seed=split,
-                    )
-                    epic = held_out_metrics(
-                        fit.predict(images[test]), data.labels[test], n_boot=0
-                    ).epic_distance
-                    out.append(np.nan if epic is None else epic)
-                return out
+                epics = held_out_curve(
+                    images, data.labels, data.episodes, prior, pool[order], sizes, test, seed=split
+                )
+                return [np.nan if epic is None else epic for epic in epics]
 
             orders = {
                 "random": rng.permutation(len(pool)),

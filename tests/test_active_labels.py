@@ -9,6 +9,7 @@ import pytest
 from tests._visible_object import embedded_visible_object
 from vlmrm_core.active_labels import (
     boundary_closeness,
+    held_out_curve,
     informative_order,
     informativeness,
     labels_to_reach,
@@ -17,7 +18,7 @@ from vlmrm_core.active_labels import (
     separation_estimate,
     simulate_active_order,
 )
-from vlmrm_core.adaptation import fit_adapted, held_out_metrics, prior_direction
+from vlmrm_core.adaptation import prior_direction
 
 
 def test_normalised_ranks_average_ties() -> None:
@@ -106,22 +107,9 @@ def test_informative_first_needs_no_more_labels_than_random(tiny_clip) -> None:
         pool = np.flatnonzero(~np.isin(data.episodes, test_eps))
 
         def curve(order, pool=pool, test=test, seed=seed):
-            out = []
-            for n in sizes:
-                chosen = pool[order[:n]]
-                fit = fit_adapted(
-                    images[chosen],
-                    data.labels[chosen],
-                    prior,
-                    groups=data.episodes[chosen],
-                    seed=seed,
-                )
-                out.append(
-                    held_out_metrics(
-                        fit.predict(images[test]), data.labels[test], n_boot=0
-                    ).epic_distance
-                )
-            return out
+            return held_out_curve(
+                images, data.labels, data.episodes, prior, pool[order], sizes, test, seed=seed
+            )
 
         sets = [images[pool] @ t for t in texts]
         active = simulate_active_order(

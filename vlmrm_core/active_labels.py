@@ -37,6 +37,7 @@ __all__ = [
     "rank_disagreement",
     "separation_estimate",
     "simulate_active_order",
+    "held_out_curve",
 ]
 
 
@@ -255,6 +256,44 @@ def simulate_active_order(
             except AdaptationError:
                 adapted = None
     return np.asarray(sequence, dtype=np.int64)
+
+
+def held_out_curve(
+    embeddings: np.ndarray,
+    labels: np.ndarray,
+    groups: np.ndarray,
+    prior: np.ndarray | None,
+    order: np.ndarray,
+    sizes: Sequence[int],
+    test: np.ndarray,
+    *,
+    seed: int = 0,
+) -> list[float | None]:
+    """Held-out EPIC of the adapted reward fitted on the first ``n`` frames of ``order``, for each
+    ``n`` in ``sizes``: how fast a labelling order pays off (``test`` frames are never fitted on).
+
+    Args:
+        embeddings: N×D normalised image embeddings.
+        labels: N labels.
+        groups: N group ids (episodes) for the inner cross-validation.
+        prior: the prompt's direction, or None for the plain probe.
+        order: indices into the N frames, in labelling order.
+        sizes: label counts to evaluate at.
+        test: indices of the held-out frames.
+        seed: inner cross-validation seed.
+    """
+    from vlmrm_core.adaptation import held_out_metrics
+
+    out: list[float | None] = []
+    for n in sizes:
+        chosen = np.asarray(order)[:n]
+        fit = fit_adapted(
+            embeddings[chosen], labels[chosen], prior, groups=groups[chosen], seed=seed
+        )
+        out.append(
+            held_out_metrics(fit.predict(embeddings[test]), labels[test], n_boot=0).epic_distance
+        )
+    return out
 
 
 def labels_to_reach(
