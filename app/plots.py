@@ -89,6 +89,7 @@ def landscape_figure(
     x_title: str,
     normalize: bool = False,
     title: str | None = None,
+    layout: Mapping[str, object] | None = None,
 ) -> go.Figure:
     """Reward against the landscape's x axis (the paper's Fig. 2 when curves are several α).
 
@@ -99,11 +100,14 @@ def landscape_figure(
         x_title: the x axis title.
         normalize: min–max scale each curve (for comparing curves on different scales).
         title: figure title.
+        layout: more layout settings (height, drag mode, ...), applied with the figure's own.
 
     Returns:
         The figure. With one curve, each group (episode, swept parameter) is its own trace;
         with several, each curve is one trace whose groups are separated by gaps. Every point's
-        ``customdata`` is ``[frame index, frame name, detail]``; gaps have ``customdata`` None.
+        ``customdata`` is its frame index and its ``text`` the frame's name and detail (hover
+        label); gaps have ``customdata`` NaN. Plain numeric and string arrays, not per-point
+        lists: Prompt Lab rebuilds, copies and serialises this figure on every α change.
     """
     order = points["frame"].to_numpy()
     groups, group_names = pd.factorize(points["group"].to_numpy())  # codes: cheap to compare
@@ -128,35 +132,37 @@ def landscape_figure(
                 )
         else:
             rows = decimate(y)
-            xs, ys, data = _with_gaps(points.iloc[rows], y[rows], groups[rows])
+            xs, ys, frames, text = _with_gaps(points.iloc[rows], y[rows], groups[rows])
             name = plain(curve_name)
-            trace = _line(scatter, None, ys, name, xs=xs, customdata=data)
+            trace = _line(scatter, None, ys, name, xs=xs, frames=frames, text=text)
             if color is not None:
                 trace.line.color = trace.marker.color = color
             traces.append(trace)
-    figure = go.Figure(data=traces)  # at once: add_trace copies each trace's arrays again
     y_title = "reward (min–max scaled per curve)" if normalize else "reward"
-    figure.update_layout(
-        title=plain(title) if title else None,
-        xaxis_title=plain(x_title),
-        yaxis_title=y_title,
-        hovermode="closest",
+    settings: dict[str, object] = {
+        "title": {"text": plain(title)} if title else None,
+        "xaxis": {"title": {"text": plain(x_title)}},
+        "yaxis": {"title": {"text": y_title}},
+        "hovermode": "closest",
         # Legend above the plot, left: on the right it would cover the chart's tool bar.
-        legend={"orientation": "h", "yanchor": "bottom", "y": 1.02, "xanchor": "left", "x": 0},
-        showlegend=len(figure.data) > 1,
-        margin={"l": 10, "r": 10, "t": 60 if title else 40, "b": 10},
+        "legend": {"orientation": "h", "yanchor": "bottom", "y": 1.02, "xanchor": "left", "x": 0},
+        "showlegend": len(traces) > 1,
+        "margin": {"l": 10, "r": 10, "t": 60 if title else 40, "b": 10},
+    }
+    settings.update(layout or {})
+    # data and layout at once: add_trace and update_layout would copy and validate them again
+    return go.Figure(data=traces, layout=settings)
+
+
+def _hover_data(rows: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
+    """Frame indices (float) and ``"name<br>detail"`` hover texts (a numpy string array) of
+    ``rows``: numpy arrays go into a trace without Plotly's per-element validation and are
+    copied whole, ten times faster than lists of lists."""
+    frames = rows["frame"].to_numpy(dtype=np.float64)
+    text = np.array(
+        [f"{plain(n)}<br>{plain(d)}" for n, d in zip(rows["name"], rows["detail"], strict=True)]
     )
-    return figure
-
-
-def _hover_data(rows: pd.DataFrame) -> np.ndarray:
-    """``[frame index, frame name, detail]`` per row, as a k×3 object array (numpy arrays go
-    into a Plotly trace without Plotly's per-element validation, ten times faster than lists)."""
-    data = np.empty((len(rows), 3), dtype=object)
-    data[:, 0] = rows["frame"].to_numpy().tolist()
-    data[:, 1] = [plain(n) for n in rows["name"]]
-    data[:, 2] = [plain(d) for d in rows["detail"]]
-    return data
+    return frames, text
 
 
 def _line(
@@ -167,11 +173,12 @@ def _line(
     *,
     curve_name: str | None = None,
     xs: np.ndarray | None = None,
-    customdata: np.ndarray | None = None,
+    frames: np.ndarray | None = None,
+    text: np.ndarray | None = None,
 ) -> go.Scatter:
     if rows is not None:
         xs = rows["x"].to_numpy(dtype=np.float64)
-        customdata = _hover_data(rows)
+        frames, text = _hover_data(rows)
     n_points = len(y)
     curve = f"{plain(curve_name)} · " if curve_name and rows is not None else ""
     return scatter(
@@ -179,64 +186,79 @@ def _line(
         y=np.asarray(y, dtype=np.float64),
         name=name,
         mode="lines+markers" if n_points <= MARKER_POINTS else "lines",
-        customdata=customdata,
-        hovertemplate=(
-            "%{customdata[1]}<br>%{customdata[2]}<br>reward %{y:.4f}"
-            f"<extra>{curve}%{{fullData.name}}</extra>"
-        ),
+        customdata=frames,
+        text=text,
+        hovertemplate=f"%{{text}}<br>reward %{{y:.4f}}<extra>{curve}%{{fullData.name}}</extra>",
     )
 
 
 def _with_gaps(
     points: pd.DataFrame, y: np.ndarray, groups: np.ndarray
-) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """One trace for all groups: a NaN point (customdata ``[None, None, None]``) between groups
-    breaks the line."""
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """One trace for all groups: a NaN point (frame NaN, empty text) between groups breaks the
+    line."""
     n = len(points)
     breaks = np.flatnonzero(groups[1:] != groups[:-1]) + 1  # a gap goes before each of these
     where = np.arange(n) + np.searchsorted(breaks, np.arange(n), side="right")
     xs = np.full(n + len(breaks), np.nan)
     ys = np.full(n + len(breaks), np.nan)
-    data = np.full((n + len(breaks), 3), None, dtype=object)
+    frames = np.full(n + len(breaks), np.nan)
     xs[where] = points["x"].to_numpy(dtype=np.float64)
     ys[where] = y
-    data[where] = _hover_data(points)
-    return xs, ys, data
+    frame_ids, texts = _hover_data(points)
+    frames[where] = frame_ids
+    text = np.full(n + len(breaks), "", dtype=texts.dtype if n else "<U1")
+    text[where] = texts
+    return xs, ys, frames, text
 
 
-def histogram_figure(
-    curves: Mapping[str, np.ndarray], *, title: str | None = None, bins: int = 40
-) -> go.Figure:
-    """Distribution of rewards, one overlaid histogram per curve.
+def histogram_svg(
+    values: np.ndarray, *, value_name: str = "reward", bins: int = 40, height: int = 110
+) -> str:
+    """A small SVG histogram of ``values`` (every finite value counted), shown as an image.
+
+    Prompt Lab redraws it on every α change below the landscape. As a Plotly chart it cost the
+    browser as much as the landscape itself (a second full Plotly layout), and as sanitised
+    inline HTML still a quarter of the redraw; as an image of forty rectangles it costs next
+    to nothing. The lowest and highest value and the tallest bar's count are written on it.
 
     Args:
-        curves: name → rewards.
-        title: figure title.
-        bins: number of bins.
+        values: the rewards.
+        value_name: what they are, for the tooltips and the axis note (escaped).
+        bins: number of bars.
+        height: height in pixels (the width is the container's).
 
     Returns:
-        The figure (one ``Histogram`` trace per curve).
+        ``<svg>`` markup (for ``st.image``) holding only numbers and the escaped
+        ``value_name``.
     """
-    figure = go.Figure()
-    for name, values in curves.items():
-        figure.add_trace(
-            go.Histogram(
-                x=np.asarray(values, dtype=np.float64),
-                name=plain(name),
-                nbinsx=bins,
-                opacity=0.75 if len(curves) > 1 else 1.0,
-            )
+    finite = np.asarray(values, dtype=np.float64)
+    finite = finite[np.isfinite(finite)]
+    name = plain(value_name)
+    if finite.size == 0:
+        return f"<p>No finite {name} values to draw.</p>"
+    counts, edges = np.histogram(finite, bins=bins)
+    top = max(1, int(counts.max()))
+    plot_h = height - 18  # room for the labels under the bars
+    bar_w = 100.0 / bins  # percent of the width: the bars fill any container, text stays sharp
+    bars = []
+    for i, count in enumerate(counts):
+        h = plot_h * int(count) / top
+        bars.append(
+            f'<rect x="{i * bar_w:.3f}%" y="{plot_h - h:.1f}" width="{bar_w * 0.9:.3f}%" '
+            f'height="{h:.1f}" fill="#3b5bdb" fill-opacity="0.7"/>'
         )
-    figure.update_layout(
-        title=plain(title) if title else None,
-        barmode="overlay",
-        bargap=0.05,
-        xaxis_title="reward",
-        yaxis_title="frames",
-        showlegend=len(curves) > 1,
-        margin={"l": 10, "r": 10, "t": 40 if title else 10, "b": 10},
+    label = f'y="{height - 4}" font-size="11" fill="#555"'
+    return (
+        f'<svg width="100%" height="{height}" role="img" aria-label="Distribution of {name}">'
+        f'<line x1="0" y1="{plot_h + 0.5}" x2="100%" y2="{plot_h + 0.5}" stroke="#999"/>'
+        + "".join(bars)
+        + f'<text x="0" {label}>{edges[0]:.4f}</text>'
+        f'<text x="50%" text-anchor="middle" {label}>{name}: {finite.size} frames, '
+        f"{top} in the highest bar</text>"
+        f'<text x="100%" text-anchor="end" {label}>{edges[-1]:.4f}</text>'
+        "</svg>"
     )
-    return figure
 
 
 def pr_figure(curves: Sequence[PRCurve], *, base_rate: float | None = None) -> go.Figure:

@@ -19,9 +19,10 @@ if "demo_checked" not in st.session_state:
     _starting.progress(0.0, text="Starting VLM-RM Studio: loading the model libraries…")
 
 from app.auth import require_sign_in, sidebar_account  # noqa: E402  (after the first paint)
-from app.ui import engine, progress_bar  # noqa: E402
+from app.ui import engine, freeze_startup_objects, progress_bar  # noqa: E402
 from vlmrm_core.demo import create_demo_if_empty  # noqa: E402
 
+freeze_startup_objects()  # the libraries just imported: no garbage collector walks over them
 _starting.empty()
 
 # Not named `pages/`: Streamlit would auto-discover that folder as an old-style multipage app

@@ -7,6 +7,7 @@ possibly large N×D array on every rerun); a few of them per session, least rece
 from __future__ import annotations
 
 import hashlib
+import io
 from collections import OrderedDict
 from collections.abc import Callable, Hashable, Sequence
 from typing import Any, TypeVar
@@ -19,7 +20,7 @@ from app.ui import progress_bar
 from vlmrm_core.embedding_cache import encoder_key
 from vlmrm_core.landscape import DatasetEmbeddings, embed_dataset, embed_hashes
 from vlmrm_core.models import ClipModel
-from vlmrm_core.store import Engine, count_frames, load_pixels
+from vlmrm_core.store import Engine, count_frames, frame_path
 
 T = TypeVar("T")
 
@@ -28,6 +29,12 @@ MAX_MATRICES = 4
 
 MAX_MEMO = 64
 """Small results (evaluations) kept per session."""
+
+MAX_THUMBNAILS = 200
+"""Thumbnails kept per session (a few kB each)."""
+
+THUMBNAIL_PX = 170
+"""Width of a frame thumbnail: five fit side by side in a 1400-pixel-wide window with the sidebar."""
 
 
 def _lru(name: str) -> OrderedDict[Hashable, Any]:
@@ -99,21 +106,50 @@ def frame_embeddings(
     return memo("_lab_frame_embeddings", key, compute, limit=MAX_MATRICES)
 
 
-def frame_grid(hashes: Sequence[str], captions: Sequence[str], columns: int = 5) -> None:
-    """Thumbnails in a grid, each with its caption (plain text: escaped here for Markdown)."""
-    if not hashes:
-        return
-    cols = st.columns(columns)
-    for i, (frame_hash, caption) in enumerate(zip(hashes, captions, strict=True)):
-        with cols[i % columns]:
-            try:
-                st.image(load_pixels(frame_hash), caption=md_escape(caption), width="stretch")
-            except OSError as exc:
-                st.caption(md_escape(f"{caption}: image unavailable ({exc})"))
+def frame_grid(hashes: Sequence[str], captions: Sequence[str], width: int = THUMBNAIL_PX) -> None:
+    """Thumbnails side by side (wrapping), each with its caption (plain text).
+
+    One element for the whole grid (the browser applies one message, not a block, its columns
+    and an image each), and each thumbnail is made once per session: Prompt Lab redraws its
+    top-k and bottom-k on every α change.
+    """
+    images: list[bytes] = []
+    shown: list[str] = []
+    for frame_hash, caption in zip(hashes, captions, strict=True):
+        try:
+            images.append(
+                memo(
+                    "_thumbnails",
+                    (frame_hash, width),
+                    lambda h=frame_hash: _thumbnail(h, width),
+                    MAX_THUMBNAILS,
+                )
+            )
+            shown.append(caption)
+        except OSError as exc:
+            st.caption(md_escape(f"{caption}: image unavailable ({exc})"))
+    if images:
+        st.image(images, caption=shown, width=width)
+
+
+def _thumbnail(frame_hash: str, width: int) -> bytes:
+    """A stored frame as PNG bytes at most ``2 × width`` pixels wide (sharp on HiDPI screens)."""
+    from PIL import Image
+
+    with Image.open(frame_path(frame_hash)) as image:
+        if image.width > 2 * width:
+            image = image.resize(
+                (2 * width, max(1, round(image.height * 2 * width / image.width))),
+                Image.Resampling.BILINEAR,
+            )
+        buffer = io.BytesIO()
+        image.convert("RGB").save(buffer, format="PNG")
+    return buffer.getvalue()
 
 
 def selected_frames(event: Any, figure: Any) -> list[int]:
-    """Frame indices of the points selected in a Plotly chart (``customdata[0]`` of each point).
+    """Frame indices of the points selected in a Plotly chart: each point's ``customdata`` (the
+    frame index, or a list starting with it).
 
     Args:
         event: what ``st.plotly_chart(..., on_select="rerun")`` returned.
@@ -135,8 +171,12 @@ def selected_frames(event: Any, figure: Any) -> list[int]:
                 data = trace.customdata[int(point.get("point_index", point.get("point_number")))]
             except (KeyError, IndexError, TypeError, ValueError):
                 continue
-        if data is None or len(data) == 0 or data[0] is None:
-            continue  # a gap between two lines of the chart
-        if int(data[0]) not in frames:
-            frames.append(int(data[0]))
+        if isinstance(data, list | tuple | np.ndarray):
+            data = data[0] if len(data) else None
+        try:
+            frame = int(data)  # type: ignore[arg-type]
+        except (TypeError, ValueError, OverflowError):
+            continue  # a gap between two lines of the chart (None or NaN)
+        if frame not in frames:
+            frames.append(frame)
     return frames

@@ -44,6 +44,20 @@ class Precision(StrEnum):
     FP32 = "fp32"
     BF16 = "bf16"
     FP16 = "fp16"
+    AUTO = "auto"
+    """Chosen when the model is loaded, for its device (``vlmrm_core.models.resolve_precision``):
+    bf16 on a CUDA GPU that supports it, else fp16 on CUDA, fp32 on CPU. A loaded model (and a
+    reward file saved from it) records the precision it resolved to."""
+
+
+class RewardBatching(StrEnum):
+    """How many frames a training run scores per call of its CLIP reward."""
+
+    STEP = "step"
+    """One call per env step, on the frames of all envs (every algorithm)."""
+    ROLLOUT = "rollout"
+    """One call per rollout window of an off-policy algorithm (``train_freq`` steps × envs),
+    before its gradient steps, as the official VLM-RM code did."""
 
 
 class RunStatus(StrEnum):

@@ -74,7 +74,7 @@ class ClipModel:
     tokenizer: Any
     device: torch.device
     precision: str
-    """``fp32`` or ``bf16`` (weights converted to bfloat16)."""
+    """``fp32``, ``bf16`` or ``fp16``: the weights' precision (``auto`` is resolved on load)."""
     image_size: tuple[int, int]
     mean: tuple[float, float, float]
     std: tuple[float, float, float]
@@ -149,6 +149,42 @@ def bf16_supported(device: torch.device | str | None = None) -> bool:
     return "avx512_bf16" in flags or "amx_bf16" in flags
 
 
+def resolve_precision(
+    precision: Precision | str, device: torch.device | str | None = None
+) -> Precision:
+    """The precision a model is loaded in: ``auto`` chosen for ``device``, others as given.
+
+    ``auto`` is bf16 on a CUDA device with native bfloat16 (Ampere and later), fp16 on other
+    CUDA devices (half-precision CLIP inference is standard there, on the tensor cores),
+    and fp32 on every other device: on a CPU bf16 only pays off with AVX512-BF16 or AMX, and
+    fp32 is what CPUs have always used here.
+
+    Args:
+        precision: ``fp32``, ``bf16``, ``fp16`` or ``auto``.
+        device: The model's device; default cuda when available.
+
+    Returns:
+        A concrete precision (never ``auto``).
+
+    Raises:
+        ModelError: An unknown precision.
+    """
+    if precision not in PRECISIONS:
+        raise ModelError(f"unknown precision {precision!r}: use one of {', '.join(PRECISIONS)}")
+    precision = Precision(precision)
+    if precision is not Precision.AUTO:
+        return precision
+    device = torch.device(device) if device is not None else default_device()
+    if device.type != "cuda":
+        return Precision.FP32
+    try:
+        # Emulated bf16 (pre-Ampere GPUs) is slower than fp16: ask for native support only.
+        native_bf16 = torch.cuda.is_bf16_supported(including_emulation=False)
+    except TypeError:  # torch < 2.3 has no including_emulation (and reports native support)
+        native_bf16 = torch.cuda.is_bf16_supported()
+    return Precision.BF16 if native_bf16 else Precision.FP16
+
+
 def is_checkpoint_path(pretrained: str) -> bool:
     """True when ``pretrained`` names a file rather than a hub tag."""
     return pretrained.lower().endswith(CHECKPOINT_SUFFIXES) or os.sep in pretrained
@@ -159,7 +195,7 @@ def load_model(
     pretrained: str | None = None,
     *,
     device: torch.device | str | None = None,
-    precision: str = "fp32",
+    precision: Precision | str = Precision.FP32,
     allow_torchscript: bool = True,
 ) -> ClipModel:
     """Load an open_clip model ready for embedding.
@@ -171,10 +207,12 @@ def load_model(
             ``"random"`` for untrained weights (only for trying the interface: rewards are
             meaningless).
         device: ``cuda`` / ``cpu``; default cuda when available.
-        precision: ``fp32`` (default) or ``bf16`` (weights converted to bfloat16; about 2× faster
-            on CPUs with AVX512-BF16, embeddings agree with fp32 to cosine ≈ 0.9999). On CPU,
-            images go through ``vlmrm_core.packed_vit`` where the tower supports it, which keeps
-            a second, re-blocked copy of the image tower's weights.
+        precision: ``fp32`` (default), ``bf16`` (weights converted to bfloat16; about 2× faster
+            on CPUs with AVX512-BF16, embeddings agree with fp32 to cosine ≈ 0.9999), ``fp16``,
+            or ``auto``: chosen for the device by :func:`resolve_precision` (bf16 or fp16 on
+            CUDA, fp32 on CPU); ``ClipModel.precision`` holds the choice. On CPU, images go
+            through ``vlmrm_core.packed_vit`` where the tower supports it, which keeps a second,
+            re-blocked copy of the image tower's weights.
         allow_torchscript: read a local checkpoint that is a TorchScript archive (OpenAI's
             original files). The app passes False: it loads plain state dicts only.
 
@@ -186,9 +224,8 @@ def load_model(
             weights that are neither cached nor downloadable.
     """
     _check_architecture(name)
-    if precision not in PRECISIONS:
-        raise ModelError(f"unknown precision {precision!r}: use one of {', '.join(PRECISIONS)}")
     device = torch.device(device) if device is not None else default_device()
+    precision = resolve_precision(precision, device)
     pretrained = (pretrained or "").strip()
 
     quick_gelu = False
@@ -217,7 +254,7 @@ def load_model(
         _load_weights(model, weights_file, name, allow_torchscript=allow_torchscript)
     model.eval().requires_grad_(False)
     if precision != Precision.FP32:
-        model = model.to(_TORCH_DTYPES[Precision(precision)])
+        model = model.to(_TORCH_DTYPES[precision])
     model = model.to(device)
 
     visual = model.visual
@@ -232,7 +269,7 @@ def load_model(
         model=model,
         tokenizer=tokenizer,
         device=device,
-        precision=precision,
+        precision=precision.value,
         image_size=image_size,
         mean=mean,
         std=std,

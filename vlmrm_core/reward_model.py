@@ -168,7 +168,7 @@ class RewardModel:
             aspect: how frames are fitted to the model input.
             resize: which resampling fits them.
             device: ``cuda`` / ``cpu`` (default: cuda when available).
-            precision: ``fp32``, ``bf16`` or ``fp16``.
+            precision: ``fp32``, ``bf16``, ``fp16`` or ``auto`` (chosen for the device).
         """
         ref = ModelRef(
             model,

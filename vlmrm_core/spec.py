@@ -65,7 +65,7 @@ class ModelRef:
     aspect: Aspect = Aspect.SQUASH
     """How a frame is fitted to the square model input."""
     precision: Precision = Precision.FP32
-    """Precision of the model weights."""
+    """Precision of the model weights; ``auto`` is chosen for the device when the model loads."""
     resize: Resize = Resize.ANTIALIAS
     """Resampling used to fit frames (``paper`` reproduces the official code exactly)."""
     sha256: str | None = None

@@ -308,7 +308,7 @@ def _reward_label_mismatches(inspected: evaluation.Evaluation) -> None:
             f"{names.get(h, h[:12])} · reward {r:.4f} · label {y:.2f}"
             for h, r, y in zip(hashes, worst["reward"], worst["label"], strict=True)
         ],
-        columns=4,
+        width=220,  # four to a row: larger than Prompt Lab's, these are read closely
     )
     st.caption(
         "Ranked by each frame's share of 1 − ρ (the squared gap between its standardised reward "

@@ -330,11 +330,13 @@ def _landscape(
         normalize = False
 
     points, x_title = _points(frames, dataset_key, axis, values)
-    figure = plots.landscape_figure(points, curves, x_title=x_title, normalize=normalize)
+    # dragging selects a box of points (as the caption below says); zoom stays on the toolbar
+    layout = {"height": 300, "dragmode": "select", "margin": {"l": 10, "r": 10, "t": 20, "b": 10}}
+    figure = plots.landscape_figure(
+        points, curves, x_title=x_title, normalize=normalize, layout=layout
+    )
     if spec.kind == "contrastive":
         figure.add_hline(y=spec.beta, line_dash="dot", annotation_text="β")
-    # dragging selects a box of points (as the caption below says); zoom stays on the toolbar
-    figure.update_layout(height=300, dragmode="select", margin={"t": 20})
     event = st.plotly_chart(
         figure, key="lab-landscape", on_select="rerun", selection_mode=("points", "box")
     )
@@ -342,19 +344,23 @@ def _landscape(
         st.caption(
             f"{len(frames):,} frames: each curve is drawn with at most "
             f"{plots.MAX_CURVE_POINTS:,} points (the lowest and highest reward of each stretch of "
-            "the x axis); the top-k, bottom-k and the histogram below use every frame."
+            "the x axis); the top-k, bottom-k and the distribution below use every frame."
         )
 
+    # One line of figures (a row of st.metric is nine elements for the browser to redraw on
+    # every α change; this is one).
     best, worst = int(landscape.top_k(values, 1)[0]), int(landscape.bottom_k(values, 1)[0])
-    stats = st.columns(4)
-    stats[0].metric("Frames", len(frames))  # memberships, as on every page (app.counts)
-    stats[1].metric(f"Highest {value_name}", f"{values[best]:.4f}")
-    stats[2].metric(f"Lowest {value_name}", f"{values[worst]:.4f}")
+    summary = [
+        f"**{frame_count_text(len(frames))}**",  # memberships, as on every page (app.counts)
+        f"highest {value_name} **{values[best]:.4f}** "
+        f"({md_escape(landscape.frame_label(frames[best]))})",
+        f"lowest **{values[worst]:.4f}** ({md_escape(landscape.frame_label(frames[worst]))})",
+    ]
     if spec.kind == "contrastive":
-        stats[3].metric("Rewarded frames (p > β)", int(scores.rewards.sum()))
+        summary.append(f"rewarded (p > β): **{int(scores.rewards.sum())}** frames")
     else:
-        stats[3].metric("Spread (max − min)", f"{values[best] - values[worst]:.4f}")
-    st.caption(md_escape(f"Highest: {landscape.frame_label(frames[best])}"))
+        summary.append(f"spread (max − min) {values[best] - values[worst]:.4f}")
+    st.markdown(" · ".join(summary))
 
     chosen = selected_frames(event, figure)
     if chosen:
@@ -392,10 +398,8 @@ def _landscape(
                 for i in picked_frames
             ],
         )
-    st.plotly_chart(
-        plots.histogram_figure({value_name: values}, title=f"Distribution of {value_name}"),
-        key="lab-histogram",
-    )
+    st.markdown(f"**Distribution of {value_name}** (every frame)")
+    st.image(plots.histogram_svg(values, value_name=value_name), width="stretch")
 
 
 def _free_name(base: str) -> str:
@@ -645,15 +649,15 @@ def _chart(spec: RewardSpec | None, kind: str) -> None:
                 help="The reward is 1 when p(goal | frame) > β, else 0.",
             )
             knob = {"beta": float(beta)}
-    _write_url(dataset)
-    if spec is None:
-        return
-    try:
-        spec = dataclasses.replace(spec, **knob)
-    except (PromptError, ValueError) as exc:
-        st.error(md_escape(exc))
-        return
-    _landscape(clip, embedded, spec, controls[1:])
+    if spec is not None:
+        try:
+            spec = dataclasses.replace(spec, **knob)
+        except (PromptError, ValueError) as exc:
+            st.error(md_escape(exc))
+            spec = None
+    if spec is not None:
+        _landscape(clip, embedded, spec, controls[1:])
+    _write_url(dataset)  # after the chart: its messages reach the browser first
 
 
 @st.fragment

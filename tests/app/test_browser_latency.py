@@ -4,9 +4,11 @@ The issue's targets: ≤ 150 ms from slider release to the redrawn chart for a 1
 dataset and ≤ 400 ms for 100k frames. The α slider and the chart are their own ``st.fragment``
 (nested in the editor's), so an α change reruns only that part of the page, and a curve of more
 than ``plots.MAX_CURVE_POINTS`` frames is drawn with that many points. Timings are printed and
-written to ``artifacts/latency.json``; a test fails when the median exceeds its limit, generous
-for a loaded 2-core CI machine (``VLMRM_LATENCY_LIMIT_S``, ``VLMRM_LATENCY_LIMIT_100K_S``): only
-a full-page rerun or an expensive redraw reaches it.
+written to ``artifacts/latency.json``: ``median_s`` is timed in the page, from the key press to
+the first animation frame showing the new curve (what the user feels), next to the same changes
+timed from this process (plus the automation's round trips). A test fails when the in-page
+median exceeds its limit, generous for a loaded 2-core CI machine (``VLMRM_LATENCY_LIMIT_S``,
+``VLMRM_LATENCY_LIMIT_100K_S``): only a full-page rerun or an expensive redraw reaches it.
 """
 
 from __future__ import annotations
@@ -104,6 +106,18 @@ def lab_server(tmp_path_factory: pytest.TempPathFactory, tiny_checkpoint: Path):
 CHART_SHOWS = """(name) => [...document.querySelectorAll('.js-plotly-plot')]
     .some(p => (p.data || []).some(t => (t.name || '') === name))"""
 
+# In-page clock: the time of the last key press, and of the first animation frame at which the
+# chart holds the new curve. Their difference is the latency as the user feels it, without the
+# automation's own round trips (sending the key press, polling the page) that the outside
+# clock also counts.
+KEY_CLOCK = """document.addEventListener('keydown', () => { window.__keyAt = performance.now(); },
+    true);"""
+CHART_SHOWS_AT = (
+    "(name) => { const shown = ("
+    + CHART_SHOWS
+    + ")(name); if (shown) { window.__drawnAt = performance.now(); } return shown; }"
+)
+
 
 def _measure_alpha_changes(url: str, n_frames: int, repeats: int) -> dict:
     """Type the prompts, then move the α slider ``repeats`` times by keyboard and time each
@@ -114,6 +128,7 @@ def _measure_alpha_changes(url: str, n_frames: int, repeats: int) -> dict:
     """
     with launch_chromium() as browser:
         page = new_page(browser, height=900, timeout_ms=120_000)
+        page.add_init_script(KEY_CLOCK)
         page.goto(f"{url}/prompt_lab")
         wait_idle(page)
         goal = page.get_by_role("textbox", name="Goal prompts (one per line)")
@@ -139,19 +154,22 @@ def _measure_alpha_changes(url: str, n_frames: int, repeats: int) -> dict:
         shots = REPO / "artifacts" / "screenshots"
         shots.mkdir(parents=True, exist_ok=True)
         page.screenshot(path=str(shots / f"prompt_lab_{n_frames}_1400x900.png"))
-        timings = []
+        timings, in_page = [], []
         for _ in range(repeats):
             slider.focus()
             alpha = round(alpha + 0.05, 2)
             start = time.perf_counter()
             page.keyboard.press("ArrowRight")
-            page.wait_for_function(CHART_SHOWS, arg=f"α = {alpha:g}", polling="raf")
+            page.wait_for_function(CHART_SHOWS_AT, arg=f"α = {alpha:g}", polling="raf")
             timings.append(time.perf_counter() - start)
+            in_page.append(page.evaluate("(window.__drawnAt - window.__keyAt) / 1000"))
             wait_idle(page, settle_ms=150)
     report = {
         "frames": n_frames,
-        "alpha_change_to_redraw_s": [round(t, 3) for t in timings],
-        "median_s": round(statistics.median(timings), 3),
+        "key_to_redraw_in_page_s": [round(t, 3) for t in in_page],
+        "median_s": round(statistics.median(in_page), 3),
+        "with_automation_round_trips_s": [round(t, 3) for t in timings],
+        "with_automation_round_trips_median_s": round(statistics.median(timings), 3),
         "load_average_1min": round(os.getloadavg()[0], 2),
         "cpus": os.cpu_count(),
         "chart_top_px": None if chart_box is None else round(chart_box["y"]),

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import numpy as np
 import plotly.graph_objects as go
 import pytest
@@ -34,10 +36,10 @@ def test_single_curve_landscape_of_a_sweep():
     trace = figure.data[0]
     assert isinstance(trace, go.Scatter) and trace.mode == "lines+markers"
     assert list(trace.x) == sorted(trace.x)
-    frames_drawn = [c[0] for c in trace.customdata]
+    frames_drawn = trace.customdata.astype(int)
     np.testing.assert_allclose(trace.y, values[frames_drawn])
-    assert trace.customdata[0][1] == frames[frames_drawn[0]].name
-    assert "reward" in trace.hovertemplate and "customdata[1]" in trace.hovertemplate
+    assert trace.text[0].split("<br>")[0] == frames[frames_drawn[0]].name
+    assert "reward" in trace.hovertemplate and "%{text}" in trace.hovertemplate
     assert figure.layout.xaxis.title.text == "pole_angle"
     assert figure.layout.yaxis.title.text == "reward"
 
@@ -65,7 +67,7 @@ def test_rollout_landscape_has_one_line_per_episode_or_gaps_when_overlaid():
     assert len(overlay.data) == 2
     xs = np.asarray(overlay.data[0].x, dtype=float)
     assert np.isnan(xs).sum() == 2  # a gap between consecutive episodes
-    assert overlay.data[0].customdata[4][0] is None
+    assert np.isnan(overlay.data[0].customdata[4]) and overlay.data[0].text[4] == ""
 
 
 def test_user_text_is_escaped_not_rendered_as_html():
@@ -77,7 +79,7 @@ def test_user_text_is_escaped_not_rendered_as_html():
     figure = plots.landscape_figure(
         points, {"<i>set</i>": np.array([0.1, 0.2])}, x_title="<u>x</u>", title="<a href=y>t</a>"
     )
-    names = [c[1] for c in figure.data[0].customdata]
+    names = [t.split("<br>")[0] for t in figure.data[0].text]
     assert names == ["&lt;b&gt;bold&lt;/b&gt;", "&lt;img src=x onerror=alert(1)&gt;"]
     assert figure.data[0].name == "&lt;i&gt;set&lt;/i&gt;"
     assert figure.layout.xaxis.title.text == "&lt;u&gt;x&lt;/u&gt;"
@@ -107,19 +109,22 @@ def test_decimation_keeps_the_envelope_of_a_100k_curve():
     trace = figure.data[0]
     assert len(trace.y) <= plots.MAX_CURVE_POINTS
     assert max(trace.y) == 9.0 and min(trace.y) == -9.0
-    frames_drawn = [c[0] for c in trace.customdata]
+    frames_drawn = trace.customdata.astype(int)
     np.testing.assert_allclose(trace.y, values[frames_drawn])  # real frames, real rewards
     assert list(trace.x) == sorted(trace.x)
     keep = plots.decimate(values, 1000)
     assert len(keep) <= 1000 and {7, 54_321} <= set(keep.tolist())
 
 
-def test_histogram():
-    figure = plots.histogram_figure({"reward": np.arange(10.0)}, title="t")
-    assert len(figure.data) == 1 and isinstance(figure.data[0], go.Histogram)
-    assert figure.layout.xaxis.title.text == "reward" and not figure.layout.showlegend
-    two = plots.histogram_figure({"A": np.arange(3.0), "B": np.arange(3.0)})
-    assert len(two.data) == 2 and two.layout.barmode == "overlay" and two.layout.showlegend
+def test_histogram_svg_counts_every_finite_value_and_escapes_its_name():
+    values = np.r_[np.zeros(30), np.ones(10), np.nan]
+    svg = plots.histogram_svg(values, value_name="<b>p</b>", bins=4)
+    heights = [float(h) for h in re.findall(r'<rect [^>]*height="([0-9.]+)"', svg)]
+    assert len(heights) == 4 and heights[0] == max(heights) and heights[1] == heights[2] == 0
+    assert heights[3] == pytest.approx(heights[0] * 10 / 30, abs=0.1)
+    assert "40 frames, 30 in the highest bar" in svg and ">0.0000<" in svg and ">1.0000<" in svg
+    assert "<b>" not in svg and "&lt;b&gt;p&lt;/b&gt;" in svg
+    assert "No finite" in plots.histogram_svg(np.array([np.nan]))
 
 
 def test_pr_figure():

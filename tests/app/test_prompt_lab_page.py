@@ -37,6 +37,13 @@ def _values(at: AppTest, what) -> list[str]:
     return [e.value for e in what]
 
 
+def _summary(at: AppTest) -> str:
+    """The one-line figures under the landscape (frames, highest, lowest, ...)."""
+    lines = [m for m in _values(at, at.markdown) if "** · highest " in m]
+    assert len(lines) == 1, _values(at, at.markdown)
+    return lines[0]
+
+
 def test_prompts_give_a_landscape_with_the_untrained_warning(db, tiny_clip):
     at = _open(db)
     assert any("Untrained weights" in w for w in _values(at, at.warning))
@@ -45,17 +52,17 @@ def test_prompts_give_a_landscape_with_the_untrained_warning(db, tiny_clip):
     at.text_area(key="lab-baseline").input(BASELINE).run()
     at.slider(key="lab-alpha").set_value(0.25).run()
     assert not at.exception and not at.error
-    metrics = {m.label: m.value for m in at.metric}
-    assert metrics["Frames"] == "9"
+    summary = _summary(at)
+    assert summary.startswith("**9 frames**")
 
     embedded = embed_dataset(db, tiny_clip, "cp9")
     expected = score_embeddings(
         tiny_clip, embedded.embeddings, RewardSpec((GOAL,), (BASELINE,), 0.25)
     )
-    assert metrics["Highest reward"] == f"{expected.rewards.max():.4f}"
-    assert metrics["Lowest reward"] == f"{expected.rewards.min():.4f}"
+    assert f"highest reward **{expected.rewards.max():.4f}**" in summary
+    assert f"lowest **{expected.rewards.min():.4f}**" in summary
     best = embedded.frames[int(np.argmax(expected.rewards))].name
-    assert any(best in c.replace("\\", "") for c in _values(at, at.caption))  # md-escaped
+    assert best in summary.replace("\\", "")  # md-escaped
 
     at.multiselect(key="lab-alphas").set_value([0.0, 0.5, 1.0]).run()
     assert not at.exception and not at.error
@@ -89,9 +96,9 @@ def test_contrastive_reward(db):
     at.text_area(key="lab-negatives").input("a cart\na fallen pole").run()
     at.slider(key="lab-beta").set_value(0.2).run()
     assert not at.exception and not at.error
-    metrics = {m.label: m.value for m in at.metric}
-    assert int(metrics["Rewarded frames (p > β)"]) == 9  # p ≈ 1/3 > 0.2 everywhere
-    assert "Highest p(goal)" in metrics
+    summary = _summary(at)
+    assert "rewarded (p > β): **9** frames" in summary  # p ≈ 1/3 > 0.2 everywhere
+    assert "highest p(goal)" in summary
 
 
 def test_save_load_and_compare_prompt_sets(db):
@@ -143,7 +150,7 @@ def test_an_upload_dataset_is_ranked_even_with_one_frame(data_dir):
     at.text_area(key="lab-goal").input(GOAL).run()
     assert not at.exception and not at.error, [e.value for e in at.error]
     assert at.radio(key="lab-axis-rank").value == "rank"
-    assert {m.label: m.value for m in at.metric}["Frames"] == "1"
+    assert _summary(at).startswith("**1 frame**")
 
 
 def test_saving_never_overwrites_silently(db):

@@ -76,6 +76,22 @@ def test_start_list_run_resume(capsys: pytest.CaptureFixture[str], tiny_clip_con
 
 
 @pytest.mark.usefixtures("data_dir")
+def test_list_ends_with_the_host_of_each_run(capsys: pytest.CaptureFixture[str]) -> None:
+    from vlmrm_core.store import create_run, init_db, update_run
+
+    engine = init_db()
+    elsewhere = create_run(
+        engine, name="far", env_id="CartPole-v1", algo="dqn", config={}, total_steps=9
+    )
+    update_run(engine, elsewhere.id, status="finished", host="node-b/0123abcd\x1b[2J")
+    create_run(engine, name="near", env_id="CartPole-v1", algo="dqn", config={}, total_steps=9)
+    code, out, _ = run_cli(capsys, "train", "list")
+    queued, finished = out.splitlines()  # newest first
+    assert code == 0 and "  on " not in queued
+    assert finished.endswith("  far  on node-b/0123abcd\\x1b[2J")  # escaped, not obeyed
+
+
+@pytest.mark.usefixtures("data_dir")
 @pytest.mark.parametrize(
     ("argv", "message"),
     [

@@ -87,6 +87,7 @@ def test_end_to_end_run_then_next_queued_run(tiny_run_config: TrainConfig) -> No
     ).error
     run = get_run(engine, first)
     assert run.steps_done == 200 and run.error is None and run.finished_at is not None
+    assert run.host == jobs.this_host()  # recorded with the pid, by launcher and worker
 
     # Curves were logged: CLIP return and ground-truth return per episode, and evaluations.
     metrics = run_metrics(engine, first)
@@ -205,6 +206,34 @@ def test_stale_heartbeat_and_silent_start_are_crashes(data_dir: Path) -> None:
     assert "no heartbeat" in get_run(engine, stale).error
     assert "never reported" in get_run(engine, silent).error
     assert status_of(fresh) == status_of(starting) == "running"
+
+
+def test_this_host_is_the_hostname_and_a_boot_and_pid_namespace_digest() -> None:
+    import socket
+
+    name, _, digest = jobs.this_host().partition("/")
+    assert name == socket.gethostname()
+    if os.path.exists("/proc/sys/kernel/random/boot_id"):
+        assert len(digest) == 8 and int(digest, 16) >= 0
+
+
+def test_a_ray_trial_records_its_node_before_its_worker_claims(data_dir: Path) -> None:
+    from vlmrm_core.scale.sweeps import _claimable
+
+    engine = init_db()
+    config = TrainConfig(reward=RewardSpec(("x",))).to_dict()
+    run = create_run(
+        engine, name="t", env_id="CartPole-v1", algo="dqn", config=config, total_steps=10
+    )
+    # Placed on node-a first; Tune restarts it here before that worker ever claimed the run.
+    jobs.update_run(engine, run.id, status="running", host="node-a/00000000")
+    _claimable(engine, run.id)
+    assert (get_run(engine, run.id).pid, get_run(engine, run.id).host) == (None, jobs.this_host())
+    # Its worker on node-a died after claiming: the restart here forgets that pid and host.
+    jobs.update_run(engine, run.id, status="crashed", pid=4242, host="node-a/00000000")
+    _claimable(engine, run.id)
+    again = get_run(engine, run.id)
+    assert (again.status, again.pid, again.host) == ("running", None, jobs.this_host())
 
 
 def test_log_tail(tmp_path: Path) -> None:

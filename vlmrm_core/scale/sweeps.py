@@ -9,7 +9,10 @@ Two engines:
   was killed, its node was lost) Tune restarts it from its last checkpoint
   (``FailureConfig(max_failures)``): the checkpoint is copied back into the run's folder and the
   worker resumes from it. The sweep's driver is the ``vlmrm train sweep`` process with
-  ``--wait``, or a detached ``python -m vlmrm_core.scale.sweeps drive ID`` otherwise.
+  ``--wait``, or a detached ``python -m vlmrm_core.scale.sweeps drive ID`` otherwise. The
+  worker records its node with its pid (``training_runs.host``), so crash detection on another
+  node (the app, the CLI, other workers) judges it by its heartbeat, never by a pid lookup;
+  cancelling sets the run's flag, which the worker polls wherever it runs.
 - ``local``: the grid points are queued as runs on the local queue (``VLMRM_MAX_RUNS``).
 
 Either way the sweep is a row of ``sweeps`` and each trial a ``training_runs`` row with its
@@ -498,17 +501,27 @@ def _trial_run(
 
 
 def _claimable(engine: Any, run_id: int) -> None:
-    """Let a new worker claim the run (after a failure: its old worker is gone)."""
-    from vlmrm_core.store import get_run, update_run, utcnow
+    """Let a new worker claim the run (after a failure: its old worker is gone).
 
+    Records this node as the run's host: the trial's worker runs here, and Tune may restart a
+    failed trial on another node. Until the worker claims the run (pid and host together),
+    crash detection anywhere applies the startup grace, naming this node.
+    """
+    from vlmrm_core.store import get_run, update_run, utcnow
+    from vlmrm_core.training.jobs import this_host
+
+    host = this_host()
     run = get_run(engine, run_id)
     if run.status == "running" and run.pid is None:
+        if run.host != host:
+            update_run(engine, run_id, host=host)
         return
     update_run(
         engine,
         run_id,
         status="running",
         pid=None,
+        host=host,
         heartbeat_at=None,
         error=None,
         started_at=utcnow(),

@@ -59,6 +59,9 @@ class RunInfo:
     """Email of the signed-in user who started the run; None without sign-in."""
     sweep_id: int | None = None
     """The sweep this run is a trial of (``vlmrm_core.store.sweeps``); None for a lone run."""
+    host: str | None = None
+    """Machine the worker ``pid`` runs on (``vlmrm_core.training.jobs.this_host``); a pid means
+    nothing on any other machine. None in rows written before hosts were recorded."""
 
 
 def _info(row: TrainingRun) -> RunInfo:
@@ -343,6 +346,7 @@ def claim_next_queued(engine: Engine, limit: int) -> RunInfo | None:
                 .values(
                     status="running",
                     pid=None,
+                    host=None,
                     # No heartbeat until the worker sends its first: the startup grace applies.
                     heartbeat_at=None,
                     started_at=utcnow(),
@@ -456,6 +460,7 @@ def requeue_run(engine: Engine, run_id: int) -> RunInfo:
         row.error = None
         row.finished_at = None
         row.pid = None
+        row.host = None
         row.heartbeat_at = None
         # The resume flag: the worker continues from the newest checkpoint.
         row.config = {**row.config, "_resume": True}
@@ -466,21 +471,30 @@ def requeue_run(engine: Engine, run_id: int) -> RunInfo:
 
 
 def claim_run_for_worker(
-    engine: Engine, run_id: int, pid: int, pid_alive: Callable[[int], bool]
+    engine: Engine,
+    run_id: int,
+    pid: int,
+    worker_alive: Callable[[RunInfo], bool],
+    *,
+    host: str | None,
 ) -> RunInfo:
-    """Mark a run as running in worker process ``pid``.
+    """Mark a run as running in worker process ``pid`` on machine ``host``.
 
     A queued run is taken; a running run is taken when it was claimed for this worker by a
-    launcher (no pid yet, or this pid) or its recorded worker is dead.
+    launcher (no pid yet, or this pid on this host) or its recorded worker is dead.
 
     Args:
         engine: store engine.
         run_id: run id.
         pid: the worker's process id.
-        pid_alive: whether a process id names a live process (of this machine).
+        worker_alive: whether the worker a run records (its pid and host) is alive, judged from
+            this machine (:func:`vlmrm_core.training.jobs.worker_alive`); called inside the
+            claim's transaction, on the locked row.
+        host: the worker's machine (``jobs.this_host()``); None records no host, and the pid is
+            then taken as the checking machine's, as before hosts were recorded.
 
     Returns:
-        The run, now ``running`` with this pid and a fresh heartbeat.
+        The run, now ``running`` with this pid and host and a fresh heartbeat.
 
     Raises:
         NotFoundError: no such run.
@@ -490,8 +504,11 @@ def claim_run_for_worker(
     def body(session: Session) -> RunInfo:
         row = _run_row(session, run_id, for_update=True)
         if row.status == "running":
-            if row.pid not in (None, pid) and pid_alive(row.pid):
-                raise RunStateError(f"run {run_id} is already running in process {row.pid}")
+            # The same pid on another machine is another process.
+            ours = row.pid is None or (row.pid == pid and row.host in (None, host))
+            if not ours and worker_alive(_info(row)):
+                where = f" on {row.host}" if row.host not in (None, host) else ""
+                raise RunStateError(f"run {run_id} is already running in process {row.pid}{where}")
         elif row.status != "queued":
             hint = (
                 f" (resume it first: `vlmrm train resume {run_id}`)"
@@ -502,6 +519,7 @@ def claim_run_for_worker(
         now = utcnow()
         row.status = "running"
         row.pid = pid
+        row.host = host
         row.heartbeat_at = now
         row.started_at = row.started_at or now
         row.finished_at = None
@@ -522,7 +540,9 @@ class BeatOutcome(StrEnum):
     """The run belongs to another worker now, or ended; nothing was written."""
 
 
-def record_heartbeat(engine: Engine, run_id: int, pid: int, steps: int) -> BeatOutcome:
+def record_heartbeat(
+    engine: Engine, run_id: int, pid: int, steps: int, *, host: str | None = None
+) -> BeatOutcome:
     """Record a worker's liveness and progress, if the run is still that worker's.
 
     Args:
@@ -530,6 +550,9 @@ def record_heartbeat(engine: Engine, run_id: int, pid: int, steps: int) -> BeatO
         run_id: run id.
         pid: the worker's process id.
         steps: environment steps done so far.
+        host: the worker's machine; a row naming the same pid on another host is another
+            worker's (pids repeat across machines, and across containers). A row without a host
+            matches any, as before hosts were recorded.
 
     Returns:
         What happened (see :class:`BeatOutcome`).
@@ -538,6 +561,8 @@ def record_heartbeat(engine: Engine, run_id: int, pid: int, steps: int) -> BeatO
     def body(session: Session) -> BeatOutcome:
         row = session.get(TrainingRun, run_id, with_for_update=True)
         if row is None or row.pid != pid or row.status not in ("running", "crashed"):
+            return BeatOutcome.LOST
+        if host is not None and row.host is not None and row.host != host:
             return BeatOutcome.LOST
         outcome = BeatOutcome.RECLAIMED if row.status == "crashed" else BeatOutcome.OK
         if outcome is BeatOutcome.RECLAIMED:

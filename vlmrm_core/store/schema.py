@@ -245,6 +245,8 @@ class TrainingRun(Base):
     """Email of the signed-in user who started the run (per-user quota); None without sign-in."""
     sweep_id: Mapped[int | None] = mapped_column(Integer, index=True)
     """The sweep this run is a trial of (``sweeps.id``; no FK, see migration 0004)."""
+    host: Mapped[str | None] = mapped_column(String(255))
+    """Machine of the worker named by ``pid`` (``jobs.this_host()``); None before revision 0007."""
 
 
 class Sweep(Base):

@@ -5,12 +5,14 @@ given to its constructor, so the same callbacks work with the store, in tests, o
 The worker (:mod:`vlmrm_core.training.worker`) wires them to the database.
 
 - :class:`MetricsCallback`: a row of scalars every N env steps (episode CLIP / ground-truth
-  return, episode length, steps/s, SB3 losses).
+  return, episode length, steps/s, SB3 losses); with rewards scored per rollout window, between
+  windows.
 - :class:`Heartbeat` + :class:`HeartbeatCallback`: a background thread that reports liveness and
   progress every few seconds, even while the main thread is busy (model loading, evaluation,
   checkpointing), so a slow step is never mistaken for a crash.
 - :class:`CancelCallback`: polls a cancellation flag, saves a checkpoint and stops cleanly.
-- :class:`CheckpointCallback`: a checkpoint every N env steps (not every N calls).
+- :class:`CheckpointCallback`: a checkpoint every N env steps (not every N calls), with the
+  replay buffer's rewards scored first when they are deferred to the end of a rollout window.
 - :class:`EvalCallback`: a policy evaluation (:func:`~.policy_eval.evaluate_policy`: rollouts
   by the frame sources' loop, saved as a frame dataset and an MP4 video) every M env steps.
 """
@@ -21,18 +23,25 @@ import logging
 import math
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
 import gymnasium as gym
 import numpy as np
+import numpy.typing as npt
 from stable_baselines3.common.callbacks import BaseCallback
 from stable_baselines3.common.vec_env import VecEnv
 
 from vlmrm_core.training.checkpoints import Checkpoint, save_checkpoint
 from vlmrm_core.training.policy_eval import EvalResult, FrameSink, evaluate_policy
 from vlmrm_core.wrappers import RewardFn
+from vlmrm_core.wrappers.sb3 import (
+    EPISODE_CLIP_KEY,
+    CLIPRewardVecEnv,
+    find_clip_vec_env,
+    score_stored_rewards,
+)
 
 log = logging.getLogger(__name__)
 
@@ -55,6 +64,11 @@ class MetricsCallback(BaseCallback):
     (share of wall time spent rendering and scoring frames) and the latest ``train/*`` values of
     the SB3 logger (losses, entropy coefficient...).
 
+    With a deferred :class:`~vlmrm_core.wrappers.CLIPRewardVecEnv` (``defer=True``) the rewards
+    of a rollout window exist only once the window is scored, so the callback takes each step
+    from the env as it is scored (:attr:`~vlmrm_core.wrappers.CLIPRewardVecEnv.on_scored`) and
+    writes rows between windows: at the first rollout start at or after every ``every_steps``.
+
     Args:
         sink: Receives the rows, e.g. ``lambda rows: add_run_metrics(engine, run_id, rows)``.
         every_steps: Env steps between rows.
@@ -72,6 +86,7 @@ class MetricsCallback(BaseCallback):
         self._last_steps = 0
         self._next = 0
         self._last_reward_seconds = 0.0
+        self._deferred_env: CLIPRewardVecEnv | None = None
 
     def _reset_window(self) -> None:
         self._ep_clip: list[float] = []
@@ -86,6 +101,11 @@ class MetricsCallback(BaseCallback):
         self._last_steps = self.num_timesteps
         self._next = (self.num_timesteps // self.every_steps + 1) * self.every_steps
         self._last_reward_seconds = self._reward_seconds()
+        env = find_clip_vec_env(self.training_env)
+        if env is not None and env.defer:
+            if self.record not in env.on_scored:  # still there when a learn() raised
+                env.on_scored.append(self.record)
+            self._deferred_env = env
 
     def _reward_seconds(self) -> float:
         env: VecEnv | None = self.training_env
@@ -95,28 +115,50 @@ class MetricsCallback(BaseCallback):
             env = getattr(env, "venv", None)
         return seconds
 
-    def _on_step(self) -> bool:
-        rewards = self.locals.get("rewards")
+    def record(self, rewards: npt.ArrayLike | None, infos: Iterable[Mapping[str, Any]]) -> None:
+        """Add one env step of all envs to the current row: CLIP rewards, infos.
+
+        Args:
+            rewards: The step's CLIP rewards (None: not known).
+            infos: The step's infos (``original_reward``, ``episode_clip`` where one ended).
+        """
         if rewards is not None:
             self._clip_sum += float(np.sum(rewards))
             self._n_rewards += int(np.size(rewards))
-        for info in self.locals.get("infos", ()):
+        for info in infos:
             if "original_reward" in info:
                 self._gt_sum += float(info["original_reward"])
-            episode = info.get("episode_clip")
+            episode = info.get(EPISODE_CLIP_KEY)
             if episode is not None:
                 self._ep_clip.append(episode["clip_return"])
                 self._ep_gt.append(episode["gt_return"])
                 self._ep_len.append(episode["length"])
+
+    def _remember_train_values(self) -> None:
         # SB3 clears its logger values whenever it dumps them, so remember the latest ones.
         for key, value in self.model.logger.name_to_value.items():
             if key.startswith("train/") and isinstance(value, int | float | np.floating):
                 self._train_values[key] = float(value)
+
+    def _on_step(self) -> bool:
+        self._remember_train_values()
+        if self._deferred_env is not None:
+            return True  # placeholder rewards: the env hands over the scored step later
+        self.record(self.locals.get("rewards"), self.locals.get("infos", ()))
         if self.num_timesteps >= self._next:
             self.flush()
         return True
 
+    def _on_rollout_start(self) -> None:
+        # Every step before this point has been scored, whichever callback scored it.
+        if self._deferred_env is not None and self.num_timesteps >= self._next:
+            self._remember_train_values()
+            self.flush()
+
     def _on_training_end(self) -> None:
+        if self._deferred_env is not None:
+            self._deferred_env.on_scored.remove(self.record)
+            self._deferred_env = None
         if self.num_timesteps > self._last_steps:
             self.flush()
 
@@ -261,6 +303,9 @@ class CheckpointCallback(BaseCallback):
         """Save a checkpoint now (unless one exists for the current step)."""
         steps = int(self.model.num_timesteps)
         if self.last is None or self.last.steps != steps:
+            # Deferred rewards: the transitions stored so far in this window get theirs first,
+            # or the saved replay buffer would keep placeholders after a resume.
+            score_stored_rewards(self.model.get_env())
             self.last = save_checkpoint(
                 self.model, self.checkpoint_dir, save_replay_buffer=self.save_replay_buffer
             )

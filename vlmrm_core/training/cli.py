@@ -10,7 +10,9 @@ import argparse
 import sys
 from typing import Any
 
+from vlmrm_core.enums import Precision, RewardBatching, choices
 from vlmrm_core.errors import CliError
+from vlmrm_core.terminal import printable
 
 
 class TrainCliError(CliError, ValueError):
@@ -114,7 +116,19 @@ def add_config_arguments(parser: argparse.ArgumentParser, reward: Any) -> None:
     reward.add_argument("--reward-beta", type=float, help="contrastive threshold β")
     reward.add_argument("--aspect", choices=["squash", "center-crop"])
     reward.add_argument("--device", dest="reward_device", help="reward model device")
-    reward.add_argument("--precision", dest="reward_precision", choices=["fp32", "bf16", "fp16"])
+    reward.add_argument(
+        "--precision",
+        dest="reward_precision",
+        choices=choices(Precision),
+        help="reward model precision of an inline reward (default auto: bf16, else fp16, on a "
+        "GPU; fp32 on a CPU); a prompt set or reward file brings its own",
+    )
+    reward.add_argument(
+        "--reward-batching",
+        choices=choices(RewardBatching),
+        help="step (default): one reward call per env step; rollout (DQN, SAC): one per "
+        "rollout window of train_freq steps × n_envs frames, before the gradient steps",
+    )
 
     env = parser.add_argument_group("environment")
     env.add_argument("--n-envs", type=int)
@@ -147,6 +161,7 @@ _CONFIG_ARGS = (
     "prompt_set",
     "model_config",
     "reward_device",
+    "reward_batching",
     "n_envs",
     "episode_length",
     "textured",
@@ -250,7 +265,8 @@ def cmd_start(args: argparse.Namespace) -> int:
 
 
 def cmd_list(args: argparse.Namespace) -> int:
-    """Print one line per run (after marking runs whose worker died as crashed).
+    """Print one line per run (after marking runs whose worker died as crashed), ending with the
+    machine its worker ran on, when one was recorded.
 
     Queued runs are not launched here: listing must not start a run queued with --no-launch.
     """
@@ -269,9 +285,11 @@ def cmd_list(args: argparse.Namespace) -> int:
     for run in runs:
         extra = " (cancelling)" if run.cancel_requested and run.status == "running" else ""
         sweep = f"sweep {sweep_of[run.id]}" if run.id in sweep_of else "-"
+        # Last, as it varies in length: the machine to look at when a run crashed elsewhere.
+        host = f"  on {printable(run.host)}" if run.host else ""
         print(
             f"{run.id:>4}  {run.status:<9}  {run.steps_done:>9}/{run.total_steps:<9}  "
-            f"{sweep:<9}  {run.env_id} {run.algo}  {run.name}{extra}"
+            f"{sweep:<9}  {run.env_id} {run.algo}  {run.name}{extra}{host}"
         )
     return 0
 

@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any, Literal
 
 import gymnasium as gym
 
+from vlmrm_core.enums import Precision, RewardBatching, choices
 from vlmrm_core.errors import VlmrmError
 from vlmrm_core.spec import ModelRef, RewardSpec, SpecError
 
@@ -26,6 +27,7 @@ if TYPE_CHECKING:
 
 Algo = Literal["sac", "dqn", "ppo"]
 ALGOS: tuple[str, ...] = ("sac", "dqn", "ppo")
+OFF_POLICY_ALGOS: tuple[str, ...] = ("sac", "dqn")
 
 #: Hyperparameters of both off-policy algorithms (replay buffer, target network).
 OFF_POLICY_PARAMS: tuple[str, ...] = (
@@ -101,8 +103,11 @@ class TrainConfig:
     prompt_set: str | None = None
     """Name of a saved prompt set. When the run is queued its model and reward are copied into
     :attr:`model` and :attr:`reward` (editing the set later does not change a started run)."""
-    model: ModelRef = field(default_factory=ModelRef)
-    """The CLIP reward model (architecture, weights, aspect, resampling, precision)."""
+    model: ModelRef = field(default_factory=lambda: ModelRef(precision=Precision.AUTO))
+    """The CLIP reward model (architecture, weights, aspect, resampling, precision). Its
+    precision defaults to ``auto``: bf16/fp16 where the worker's GPU supports it, fp32 on a CPU
+    (resolved when the worker loads the model, and named in the run's log; a prompt set or
+    reward file brings its own)."""
     reward: RewardSpec | None = None
     """What to reward; None only while a :attr:`prompt_set` is still to be copied in."""
     model_config: str | None = None
@@ -110,6 +115,10 @@ class TrainConfig:
     under the file's stem (which ``model.architecture`` must then name); None for built-ins."""
     reward_device: str | None = None
     """Torch device of the reward model; None picks CUDA when available."""
+    reward_batching: str = RewardBatching.STEP.value
+    """``'step'``: one reward call per env step on all envs' frames. ``'rollout'`` (DQN, SAC):
+    one call per rollout window (``train_freq`` steps × ``n_envs`` frames, kept in memory until
+    then), just before the gradient steps: bigger batches for a GPU."""
 
     # --- bookkeeping -------------------------------------------------------------------------
     checkpoint_every: int = 10_000
@@ -307,6 +316,17 @@ def validate(config: TrainConfig, *, check_env: bool = True) -> None:
     """
     if config.algo not in ALGOS:
         raise ConfigError(f"algo must be one of {', '.join(ALGOS)}; got {config.algo!r}")
+    if config.reward_batching not in choices(RewardBatching):
+        raise ConfigError(
+            f"reward_batching must be one of {', '.join(choices(RewardBatching))}; "
+            f"got {config.reward_batching!r}"
+        )
+    if config.reward_batching == RewardBatching.ROLLOUT and config.algo not in OFF_POLICY_ALGOS:
+        raise ConfigError(
+            f"reward_batching 'rollout' scores a replay buffer's rollout window, which only "
+            f"{' and '.join(a.upper() for a in OFF_POLICY_ALGOS)} have; use 'step' with "
+            f"{config.algo.upper()}"
+        )
     for name in ("total_steps", "n_envs", "checkpoint_every", "log_every", "eval_episodes"):
         if getattr(config, name) < 1:
             raise ConfigError(f"{name} must be at least 1; got {getattr(config, name)}")

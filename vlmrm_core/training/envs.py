@@ -8,6 +8,7 @@ from typing import Any
 import gymnasium as gym
 from stable_baselines3.common.vec_env import DummyVecEnv, SubprocVecEnv
 
+from vlmrm_core.enums import RewardBatching
 from vlmrm_core.envs import TEXTURED_FAMILIES, env_family
 from vlmrm_core.envs import make_env as make_env_for
 from vlmrm_core.training.config import TrainConfig
@@ -41,7 +42,9 @@ def make_run_vec_env(config: TrainConfig, reward_fn: RewardFn) -> CLIPRewardVecE
     frame an episode ends in before it is reset. Envs step in the worker's own process
     (``DummyVecEnv``), where rendering classic-control scenes is cheap next to a CLIP forward
     pass; with ``subprocess_envs`` they step and render in parallel subprocesses. Either way the
-    reward model stays in the worker and scores all frames of a step in one call.
+    reward model stays in the worker and scores all frames of a step in one call, or, with
+    ``reward_batching='rollout'``, all frames of a rollout window (the env then defers its
+    rewards, and training needs :class:`~vlmrm_core.wrappers.RolloutRewardCallback`).
 
     Args:
         config: The run's configuration.
@@ -53,4 +56,5 @@ def make_run_vec_env(config: TrainConfig, reward_fn: RewardFn) -> CLIPRewardVecE
         config.n_envs,
         reward_fn,
         vec_env_cls=SubprocVecEnv if parallel else DummyVecEnv,
+        defer=config.reward_batching == RewardBatching.ROLLOUT,
     )

@@ -11,6 +11,13 @@ A worker that dies without saying so (killed, out of memory, machine reboot) is 
 intervals, or it never reported in. It becomes ``crashed``; ``resume_run`` queues it again and
 the worker continues from the last checkpoint.
 
+Runs may train on several machines (Ray sweeps place trials on any node; every node shares the
+PostgreSQL database). A pid only names a process on its own machine, so each run records its
+worker's machine with its pid (``host``, see :func:`this_host`). The process check applies only
+to runs on this host (or with no recorded host: rows from before hosts were recorded); a run on
+another host is judged by its heartbeat alone. Nothing here ever signals a worker: cancelling
+sets a flag that the worker polls (:func:`cancel_run`), wherever it runs.
+
 :func:`reconcile_runs` (crash detection, then launching queued runs into the free slots) is the
 one step that repairs the queue. It runs where runs start and end: in ``start_run`` and
 ``resume_run``, in every worker when it starts and when it exits, and from every live worker's
@@ -25,8 +32,11 @@ Settings (environment):
 
 from __future__ import annotations
 
+import functools
+import hashlib
 import math
 import os
+import socket
 import subprocess
 import sys
 from dataclasses import dataclass
@@ -79,6 +89,7 @@ __all__ = [
     "log_tail",
     "mark_crashed_runs",
     "max_concurrent",
+    "on_this_host",
     "pid_alive",
     "reconcile_runs",
     "resume_run",
@@ -86,6 +97,8 @@ __all__ = [
     "run_dir",
     "run_view",
     "start_run",
+    "this_host",
+    "worker_alive",
 ]
 
 
@@ -230,7 +243,7 @@ def launch_queued(engine: Engine | None = None) -> list[int]:
                 finished_at=utcnow(),
             )
             continue
-        update_run(engine, run.id, pid=pid)
+        update_run(engine, run.id, pid=pid, host=this_host())
         started.append(run.id)
 
 
@@ -260,10 +273,60 @@ def _spawn(run: RunInfo) -> int:
     return proc.pid
 
 
+@functools.cache
+def this_host() -> str:
+    """This machine's identity, recorded with every worker's pid (``training_runs.host``).
+
+    ``<hostname>/<8 hex digits>``. The hostname makes it readable (crash reasons and
+    ``vlmrm train list`` name it); the digits hash the kernel's boot id and this process's pid
+    namespace, because a pid names the same process only within one boot and one pid namespace:
+    after a reboot pids start again, and two containers sharing a hostname (or one kernel) each
+    have their own pids. Every process of one machine, or of one container, gets the same
+    identity. Where ``/proc`` tells neither (not Linux), it is the hostname alone.
+    """
+    name = socket.gethostname()[:200] or "localhost"  # fits the column with the digits
+    try:
+        boot_id = Path("/proc/sys/kernel/random/boot_id").read_text().strip()
+    except OSError:
+        boot_id = ""
+    try:
+        pid_namespace = os.readlink("/proc/self/ns/pid")  # e.g. 'pid:[4026531836]'
+    except OSError:
+        pid_namespace = ""
+    if not (boot_id or pid_namespace):
+        return name
+    digest = hashlib.sha256(f"{boot_id}|{pid_namespace}".encode()).hexdigest()[:8]
+    return f"{name}/{digest}"
+
+
+def on_this_host(run: RunInfo) -> bool:
+    """Whether ``run.pid`` can be looked up here: the run's worker is on this machine, or the run
+    records no machine (rows from before hosts were recorded: the pid is taken as this
+    machine's, as it was then)."""
+    return run.host is None or run.host == this_host()
+
+
+def worker_alive(run: RunInfo, now: datetime | None = None) -> bool:
+    """Whether the worker a running run records is alive, as far as this machine can tell.
+
+    On this host (:func:`on_this_host`): its process exists (no pid yet counts as alive: a
+    launcher is starting it). On another host: its heartbeat is fresh, or, before its first
+    one, the startup grace has not run out; its pid is never looked up here.
+
+    Args:
+        run: The run (a snapshot of its row).
+        now: The time of the judgement (default now).
+    """
+    if on_this_host(run):
+        return run.pid is None or pid_alive(run.pid)
+    return _silence(run, now or utcnow(), 2.0 * heartbeat_interval()) is None
+
+
 def pid_alive(pid: int) -> bool:
     """Whether process ``pid`` exists on this machine and is not a zombie.
 
-    Children of this process are polled (which also reaps them once they exit).
+    Children of this process are polled (which also reaps them once they exit). Only meaningful
+    for a run's pid when :func:`on_this_host` holds for the run.
     """
     child = _children.get(pid)
     if child is not None:
@@ -294,10 +357,12 @@ def _reap_children() -> None:
 def mark_crashed_runs(engine: Engine | None = None) -> list[int]:
     """Mark running runs whose worker is gone as ``crashed``.
 
-    A running run is crashed when its worker process no longer exists (on this machine), when
-    its last heartbeat is older than two heartbeat intervals, or when it never sent one within
-    the startup grace. Each mark is conditional on the heartbeat seen, so a worker that beats
-    (or finishes) in between keeps its run.
+    A running run is crashed when its worker process no longer exists (checked only for runs on
+    this host, see :func:`on_this_host`), when its last heartbeat is older than two heartbeat
+    intervals, or when it never sent one within the startup grace. A run on another host is
+    judged by those heartbeat rules alone, and its crash reason names the host. Each mark is
+    conditional on the heartbeat seen, so a worker that beats (or finishes) in between keeps its
+    run.
 
     Args:
         engine: Store engine.
@@ -348,22 +413,38 @@ def reconcile_runs(engine: Engine | None = None, *, launch: bool = True) -> Reco
 
 
 def _crash_reason(run: RunInfo, now: datetime, stale_after: float) -> str | None:
+    """Why a running run counts as crashed, or None while its worker looks alive."""
     hint = "; resume it to continue from the last checkpoint"
-    if run.pid is not None and not pid_alive(run.pid):
+    if on_this_host(run) and run.pid is not None and not pid_alive(run.pid):
         return f"worker process {run.pid} is gone (killed or crashed){hint}"
+    silence = _silence(run, now, stale_after)
+    return None if silence is None else silence + hint
+
+
+def _silence(run: RunInfo, now: datetime, stale_after: float) -> str | None:
+    """What the worker has not said (no heartbeat lately, none since launch), or None."""
+    where = "" if on_this_host(run) else f" on {run.host}"
     if run.heartbeat_at is None:
         since = (now - run.started_at).total_seconds() if run.started_at else math.inf
         if since > max(STARTUP_GRACE_S, stale_after):
-            return f"the worker never reported in ({since:.0f} s after launch){hint}"
+            return f"the worker{where} never reported in ({since:.0f} s after launch)"
         return None
     age = (now - run.heartbeat_at).total_seconds()
     if age > stale_after:
-        return f"no heartbeat for {age:.0f} s (expected every {stale_after / 2:g} s){hint}"
+        source = ""
+        if where:  # the host is the first thing to look at when the run ran elsewhere
+            worker = "the worker" if run.pid is None else f"worker {run.pid}"
+            source = f" from {worker}{where}"
+        return f"no heartbeat for {age:.0f} s{source} (expected every {stale_after / 2:g} s)"
     return None
 
 
 def cancel_run(run_id: int, *, engine: Engine | None = None) -> str:
     """Cancel a run: a queued run is cancelled at once; a running one stops after a checkpoint.
+
+    Cooperative only: the run is flagged (``cancel_requested``) and its worker, which polls the
+    flag, saves a checkpoint and stops. No signal is ever sent, so this works the same for a
+    worker on another machine (a Ray trial), whose pid means nothing here.
 
     Args:
         run_id: The run.
@@ -420,6 +501,8 @@ class RunView:
     cancel_requested: bool
     created_at: datetime
     error: str | None
+    host: str | None
+    """Machine of the run's (latest) worker; None when none was recorded."""
 
 
 def _heartbeat_speed(run: RunInfo) -> float | None:
@@ -456,6 +539,7 @@ def run_view(engine: Engine, run: RunInfo, now: datetime | None = None) -> RunVi
         cancel_requested=run.cancel_requested,
         created_at=run.created_at,
         error=run.error,
+        host=run.host,
     )
 
 

@@ -37,6 +37,7 @@ from stable_baselines3.common.base_class import BaseAlgorithm
 from stable_baselines3.common.callbacks import BaseCallback, CallbackList
 from stable_baselines3.common.logger import configure as configure_sb3_logger
 
+from vlmrm_core.enums import RewardBatching
 from vlmrm_core.frames import FrameRecord
 from vlmrm_core.reward_model import RewardModel
 from vlmrm_core.store import (
@@ -76,10 +77,12 @@ from vlmrm_core.training.jobs import (
     RunStateError,
     checkpoint_dir,
     heartbeat_interval,
-    pid_alive,
     reconcile_runs,
     run_dir,
+    this_host,
+    worker_alive,
 )
+from vlmrm_core.wrappers.sb3 import RolloutRewardCallback
 
 log = logging.getLogger("vlmrm_core.training")
 
@@ -108,7 +111,7 @@ def build_reward_model(config: TrainConfig, engine: Engine) -> RewardModel:
 
 def _claim(engine: Engine, run_id: int) -> RunInfo:
     """Mark the run as running in this process, refusing if another live worker has it."""
-    return claim_run_for_worker(engine, run_id, os.getpid(), pid_alive)
+    return claim_run_for_worker(engine, run_id, os.getpid(), worker_alive, host=this_host())
 
 
 def _reconcile(engine: Engine, when: str) -> None:
@@ -287,6 +290,7 @@ class Ownership:
         self.engine = engine
         self.run_id = run_id
         self.pid = os.getpid()
+        self.host = this_host()  # pids repeat across machines: the row must name both
         self.lost = threading.Event()
         """Set once the run belongs to someone else; training must stop."""
         self.supervise_every_s = supervise_every_s
@@ -298,7 +302,7 @@ class Ownership:
         """Heartbeat: record liveness and progress if the run is still ours."""
         if self.lost.is_set():
             return
-        outcome = record_heartbeat(self.engine, self.run_id, self.pid, steps)
+        outcome = record_heartbeat(self.engine, self.run_id, self.pid, steps, host=self.host)
         if outcome is BeatOutcome.LOST:
             log.warning("run %d was taken over or ended elsewhere; stopping", self.run_id)
             self.lost.set()
@@ -337,7 +341,8 @@ def _train(
     config = TrainConfig.from_dict(run.config)
     log.info("config: %s", config.to_dict())
     reward_model = build_reward_model(config, engine)
-    log.info("reward model: %s", reward_model.clip.identity)
+    clip = reward_model.clip
+    log.info("reward model: %s (%s on %s)", clip.identity, clip.precision, clip.device)
     venv = make_run_vec_env(config, reward_model)
     model: BaseAlgorithm | None = None
     try:
@@ -380,6 +385,9 @@ def _train(
             )
             callbacks.append(evaluator)
         callbacks.append(cancel)
+        if config.reward_batching == RewardBatching.ROLLOUT:
+            # First: a stopped rollout's last rewards then still reach the metrics' last row.
+            callbacks.insert(0, RolloutRewardCallback())
 
         remaining = config.total_steps - int(model.num_timesteps)
         if remaining > 0:

@@ -18,7 +18,9 @@ gymnasium:
 stable-baselines3 (imported on first use, so gymnasium users need not install it):
 
 - :class:`CLIPRewardVecEnv`: a ``VecEnvWrapper``; :func:`make_clip_vec_env` builds one on SB3's
-  ``make_vec_env``.
+  ``make_vec_env``. With ``defer=True`` (DQN, SAC, other off-policy algorithms) the frames of a
+  rollout window are scored in one call at its end, and :class:`RolloutRewardCallback` writes the
+  rewards into the replay buffer before the gradient steps.
 
 Example::
 
@@ -48,13 +50,20 @@ __all__ = [
     "CLIPRewardVecEnv",
     "CLIPRewardVector",
     "RewardFn",
+    "RolloutRewardCallback",
     "TerminalFrameWrapper",
     "WrapperError",
     "make_clip_vec_env",
     "make_clip_vector_env",
+    "score_stored_rewards",
 ]
 
-_SB3_NAMES = ("CLIPRewardVecEnv", "make_clip_vec_env")
+_SB3_NAMES = (
+    "CLIPRewardVecEnv",
+    "RolloutRewardCallback",
+    "make_clip_vec_env",
+    "score_stored_rewards",
+)
 
 
 def __getattr__(name: str) -> Any:
