@@ -135,6 +135,22 @@ def main() -> None:
         f"ray / local steady:     {max(ray_steady) / max(local_steady):.2f}x (best vs best; "
         f"per-round median {statistics.median(steady):.2f}x, range {min(steady):.2f}-{max(steady):.2f})"
     )
+    # Each engine's time as a fixed cost plus frames / steady rate (from its best round): where
+    # the two lines put Ray at 0.85x and 1x the local engine's throughput. A projection from
+    # this run's rates, not a measurement: run with --frames near it to check.
+    fixed_local = best_local - args.frames / max(local_steady)
+    fixed_ray = best_ray - args.frames / max(ray_steady)
+    print(
+        f"fixed cost (start-up, model load, first batch): local {fixed_local:.1f} s, "
+        f"ray {fixed_ray:.1f} s"
+    )
+    for target in (0.85, 1.0):
+        per_frame_gain = 1 / max(local_steady) - target / max(ray_steady)
+        if per_frame_gain <= 0:
+            print(f"ray reaches {target:.2f}x local: never at these steady rates")
+            continue
+        frames = max(0.0, (target * fixed_ray - fixed_local) / per_frame_gain)
+        print(f"ray reaches {target:.2f}x local from about {frames:,.0f} frames (projected)")
 
 
 class _Clock:

@@ -31,7 +31,7 @@ from app.ui_sweeps import sweeps_section
 from vlmrm_core.errors import VlmrmError
 from vlmrm_core.security import check_app_pretrained, check_env_id_allowed
 from vlmrm_core.settings import get_settings
-from vlmrm_core.spec import ModelRef, RewardSpec
+from vlmrm_core.spec import RewardSpec
 from vlmrm_core.store import (
     NotFoundError,
     dataset_frames,
@@ -293,7 +293,8 @@ with st.expander("➕ New training run", expanded=not jobs.list_runs_view(db)):
                 assert model is not None
                 pretrained = check_app_pretrained(model[1], get_settings().models_dir)
                 config = config.replace(
-                    model=ModelRef(model[0], pretrained),
+                    # The run's default precision (auto) stays: only the weights are picked.
+                    model=config.model.replace(architecture=model[0], pretrained=pretrained),
                     reward=RewardSpec(
                         goal_prompts=tuple(prompt_lines(ss[f"{K}goal"])),
                         baseline_prompts=tuple(prompt_lines(ss[f"{K}baseline"])),

@@ -14,6 +14,7 @@ import pytest
 from streamlit.testing.v1 import AppTest
 
 from app.ui import RANDOM_LABEL
+from vlmrm_core.enums import Precision
 from vlmrm_core.frames import FrameRecord
 from vlmrm_core.spec import ModelRef, RewardSpec
 from vlmrm_core.store import (
@@ -115,6 +116,8 @@ def test_paper_defaults_then_start_queues_a_run(app: AppTest) -> None:
         [64, 64],
     )
     assert config.model.pretrained is None and config.textured
+    # The inline reward's model keeps the run's default precision, auto.
+    assert config.model.precision is Precision.AUTO
     assert "yellow flag" in config.reward.goal_prompts[0]
 
     # The runs table lists both, with badges and progress.
@@ -204,10 +207,8 @@ def test_start_from_a_saved_prompt_set(app: AppTest) -> None:
     app.radio(key="train-source").set_value("Saved prompt set").run()
     assert "No saved prompt sets" in texts(app.warning)
     goal = ("pole vertically upright on top of the cart",)
-    save_prompt_set(
-        init_db(),
-        PromptSet("upright", ModelRef("ViT-S-32-alt", None), RewardSpec(goal), "CartPole"),
-    )
+    saved = ModelRef("ViT-S-32-alt", None, precision=Precision.FP32)
+    save_prompt_set(init_db(), PromptSet("upright", saved, RewardSpec(goal), "CartPole"))
     save_prompt_set(  # written for another environment: not offered for CartPole by default
         init_db(),
         PromptSet(
@@ -236,6 +237,8 @@ def test_start_from_a_saved_prompt_set(app: AppTest) -> None:
         "ViT-S-32-alt",
         goal,
     )
+    # Trained in auto precision (bf16/fp16 on a GPU), not the fp32 the set was saved with.
+    assert config.model.precision is Precision.AUTO
 
 
 def test_short_run_warns_about_long_intervals_and_scales_them(app: AppTest) -> None:

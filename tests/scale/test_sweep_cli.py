@@ -46,6 +46,47 @@ def test_sweep_takes_the_run_options_of_train_start(
         assert config["model"]["architecture"] == "ViT-S-32-alt"
 
 
+@pytest.mark.parametrize(
+    ("precision_args", "expected"), [((), "auto"), (("--precision", "bf16"), "bf16")]
+)
+def test_trials_from_fp32_prompt_sets_and_reward_files_take_the_chosen_precision(
+    data_dir: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+    precision_args: tuple[str, ...],
+    expected: str,
+) -> None:
+    """Every trial scores in the sweep's precision (auto unless --precision is given), not the
+    fp32 its prompt set or reward file was saved with; both stay as saved."""
+    from vlmrm_core.cli import main
+    from vlmrm_core.enums import Precision
+    from vlmrm_core.reward_file import read_reward_file, write_reward_file
+    from vlmrm_core.spec import ModelRef, RewardSpec
+    from vlmrm_core.store import PromptSet, get_prompt_set, get_run, init_db, save_prompt_set
+    from vlmrm_core.store.sweeps import sweep_run_ids
+
+    monkeypatch.setenv("VLMRM_HEARTBEAT_S", "600")
+    monkeypatch.setenv("VLMRM_MAX_RUNS", "1")
+    db = init_db()
+    busy_slot()
+    saved = ModelRef("ViT-S-32-alt", None, precision=Precision.FP32)
+    save_prompt_set(db, PromptSet("upright", saved, RewardSpec(("pole upright",))))
+    reward_file = data_dir / "balanced.json"
+    write_reward_file(reward_file, saved, RewardSpec(("pole balanced",)))
+    argv = [
+        "train", "sweep", "--env", "CartPole-v1", "--algo", "dqn", "--steps", "300",
+        "--prompt-set", "upright", "--reward", str(reward_file), "--eval-every", "0",
+        *precision_args,
+    ]  # fmt: skip
+    assert main(argv) == 0
+    sweep_id = int(capsys.readouterr().out.split()[-1])
+    models = [get_run(db, r).config["model"] for r in sweep_run_ids(db, sweep_id)]
+    assert len(models) == 2
+    assert {(m["architecture"], m["precision"]) for m in models} == {("ViT-S-32-alt", expected)}
+    assert get_prompt_set(db, "upright").model.precision is Precision.FP32
+    assert read_reward_file(reward_file).model.precision is Precision.FP32
+
+
 def test_start_and_sweep_share_one_definition_of_the_run_options() -> None:
     import argparse
 

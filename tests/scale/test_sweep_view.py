@@ -184,6 +184,8 @@ def test_launch_form_queues_a_local_sweep(data_dir: Path, monkeypatch: pytest.Mo
         ("cp-a", 0.0), ("cp-a", 0.5), ("cp-b", 0.0), ("cp-b", 0.5),
     ]  # fmt: skip
     assert {r.status for r in runs} == {"queued"} and {r.total_steps for r in runs} == {200}
+    # The sets are saved in fp32 (ModelRef's default); trials train in auto precision.
+    assert {r.config["model"]["precision"] for r in runs} == {"auto"}
     trials = app.dataframe[0].value  # the new sweep is selected in the view
     assert len(trials) == 4 and set(trials["status"]) == {"queued"}
 

@@ -92,6 +92,49 @@ def test_list_ends_with_the_host_of_each_run(capsys: pytest.CaptureFixture[str])
 
 
 @pytest.mark.usefixtures("data_dir")
+def test_list_shows_user_strings_escaped(capsys: pytest.CaptureFixture[str]) -> None:
+    from vlmrm_core.store import create_run, init_db
+
+    create_run(
+        init_db(),
+        name="\x1b[31mred\x1b[0m\nrun",
+        env_id="CartPole-v1\x1b[2J",
+        algo="dqn",
+        config={},
+        total_steps=9,
+    )
+    code, out, _ = run_cli(capsys, "train", "list")
+    assert code == 0 and "\x1b" not in out and out.count("\n") == 1  # one line, no raw escapes
+    assert out.rstrip("\n").endswith("CartPole-v1\\x1b[2J dqn  \\x1b[31mred\\x1b[0m\\nrun")
+
+
+@pytest.mark.usefixtures("data_dir")
+@pytest.mark.parametrize(
+    ("precision_args", "expected"), [((), "auto"), (("--precision", "bf16"), "bf16")]
+)
+def test_a_run_from_an_fp32_prompt_set_takes_the_chosen_precision(
+    capsys: pytest.CaptureFixture[str], precision_args: tuple[str, ...], expected: str
+) -> None:
+    """Training precision is a runtime choice: auto unless --precision is given, whatever the
+    prompt set was saved with (the set itself is left as it is)."""
+    from vlmrm_core.enums import Precision
+    from vlmrm_core.spec import ModelRef, RewardSpec
+    from vlmrm_core.store import PromptSet, get_prompt_set, get_run, init_db, save_prompt_set
+
+    engine = init_db()
+    saved = ModelRef("ViT-S-32-alt", None, precision=Precision.FP32)
+    save_prompt_set(engine, PromptSet("upright", saved, RewardSpec(("pole upright",))))
+    argv = ["train", "start", "--env", "CartPole-v1", "--algo", "dqn", "--steps", "10"]
+    code, out, err = run_cli(
+        capsys, *argv, "--prompt-set", "upright", *precision_args, "--no-launch"
+    )
+    assert code == 0, err
+    model = get_run(engine, int(out)).config["model"]
+    assert (model["architecture"], model["precision"]) == ("ViT-S-32-alt", expected)
+    assert get_prompt_set(engine, "upright").model.precision is Precision.FP32
+
+
+@pytest.mark.usefixtures("data_dir")
 @pytest.mark.parametrize(
     ("argv", "message"),
     [

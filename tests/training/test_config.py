@@ -7,8 +7,17 @@ from pathlib import Path
 
 import pytest
 
+from vlmrm_core.enums import Aspect, Precision, Resize
 from vlmrm_core.spec import ModelRef, RewardSpec
-from vlmrm_core.training.config import ConfigError, TrainConfig, paper_defaults, validate
+from vlmrm_core.store import PromptSet
+from vlmrm_core.training.config import (
+    ConfigError,
+    TrainConfig,
+    paper_defaults,
+    validate,
+    with_prompt_set,
+    with_reward,
+)
 
 
 def test_paper_defaults_cartpole_dqn() -> None:
@@ -43,7 +52,8 @@ def test_paper_defaults_humanoid_sac() -> None:
     assert (cfg.learning_starts, cfg.train_freq, cfg.gradient_steps) == (50_000, 100, 100)
     assert cfg.env_kwargs == {"terminate_when_unhealthy": False}
     assert cfg.reward is not None and cfg.reward.alpha == 0.0
-    assert cfg.model == ModelRef("ViT-bigG-14", "laion2b_s39b_b160k")
+    # The paper's weights, in the run's precision (auto: bf16/fp16 on a GPU, fp32 on a CPU).
+    assert cfg.model == ModelRef("ViT-bigG-14", "laion2b_s39b_b160k", precision=Precision.AUTO)
 
 
 def test_paper_defaults_other_algorithm_keeps_sb3_defaults() -> None:
@@ -108,3 +118,28 @@ def test_model_config_must_match_model_name(tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match="model must be 'tiny'"):
         validate(_ok(model_config=str(path)), check_env=False)
     validate(_ok(model_config=str(path), model=ModelRef("tiny", None)), check_env=False)
+
+
+# A prompt set saved in fp32 (as Prompt Lab sets on a CPU are), with non-default fitting.
+SAVED_MODEL = ModelRef(
+    "ViT-S-32-alt", None, aspect=Aspect.CENTER_CROP, precision=Precision.FP32, resize=Resize.PAPER
+)
+SAVED_REWARD = RewardSpec(("pole upright",), ("pole",), alpha=0.5)
+
+
+def test_a_prompt_set_brings_its_model_but_the_run_keeps_its_precision() -> None:
+    prompt_set = PromptSet("upright", SAVED_MODEL, SAVED_REWARD)
+    config = with_prompt_set(TrainConfig(), prompt_set)
+    assert config.model == SAVED_MODEL.replace(precision=Precision.AUTO)  # the default: auto
+    assert (config.prompt_set, config.reward) == ("upright", SAVED_REWARD)
+    chosen = TrainConfig(model=ModelRef(precision=Precision.BF16))  # `--precision bf16`
+    assert with_prompt_set(chosen, prompt_set).model.precision is Precision.BF16
+    assert prompt_set.model.precision is Precision.FP32  # the saved set is left as it is
+
+
+def test_a_reward_file_brings_its_model_but_the_run_keeps_its_precision() -> None:
+    config = with_reward(TrainConfig(), SAVED_MODEL, SAVED_REWARD)
+    assert config.model == SAVED_MODEL.replace(precision=Precision.AUTO)
+    assert config.reward == SAVED_REWARD and config.prompt_set is None
+    chosen = TrainConfig(model=ModelRef(precision=Precision.FP16))
+    assert with_reward(chosen, SAVED_MODEL, SAVED_REWARD).model.precision is Precision.FP16

@@ -14,6 +14,7 @@ import av
 import pytest
 from stable_baselines3 import DQN
 
+from vlmrm_core.enums import Precision
 from vlmrm_core.spec import ModelRef, RewardSpec
 from vlmrm_core.store import (
     PromptSet,
@@ -260,7 +261,9 @@ def test_prompt_set_is_copied_into_the_run(data_dir: Path) -> None:
     assert run.prompt_set_id == saved.id
     config = TrainConfig.from_dict(run.config)
     # Editing the set later must not change this run's reward: the stored config is complete.
-    assert config.model == saved.model and config.reward == saved.reward
+    # Its precision is the run's (auto by default), not the set's (see with_reward).
+    assert config.model == saved.model.replace(precision=Precision.AUTO)
+    assert config.reward == saved.reward
     assert config.prompt_set == "upright"
     with pytest.raises(ConfigError, match="no prompt set named 'nope'"):
         start_run(TrainConfig(prompt_set="nope"), launch=False)

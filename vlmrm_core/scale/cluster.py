@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import threading
 from collections.abc import Iterator
 from dataclasses import dataclass
 
@@ -76,6 +77,9 @@ def ray_session(address: str | None = None, num_cpus: int | None = None) -> Iter
         yield ray
         return
     runtime_env = {"env_vars": worker_env()}
+    # Ray Data (with pyarrow and pandas) takes seconds to import; ray.init mostly waits for the
+    # cluster's processes to start, so the import runs meanwhile instead of delaying the first job.
+    threading.Thread(target=_import_ray_data, name="import-ray-data", daemon=True).start()
     try:
         if address:
             ray.init(address=address, runtime_env=runtime_env, log_to_driver=False)
@@ -96,6 +100,12 @@ def ray_session(address: str | None = None, num_cpus: int | None = None) -> Iter
         yield ray
     finally:
         ray.shutdown()
+
+
+def _import_ray_data() -> None:
+    # Any failure is the job's to report, when it imports ray.data itself.
+    with contextlib.suppress(Exception):
+        import ray.data  # noqa: F401
 
 
 def cluster_resources() -> ClusterResources:

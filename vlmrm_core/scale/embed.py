@@ -279,7 +279,7 @@ def embed_with_ray(
         model: which model and preprocessing.
         batch_size: frames per actor call (and per forward pass).
         num_actors: actor pool size (default: one per GPU, or one per ``cpus_per_actor`` CPUs).
-        cpus_per_actor: CPUs each CPU actor reserves (default: up to 4, at most the cluster's).
+        cpus_per_actor: CPUs each CPU actor reserves (default: half the cluster's, 1 to 4).
         use_gpus: one GPU per actor (default: when the cluster has GPUs).
         progress: ``progress(done, total)`` after each batch written.
 
@@ -305,7 +305,10 @@ def embed_with_ray(
         remote_args: dict[str, Any] = {"num_gpus": 1, "num_cpus": 1}
         device, threads = "cuda", None
     else:
-        per_actor = cpus_per_actor or max(1.0, min(4.0, resources.cpus))
+        # At least two actors where there are two CPUs: two single-threaded processes embed
+        # ~10% faster than one with two threads (decoding and the forward pass overlap), and
+        # beyond four threads an actor gains little.
+        per_actor = cpus_per_actor or max(1.0, min(4.0, resources.cpus // 2))
         pool = num_actors or max(1, int(resources.cpus // per_actor))
         remote_args = {"num_cpus": per_actor}
         device, threads = "cpu", max(1, int(per_actor))

@@ -64,6 +64,9 @@ def sweep_points(
             (its own ``reward``, when no prompt set or reward file is given).
         prompt_sets: names of saved prompt sets; each one's model and reward are copied in.
         reward_files: reward files (``vlmrm_core.reward_file``); their model and reward too.
+            Trials keep ``base.model.precision`` either way (``auto`` unless chosen; see
+            :func:`~vlmrm_core.training.config.with_reward`), not the precision stored with
+            the set or file.
         alphas: values of α to sweep (empty: each reward keeps its own α).
         seeds: seeds per point: ``base.seed``, ``base.seed + 1``, …
         engine: store engine (to read prompt sets).
@@ -72,7 +75,7 @@ def sweep_points(
         One point per trial; ``config`` is the run's ``TrainConfig.to_dict()`` (a prompt set is
         already copied in, so a swept α is not overwritten when the run is queued).
     """
-    from vlmrm_core.training.config import validate, with_prompt_set
+    from vlmrm_core.training.config import validate, with_prompt_set, with_reward
 
     if seeds < 1:
         raise InvalidInputError("--seeds must be at least 1")
@@ -91,7 +94,7 @@ def sweep_points(
         from vlmrm_core.reward_file import read_reward_file
 
         loaded = read_reward_file(path)
-        sources.append((Path(path).stem, base.replace(model=loaded.model, reward=loaded.reward)))
+        sources.append((Path(path).stem, with_reward(base, loaded.model, loaded.reward)))
     if not sources:
         if base.reward is None:
             raise InvalidInputError(

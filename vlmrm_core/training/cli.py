@@ -120,8 +120,8 @@ def add_config_arguments(parser: argparse.ArgumentParser, reward: Any) -> None:
         "--precision",
         dest="reward_precision",
         choices=choices(Precision),
-        help="reward model precision of an inline reward (default auto: bf16, else fp16, on a "
-        "GPU; fp32 on a CPU); a prompt set or reward file brings its own",
+        help="reward model precision (default auto: bf16, else fp16, on a GPU; fp32 on a CPU); "
+        "also for a prompt set or reward file, whatever precision it was saved with",
     )
     reward.add_argument(
         "--reward-batching",
@@ -287,9 +287,11 @@ def cmd_list(args: argparse.Namespace) -> int:
         sweep = f"sweep {sweep_of[run.id]}" if run.id in sweep_of else "-"
         # Last, as it varies in length: the machine to look at when a run crashed elsewhere.
         host = f"  on {printable(run.host)}" if run.host else ""
+        # Names and ids come from users (the app, the store): shown, never obeyed as escapes.
         print(
             f"{run.id:>4}  {run.status:<9}  {run.steps_done:>9}/{run.total_steps:<9}  "
-            f"{sweep:<9}  {run.env_id} {run.algo}  {run.name}{extra}{host}"
+            f"{sweep:<9}  {printable(run.env_id)} {printable(run.algo)}  "
+            f"{printable(run.name)}{extra}{host}"
         )
     return 0
 
@@ -354,7 +356,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         return int(args.handler(args) or 0)
     except (ValueError, OSError) as exc:
-        print(f"vlmrm: error: {exc}", file=sys.stderr)
+        print(f"vlmrm: error: {printable(str(exc))}", file=sys.stderr)
         return 1
 
 

@@ -106,8 +106,8 @@ class TrainConfig:
     model: ModelRef = field(default_factory=lambda: ModelRef(precision=Precision.AUTO))
     """The CLIP reward model (architecture, weights, aspect, resampling, precision). Its
     precision defaults to ``auto``: bf16/fp16 where the worker's GPU supports it, fp32 on a CPU
-    (resolved when the worker loads the model, and named in the run's log; a prompt set or
-    reward file brings its own)."""
+    (resolved when the worker loads the model, and named in the run's log). A prompt set or
+    reward file brings the rest of the model but not its precision (:func:`with_reward`)."""
     reward: RewardSpec | None = None
     """What to reward; None only while a :attr:`prompt_set` is still to be copied in."""
     model_config: str | None = None
@@ -225,18 +225,40 @@ class TrainConfig:
         return kwargs, ignored
 
 
+def with_reward(config: TrainConfig, model: ModelRef, reward: RewardSpec) -> TrainConfig:
+    """Train on a saved reward (a prompt set's or a reward file's), in the run's own precision.
+
+    The saved model's precision is the one the reward was made with (usually fp32, on whatever
+    machine that was). For training it is a runtime choice instead: precisions change rewards
+    only by rounding, while bf16/fp16 is what lets a GPU score all envs' frames in one fast
+    batched call per step. So the run keeps its ``model.precision`` (``auto`` unless the user
+    chose one) and takes everything else (architecture, weights, aspect, resampling) from the
+    saved model. The saved prompt set or file itself is not changed.
+
+    Args:
+        config: The run's configuration.
+        model: The saved reward's model.
+        reward: The saved reward.
+
+    Returns:
+        A config with ``model`` (in ``config.model.precision``) and ``reward``.
+    """
+    return config.replace(model=model.replace(precision=config.model.precision), reward=reward)
+
+
 def with_prompt_set(config: TrainConfig, prompt_set: PromptSet) -> TrainConfig:
-    """Copy a saved prompt set's model and reward into the run's config.
+    """Copy a saved prompt set's model and reward into the run's config (see :func:`with_reward`:
+    the run's precision is kept).
 
     Args:
         config: The configuration (its ``prompt_set`` name is kept, for the record).
         prompt_set: A prompt set from the store.
 
     Returns:
-        A config whose ``model`` and ``reward`` are the prompt set's.
+        A config whose ``model`` (but for its precision) and ``reward`` are the prompt set's.
     """
-    return config.replace(
-        prompt_set=prompt_set.name, model=prompt_set.model, reward=prompt_set.reward
+    return with_reward(config, prompt_set.model, prompt_set.reward).replace(
+        prompt_set=prompt_set.name
     )
 
 
@@ -298,7 +320,8 @@ def paper_defaults(env_id: str, algo: str) -> TrainConfig:
             learning_starts=50_000,
             train_freq=100,
             gradient_steps=100,
-            model=ModelRef("ViT-bigG-14", "laion2b_s39b_b160k"),
+            # Only the weights change: the precision stays the run's (auto by default).
+            model=cfg.model.replace(architecture="ViT-bigG-14", pretrained="laion2b_s39b_b160k"),
         )
     return cfg
 
