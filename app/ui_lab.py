@@ -107,7 +107,7 @@ def frame_embeddings(
 
 
 def frame_grid(hashes: Sequence[str], captions: Sequence[str], width: int = THUMBNAIL_PX) -> None:
-    """Thumbnails side by side (wrapping), each with its caption (plain text).
+    """Thumbnails side by side (wrapping), each with its caption (plain text: escaped here).
 
     One element for the whole grid (the browser applies one message, not a block, its columns
     and an image each), and each thumbnail is made once per session: Prompt Lab redraws its
@@ -125,7 +125,7 @@ def frame_grid(hashes: Sequence[str], captions: Sequence[str], width: int = THUM
                     MAX_THUMBNAILS,
                 )
             )
-            shown.append(caption)
+            shown.append(md_escape(caption))  # captions render Markdown
         except OSError as exc:
             st.caption(md_escape(f"{caption}: image unavailable ({exc})"))
     if images:
