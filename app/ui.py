@@ -89,11 +89,22 @@ def model_picker(key: str) -> tuple[str, str] | None:
     choices = discover_models()
     labels = [c.label for c in choices] + [RANDOM_LABEL, CUSTOM_LABEL]
     picked = st.selectbox("Model", labels, key=f"{key}-model")
-    if not choices:
-        st.caption(NO_WEIGHTS_HELP.format(models_dir=get_settings().models_dir))
     if picked == RANDOM_LABEL:
-        arch = st.text_input("Architecture", "ViT-B-32", key=f"{key}-arch")
-        st.warning(UNTRAINED_WARNING, icon=":material/warning:")
+        # One line under the picker (its label already says the rewards are meaningless): on a
+        # machine without weights, the first thing a new user sees, the help and the warning in
+        # full pushed Prompt Lab's chart below the fold. They are one click away.
+        arch_key = f"{key}-arch"
+        shown = str(st.session_state.get(arch_key, "ViT-B-32")).strip() or "?"
+        with st.popover(
+            f"{shown}, untrained" + ("; no CLIP weights here" if not choices else ""),
+            icon=":material/warning:",
+            width="stretch",
+            help="Which architecture the random weights have, and how to add real weights.",
+        ):
+            arch = st.text_input("Architecture", "ViT-B-32", key=arch_key)
+            st.warning(UNTRAINED_WARNING, icon=":material/warning:")
+            if not choices:
+                st.markdown(NO_WEIGHTS_HELP.format(models_dir=get_settings().models_dir))
         return arch.strip(), ""
     if picked == CUSTOM_LABEL:
         arch = st.text_input("Architecture (open_clip name)", "ViT-B-32", key=f"{key}-custom-arch")
