@@ -133,3 +133,11 @@ def wait_idle(page, settle_ms: int = 400) -> None:
         quiet_checks = quiet_checks + 1 if busy == 0 else 0
         if time.monotonic() > deadline:
             raise TimeoutError("the Streamlit script kept running for 3 minutes")
+
+
+def type_text_area(page, label: str, text: str) -> None:
+    """Fill the text area labelled ``label`` and commit it (Ctrl+Enter), then wait for the rerun."""
+    box = page.get_by_role("textbox", name=label, exact=True)
+    box.fill(text)
+    box.press("Control+Enter")  # a text area commits on Ctrl+Enter (or on leaving it)
+    wait_idle(page)

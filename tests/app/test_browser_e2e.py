@@ -22,6 +22,7 @@ from tests.app._browser import (
     launch_chromium,
     new_page,
     streamlit_server,
+    type_text_area,
     wait_idle,
 )
 from vlmrm_core.store import current_labels, init_db
@@ -132,13 +133,6 @@ def choose(page, label: str, option: str) -> None:
     """Pick an option of a Streamlit selectbox by its label."""
     page.get_by_role("combobox", name=label).click()
     page.get_by_role("option", name=option).first.click()
-    wait_idle(page)
-
-
-def type_text_area(page, label: str, text: str) -> None:
-    box = page.get_by_role("textbox", name=label, exact=True)
-    box.fill(text)
-    box.press("Control+Enter")  # a text area commits on Ctrl+Enter (or on leaving it)
     wait_idle(page)
 
 

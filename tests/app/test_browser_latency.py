@@ -27,7 +27,14 @@ import numpy as np
 import pytest
 
 from tests.app import _browser
-from tests.app._browser import REPO, free_port, launch_chromium, new_page, streamlit_server
+from tests.app._browser import (
+    REPO,
+    free_port,
+    launch_chromium,
+    new_page,
+    streamlit_server,
+    type_text_area,
+)
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
@@ -131,14 +138,8 @@ def _measure_alpha_changes(url: str, n_frames: int, repeats: int) -> dict:
         page.add_init_script(KEY_CLOCK)
         page.goto(f"{url}/prompt_lab")
         wait_idle(page)
-        goal = page.get_by_role("textbox", name="Goal prompts (one per line)")
-        goal.fill("a red square")
-        goal.press("Control+Enter")
-        wait_idle(page)
-        baseline = page.get_by_role("textbox", name="Baseline prompts (one per line)")
-        baseline.fill("a square")
-        baseline.press("Control+Enter")
-        wait_idle(page)
+        type_text_area(page, "Goal prompts (one per line)", "a red square")
+        type_text_area(page, "Baseline prompts (one per line)", "a square")
         slider = page.get_by_role("slider").first
         alpha = float(slider.get_attribute("aria-valuenow") or 0)
         try:

@@ -14,7 +14,14 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from tests.app._browser import free_port, launch_chromium, new_page, streamlit_server, wait_idle
+from tests.app._browser import (
+    free_port,
+    launch_chromium,
+    new_page,
+    streamlit_server,
+    type_text_area,
+    wait_idle,
+)
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
@@ -59,10 +66,7 @@ def test_prompt_lab_chart_is_visible_without_weights(tmp_path: Path) -> None:
         page = new_page(browser, height=900, timeout_ms=180_000)
         page.goto(f"{url}/prompt_lab")
         wait_idle(page)
-        goal = page.get_by_role("textbox", name="Goal prompts (one per line)")
-        goal.fill("a red square")
-        goal.press("Control+Enter")
-        wait_idle(page)
+        type_text_area(page, "Goal prompts (one per line)", "a red square")
         chart = page.locator(".js-plotly-plot").first
         chart.wait_for(timeout=120_000)
         box = chart.bounding_box()
