@@ -235,8 +235,11 @@ def histogram_svg(
     finite = np.asarray(values, dtype=np.float64)
     finite = finite[np.isfinite(finite)]
     name = plain(value_name)
-    if finite.size == 0:
-        return f"<p>No finite {name} values to draw.</p>"
+    if finite.size == 0:  # still an SVG: st.image reads any other string as a file path
+        return (
+            f'<svg width="100%" height="{height}" role="img"><text x="0" y="16" font-size="13" '
+            f'fill="#555">No finite {name} values to draw.</text></svg>'
+        )
     counts, edges = np.histogram(finite, bins=bins)
     top = max(1, int(counts.max()))
     plot_h = height - 18  # room for the labels under the bars

@@ -96,7 +96,8 @@ def model_picker(key: str) -> tuple[str, str] | None:
         arch_key = f"{key}-arch"
         shown = str(st.session_state.get(arch_key, "ViT-B-32")).strip() or "?"
         with st.popover(
-            f"{shown}, untrained" + ("; no CLIP weights here" if not choices else ""),
+            # a button label renders Markdown: the typed architecture shows as typed
+            md_escape(f"{shown}, untrained" + ("; no CLIP weights here" if not choices else "")),
             icon=":material/warning:",
             width="stretch",
             help="Which architecture the random weights have, and how to add real weights.",

@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 from streamlit.testing.v1 import AppTest
 
+from app.text import md_escape
 from tests.app._pages import TINY, open_with_random_model, page_test
 from vlmrm_core.landscape import embed_dataset
 from vlmrm_core.reward_model import score_embeddings
@@ -254,3 +255,11 @@ def test_the_editor_reward_downloads_as_a_reward_file(db):
     assert sum("Download reward file" in label for label in labels) == 1
     at.text_area(key="lab-goal").input("  ").run()  # no valid reward: nothing to download
     assert not any("Download reward file" in str(b.proto) for b in at.get("download_button"))
+
+
+def test_random_init_notice_shows_the_typed_architecture_as_typed(db):
+    at = _open(db)
+    at.text_input(key="lab-arch").input("**ViT** [x](http://e.org)").run()  # an unknown name
+    labels = [b.proto.popover.label for b in at.get("popover")]
+    assert labels == [md_escape("**ViT** [x](http://e.org), untrained; no CLIP weights here")]
+    assert any("ViT" in e for e in _values(at, at.error))  # the load error names it
