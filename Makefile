@@ -20,7 +20,7 @@ $(STAMP): requirements.txt pyproject.toml
 install: $(STAMP)
 
 run: install
-	$(BIN)/streamlit run app/streamlit_app.py --server.address $(HOST) --server.port $(PORT)
+	$(BIN)/streamlit run vlmrm_studio/streamlit_app.py --server.address $(HOST) --server.port $(PORT)
 
 lint: install
 	$(BIN)/ruff check .
@@ -44,7 +44,7 @@ bench: install
 	@for b in bench/bench_*.py; do echo "== $$b"; $(BIN)/python $$b || exit 1; done
 
 screenshots: install
-	$(BIN)/python -m pytest tests/app/test_browser_e2e.py --screenshots-to docs/screenshots
+	$(BIN)/python -m pytest tests/studio/test_browser_e2e.py --screenshots-to docs/screenshots
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache

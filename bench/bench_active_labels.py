@@ -24,12 +24,12 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from tests._visible_object import PROMPTS, render_visible_object  # noqa: E402
-from vlmrm_core.active_labels import (  # noqa: E402
+from vlmrm_core.reward.active_labels import (  # noqa: E402
     held_out_curve,
     labels_to_reach,
     simulate_active_order,
 )
-from vlmrm_core.adaptation import (  # noqa: E402
+from vlmrm_core.reward.adaptation import (  # noqa: E402
     prior_direction,
     single_threaded_blas,
 )
@@ -47,8 +47,8 @@ def main() -> None:
     parser.add_argument("--device", default="cpu")
     args = parser.parse_args()
 
-    from vlmrm_core.embedding import encode_images, encode_texts
-    from vlmrm_core.models import load_model
+    from vlmrm_core.clip.embedding import encode_images, encode_texts
+    from vlmrm_core.clip.models import load_model
 
     started = time.perf_counter()
     clip = load_model(args.model, None, device=args.device)

@@ -1,9 +1,9 @@
 """Image-embedding throughput: our batched pipeline vs open_clip's stock pipeline, same frames.
 
 Stock: open_clip's PIL transform per image (resize + centre crop), fp32 model, batch 32.
-Ours: batched tensor preprocessing (`vlmrm_core.preprocess`), bf16 weights where the CPU has
+Ours: batched tensor preprocessing (`vlmrm_core.clip.preprocess`), bf16 weights where the CPU has
 native bf16 (AVX512-BF16/AMX), otherwise fp32, and the pre-packed forward pass
-(`vlmrm_core.packed_vit`); the "unpacked" row runs the same weights through open_clip's forward.
+(`vlmrm_core.clip.packed_vit`); the "unpacked" row runs the same weights through open_clip's forward.
 Also measures the machine's fp32 and bf16 GEMM rates and the fraction of the bf16 limit the
 encoder reaches (ViT-B-32 ≈ 8.8 GFLOP per image).
 
@@ -25,10 +25,10 @@ import numpy as np
 import torch
 from PIL import Image
 
-from vlmrm_core.embedding import encode_images
+from vlmrm_core.clip.embedding import encode_images
 
-# vlmrm_core.models installs the torchvision workaround before it imports open_clip.
-from vlmrm_core.models import bf16_supported, load_model, open_clip
+# vlmrm_core.clip.models installs the torchvision workaround before it imports open_clip.
+from vlmrm_core.clip.models import bf16_supported, load_model, open_clip
 
 GFLOP_PER_IMAGE = {"ViT-B-32": 8.8}
 

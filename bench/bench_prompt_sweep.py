@@ -13,9 +13,9 @@ import time
 import numpy as np
 import torch
 
-from vlmrm_core.embedding import embedding_dim
-from vlmrm_core.evaluation import prompt_sweep
-from vlmrm_core.models import load_model
+from vlmrm_core.clip.embedding import embedding_dim
+from vlmrm_core.clip.models import load_model
+from vlmrm_core.services.evaluation import prompt_sweep
 
 MODEL = "ViT-S-32-alt"
 N_FRAMES = 10_000

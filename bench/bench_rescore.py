@@ -14,10 +14,11 @@ from collections.abc import Callable
 import numpy as np
 import torch
 
-from vlmrm_core import landscape, rewards
-from vlmrm_core.models import ClipModel
-from vlmrm_core.reward_model import score_embeddings
-from vlmrm_core.spec import RewardSpec
+from vlmrm_core.clip.models import ClipModel
+from vlmrm_core.reward import math as rewards
+from vlmrm_core.reward.model import score_embeddings
+from vlmrm_core.reward.spec import RewardSpec
+from vlmrm_core.services import landscape
 
 N_FRAMES = 100_000
 DIM = 512
@@ -41,7 +42,7 @@ def best_time(function: Callable[[], object], repeats: int = REPEATS) -> tuple[f
 def cached_text_model(rng: np.random.Generator) -> ClipModel:
     """A ClipModel whose text cache already holds every prompt used here (no network, no
     weights: the model itself is never called)."""
-    from vlmrm_core.models import open_clip  # loaded after the torchvision workaround
+    from vlmrm_core.clip.models import open_clip  # loaded after the torchvision workaround
 
     prompts = (*GOALS, *BASELINES, *NEGATIVES)
     vectors = rng.standard_normal((len(prompts), DIM)).astype(np.float32)

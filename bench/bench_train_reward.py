@@ -26,9 +26,9 @@ os.environ.setdefault("PYGAME_HIDE_SUPPORT_PROMPT", "1")
 
 import numpy as np  # noqa: E402
 
-from vlmrm_core.models import load_model  # noqa: E402
-from vlmrm_core.reward_model import RewardModel  # noqa: E402
-from vlmrm_core.spec import RewardSpec  # noqa: E402
+from vlmrm_core.clip.models import load_model  # noqa: E402
+from vlmrm_core.reward.model import RewardModel  # noqa: E402
+from vlmrm_core.reward.spec import RewardSpec  # noqa: E402
 from vlmrm_core.training.config import TrainConfig  # noqa: E402
 from vlmrm_core.training.envs import make_run_vec_env  # noqa: E402
 from vlmrm_core.wrappers import CLIPRewardVecEnv  # noqa: E402

@@ -67,7 +67,7 @@ def embedded_visible_object(
 ) -> tuple[VisibleObjectFrames, np.ndarray, np.ndarray]:
     """The rendered frames, their image embeddings and three prompts' text embeddings under
     ``clip`` (computed once per process: embedding is the slow part)."""
-    from vlmrm_core.embedding import encode_images, encode_texts
+    from vlmrm_core.clip.embedding import encode_images, encode_texts
 
     key = (episodes, steps, seed)
     if key not in _EMBEDDED:

@@ -40,7 +40,7 @@ def data_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
 @pytest.fixture
 def cartpole_db(data_dir: Path):
     """A project database with a 9-point CartPole pole-angle sweep called ``cp9``."""
-    from vlmrm_core.sources.sweeps import cartpole_sweep
+    from vlmrm_core.sources.state_sweeps import cartpole_sweep
     from vlmrm_core.store import ingest_frames, init_db
 
     engine = init_db()
@@ -55,7 +55,7 @@ TINY_MODEL = "ViT-S-32-alt"
 @pytest.fixture(scope="session")
 def tiny_clip():
     """A random-init ViT-S-32-alt on CPU, shared by the whole session (read-only use)."""
-    from vlmrm_core.models import load_model
+    from vlmrm_core.clip.models import load_model
 
     return load_model(TINY_MODEL, None, device="cpu")
 

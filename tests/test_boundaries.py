@@ -59,7 +59,7 @@ def _package_of(path: Path) -> str:
 
 
 def _outside_store() -> list[Path]:
-    paths = [*CORE.rglob("*.py"), *(ROOT / "app").rglob("*.py")]
+    paths = [*CORE.rglob("*.py"), *(ROOT / "vlmrm_studio").rglob("*.py")]
     return sorted(p for p in paths if STORE not in p.parents and MIGRATIONS not in p.parents)
 
 

@@ -10,7 +10,7 @@ from pathlib import Path
 import gymnasium as gym
 import pytest
 
-from vlmrm_core import cli
+from vlmrm_core.cli import main as cli
 from vlmrm_core.errors import (
     CliError,
     InvalidInputError,

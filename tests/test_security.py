@@ -181,7 +181,7 @@ def test_no_torchscript_in_the_app(
 ) -> None:
     import torch
 
-    from vlmrm_core.models import ModelError, load_model
+    from vlmrm_core.clip.models import ModelError, load_model
 
     scripted = tmp_path / "ViT-S-32-alt-scripted.pt"
     torch.jit.save(torch.jit.script(torch.nn.Linear(2, 2)), str(scripted))
@@ -245,8 +245,8 @@ def test_uploads_land_in_the_models_folder_only_after_validation(
 ) -> None:
     import io
 
-    from app.uploads import _store
     from vlmrm_core.security import safe_file_stem, validate_policy_zip
+    from vlmrm_studio.widgets.uploads import _store
 
     folder = tmp_path / "models" / "policies"
     name = f"{safe_file_stem('../../evil name;rm -rf.zip')}.zip"

@@ -7,9 +7,10 @@ from pathlib import Path
 import pytest
 from streamlit.testing.v1 import AppTest
 
+from tests.studio._pages import page_path
 from vlmrm_core.store import dataset_frames, init_db
 
-FRAMES = Path(__file__).resolve().parents[1] / "app" / "views" / "frames.py"
+FRAMES = page_path("frames")
 SB3 = "Saved stable-baselines3 model (.zip)"
 
 

@@ -10,9 +10,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from vlmrm_core.cli import main
+from vlmrm_core.cli.main import main
 from vlmrm_core.frames import FrameRecord, pixel_hash
-from vlmrm_core.labeling import export_bytes
+from vlmrm_core.services.labeling import export_bytes
 from vlmrm_core.store import add_label, ingest_frames, init_db
 
 FORMULA = '=cmd|" /C calc"!A0'

@@ -2,7 +2,7 @@
 
 A dataset, frame, labeller or environment name such as ``**bold** [x](http://e.org)
 ![t](http://e.org/a.png)`` must not turn bold, become a link or load a remote image: every
-Markdown-rendering element gets it through ``app.text.md_escape``.
+Markdown-rendering element gets it through ``vlmrm_studio.widgets.text.md_escape``.
 """
 
 from __future__ import annotations
@@ -13,13 +13,13 @@ import numpy as np
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from app.text import md_escape
+from tests.studio._pages import page_path
 from vlmrm_core.frames import FrameRecord, pixel_hash
 from vlmrm_core.store import add_label, ingest_frames, init_db
+from vlmrm_studio.widgets.text import md_escape
 
 EVIL = "**bold** [x](http://e.org) ![t](http://e.org/a.png)"
 RAW_MARKUP = ("**bold**", "[x](http", "![t](http")
-VIEWS = Path(__file__).resolve().parents[1] / "app" / "views"
 MARKDOWN_ELEMENTS = ("markdown", "caption", "error", "success", "info", "warning", "toast")
 
 
@@ -55,7 +55,7 @@ def _evil_dataset(n: int = 3) -> list[str]:
 
 
 def _page(view: str) -> AppTest:
-    at = AppTest.from_file(str(VIEWS / f"{view}.py"), default_timeout=120)
+    at = AppTest.from_file(str(page_path(view)), default_timeout=120)
     at.session_state["current-dataset"] = EVIL
     return at
 

@@ -38,22 +38,22 @@ __all__ = [
 
 # name -> module that defines it (loaded lazily, on first attribute access)
 _EXPORTS = {
-    "ClipModel": "vlmrm_core.models",
-    "load_model": "vlmrm_core.models",
-    "ModelRef": "vlmrm_core.spec",
-    "RewardSpec": "vlmrm_core.spec",
-    "RewardModel": "vlmrm_core.reward_model",
-    "load_reward": "vlmrm_core.reward_file",
-    "save_reward": "vlmrm_core.reward_file",
+    "ClipModel": "vlmrm_core.clip.models",
+    "load_model": "vlmrm_core.clip.models",
+    "ModelRef": "vlmrm_core.reward.spec",
+    "RewardSpec": "vlmrm_core.reward.spec",
+    "RewardModel": "vlmrm_core.reward.model",
+    "load_reward": "vlmrm_core.reward.file",
+    "save_reward": "vlmrm_core.reward.file",
     "epic_distance": "vlmrm_core.metrics.epic",
 }
 
 if TYPE_CHECKING:
+    from vlmrm_core.clip.models import ClipModel, load_model
     from vlmrm_core.metrics.epic import epic_distance
-    from vlmrm_core.models import ClipModel, load_model
-    from vlmrm_core.reward_file import load_reward, save_reward
-    from vlmrm_core.reward_model import RewardModel
-    from vlmrm_core.spec import ModelRef, RewardSpec
+    from vlmrm_core.reward.file import load_reward, save_reward
+    from vlmrm_core.reward.model import RewardModel
+    from vlmrm_core.reward.spec import ModelRef, RewardSpec
 
 
 def __getattr__(name: str) -> Any:

@@ -45,7 +45,7 @@ class Precision(StrEnum):
     BF16 = "bf16"
     FP16 = "fp16"
     AUTO = "auto"
-    """Chosen when the model is loaded, for its device (``vlmrm_core.models.resolve_precision``):
+    """Chosen when the model is loaded, for its device (``vlmrm_core.clip.models.resolve_precision``):
     bf16 on a CUDA GPU that supports it, else fp16 on CUDA, fp32 on CPU. A loaded model (and a
     reward file saved from it) records the precision it resolved to."""
 

@@ -14,7 +14,7 @@ Where existing callers catch a built-in type, the error mixes it in, so ``except
 * :class:`CliError`: a command-line mistake.
 
 Other modules define their own subclasses next to the code that raises them (``ModelError``
-in :mod:`vlmrm_core.models`, ``PromptError`` in :mod:`vlmrm_core.embedding`, ``ConfigError`` in
+in :mod:`vlmrm_core.clip.models`, ``PromptError`` in :mod:`vlmrm_core.clip.embedding`, ``ConfigError`` in
 :mod:`vlmrm_core.training.config`, …).
 
 This module is a leaf: it imports nothing from ``vlmrm_core``, so every module can import it.

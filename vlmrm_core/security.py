@@ -206,7 +206,7 @@ def _sb3_policy_alias(entry: Any, observation_space: Any) -> str:
 
 
 CHECKPOINT_FILE_SUFFIXES = (".pt", ".pth", ".bin", ".safetensors")
-"""Checkpoint files the models folder offers (same list as ``vlmrm_core.models``)."""
+"""Checkpoint files the models folder offers (same list as ``vlmrm_core.clip.models``)."""
 
 POLICY_FILE_SUFFIXES = (".zip",)
 """Saved stable-baselines3 models offered by the rollout's policy picker."""

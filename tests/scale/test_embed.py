@@ -26,7 +26,7 @@ def _cached(engine: Any, key: str, hashes: list[str]) -> dict[str, np.ndarray]:
 
 
 def test_ray_embeddings_match_local_path(data_dir: Path, ray_cluster: Any, tiny_clip: Any) -> None:
-    from vlmrm_core.embedding import embed_frames
+    from vlmrm_core.clip.embedding import embed_frames
     from vlmrm_core.scale.embed import EmbedModel, embed_with_ray, iter_stored_items
     from vlmrm_core.store import init_db, load_pixels
 
@@ -76,7 +76,7 @@ def test_local_engine_skips_cached_frames(data_dir: Path, tiny_clip: Any) -> Non
 def test_killed_ray_embed_job_resumes_where_it_stopped(
     data_dir: Path, ray_address: str, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    from vlmrm_core.cli import main
+    from vlmrm_core.cli.main import main
     from vlmrm_core.scale.embed import EmbedModel
     from vlmrm_core.store import init_db
 
@@ -87,7 +87,7 @@ def test_killed_ray_embed_job_resumes_where_it_stopped(
     args = ["embed", "--dataset", "big", "--model", TINY_MODEL, "--pretrained", "random"]
     args += ["--engine", "ray", "--batch-size", "8"]
     job = subprocess.Popen(
-        [sys.executable, "-m", "vlmrm_core.cli", *args, "--address", ray_address],
+        [sys.executable, "-m", "vlmrm_core.cli.main", *args, "--address", ray_address],
         env={**os.environ, "VLMRM_DATA_DIR": str(data_dir)},
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,

@@ -10,9 +10,10 @@ import pytest
 from PIL import Image
 
 from tests.scale.conftest import make_dataset
-from vlmrm_core.cli import main
+from tests.studio._pages import page_path
+from vlmrm_core.cli.main import main
 
-PAGE = Path(__file__).resolve().parents[2] / "app" / "views" / "frames.py"
+PAGE = page_path("frames")
 
 
 def test_embed_files_locally_then_again_from_the_cache(

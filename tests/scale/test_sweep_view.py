@@ -12,8 +12,8 @@ from tests.conftest import TINY_MODEL
 
 
 def _page() -> None:
-    from app.ui import engine
-    from app.ui_sweeps import sweeps_section
+    from vlmrm_studio.views.train.grids import sweeps_section
+    from vlmrm_studio.widgets.common import engine
 
     sweeps_section(engine())
 
@@ -58,10 +58,10 @@ GOALS = ("pole vertically upright on top of the cart", "a red square", "cart at 
 def test_ranking_shows_epic_per_reward_and_its_rank_correlation(data_dir: Path, tiny_clip) -> None:
     from scipy.stats import spearmanr
 
-    from vlmrm_core.evaluation import evaluate_reward, labelled_frames
-    from vlmrm_core.landscape import embed_hashes
-    from vlmrm_core.sources.sweeps import cartpole_sweep
-    from vlmrm_core.spec import ModelRef, RewardSpec
+    from vlmrm_core.reward.spec import ModelRef, RewardSpec
+    from vlmrm_core.services.evaluation import evaluate_reward, labelled_frames
+    from vlmrm_core.services.landscape import embed_hashes
+    from vlmrm_core.sources.state_sweeps import cartpole_sweep
     from vlmrm_core.store import (
         add_label,
         add_run_metrics,
@@ -131,7 +131,7 @@ def test_ranking_shows_epic_per_reward_and_its_rank_correlation(data_dir: Path, 
 
 
 def _prompt_sets(db) -> None:
-    from vlmrm_core.spec import ModelRef, RewardSpec
+    from vlmrm_core.reward.spec import ModelRef, RewardSpec
     from vlmrm_core.store import PromptSet, save_prompt_set
 
     for name, env, goal in (
@@ -161,7 +161,7 @@ def _fill_form(app: AppTest) -> AppTest:
 
 @pytest.mark.slow
 def test_launch_form_queues_a_local_sweep(data_dir: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    from tests.app.test_train_page import busy_slot
+    from tests.studio.test_train_page import busy_slot
     from vlmrm_core.store import get_run, init_db
     from vlmrm_core.store.sweeps import list_sweeps, sweep_run_ids
 
@@ -194,9 +194,9 @@ def test_launch_form_queues_a_local_sweep(data_dir: Path, monkeypatch: pytest.Mo
 def test_launch_form_applies_the_per_user_quota(
     data_dir: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from app.auth import IDENTITY, Identity
     from vlmrm_core.store import init_db, list_runs
     from vlmrm_core.store.sweeps import list_sweeps
+    from vlmrm_studio.auth import IDENTITY, Identity
 
     monkeypatch.setenv("VLMRM_MAX_RUNS_PER_USER", "3")
     monkeypatch.setenv("VLMRM_MAX_RUNS", "1")

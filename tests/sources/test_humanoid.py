@@ -95,7 +95,7 @@ def test_named_poses_render_and_kneeling_is_lower(mujoco_renders: None) -> None:
 
 
 def test_camera_tracks_the_torso(mujoco_renders: None) -> None:
-    from vlmrm_core.envs import make_env
+    from vlmrm_core.envs.make import make_env
     from vlmrm_core.sources.rollouts import render_env_frame
 
     # make_env is the one entry point sources and training use for textured Humanoid.

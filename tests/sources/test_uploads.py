@@ -200,7 +200,7 @@ def _rgba_7000_png(path: Path) -> None:
 _PEAK_SCRIPT = """
 import io, os, resource, sys
 from PIL import Image
-from vlmrm_core.ingest import ingest_frames
+from vlmrm_core.store.ingest import ingest_frames
 from vlmrm_core.sources.uploads import iter_paths
 from vlmrm_core.store import init_db
 engine = init_db()

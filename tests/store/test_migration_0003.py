@@ -6,7 +6,7 @@ import json
 
 from sqlalchemy import Engine, text
 
-from vlmrm_core.spec import ModelRef, RewardSpec
+from vlmrm_core.reward.spec import ModelRef, RewardSpec
 from vlmrm_core.store import downgrade, get_engine, get_prompt_set, get_run, upgrade
 from vlmrm_core.training.config import TrainConfig
 

@@ -7,7 +7,7 @@ import threading
 import pytest
 from sqlalchemy import Engine
 
-from vlmrm_core.spec import ModelRef, RewardSpec, SpecError
+from vlmrm_core.reward.spec import ModelRef, RewardSpec, SpecError
 from vlmrm_core.store import (
     BuiltinPromptSetError,
     NotFoundError,

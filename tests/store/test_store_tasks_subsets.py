@@ -11,7 +11,7 @@ from sqlalchemy import Engine
 from tests.store.conftest import ALICE, BOB, RESEARCHER
 from vlmrm_core.errors import InvalidInputError
 from vlmrm_core.frames import FrameRecord, pixel_hash
-from vlmrm_core.labeling import LabelSession
+from vlmrm_core.services.labeling import LabelSession
 from vlmrm_core.store import add_label, current_labels, ingest_frames, update_dataset
 from vlmrm_core.store.tasks import (
     add_label_as,

@@ -9,7 +9,7 @@ from sqlalchemy import Engine, inspect, text
 
 from tests.store.conftest import ADMIN, ALICE, BOB, RESEARCHER
 from vlmrm_core.frames import FrameRecord, pixel_hash
-from vlmrm_core.labeling import LabelSession
+from vlmrm_core.services.labeling import LabelSession
 from vlmrm_core.store import add_label, current_labels, ingest_frames, undo_last_label
 from vlmrm_core.store.runs import create_run
 from vlmrm_core.store.tasks import (
@@ -214,7 +214,7 @@ def test_task_queue_overlap_review_stats_and_label_studio(
 
 
 def test_evaluation_uses_the_adjudicated_label(team: Engine, make_frame: MakeFrame) -> None:
-    from vlmrm_core.evaluation import labelled_frames
+    from vlmrm_core.services.evaluation import labelled_frames
     from vlmrm_core.store.tasks import set_adjudication
 
     frames = _dataset(team, make_frame, "cars", n=3)

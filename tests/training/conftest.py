@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from vlmrm_core.spec import ModelRef, RewardSpec
+from vlmrm_core.reward.spec import ModelRef, RewardSpec
 from vlmrm_core.training import jobs
 from vlmrm_core.training.config import TrainConfig
 

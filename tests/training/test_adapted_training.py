@@ -6,8 +6,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from vlmrm_core.reward_model import RewardModel
-from vlmrm_core.spec import ModelRef, RewardSpec
+from vlmrm_core.reward.model import RewardModel
+from vlmrm_core.reward.spec import ModelRef, RewardSpec
 from vlmrm_core.store import (
     PromptSet,
     dataset_frames,

@@ -16,7 +16,7 @@ import pytest
 from stable_baselines3 import DQN
 
 from vlmrm_core.frames import FrameRecord
-from vlmrm_core.spec import RewardSpec
+from vlmrm_core.reward.spec import RewardSpec
 from vlmrm_core.training.callbacks import (
     CancelCallback,
     CheckpointCallback,

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from vlmrm_core.cli import main
+from vlmrm_core.cli.main import main
 
 
 def run_cli(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:
@@ -118,7 +118,7 @@ def test_a_run_from_an_fp32_prompt_set_takes_the_chosen_precision(
     """Training precision is a runtime choice: auto unless --precision is given, whatever the
     prompt set was saved with (the set itself is left as it is)."""
     from vlmrm_core.enums import Precision
-    from vlmrm_core.spec import ModelRef, RewardSpec
+    from vlmrm_core.reward.spec import ModelRef, RewardSpec
     from vlmrm_core.store import PromptSet, get_prompt_set, get_run, init_db, save_prompt_set
 
     engine = init_db()
@@ -162,7 +162,7 @@ def test_unknown_run_ids(capsys: pytest.CaptureFixture[str]) -> None:
 def test_paper_defaults_flag() -> None:
     import argparse
 
-    from vlmrm_core.training.cli import add_train_commands, config_from_args
+    from vlmrm_core.cli.train import add_train_commands, config_from_args
 
     parser = argparse.ArgumentParser()
     add_train_commands(parser.add_subparsers())

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from vlmrm_core.enums import Aspect, Precision, Resize
-from vlmrm_core.spec import ModelRef, RewardSpec
+from vlmrm_core.reward.spec import ModelRef, RewardSpec
 from vlmrm_core.store import PromptSet
 from vlmrm_core.training.config import (
     ConfigError,

@@ -15,7 +15,7 @@ import pytest
 from stable_baselines3 import DQN
 
 from vlmrm_core.enums import Precision
-from vlmrm_core.spec import ModelRef, RewardSpec
+from vlmrm_core.reward.spec import ModelRef, RewardSpec
 from vlmrm_core.store import (
     PromptSet,
     create_run,
@@ -219,7 +219,7 @@ def test_this_host_is_the_hostname_and_a_boot_and_pid_namespace_digest() -> None
 
 
 def test_a_ray_trial_records_its_node_before_its_worker_claims(data_dir: Path) -> None:
-    from vlmrm_core.scale.sweeps import _claimable
+    from vlmrm_core.training.grids import _claimable
 
     engine = init_db()
     config = TrainConfig(reward=RewardSpec(("x",))).to_dict()

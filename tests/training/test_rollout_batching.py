@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 
 from vlmrm_core.enums import Precision
-from vlmrm_core.spec import RewardSpec
+from vlmrm_core.reward.spec import RewardSpec
 from vlmrm_core.store import get_run, init_db, run_metrics
 from vlmrm_core.training import jobs
 from vlmrm_core.training.config import ConfigError, TrainConfig, validate
@@ -57,7 +57,7 @@ def test_inline_rewards_default_to_auto_precision_and_stored_ones_keep_theirs() 
 
 
 def test_cli_options() -> None:
-    from vlmrm_core.training.cli import add_train_commands, config_from_args
+    from vlmrm_core.cli.train import add_train_commands, config_from_args
 
     parser = argparse.ArgumentParser()
     add_train_commands(parser.add_subparsers())

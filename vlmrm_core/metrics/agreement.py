@@ -282,7 +282,7 @@ def labeller_disagreements(
     min_spread: float = 0.0,
 ) -> pd.DataFrame:
     """Items whose current labels differ between labelers (not the frames where a reward and
-    the labels disagree: see :func:`vlmrm_core.evaluation.reward_label_mismatches`).
+    the labels disagree: see :func:`vlmrm_core.services.evaluation.reward_label_mismatches`).
 
     Args:
         labels_df: Long table (item, labeler, value), possibly with relabelling; see

@@ -8,7 +8,7 @@ broadcasts. With u and v the centred vectors scaled to unit (weighted) norm:
     ρ = Σ w u v,    1 − ρ = Σ w (u − v)² / 2,    D_ρ = sqrt((1 − ρ) / 2)
 
 The second identity gives the Pearson distance without cancellation near ρ = 1, and its terms
-are each state's share of 1 − ρ (:func:`vlmrm_core.evaluation.reward_label_mismatches`).
+are each state's share of 1 − ρ (:func:`vlmrm_core.services.evaluation.reward_label_mismatches`).
 
 Validation (finite values, names of the constant side in error messages) belongs to the callers
 that know what the inputs are; these functions only compute.

@@ -73,8 +73,8 @@ class EmbedModel:
 
 
 def model_identity(architecture: str, pretrained: str | None) -> str:
-    """``ClipModel.identity`` without loading the model (see ``vlmrm_core.models``)."""
-    from vlmrm_core.models import RANDOM_INIT_NAMES, file_sha256, is_checkpoint_path
+    """``ClipModel.identity`` without loading the model (see ``vlmrm_core.clip.models``)."""
+    from vlmrm_core.clip.models import RANDOM_INIT_NAMES, file_sha256, is_checkpoint_path
 
     tag = (pretrained or "").strip()
     if tag.lower() in RANDOM_INIT_NAMES:
@@ -159,7 +159,7 @@ def embed_local(
     Returns:
         Counts of new and already cached frames.
     """
-    from vlmrm_core.embedding import encode_images
+    from vlmrm_core.clip.embedding import encode_images
     from vlmrm_core.store import put_embeddings
 
     start = time.perf_counter()
@@ -250,7 +250,7 @@ class ClipEmbedActor:
         _check_identity(self.clip, model)
 
     def __call__(self, batch: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
-        from vlmrm_core.embedding import encode_images
+        from vlmrm_core.clip.embedding import encode_images
 
         frames = decode_frames(list(batch["image"]))
         vectors = encode_images(
@@ -378,7 +378,7 @@ def _read(source: FrameBytes) -> bytes:
 
 
 def _load(model: EmbedModel, device: str | None) -> Any:
-    from vlmrm_core.models import load_model
+    from vlmrm_core.clip.models import load_model
 
     return load_model(
         model.architecture, model.pretrained, device=device, precision=model.precision

@@ -5,7 +5,7 @@
 - :mod:`.sweeps`: CartPole pole-angle and MountainCar position sweeps (the paper's Fig. 2).
 - :mod:`.rollouts`: random or stable-baselines3 policies in any gymnasium env with rgb_array.
 - :mod:`.humanoid`: Humanoid-v5 rollouts and poses in the paper's textured scene and camera
-  (:mod:`.humanoid_scene`; environments are made by :func:`vlmrm_core.envs.make_env`).
+  (:mod:`.humanoid_scene`; environments are made by :func:`vlmrm_core.envs.make.make_env`).
 - :mod:`.textures`: the procedurally drawn, realistic MountainCar renderer.
 
 Every source yields one frame at a time and accepts ``progress(done, total_or_None, message)``.
@@ -13,6 +13,7 @@ Heavy dependencies (gymnasium, MuJoCo, PyAV, stable-baselines3) are imported onl
 runs, so importing this package is cheap.
 """
 
+from vlmrm_core.envs.textures import TexturedMountainCarRenderer, render_mountaincar
 from vlmrm_core.sources.humanoid import (
     PAPER_CAMERA,
     POSES,
@@ -29,8 +30,7 @@ from vlmrm_core.sources.rollouts import (
     rollout_env,
     rollout_frames,
 )
-from vlmrm_core.sources.sweeps import SWEEPS, cartpole_sweep, mountaincar_sweep
-from vlmrm_core.sources.textures import TexturedMountainCarRenderer, render_mountaincar
+from vlmrm_core.sources.state_sweeps import SWEEPS, cartpole_sweep, mountaincar_sweep
 from vlmrm_core.sources.uploads import SUPPORTED_EXTENSIONS, iter_paths, iter_upload, sniff_kind
 
 __all__ = [

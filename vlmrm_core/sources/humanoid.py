@@ -1,7 +1,7 @@
 """Humanoid (MuJoCo) frames in the scene and camera of Rocamonde et al. (2023).
 
 The scene and camera are in :mod:`.humanoid_scene` and the environment is made by
-:func:`vlmrm_core.envs.make_env`; this module renders rollouts in it (through :mod:`.rollouts`)
+:func:`vlmrm_core.envs.make.make_env`; this module renders rollouts in it (through :mod:`.rollouts`)
 and a few named poses set directly in ``qpos``.
 
 Rendering is headless: ``MUJOCO_GL=egl`` (Mesa's llvmpipe on a CPU-only machine) or
@@ -16,15 +16,15 @@ from typing import Any
 
 import numpy as np
 
-from vlmrm_core.envs import make_env
-from vlmrm_core.errors import InvalidInputError
-from vlmrm_core.frames import FrameRecord, ProgressCallback, Rejection
-from vlmrm_core.sources.humanoid_scene import (
+from vlmrm_core.envs.humanoid_scene import (
     HUMANOID_ENV_ID,
     PAPER_CAMERA,
     RENDER_SIZE,
     textured_humanoid_xml,
 )
+from vlmrm_core.envs.make import make_env
+from vlmrm_core.errors import InvalidInputError
+from vlmrm_core.frames import FrameRecord, ProgressCallback, Rejection
 from vlmrm_core.sources.rollouts import render_env_frame, rollout_env
 
 __all__ = [
@@ -99,7 +99,7 @@ def make_humanoid_env(
 ) -> Any:
     """Create a Humanoid env rendering ``rgb_array`` frames with the paper's camera.
 
-    A shorthand for :func:`vlmrm_core.envs.make_env` with the paper's camera also for the
+    A shorthand for :func:`vlmrm_core.envs.make.make_env` with the paper's camera also for the
     untextured scene.
 
     Args:

@@ -18,7 +18,7 @@ from typing import Any
 
 import numpy as np
 
-from vlmrm_core.envs import TEXTURED_FAMILIES, EnvError, env_family, make_env
+from vlmrm_core.envs.make import TEXTURED_FAMILIES, EnvError, env_family, make_env
 from vlmrm_core.errors import InvalidInputError
 from vlmrm_core.frames import FrameRecord, ProgressCallback, Rejection
 
@@ -398,7 +398,7 @@ def rollout_frames(
             model zip (PPO, A2C, DQN, SAC, TD3, DDPG), run with deterministic ``predict``.
         seed: Seed for the first reset and the action space: the same call gives the same
             frames. ``None`` gives a different rollout every time.
-        env_kwargs: Extra keyword arguments for :func:`vlmrm_core.envs.make_env`.
+        env_kwargs: Extra keyword arguments for :func:`vlmrm_core.envs.make.make_env`.
         textured: Draw MountainCar with the realistic renderer (:mod:`.textures`), or Humanoid
             in the textured scene with the paper's camera (:mod:`.humanoid`).
         progress: Optional ``progress(done, total, message)`` callback.

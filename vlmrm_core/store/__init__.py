@@ -152,14 +152,14 @@ __all__ = [
 ]
 
 if TYPE_CHECKING:  # resolved lazily at run time, see __getattr__
-    from vlmrm_core.ingest import IngestReport, ingest_frames
+    from vlmrm_core.store.ingest import IngestReport, ingest_frames
 
 
 def __getattr__(name: str) -> object:
-    # Imports live in vlmrm_core.ingest (files + the order of writes), which builds on this
+    # Imports live in vlmrm_core.store.ingest (files + the order of writes), which builds on this
     # package; the names stay importable from here for existing callers.
     if name in ("IngestReport", "ingest_frames"):
-        from vlmrm_core import ingest
+        from vlmrm_core.store import ingest
 
         return getattr(ingest, name)
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -2,7 +2,7 @@
 
 Frames are stored once per pixel hash, as PNG files under ``settings.frames_dir``; datasets refer
 to them through ``dataset_frames`` rows that carry the per-membership provenance. Imports (files
-and the order of writes) are :mod:`vlmrm_core.ingest`; this module holds their SQL
+and the order of writes) are :mod:`vlmrm_core.store.ingest`; this module holds their SQL
 (:func:`stored_frame_hashes`, :func:`add_frames_to_dataset`).
 
 Re-import semantics:
@@ -171,7 +171,7 @@ def add_frames_to_dataset(
 ) -> int:
     """Insert frame rows and memberships in one write transaction, all or nothing.
 
-    The SQL half of an import (:func:`vlmrm_core.ingest.ingest_frames` writes the files).
+    The SQL half of an import (:func:`vlmrm_core.store.ingest.ingest_frames` writes the files).
     Frames already stored (by a concurrent import, say) are skipped; memberships already in
     the dataset (same pixels and provenance, see the module docstring) are not added again.
 

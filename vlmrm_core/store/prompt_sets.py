@@ -1,7 +1,7 @@
 """Saved rewards ("prompt sets"): a model reference and a reward spec under a name.
 
-A prompt set holds a :class:`~vlmrm_core.spec.ModelRef` and a
-:class:`~vlmrm_core.spec.RewardSpec`; it copies none of their fields, so the reward is defined
+A prompt set holds a :class:`~vlmrm_core.reward.spec.ModelRef` and a
+:class:`~vlmrm_core.reward.spec.RewardSpec`; it copies none of their fields, so the reward is defined
 and validated in one place. Names starting with ``paper:`` are the built-in sets of the paper's
 prompts: they can be read and copied, but not overwritten or deleted.
 """
@@ -17,7 +17,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from vlmrm_core.errors import VlmrmError
-from vlmrm_core.spec import ModelRef, RewardSpec, SpecError
+from vlmrm_core.reward.spec import ModelRef, RewardSpec, SpecError
 from vlmrm_core.store._sql import NotFoundError
 from vlmrm_core.store.db import session_scope, transact
 from vlmrm_core.store.schema import PromptSet as PromptSetRow

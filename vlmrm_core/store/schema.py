@@ -166,7 +166,7 @@ class Embedding(Base):
 
 
 class PromptSet(Base):
-    """A saved reward: a model reference and a reward spec (``vlmrm_core.spec``), by name."""
+    """A saved reward: a model reference and a reward spec (``vlmrm_core.reward.spec``), by name."""
 
     __tablename__ = "prompt_sets"
 

@@ -2,8 +2,8 @@
 
 A :class:`TrainConfig` is stored as JSON in the ``training_runs.config`` column and read back by
 the worker process, so every field is a plain JSON value, except the reward model and reward,
-which are the project's one definition (:class:`~vlmrm_core.spec.ModelRef`,
-:class:`~vlmrm_core.spec.RewardSpec`) and are stored as their ``to_dict()``. Learning hyperparameters default to
+which are the project's one definition (:class:`~vlmrm_core.reward.spec.ModelRef`,
+:class:`~vlmrm_core.reward.spec.RewardSpec`) and are stored as their ``to_dict()``. Learning hyperparameters default to
 ``None``, meaning "stable-baselines3's own default for this algorithm"; :func:`paper_defaults`
 fills them with the settings of Rocamonde et al. (2023).
 """
@@ -20,7 +20,7 @@ import gymnasium as gym
 
 from vlmrm_core.enums import Precision, RewardBatching, choices
 from vlmrm_core.errors import VlmrmError
-from vlmrm_core.spec import ModelRef, RewardSpec, SpecError
+from vlmrm_core.reward.spec import ModelRef, RewardSpec, SpecError
 
 if TYPE_CHECKING:
     from vlmrm_core.store.prompt_sets import PromptSet
@@ -382,7 +382,7 @@ def validate(config: TrainConfig, *, check_env: bool = True) -> None:
 
 def _check_model(config: TrainConfig) -> None:
     """Catch unknown architectures and tags now rather than in the worker."""
-    from vlmrm_core.models import open_clip  # loaded after the torchvision workaround
+    from vlmrm_core.clip.models import open_clip  # loaded after the torchvision workaround
 
     if config.model_config is not None:
         return  # a custom architecture: known once registered (in the worker)
@@ -409,7 +409,7 @@ def register_model_config(path: str | Path) -> str:
     Returns:
         The architecture name it registers (the file's stem).
     """
-    from vlmrm_core.models import open_clip  # loaded after the torchvision workaround
+    from vlmrm_core.clip.models import open_clip  # loaded after the torchvision workaround
 
     path = Path(path)
     if not path.is_file():
@@ -424,7 +424,7 @@ def check_action_space(env_id: str, algo: str, env_kwargs: dict[str, Any] | None
     Raises:
         ConfigError: Unknown environment, or an action space the algorithm cannot handle.
     """
-    from vlmrm_core.envs import make_env
+    from vlmrm_core.envs.make import make_env
 
     try:
         env = make_env(env_id, render_mode=None, **(env_kwargs or {}))

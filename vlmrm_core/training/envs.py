@@ -9,8 +9,8 @@ import gymnasium as gym
 from stable_baselines3.common.vec_env import DummyVecEnv, SubprocVecEnv
 
 from vlmrm_core.enums import RewardBatching
-from vlmrm_core.envs import TEXTURED_FAMILIES, env_family
-from vlmrm_core.envs import make_env as make_env_for
+from vlmrm_core.envs.make import TEXTURED_FAMILIES, env_family
+from vlmrm_core.envs.make import make_env as make_env_for
 from vlmrm_core.training.config import TrainConfig
 from vlmrm_core.wrappers import CLIPRewardVecEnv, RewardFn, make_clip_vec_env
 

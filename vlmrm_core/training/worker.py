@@ -39,7 +39,7 @@ from stable_baselines3.common.logger import configure as configure_sb3_logger
 
 from vlmrm_core.enums import RewardBatching
 from vlmrm_core.frames import FrameRecord
-from vlmrm_core.reward_model import RewardModel
+from vlmrm_core.reward.model import RewardModel
 from vlmrm_core.store import (
     BeatOutcome,
     Engine,

@@ -1,0 +1,167 @@
+"""Training sweeps as Ray Tune trials on the session's local Ray cluster (CartPole, tiny CLIP)."""
+
+from __future__ import annotations
+
+import glob
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.training.conftest import TINY_CLIP
+
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture
+def tiny_model(tmp_path: Path) -> Path:
+    path = tmp_path / "vlmrm-tiny-test.json"
+    path.write_text(json.dumps(TINY_CLIP))
+    return path
+
+
+@pytest.fixture
+def fast_heartbeat(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("VLMRM_HEARTBEAT_S", "1")
+
+
+def sweep_args(tiny_model: Path, steps: int, *extra: str) -> list[str]:
+    return [
+        "train", "sweep", "--env", "CartPole-v1", "--algo", "dqn", "--steps", str(steps),
+        "--model", "vlmrm-tiny-test", "--pretrained", "random",
+        "--goal", "pole vertically upright on top of the cart", "--baseline", "pole and cart",
+        "--n-envs", "2", "--eval-every", "0", "--checkpoint-every", "100", "--log-every", "50",
+        "--learning-starts", "40", "--engine", "ray", *extra,
+    ]  # fmt: skip
+
+
+def test_two_by_two_sweep_runs_every_trial_as_a_linked_run(
+    data_dir: Path,
+    ray_address: str,
+    tiny_model: Path,
+    fast_heartbeat: None,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    from vlmrm_core.cli.main import main
+    from vlmrm_core.store import get_run, init_db, run_metrics
+    from vlmrm_core.store.sweeps import get_sweep, sweep_run_ids
+
+    argv = sweep_args(tiny_model, 200, "--alpha", "0", "--alpha", "0.5", "--seeds", "2")
+    argv += ["--model-config", str(tiny_model), "--address", ray_address, "--wait"]
+    assert main(argv) == 0
+    out = capsys.readouterr().out.strip().splitlines()
+    sweep_id = int(out[0])
+    assert out[-1] == f"sweep {sweep_id}: finished"
+
+    engine = init_db()
+    sweep = get_sweep(engine, sweep_id)
+    assert (sweep.status, sweep.engine, len(sweep.spec["points"])) == ("finished", "ray", 4)
+    runs = [get_run(engine, r) for r in sweep_run_ids(engine, sweep_id)]
+    assert len(runs) == 4
+    grid = {(r.config["reward"]["alpha"], r.config["seed"]) for r in runs}
+    assert grid == {(0.0, 0), (0.0, 1), (0.5, 0), (0.5, 1)}
+    for run in runs:
+        assert (run.status, run.sweep_id) == ("finished", sweep_id)
+        assert run.steps_done >= 200
+        metrics = run_metrics(engine, run.id)
+        assert len(metrics) >= 2 and metrics["step"].max() >= 150
+
+    assert main(["train", "list"]) == 0
+    listing = capsys.readouterr().out
+    lines = [line for line in listing.splitlines() if f"sweep {sweep_id}" in line]
+    assert len(lines) == 4 and all("finished" in line for line in lines)
+
+
+def test_killed_trial_worker_resumes_from_its_tune_checkpoint(
+    data_dir: Path, ray_address: str, tiny_model: Path, fast_heartbeat: None
+) -> None:
+    from vlmrm_core.store import get_run, init_db
+    from vlmrm_core.store.sweeps import get_sweep, sweep_run_ids
+    from vlmrm_core.training.jobs import log_path
+
+    argv = sweep_args(tiny_model, 600, "--alpha", "0.5")
+    argv += ["--model-config", str(tiny_model), "--address", ray_address, "--wait"]
+    driver = subprocess.Popen(
+        [sys.executable, "-m", "vlmrm_core.cli.main", *argv],
+        env={**os.environ, "VLMRM_DATA_DIR": str(data_dir)},
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        start_new_session=True,
+    )
+    try:
+        engine = init_db()
+        deadline = time.monotonic() + 300
+        tune_checkpoints: list[str] = []
+        run: Any = None
+        while time.monotonic() < deadline and driver.poll() is None:
+            runs = sweep_run_ids(engine, 1)
+            if runs:
+                run = get_run(engine, runs[0])
+                pattern = str(data_dir / "sweeps" / "sweep-1-1" / "*" / "checkpoint_*")
+                tune_checkpoints = glob.glob(pattern)
+                if tune_checkpoints and run.pid and run.steps_done < 600:
+                    break
+            time.sleep(0.1)
+        assert tune_checkpoints and run is not None, driver.stdout.read() if driver.stdout else ""
+        killed_at = run.steps_done
+        os.kill(run.pid, signal.SIGKILL)  # the trial's worker dies mid-training
+        out, _ = driver.communicate(timeout=400)
+    finally:
+        if driver.poll() is None:
+            os.killpg(driver.pid, signal.SIGKILL)
+    assert driver.returncode == 0, out
+    assert out.strip().splitlines()[-1] == "sweep 1: finished"
+    assert get_sweep(engine, 1).status == "finished"
+    run = get_run(engine, run.id)
+    assert (run.status, run.steps_done >= 600) == ("finished", True)
+    log = log_path(run).read_text()
+    assert "resumed from model_" in log, log[-2000:]
+    assert killed_at < 600
+
+
+def test_local_sweep_cancel_resume_and_wait(
+    data_dir: Path,
+    tiny_model: Path,
+    fast_heartbeat: None,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    from vlmrm_core.cli.main import main
+    from vlmrm_core.store import get_run, init_db
+    from vlmrm_core.store.sweeps import get_sweep, sweep_run_ids
+    from vlmrm_core.training import jobs
+
+    monkeypatch.setenv("VLMRM_MAX_RUNS", "1")
+    before = set(jobs._children)
+    try:
+        argv = sweep_args(tiny_model, 100, "--seeds", "2", "--model-config", str(tiny_model))
+        argv[argv.index("ray")] = "local"
+        assert main(argv) == 0
+        sweep_id = int(capsys.readouterr().out.strip())
+        engine = init_db()
+        runs = sweep_run_ids(engine, sweep_id)
+        assert len(runs) == 2
+        assert main(["train", "sweep", "cancel", str(sweep_id)]) == 0
+        assert get_sweep(engine, sweep_id).status == "cancelled"
+        # the queued trial is cancelled at once (the running one stops after a checkpoint)
+        assert get_run(engine, runs[1]).status == "cancelled"
+
+        assert main(["train", "sweep", "resume", str(sweep_id), "--wait"]) == 0
+        out = capsys.readouterr().out.strip().splitlines()
+        assert out[-1] == f"sweep {sweep_id}: finished"
+        assert [get_run(engine, r).status for r in runs] == ["finished", "finished"]
+        assert main(["train", "sweep", "resume", str(sweep_id)]) == 1
+        assert "only cancelled or failed sweeps resume" in capsys.readouterr().err
+    finally:
+        for pid in set(jobs._children) - before:
+            proc = jobs._children.pop(pid)
+            if proc.poll() is None:
+                os.kill(pid, signal.SIGKILL)
+                proc.wait(10)

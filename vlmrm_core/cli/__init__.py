@@ -1,0 +1,1 @@
+"""The ``vlmrm`` console script: one module per command group."""

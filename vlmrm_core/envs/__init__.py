@@ -1,0 +1,1 @@
+"""Environments: the one ``make_env`` and the textured MountainCar / Humanoid renderers."""

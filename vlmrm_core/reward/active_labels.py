@@ -1,0 +1,426 @@
+"""Labels where they matter most: a "most informative first" labelling order.
+
+A label is worth most where the candidate rewards disagree (it decides between them), where a
+reward is unsure (its value is near the success/failure boundary), and where nothing similar
+has been labelled yet. :func:`informativeness` scores the first two from reward vectors alone
+(no labels needed), and :func:`informative_order` walks the cached embeddings k-center greedy
+style, trading that score against the distance to everything already chosen or labelled, so
+the order covers the embedding space instead of piling up near-duplicates.
+
+:func:`simulate_active_order` replays the Label page's loop (label a batch, refit the adapted
+reward, re-rank) against known labels, for tests and ``bench/bench_active_labels.py``;
+:func:`separation_estimate` tells the Evaluate page whether two prompt sets' EPIC intervals still
+overlap and roughly how many labels would separate them.
+
+Pure functions on numpy arrays.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+
+import numpy as np
+
+from vlmrm_core.metrics import ConstantRewardError, evaluate_epic
+from vlmrm_core.reward.adaptation import MIN_LABELS, AdaptationError, fit_adapted
+
+__all__ = [
+    "SeparationEstimate",
+    "boundary_closeness",
+    "informative_order",
+    "informative_queue",
+    "informativeness",
+    "labels_to_reach",
+    "normalised_ranks",
+    "rank_disagreement",
+    "separation_estimate",
+    "simulate_active_order",
+    "held_out_curve",
+]
+
+
+def normalised_ranks(values: np.ndarray) -> np.ndarray:
+    """Ranks scaled to [0, 1] (ties get their average rank); 0.5 everywhere for N = 1."""
+    v = np.asarray(values, dtype=np.float64)
+    n = v.shape[-1]
+    if n <= 1:
+        return np.full(v.shape, 0.5)
+    order = np.argsort(v, kind="stable")
+    ranks = np.empty(n)
+    ranks[order] = np.arange(n, dtype=np.float64)
+    # Average ranks over ties so equal rewards count as equal.
+    sorted_v = v[order]
+    starts = np.flatnonzero(np.r_[True, sorted_v[1:] != sorted_v[:-1]])
+    ends = np.r_[starts[1:], n]
+    for s, e in zip(starts, ends, strict=True):
+        if e - s > 1:
+            ranks[order[s:e]] = (s + e - 1) / 2.0
+    return ranks / (n - 1)
+
+
+def rank_disagreement(reward_sets: Sequence[np.ndarray]) -> np.ndarray:
+    """How much several rewards disagree about each frame's rank, in [0, 1].
+
+    Args:
+        reward_sets: K ≥ 2 reward vectors over the same N frames.
+
+    Returns:
+        N values: twice the standard deviation of the frame's normalised ranks (1 when half
+        the rewards put it first and half last, 0 when all agree).
+    """
+    if len(reward_sets) < 2:
+        raise ValueError("rank disagreement needs at least two rewards")
+    ranks = np.stack([normalised_ranks(r) for r in reward_sets])
+    return np.clip(2.0 * ranks.std(axis=0), 0.0, 1.0)
+
+
+def boundary_closeness(rewards: np.ndarray, threshold: float | None = None) -> np.ndarray:
+    """How close each frame is to the reward's success/failure boundary, in [0, 1].
+
+    Measured in ranks, so it is the same for any monotone rescaling of the reward: 1 at the
+    boundary, falling linearly to 0 at the farther end of the ranking.
+
+    Args:
+        rewards: N rewards.
+        threshold: the reward value at the boundary (e.g. 0.5 for an adapted reward, which
+            predicts the label); None puts it at the median.
+
+    Returns:
+        N closeness values.
+    """
+    r = np.asarray(rewards, dtype=np.float64)
+    ranks = normalised_ranks(r)
+    if threshold is None or r.size < 2:
+        q = 0.5
+    else:  # the threshold's rank on the same [0, 1] scale, interpolated between frames
+        q = float(np.interp(threshold, np.sort(r), np.linspace(0.0, 1.0, r.size)))
+    reach = max(q, 1.0 - q)
+    return np.clip(1.0 - np.abs(ranks - q) / reach, 0.0, 1.0)
+
+
+def informativeness(
+    reward_sets: Sequence[np.ndarray],
+    *,
+    adapted: np.ndarray | None = None,
+    adapted_threshold: float = 0.5,
+    weights: tuple[float, float, float] = (1.0, 1.0, 2.0),
+) -> np.ndarray:
+    """How much a label of each frame would tell, from rewards alone, in [0, 1].
+
+    The weighted mean of: the saved prompt sets' rank disagreement (when there are two or
+    more), their mean closeness to the median boundary, and the adapted reward's closeness to
+    its boundary (its rewards predict the label, so the boundary is ``adapted_threshold``).
+
+    Args:
+        reward_sets: rewards of the saved prompt sets (any number, each N values).
+        adapted: rewards of the adapted reward fitted on the labels so far, if any.
+        adapted_threshold: the adapted reward's boundary.
+        weights: weights of (disagreement, prompt boundary, adapted boundary).
+
+    Returns:
+        N values; all 0.5 when nothing is known.
+    """
+    parts: list[tuple[float, np.ndarray]] = []
+    if len(reward_sets) >= 2:
+        parts.append((weights[0], rank_disagreement(reward_sets)))
+    if len(reward_sets) >= 1:
+        closeness = np.mean([boundary_closeness(r) for r in reward_sets], axis=0)
+        parts.append((weights[1], closeness))
+    if adapted is not None:
+        parts.append((weights[2], boundary_closeness(adapted, adapted_threshold)))
+    if not parts:
+        raise ValueError("informativeness needs at least one reward vector")
+    total = sum(w for w, _ in parts)
+    return np.asarray(sum(w * p for w, p in parts) / total, dtype=np.float64)
+
+
+def informative_order(
+    embeddings: np.ndarray,
+    scores: np.ndarray,
+    *,
+    labelled: np.ndarray | None = None,
+    coverage: float = 1.0,
+    greedy_limit: int = 2000,
+) -> np.ndarray:
+    """The unlabelled frames, most informative first, spread over the embedding space.
+
+    k-center greedy weighted by informativeness: the next frame maximises
+    ``(distance to the nearest chosen or labelled frame)^coverage × (0.25 + score)``, with the
+    cosine distance between the normalised embeddings. Exact duplicates of a chosen frame
+    (distance 0) therefore come last. After ``greedy_limit`` picks the rest follow by score.
+
+    Args:
+        embeddings: N×D L2-normalised embeddings.
+        scores: N informativeness values in [0, 1] (:func:`informativeness`).
+        labelled: N booleans, frames already labelled (they seed the coverage, and are left out).
+        coverage: exponent of the distance term (0: by score only; larger: coverage first).
+        greedy_limit: greedy picks before falling back to the score order (bounds the cost,
+            O(greedy_limit · N · D)).
+
+    Returns:
+        Indices of the unlabelled frames, in the order to label them.
+    """
+    x = np.asarray(embeddings, dtype=np.float32)
+    u = np.asarray(scores, dtype=np.float64)
+    n = x.shape[0]
+    if x.ndim != 2 or u.shape != (n,):
+        raise ValueError(f"{x.shape[0]} embeddings for {u.size} scores")
+    done = np.zeros(n, bool) if labelled is None else np.asarray(labelled, bool).copy()
+    if done.shape != (n,):
+        raise ValueError(f"labelled mask has {done.size} entries for {n} frames")
+    nearest = np.full(n, 2.0)  # cosine distance lies in [0, 2]
+    seeds = np.flatnonzero(done)
+    for start in range(0, seeds.size, 1024):
+        block = x[seeds[start : start + 1024]]
+        nearest = np.minimum(nearest, (1.0 - x @ block.T).min(axis=1))
+    nearest = np.maximum(nearest, 0.0)
+    weight = 0.25 + u
+    order: list[int] = []
+    remaining = int((~done).sum())
+    for _ in range(min(remaining, greedy_limit)):
+        value = np.where(done, -np.inf, (nearest**coverage) * weight)
+        i = int(np.argmax(value))
+        if nearest[i] <= 0.0 and coverage > 0:
+            break  # only duplicates of chosen frames are left
+        order.append(i)
+        done[i] = True
+        nearest = np.minimum(nearest, np.maximum(1.0 - x @ x[i], 0.0))
+    rest = np.flatnonzero(~done)
+    rest = rest[np.argsort(-u[rest], kind="stable")]
+    return np.concatenate([np.asarray(order, dtype=np.int64), rest.astype(np.int64)])
+
+
+def simulate_active_order(
+    embeddings: np.ndarray,
+    labels: np.ndarray,
+    reward_sets: Sequence[np.ndarray],
+    *,
+    groups: np.ndarray | None = None,
+    prior: np.ndarray | None = None,
+    batch_size: int = 8,
+    budget: int | None = None,
+    coverage: float = 1.0,
+    seed: int = 0,
+) -> np.ndarray:
+    """Replay "most informative first" labelling against known labels.
+
+    Each round takes the next ``batch_size`` frames of :func:`informative_order`, reveals their
+    labels, refits the adapted reward on all labels so far (once there are enough of both
+    kinds), and re-ranks the rest with its boundary as an extra signal — what the Label page
+    does as labels arrive.
+
+    Args:
+        embeddings: N×D embeddings of the pool.
+        labels: N labels (only revealed for chosen frames).
+        reward_sets: the saved prompt sets' rewards on the pool.
+        groups: N group ids for the refit's inner cross-validation.
+        prior: the prompt's direction for the adapted reward (None: plain probe).
+        batch_size: labels per round.
+        budget: stop after this many labels (default: all frames).
+        coverage: see :func:`informative_order`.
+        seed: inner cross-validation seed.
+
+    Returns:
+        The frames in the order they were labelled.
+    """
+    x = np.asarray(embeddings, dtype=np.float64)
+    y = np.asarray(labels, dtype=np.float64)
+    n = len(y)
+    budget = n if budget is None else min(budget, n)
+    labelled = np.zeros(n, bool)
+    sequence: list[int] = []
+    adapted: np.ndarray | None = None
+    while len(sequence) < budget:
+        scores = (
+            informativeness(reward_sets, adapted=adapted)
+            if reward_sets or adapted is not None
+            else np.full(n, 0.5)
+        )
+        take = informative_order(x, scores, labelled=labelled, coverage=coverage)
+        take = take[: min(batch_size, budget - len(sequence))]
+        sequence.extend(int(i) for i in take)
+        labelled[take] = True
+        chosen = np.asarray(sequence)
+        if len(chosen) >= MIN_LABELS and float(np.ptp(y[chosen])) > 0:
+            try:
+                fit = fit_adapted(
+                    x[chosen],
+                    y[chosen],
+                    prior,
+                    groups=None if groups is None else np.asarray(groups)[chosen],
+                    seed=seed,
+                )
+                adapted = fit.predict(x)
+            except AdaptationError:
+                adapted = None
+    return np.asarray(sequence, dtype=np.int64)
+
+
+def held_out_curve(
+    embeddings: np.ndarray,
+    labels: np.ndarray,
+    groups: np.ndarray,
+    prior: np.ndarray | None,
+    order: np.ndarray,
+    sizes: Sequence[int],
+    test: np.ndarray,
+    *,
+    seed: int = 0,
+) -> list[float | None]:
+    """Held-out EPIC of the adapted reward fitted on the first ``n`` frames of ``order``, for each
+    ``n`` in ``sizes``: how fast a labelling order pays off (``test`` frames are never fitted on).
+
+    Args:
+        embeddings: N×D normalised image embeddings.
+        labels: N labels.
+        groups: N group ids (episodes) for the inner cross-validation.
+        prior: the prompt's direction, or None for the plain probe.
+        order: indices into the N frames, in labelling order.
+        sizes: label counts to evaluate at.
+        test: indices of the held-out frames.
+        seed: inner cross-validation seed.
+    """
+    from vlmrm_core.reward.adaptation import held_out_metrics
+
+    out: list[float | None] = []
+    for n in sizes:
+        chosen = np.asarray(order)[:n]
+        fit = fit_adapted(
+            embeddings[chosen], labels[chosen], prior, groups=groups[chosen], seed=seed
+        )
+        out.append(
+            held_out_metrics(fit.predict(embeddings[test]), labels[test], n_boot=0).epic_distance
+        )
+    return out
+
+
+def labels_to_reach(
+    sizes: Sequence[int], epics: Sequence[float | None], target: float
+) -> int | None:
+    """The smallest label count whose EPIC distance is at most ``target`` (None: never)."""
+    for size, epic in zip(sizes, epics, strict=True):
+        if epic is not None and epic <= target:
+            return int(size)
+    return None
+
+
+@dataclass(frozen=True)
+class SeparationEstimate:
+    """Whether two rewards' EPIC intervals overlap, and how many labels would separate them."""
+
+    epic_a: float
+    ci_a: tuple[float, float]
+    epic_b: float
+    ci_b: tuple[float, float]
+    n_labels: int
+    overlap: bool
+    labels_needed: int | None
+    """Total labels at which the intervals would just stop overlapping (intervals shrink as
+    1/√n); None when the two EPIC distances are equal. Equal to ``n_labels`` when they no
+    longer overlap."""
+
+    @property
+    def more_labels(self) -> int | None:
+        """Labels to add (0 when already separated)."""
+        if self.labels_needed is None:
+            return None
+        return max(0, self.labels_needed - self.n_labels)
+
+
+def separation_estimate(
+    rewards_a: np.ndarray,
+    rewards_b: np.ndarray,
+    labels: np.ndarray,
+    *,
+    n_boot: int = 1000,
+    seed: int = 0,
+) -> SeparationEstimate:
+    """Do two rewards' EPIC 95% intervals overlap, and roughly how many labels would part them?
+
+    Each interval's half-widths shrink about as 1/√n, so with a gap Δ between the EPIC
+    distances and the facing half-widths h_a, h_b at n labels, they stop overlapping near
+    n·((h_a + h_b)/Δ)². A rough guide for planning labelling, not a test.
+
+    Raises:
+        ConstantRewardError: constant labels or rewards, or too few of one label kind.
+    """
+    a = evaluate_epic(rewards_a, labels, n_boot=n_boot, seed=seed)
+    b = evaluate_epic(rewards_b, labels, n_boot=n_boot, seed=seed)
+    if a.ci_low is None or b.ci_low is None or a.ci_high is None or b.ci_high is None:
+        raise ConstantRewardError("no bootstrap interval", side="bootstrap")
+    n = a.n
+    low, high = (a, b) if a.epic_distance <= b.epic_distance else (b, a)
+    overlap = low.ci_high >= high.ci_low  # type: ignore[operator]
+    gap = high.epic_distance - low.epic_distance
+    if gap <= 0:
+        needed = None
+    elif not overlap:
+        needed = n
+    else:
+        widths = (low.ci_high - low.epic_distance) + (high.epic_distance - high.ci_low)  # type: ignore[operator]
+        needed = int(math.ceil(n * (widths / gap) ** 2))
+    return SeparationEstimate(
+        a.epic_distance,
+        (a.ci_low, a.ci_high),
+        b.epic_distance,
+        (b.ci_low, b.ci_high),
+        n,
+        overlap,
+        needed,
+    )
+
+
+def informative_queue(
+    queue: Sequence[str],
+    hashes: Sequence[str],
+    embeddings: np.ndarray,
+    reward_sets: Sequence[np.ndarray],
+    *,
+    labels: Mapping[str, float] | None = None,
+    prior: np.ndarray | None = None,
+    coverage: float = 1.0,
+    seed: int = 0,
+) -> list[str]:
+    """A labeler's queue reordered "most informative first" (the Label page's third order).
+
+    Args:
+        queue: the frames left for this labeler (from ``label_queue``), any order.
+        hashes: the dataset's distinct frame hashes, row i of ``embeddings`` and of each reward.
+        embeddings: len(hashes)×D cached embeddings.
+        reward_sets: the saved prompt sets' rewards on those frames.
+        labels: consensus labels so far (hash → value): labelled frames seed the coverage and,
+            with both kinds present, fit the adapted reward whose boundary is used too.
+        prior: the prompt's direction for that adapted reward (None: plain probe).
+        coverage: see :func:`informative_order`.
+        seed: inner cross-validation seed.
+
+    Returns:
+        The queue's frames, most informative first; frames without an embedding keep their
+        order at the end.
+    """
+    row = {h: i for i, h in enumerate(hashes)}
+    x = np.asarray(embeddings, dtype=np.float64)
+    labels = dict(labels or {})
+    labelled = np.zeros(len(hashes), bool)
+    known = [(row[h], v) for h, v in labels.items() if h in row]
+    adapted = None
+    if known:
+        idx = np.array([i for i, _ in known])
+        values = np.array([v for _, v in known], dtype=np.float64)
+        labelled[idx] = True
+        if len(idx) >= MIN_LABELS and float(np.ptp(values)) > 0:
+            adapted = fit_adapted(x[idx], values, prior, seed=seed).predict(x)
+    pending = [h for h in queue if h in row]
+    candidates = np.zeros(len(hashes), bool)
+    candidates[[row[h] for h in pending]] = True
+    # Frames neither pending nor labelled (e.g. enough labels from others) take no part.
+    excluded = ~candidates & ~labelled
+    if reward_sets or adapted is not None:
+        scores = informativeness(reward_sets, adapted=adapted)
+    else:
+        scores = np.full(len(hashes), 0.5)
+    order = informative_order(x, scores, labelled=labelled | excluded, coverage=coverage)
+    ordered = [hashes[i] for i in order if candidates[i]]
+    return ordered + [h for h in queue if h not in row]

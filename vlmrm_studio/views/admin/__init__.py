@@ -1,0 +1,1 @@
+"""The Admin page and its sections."""

@@ -1,0 +1,1 @@
+"""The Frames page and its sections."""

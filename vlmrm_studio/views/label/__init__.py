@@ -1,0 +1,1 @@
+"""The Label page and its sections."""

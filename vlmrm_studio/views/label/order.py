@@ -1,0 +1,142 @@
+"""Label page: the labelling order (random, sequential, most informative first).
+
+"Most informative first" ranks the dataset's frames with
+:func:`vlmrm_core.reward.active_labels.informative_order`: frames where the saved prompt sets disagree
+most in rank or sit nearest their decision boundary (and nearest the adapted reward's boundary,
+when an adapted prompt set is among them), spread over the cached embeddings by k-center greedy
+coverage, frames already labelled seeding the coverage. The ranking is computed when the order is
+picked (or re-ranked on request), not after every label. Display only.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+import streamlit as st
+
+from vlmrm_core.enums import RewardKind
+from vlmrm_core.errors import VlmrmError
+from vlmrm_core.reward.active_labels import informative_order, informativeness
+from vlmrm_core.reward.model import score_embeddings
+from vlmrm_core.services.labeling import QUEUE_ORDERS, LabelSession
+from vlmrm_core.services.landscape import reward_values
+from vlmrm_core.store import Engine, PromptSet, consensus_labels, list_prompt_sets
+from vlmrm_studio.widgets.adapt import adapted_model_mismatch
+from vlmrm_studio.widgets.common import get_model
+from vlmrm_studio.widgets.embeddings import dataset_embeddings
+from vlmrm_studio.widgets.text import md_escape
+
+__all__ = ["InformativeRanking", "choose_order", "informative_ranking"]
+
+ORDER_KEY = "label-order"
+RANKINGS = "label-rankings"  # session state: dataset -> InformativeRanking
+ORDER_TITLES = {
+    "random": "random",
+    "sequential": "sequential",
+    "informative": "most informative first",
+}
+
+
+@dataclass(frozen=True)
+class InformativeRanking:
+    """A dataset's frames, most informative first, and what the ranking used."""
+
+    hashes: tuple[str, ...]
+    prompt_sets: tuple[str, ...]
+    adapted: str | None
+    model: str
+    skipped: tuple[str, ...] = ()
+    """Prompt sets left out (another model than the one the ranking used)."""
+
+
+def informative_ranking(
+    db: Engine, dataset: str, prompt_sets: Sequence[PromptSet]
+) -> InformativeRanking | None:
+    """Rank a dataset's unlabelled frames most informative first (None: no usable prompt set).
+
+    The prompt sets of the most common model are scored on that model's cached embeddings of
+    the dataset; the first adapted set among them counts as the adapted reward.
+    """
+    if not prompt_sets:
+        return None
+    models = [(p.model.architecture, p.model.pretrained or "", p.model.aspect) for p in prompt_sets]
+    arch, pretrained, aspect = max(set(models), key=models.count)
+    used = [p for p, m in zip(prompt_sets, models, strict=True) if m == (arch, pretrained, aspect)]
+    skipped = tuple(p.name for p in prompt_sets if p not in used)
+    clip = get_model(arch, pretrained)
+    embedded = dataset_embeddings(db, clip, dataset, aspect)
+    if len(embedded) == 0:
+        return None
+    first: dict[str, int] = {}
+    for i, frame in enumerate(embedded.frames):
+        first.setdefault(frame.hash, i)
+    hashes = list(first)
+    x = np.asarray(embedded.embeddings)[list(first.values())]
+    rewards, adapted, adapted_name = [], None, None
+    for p in used:
+        if adapted_model_mismatch(p, (arch, pretrained)):
+            continue
+        values = reward_values(score_embeddings(clip, x, p.reward))
+        if p.reward.kind is RewardKind.ADAPTED and adapted is None:
+            adapted, adapted_name = values, p.name
+        else:
+            rewards.append(values)
+    if not rewards and adapted is None:
+        return None
+    scores = informativeness(rewards, adapted=adapted)
+    labelled = set(consensus_labels(db, dataset).index)
+    mask = np.array([h in labelled for h in hashes])
+    order = informative_order(x, scores, labelled=mask)
+    return InformativeRanking(
+        tuple(hashes[i] for i in order),
+        tuple(p.name for p in used if p.name != adapted_name),
+        adapted_name,
+        f"{arch} / {pretrained or 'random init'}",
+        skipped,
+    )
+
+
+def choose_order(db: Engine, dataset: str, session: LabelSession) -> None:
+    """The order picker above the frame; sets the session's order (and ranking)."""
+    left, right = st.columns([3, 1], vertical_alignment="bottom")
+    order = left.radio(
+        "Order",
+        list(QUEUE_ORDERS),
+        format_func=ORDER_TITLES.get,
+        horizontal=True,
+        key=ORDER_KEY,
+        help="random: a shuffle of your own (labelers spread over the dataset); sequential: "
+        "dataset order; most informative first: where the saved prompt sets disagree or are "
+        "unsure, spread over the embedding space, so fewer labels tell the rewards apart.",
+    )
+    if order != "informative":
+        session.order, session.ranking = order, ()
+        return
+    rankings: dict[str, InformativeRanking] = st.session_state.setdefault(RANKINGS, {})
+    rerank = right.button("Re-rank", key="label-rerank", help="Rank again with the labels so far.")
+    if dataset not in rankings or rerank:
+        sets = list_prompt_sets(db, environment=dataset)
+        try:
+            ranking = informative_ranking(db, dataset, sets)
+        except VlmrmError as exc:
+            st.error(md_escape(f"Can't rank the frames: {exc}"))
+            ranking = None
+        if ranking is None:
+            st.info(
+                "Most informative first needs a saved prompt set (Prompt Lab or Evaluate) for "
+                "this dataset: showing frames in random order meanwhile."
+            )
+            session.order, session.ranking = "random", ()
+            return
+        rankings[dataset] = ranking
+    ranking = rankings[dataset]
+    session.order, session.ranking = "informative", ranking.hashes
+    used = ", ".join(ranking.prompt_sets) or "none"
+    text = f"Ranked with {ranking.model}: prompt sets {used}"
+    if ranking.adapted:
+        text += f"; adapted reward {ranking.adapted}"
+    if ranking.skipped:
+        text += f" (left out, another model: {', '.join(ranking.skipped)})"
+    st.caption(md_escape(text + "."))

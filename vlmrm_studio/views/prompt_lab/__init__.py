@@ -1,0 +1,1 @@
+"""The Prompt Lab page and its sections."""

@@ -1,0 +1,1 @@
+"""The Train page and its sections."""

@@ -1,0 +1,1 @@
+"""Pieces of the studio's pages used by more than one page."""

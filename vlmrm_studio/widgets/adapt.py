@@ -1,0 +1,396 @@
+"""Evaluate page: "Adapt to labels" (cross-validated adapted reward, learning curve, save and
+download) and whether the two best prompt sets are told apart by the labels yet.
+
+Display only: the fitting and the honest evaluation are :mod:`vlmrm_core.reward.adaptation`, the
+separation estimate :mod:`vlmrm_core.reward.active_labels`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import plotly.graph_objects as go
+import streamlit as st
+
+from vlmrm_core.clip.models import ClipModel
+from vlmrm_core.enums import RewardKind
+from vlmrm_core.errors import VlmrmError
+from vlmrm_core.metrics import ConstantRewardError
+from vlmrm_core.reward import adaptation
+from vlmrm_core.reward.active_labels import separation_estimate
+from vlmrm_core.reward.file import (
+    reward_file_name,
+    reward_file_text,
+    with_checkpoint_hash,
+)
+from vlmrm_core.reward.model import score_embeddings
+from vlmrm_core.reward.spec import ModelRef
+from vlmrm_core.services.evaluation import Evaluation, LabelledFrames
+from vlmrm_core.services.landscape import reward_values
+from vlmrm_core.store import (
+    BuiltinPromptSetError,
+    Engine,
+    PromptSet,
+    PromptSetExistsError,
+    current_labels,
+    dataset_frames,
+    list_prompt_sets,
+    save_prompt_set,
+)
+from vlmrm_studio.widgets.embeddings import frame_embeddings
+from vlmrm_studio.widgets.text import md_escape
+
+__all__ = [
+    "adapted_model_mismatch",
+    "adaptation_table",
+    "adapt_section",
+    "learning_curve_figure",
+    "separation_note",
+    "starting_sets",
+]
+
+K = "eval-adapt-"
+"""Prefix of this section's widget and session-state keys."""
+DEFAULT_FOLDS = 5
+N_BOOT = 1000
+
+ZERO_SHOT_COLOR = "#7f7f7f"
+ADAPTED_COLOR = "#2ca02c"
+PROBE_COLOR = "#ff7f0e"
+
+
+# --------------------------------------------------------------------------------------------
+# Plain helpers (no Streamlit): tested directly
+# --------------------------------------------------------------------------------------------
+
+
+def adaptation_table(report: adaptation.AdaptationReport) -> pd.DataFrame:
+    """The report as the page's table: one row per reward, display titles, no NaN."""
+    rows = []
+    for row in report.table():
+        rows.append(
+            {
+                "reward": row["reward"],
+                "held-out EPIC": row["epic_distance"],
+                "EPIC 95% CI": _interval(row["ci_low"], row["ci_high"]),
+                "AP": _fmt(row["average_precision"]),
+                "ROC AUC": _fmt(row["roc_auc"]),
+                "n labels": report.n_labels,
+                "folds": report.folds,
+                "note": row["note"],
+            }
+        )
+    return pd.DataFrame(rows)
+
+
+def _fmt(value: float | None) -> str:
+    return "–" if value is None else f"{value:.3f}"
+
+
+def _interval(low: float | None, high: float | None) -> str:
+    return "–" if low is None or high is None else f"{low:.3f}–{high:.3f}"
+
+
+def learning_curve_figure(curve: adaptation.LearningCurve) -> go.Figure:
+    """Held-out EPIC distance against labels used: adapted, plain probe, zero-shot line."""
+    fig = go.Figure()
+    x = list(curve.n_labels)
+    for values, name, color in (
+        (curve.adapted, "adapted (prompt prior)", ADAPTED_COLOR),
+        (curve.probe, "plain probe (no prior)", PROBE_COLOR),
+    ):
+        if any(v is not None for v in values):
+            fig.add_trace(
+                go.Scatter(
+                    x=x,
+                    y=[np.nan if v is None else v for v in values],
+                    mode="lines+markers",
+                    name=name,
+                    line={"color": color},
+                )
+            )
+    if curve.zero_shot is not None:
+        fig.add_hline(
+            y=curve.zero_shot,
+            line_dash="dot",
+            line_color=ZERO_SHOT_COLOR,
+            annotation_text="zero-shot",
+        )
+    fig.update_xaxes(title_text="labels used for fitting (per training side)")
+    fig.update_yaxes(title_text="held-out EPIC distance (lower is better)")
+    fig.update_layout(
+        height=360, margin={"l": 10, "r": 10, "t": 10, "b": 10}, legend={"orientation": "h"}
+    )
+    return fig
+
+
+def separation_text(a: Evaluation, b: Evaluation, labels: np.ndarray, n_boot: int = N_BOOT) -> str:
+    """One sentence: do the two rewards' EPIC intervals overlap, and how many more labels would
+    separate them (:func:`vlmrm_core.reward.active_labels.separation_estimate`)."""
+    est = separation_estimate(a.rewards, b.rewards, labels, n_boot=n_boot)
+    names = f"{a.prompt_set} · {a.model} and {b.prompt_set} · {b.model}"
+    intervals = (
+        f"EPIC {est.epic_a:.3f} ({est.ci_a[0]:.3f}–{est.ci_a[1]:.3f}) vs "
+        f"{est.epic_b:.3f} ({est.ci_b[0]:.3f}–{est.ci_b[1]:.3f})"
+    )
+    if not est.overlap:
+        return f"The top two, {names}, are separated by the labels: {intervals}."
+    if est.labels_needed is None:
+        return (
+            f"The top two, {names}, have the same EPIC distance ({intervals}): "
+            "more labels would not tell them apart."
+        )
+    return (
+        f"The top two, {names}, still overlap: {intervals}. Roughly {est.more_labels:,} more "
+        f"labels (about {est.labels_needed:,} in all) would separate them, if the gap stays "
+        "as it is (intervals shrink as 1/√n; a planning guide, not a test)."
+    )
+
+
+def adapted_model_mismatch(prompt_set: PromptSet, model: tuple[str, str]) -> str | None:
+    """Why an adapted prompt set can't be scored with ``model`` (None when it can).
+
+    An adapted reward is a direction in one model's embedding space: another model (even one
+    with the same embedding size) gives meaningless rewards, so it is scored only with its own.
+    """
+    if prompt_set.reward.kind is not RewardKind.ADAPTED:
+        return None
+    own = (prompt_set.model.architecture, prompt_set.model.pretrained or "")
+    if (model[0], model[1] or "") == own:
+        return None
+    return (
+        f"{prompt_set.name} is an adapted reward fitted with {prompt_set.model.label}; "
+        f"it is only scored with that model (not {model[0]} / {model[1] or 'random init'}): "
+        "pick it as the model to see this row"
+    )
+
+
+def starting_sets(db: Engine, dataset: str) -> list[PromptSet]:
+    """Prompt sets to start from: those written for the dataset and untagged ones first."""
+    first = list_prompt_sets(db, environment=dataset)
+    names = {p.name for p in first}
+    return first + [p for p in list_prompt_sets(db) if p.name not in names]
+
+
+# --------------------------------------------------------------------------------------------
+# Streamlit sections
+# --------------------------------------------------------------------------------------------
+
+
+def separation_note(evaluations: Sequence[Evaluation], labels: np.ndarray) -> None:
+    """Under the Evaluate table: whether the two best rows are told apart by the labels."""
+    scored = [e for e in evaluations if e.metrics.epic_distance is not None]
+    if len(scored) < 2:
+        return
+    a, b = sorted(scored, key=lambda e: e.metrics.epic_distance)[:2]  # type: ignore[arg-type, return-value]
+    try:
+        text = separation_text(a, b, labels)
+    except (ConstantRewardError, ValueError) as exc:
+        st.caption(md_escape(f"No separation estimate for the top two: {exc}"))
+        return
+    st.info(md_escape(text), icon=":material/compare_arrows:")
+
+
+def adapt_section(
+    db: Engine,
+    *,
+    dataset: str,
+    labelled: LabelledFrames,
+    clip: ClipModel,
+    picked: tuple[str, str],
+    prompt_sets: Sequence[PromptSet],
+    created_by: str | None = None,
+    progress: Callable[[str], tuple[Callable[[int, int | None, str], None], Callable[[], None]]]
+    | None = None,
+) -> None:
+    """The "Adapt to labels" section of the Evaluate page.
+
+    Args:
+        db: the project database.
+        dataset: the labelled dataset.
+        labelled: its consensus labels.
+        clip: the page's model (the adapted reward is fitted on its embeddings).
+        picked: ``(architecture, pretrained)`` of that model ('' for random init).
+        prompt_sets: the starting points offered.
+        created_by: recorded with a saved prompt set.
+        progress: the app's progress bar factory (``vlmrm_studio.widgets.common.progress_bar``).
+    """
+    st.subheader("Adapt to labels")
+    st.caption(
+        "Fit a linear reward on the cached image embeddings, pulled toward the starting prompt "
+        "set's own direction so that few labels move it only as far as they justify (strength "
+        "chosen by cross-validation). Scored honestly: k-fold cross-validation over whole "
+        "episodes (or sweep blocks), every metric on held-out folds."
+    )
+    if not prompt_sets:
+        st.info("Save a prompt set first (Prompt Lab, or the sweep below): it is the start.")
+        return
+    names = [p.name for p in prompt_sets]
+    left, mid, right = st.columns([3, 1, 1], vertical_alignment="bottom")
+    start_name = left.selectbox("Starting prompt set", names, key=f"{K}start")
+    folds = int(
+        mid.number_input("Folds", min_value=2, max_value=20, value=DEFAULT_FOLDS, key=f"{K}folds")
+    )
+    run = right.button("Adapt", key=f"{K}run", type="primary", width="stretch")
+    start = next(p for p in prompt_sets if p.name == start_name)
+    context = (dataset, labelled.hashes, tuple(labelled.labels), clip.identity, start, folds)
+    if run:
+        try:
+            result = _run_adaptation(db, dataset, labelled, clip, start, folds, progress)
+        except (VlmrmError, ValueError) as exc:
+            st.error(md_escape(f"Can't adapt {start.name!r} to {dataset}'s labels: {exc}"))
+            return
+        st.session_state[f"{K}result"] = (context, result)
+        st.session_state.pop(f"{K}pending", None)
+    stored = st.session_state.get(f"{K}result")
+    if stored is None or stored[0] != context:
+        st.caption("Pick a starting prompt set and press **Adapt**.")
+        return
+    report: adaptation.AdaptationReport = stored[1]
+    _show_report(db, report, dataset, labelled, clip, picked, start, created_by)
+
+
+def _run_adaptation(
+    db: Engine,
+    dataset: str,
+    labelled: LabelledFrames,
+    clip: ClipModel,
+    start: PromptSet,
+    folds: int,
+    progress: Any,
+) -> adaptation.AdaptationReport:
+    from vlmrm_core.reward.model import reward_direction
+
+    aspect = start.model.aspect
+    x = frame_embeddings(db, clip, labelled.hashes, aspect).astype(np.float64)
+    zero_shot = reward_values(score_embeddings(clip, x, start.reward))
+    prior = reward_direction(clip, start.reward, x)
+    groups = adaptation.frame_groups(list(labelled.hashes), dataset_frames(db, dataset))
+    update, clear = progress("Adapting") if progress is not None else (None, None)
+    try:
+        if update:
+            update(0, 2, f"{folds}-fold cross-validation of the adapted reward and the probe")
+        report = adaptation.cross_validate_adaptation(
+            x, labelled.labels, groups, prior, zero_shot, folds=folds, n_boot=N_BOOT, curve=False
+        )
+        if update:
+            update(1, 2, "learning curve (held-out EPIC vs labels used)")
+        curve = adaptation.learning_curve(
+            x, labelled.labels, groups, prior, folds=folds, zero_shot=zero_shot
+        )
+        if update:
+            update(2, 2, "done")
+    finally:
+        if clear:
+            clear()
+    from dataclasses import replace
+
+    return replace(report, curve=curve)
+
+
+def _show_report(
+    db: Engine,
+    report: adaptation.AdaptationReport,
+    dataset: str,
+    labelled: LabelledFrames,
+    clip: ClipModel,
+    picked: tuple[str, str],
+    start: PromptSet,
+    created_by: str | None,
+) -> None:
+    st.caption(
+        f"{report.n_labels} labelled frames in {report.n_groups} groups (episodes, videos or "
+        f"sweep blocks), {report.folds}-fold cross-validation. Zero-shot has nothing to fit: its "
+        "row is the prompt set on all labelled frames."
+    )
+    for note in report.notes:
+        st.caption(md_escape(note))
+    st.dataframe(
+        adaptation_table(report),
+        hide_index=True,
+        key=f"{K}table",
+        column_config={
+            "held-out EPIC": st.column_config.NumberColumn(format="%.3f"),
+            "note": st.column_config.TextColumn(width="medium"),
+        },
+    )
+    if report.curve is not None:
+        st.markdown("**Learning curve**: held-out EPIC distance vs labels used")
+        st.plotly_chart(learning_curve_figure(report.curve), key=f"{K}curve")
+
+    spec = adaptation.adapted_spec(start.reward, report.fit)
+    ref = ModelRef(picked[0], picked[1] or None, aspect=start.model.aspect)
+    labels_table = current_labels(db, dataset)
+    labelers = sorted(set(labels_table["labeler"])) if len(labels_table) else []
+    provenance = adaptation.adaptation_provenance(
+        report,
+        dataset=dataset,
+        labelers=labelers,
+        hashes=labelled.hashes,
+        labels=labelled.labels,
+        started_from=f"prompt set {start.name!r}",
+        starting_reward=start.reward,
+    )
+    st.caption(
+        md_escape(
+            f"Fitted on the embeddings of {clip.identity} (the model chosen above), starting "
+            f"from {start.name!r}; the saved reward only works with that model."
+        )
+    )
+    name_col, save_col, download_col = st.columns([3, 1, 1], vertical_alignment="bottom")
+    default_name = f"adapted: {start.name} on {dataset}"[:120]
+    if st.session_state.get(f"{K}default-name") != default_name:  # a new start: a new default
+        st.session_state[f"{K}default-name"] = default_name
+        st.session_state[f"{K}name"] = default_name
+    name = name_col.text_input("Prompt set name", key=f"{K}name").strip()
+    if save_col.button("Save as prompt set", key=f"{K}save", width="stretch", disabled=not name):
+        _save(db, PromptSet(name, ref, spec, environment=dataset, created_by=created_by))
+    try:
+        file_ref = with_checkpoint_hash(ref)
+    except VlmrmError as exc:
+        st.error(md_escape(exc))
+    else:
+        download_col.download_button(
+            "Download reward file",
+            reward_file_text(file_ref, spec, provenance),
+            file_name=reward_file_name(name or f"adapted {start.name}"),
+            mime="application/json",
+            key=f"{K}download",
+            width="stretch",
+            help="The adapted reward (its learned direction), the model and the cross-validated "
+            "table as one JSON file: vlmrm_core.load_reward(path) in any training script.",
+        )
+    pending = st.session_state.get(f"{K}pending")
+    if pending is not None and pending.name == name:
+        st.warning(md_escape(f"A prompt set named {name!r} already exists."))
+        if st.button(md_escape(f"Overwrite {name!r}"), key=f"{K}overwrite"):
+            _save(db, pending, overwrite=True)
+    if flash := st.session_state.pop(f"{K}flash", None):
+        getattr(st, flash[0])(md_escape(flash[1]))
+    if clip.untrained:
+        st.caption("Fitted on untrained (random) embeddings: only a demonstration.")
+
+
+def _save(db: Engine, prompt_set: PromptSet, *, overwrite: bool = False) -> None:
+    state = st.session_state
+    try:
+        stored = save_prompt_set(db, prompt_set, overwrite=overwrite)
+    except PromptSetExistsError:
+        state[f"{K}pending"] = prompt_set
+        st.rerun()
+    except BuiltinPromptSetError as exc:
+        state.pop(f"{K}pending", None)
+        state[f"{K}flash"] = ("error", str(exc))
+    except VlmrmError as exc:
+        state[f"{K}flash"] = ("error", str(exc))
+    else:
+        state.pop(f"{K}pending", None)
+        state[f"{K}flash"] = (
+            "success",
+            f"Saved the adapted reward as prompt set {stored.name!r}: it is offered on "
+            "Evaluate, Train and the Prompt Lab.",
+        )
+    st.rerun()

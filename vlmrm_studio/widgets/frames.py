@@ -1,0 +1,148 @@
+"""Display helpers of the Frames and Label pages: cached thumbnails, import reports, notices.
+
+Display only: the logic lives in :mod:`vlmrm_core.services.dataset_import`, :mod:`vlmrm_core.services.labeling`
+and :mod:`vlmrm_studio.widgets.frame_display`. Every user-provided string shown as Markdown is escaped.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import streamlit as st
+
+from vlmrm_core.errors import is_user_error
+from vlmrm_core.frames import ProgressCallback
+from vlmrm_core.services.dataset_import import rejection_table, report_summary
+from vlmrm_core.store import IngestReport, frame_path, load_pixels
+from vlmrm_studio.widgets.common import progress_bar
+from vlmrm_studio.widgets.frame_display import escape_markdown, png_bytes, png_data_uri, thumbnail
+
+CURRENT_DATASET = "current-dataset"
+"""Session-state key of the dataset last picked on the Frames or Label page (the other page
+starts on it). A plain key, not a widget key: Streamlit drops widget state on other pages."""
+
+THUMB_SIDE = 192
+"""Longest side of grid thumbnails, in pixels."""
+
+
+@st.cache_data(max_entries=4096, show_spinner=False)
+def thumbnail_png(frame_hash: str, max_side: int = THUMB_SIDE) -> bytes:
+    """A stored frame scaled down, as PNG, cached by pixel hash (the hash fixes the content).
+
+    PNG bytes rather than arrays keep the cache small (a few kB per thumbnail).
+    """
+    return png_bytes(thumbnail(load_pixels(frame_hash), max_side))
+
+
+@st.cache_data(max_entries=1024, show_spinner=False)
+def thumbnail_uri(frame_hash: str, max_side: int = 96) -> str:
+    """A small PNG data URI of a stored frame, for image columns of tables."""
+    return png_data_uri(thumbnail(load_pixels(frame_hash), max_side))
+
+
+def frame_image(frame_hash: str, max_side: int = THUMB_SIDE) -> bytes | None:
+    """The thumbnail as PNG, or None when the frame's file is missing (deleted meanwhile)."""
+    try:
+        return thumbnail_png(frame_hash, max_side)
+    except FileNotFoundError:
+        return None
+
+
+def full_frame(frame_hash: str) -> bytes | None:
+    """The stored PNG of a frame as it is on disk (no decoding), or None when it is missing."""
+    try:
+        return frame_path(frame_hash).read_bytes()
+    except FileNotFoundError:
+        return None
+
+
+def pick_default_dataset(widget_key: str, names: list[str]) -> None:
+    """Before a dataset picker is created: start it on the current dataset if it has no value.
+
+    Also clears a picked dataset that no longer exists (deleted in another tab or session).
+    """
+    if st.session_state.get(widget_key) not in names:
+        st.session_state.pop(widget_key, None)
+        current = st.session_state.get(CURRENT_DATASET)
+        if current in names:
+            st.session_state[widget_key] = current
+
+
+def notify(key: str, kind: str, text: str) -> None:
+    """Remember a notice to show on the next run (after ``st.rerun`` or a callback).
+
+    Args:
+        key: Session-state key of the notice.
+        kind: ``'success'``, ``'info'``, ``'warning'`` or ``'error'``.
+        text: Plain text; it is escaped when shown.
+    """
+    st.session_state[key] = (kind, text)
+
+
+def show_notice(key: str) -> None:
+    """Show (once) the notice remembered under ``key``, if any."""
+    notice = st.session_state.pop(key, None)
+    if notice is not None:
+        kind, text = notice
+        getattr(st, kind)(escape_markdown(text))
+
+
+def show_import_report(report: IngestReport) -> None:
+    """Counts of an import as metrics, and the rejected inputs with their reasons as a table."""
+    st.success(escape_markdown(report_summary(report)))
+    cols = st.columns(4)
+    cols[0].metric("Imported (new frames)", report.imported)
+    cols[1].metric(
+        "Already stored",
+        report.duplicates,
+        help="Images whose pixels the project already had (from another dataset, an earlier "
+        "import or twice in this one): stored once, and listed in this dataset without a copy.",
+    )
+    cols[2].metric("Rejected", len(report.rejected))
+    cols[3].metric("Added to dataset", report.added)
+    if report.rejected:
+        st.caption("Rejected inputs")
+        # a static table wraps long reasons instead of cutting them off; its cells are
+        # Markdown, so file names and reasons are escaped
+        table = rejection_table(report)
+        for column in ("input", "reason"):
+            table[column] = [escape_markdown(str(v)) for v in table[column]]
+        st.table(table.set_index("input"))
+
+
+def run_import(
+    label: str,
+    start: Callable[[ProgressCallback], IngestReport],
+    *,
+    report_key: str,
+    select_key: str,
+    on_success: Callable[[], None] | None = None,
+) -> None:
+    """Run an import with a progress bar; on success remember its report and rerun the page.
+
+    Errors the user can fix (:func:`~vlmrm_core.errors.is_user_error`: a ``VlmrmError``, an
+    unreadable file) are shown as an error; anything else is a bug and keeps its traceback.
+    The store rolls a failed import back completely, so there is nothing to clean up.
+
+    Args:
+        label: Text of the progress bar.
+        start: Runs the import, given a progress callback.
+        report_key: Session-state key the report is kept under (shown by the page).
+        select_key: Session-state key receiving the dataset name, for the dataset picker.
+        on_success: Called after a successful import, before the rerun.
+    """
+    update, clear = progress_bar(label)
+    try:
+        report = start(update)
+    except Exception as exc:
+        clear()
+        if not is_user_error(exc):
+            raise  # a bug: keep its traceback
+        st.error(escape_markdown(str(exc)))
+        return
+    clear()
+    st.session_state[report_key] = report
+    st.session_state[select_key] = report.dataset
+    if on_success is not None:
+        on_success()
+    st.rerun()
