@@ -21,58 +21,44 @@ from pathlib import Path
 
 import numpy as np
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from tests._visible_object import PROMPTS, render_visible_object  # noqa: E402
+from _visible_scene import (  # noqa: E402
+    ORDERS,
+    add_scene_arguments,
+    embed_scenes,
+    print_report,
+    split_frames,
+)
+
 from vlmrm_core.reward.active_labels import (  # noqa: E402
     held_out_curve,
     labels_to_reach,
     simulate_active_order,
 )
-from vlmrm_core.reward.adaptation import (  # noqa: E402
-    prior_direction,
-    single_threaded_blas,
-)
+from vlmrm_core.reward.adaptation import single_threaded_blas  # noqa: E402
 
 TOLERANCE = 0.05
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--episodes", type=int, default=30)
-    parser.add_argument("--steps", type=int, default=10)
-    parser.add_argument("--splits", type=int, default=6)
-    parser.add_argument("--test-episodes", type=int, default=8)
-    parser.add_argument("--model", default="ViT-S-32-alt")
-    parser.add_argument("--device", default="cpu")
+    add_scene_arguments(parser, splits=6)
     args = parser.parse_args()
 
-    from vlmrm_core.clip.embedding import encode_images, encode_texts
-    from vlmrm_core.clip.models import load_model
-
-    started = time.perf_counter()
-    clip = load_model(args.model, None, device=args.device)
-    data = render_visible_object(episodes=args.episodes, steps=args.steps, seed=0)
-    images = encode_images(clip, data.frames, batch_size=64).astype(np.float64)
-    texts = encode_texts(clip, list(PROMPTS)).astype(np.float64)
-    print(
-        f"{len(data.labels)} frames in {args.episodes} episodes "
-        f"({int(data.labels.sum())} successes), {args.model} random init, embedded in "
-        f"{time.perf_counter() - started:.1f} s"
-    )
-    prior = prior_direction(texts[0])
+    scenes = embed_scenes(args)
+    data, images, texts, prior = scenes.data, scenes.images, scenes.texts, scenes.prior
 
     n_pool = len(data.labels) - args.test_episodes * args.steps
     sizes = [s for s in (4, 8, 12, 16, 24, 32, 48, 64, 96, 128, 192) if s < n_pool] + [n_pool]
-    needed: dict[str, list[int]] = {"random": [], "informative": []}
-    curves: dict[str, list[list[float]]] = {"random": [], "informative": []}
+    needed: dict[str, list[int]] = {name: [] for name in ORDERS}
+    curves: dict[str, list[list[float]]] = {name: [] for name in ORDERS}
     started = time.perf_counter()
     with single_threaded_blas():
         for split in range(args.splits):
             rng = np.random.default_rng(split)
-            test_eps = rng.permutation(args.episodes)[: args.test_episodes]
-            test = np.flatnonzero(np.isin(data.episodes, test_eps))
-            pool = np.flatnonzero(~np.isin(data.episodes, test_eps))
+            test, pool = split_frames(rng, data.episodes, args.episodes, args.test_episodes)
 
             def curve(order: np.ndarray, pool=pool, test=test, split=split) -> list[float]:
                 epics = held_out_curve(
@@ -102,16 +88,14 @@ def main() -> None:
                 line.append(f"{name} needs {needed[name][-1]}")
             print(", ".join(line))
     print(f"(curves and orders: {time.perf_counter() - started:.1f} s)")
-    print(f"labels to reach held-out EPIC within {TOLERANCE} of the all-labels value:")
-    for name, values in needed.items():
-        print(
-            f"  {name:12s} mean {np.mean(values):6.1f}  median {np.median(values):5.1f}  {values}"
-        )
-    print("mean held-out EPIC by labels used:")
-    print("  labels       " + " ".join(f"{s:6d}" for s in sizes))
-    for name, values in curves.items():
-        mean = np.nanmean(np.array(values), axis=0)
-        print(f"  {name:12s} " + " ".join(f"{v:6.3f}" for v in mean))
+    print_report(
+        needed,
+        curves,
+        sizes,
+        needed_title=f"labels to reach held-out EPIC within {TOLERANCE} of the all-labels value:",
+        curve_title="mean held-out EPIC by labels used:",
+        unit="labels",
+    )
 
 
 if __name__ == "__main__":

@@ -1,4 +1,4 @@
-"""Benchmark of the Evaluate page's prompt sweep: 100 goal prompts × 10k labelled frames.
+"""Benchmark of the Evaluate page's prompt search: 100 goal prompts × 10k labelled frames.
 
 Run: ``.venv/bin/python bench/bench_prompt_sweep.py``. Uses the tiny random-init ViT-S-32-alt
 (the test model) on CPU; random unit vectors stand in for the frames' cached image embeddings,
@@ -15,7 +15,7 @@ import torch
 
 from vlmrm_core.clip.embedding import embedding_dim
 from vlmrm_core.clip.models import load_model
-from vlmrm_core.services.evaluation import prompt_sweep
+from vlmrm_core.services.evaluation import prompt_search
 
 MODEL = "ViT-S-32-alt"
 N_FRAMES = 10_000
@@ -67,13 +67,13 @@ def main() -> None:
         f"prompts × α {ALPHAS}"
     )
 
-    cold = prompt_sweep(clip, x, labels, goals, BASELINES, ALPHAS, detail_top=5, n_boot=1000)
+    cold = prompt_search(clip, x, labels, goals, BASELINES, ALPHAS, detail_top=5, n_boot=1000)
     print(
         f"cold text cache: {len(cold.table)} combinations; text encoding {cold.text_seconds:.2f} s "
         f"({cold.n_prompts} prompts), scoring {cold.score_seconds:.3f} s, "
         f"top-5 bootstrap intervals {cold.detail_seconds:.2f} s"
     )
-    warm = prompt_sweep(clip, x, labels, goals, BASELINES, ALPHAS, detail_top=0)
+    warm = prompt_search(clip, x, labels, goals, BASELINES, ALPHAS, detail_top=0)
     print(
         f"warm text cache (prompts already encoded): text {warm.text_seconds:.3f} s, "
         f"scoring {warm.score_seconds:.3f} s"

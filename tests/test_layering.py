@@ -1,4 +1,4 @@
-"""The core library stays free of presentation: Plotly and Streamlit belong to ``app/``."""
+"""The core library stays free of presentation: Plotly and Streamlit belong to ``vlmrm_studio/``."""
 
 from __future__ import annotations
 
@@ -36,5 +36,5 @@ def test_the_check_finds_presentation_imports() -> None:
 @pytest.mark.parametrize("path", sorted(CORE.rglob("*.py")), ids=lambda p: str(p.relative_to(CORE)))
 def test_core_module_imports_no_plotly_or_streamlit(path: Path) -> None:
     assert presentation_imports(path.read_text(encoding="utf-8")) == [], (
-        f"{path.relative_to(CORE.parent)} imports a presentation package: move that code to app/"
+        f"{path.relative_to(CORE.parent)} imports a presentation package: move that code to vlmrm_studio/"
     )

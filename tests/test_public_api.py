@@ -14,6 +14,8 @@ CONTRACT = {
     "ClipModel",
     "RewardSpec",
     "RewardModel",
+    "Reward",
+    "as_frames",
     "load_reward",
     "save_reward",
     "epic_distance",
@@ -48,6 +50,18 @@ def test_import_changes_no_environment_and_loads_no_torch():
         "gymnasium": False,
         "numpy": False,
     }
+
+
+def test_the_reward_interface_loads_without_torch():
+    # Writing a Reward of your own (or checking frames) must not cost a torch import.
+    code = (
+        "import sys, vlmrm_core\n"
+        "frames = vlmrm_core.as_frames([[[0.0, 0.5, 1.0]]])\n"
+        "assert issubclass(vlmrm_core.Reward, object) and frames.tolist() == [[[[0, 128, 255]]]]\n"
+        "print('torch' in sys.modules, 'open_clip' in sys.modules)\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.split() == ["False", "False"]
 
 
 def test_unknown_attribute_is_an_attribute_error():

@@ -23,6 +23,8 @@ from stable_baselines3.common.callbacks import BaseCallback
 from stable_baselines3.common.off_policy_algorithm import OffPolicyAlgorithm
 from stable_baselines3.common.vec_env import VecNormalize
 
+from vlmrm_core.reward.base import Reward
+from vlmrm_core.reward.shaping import ProgressShaping
 from vlmrm_core.training.callbacks import CheckpointCallback, MetricsCallback
 from vlmrm_core.wrappers import (
     CLIPRewardVecEnv,
@@ -105,9 +107,10 @@ class Run:
         total: int,
         n_envs: int = 2,
         callbacks: Sequence[BaseCallback] = (),
+        reward: Any = None,
         **kwargs: Any,
     ) -> None:
-        self.reward = FrameReward()
+        self.reward = FrameReward() if reward is None else reward
         self.venv = make_clip_vec_env(
             setup["env_id"],
             n_envs,
@@ -171,6 +174,34 @@ def test_deferred_run_equals_the_immediate_run_with_one_call_per_window(
     # CLIP episode returns: the same episodes, the same returns.
     assert deferred.episodes and deferred.episodes == step.episodes
     assert deferred.venv.pending_steps == 0
+
+
+class FrameRewardSource(Reward):
+    """:class:`FrameReward` as a ``Reward``, which progress shaping wraps."""
+
+    identity = "test/frame-crc"
+    description = "CRC32 of the pixels"
+
+    def __init__(self) -> None:
+        self.fingerprint = FrameReward()
+
+    def reward(self, frames: Any) -> np.ndarray:
+        return self.fingerprint(frames)
+
+
+def test_deferred_shaped_run_equals_the_immediate_one() -> None:
+    """The shaping's per-env previous reward sees a window's steps in step order, episode ends
+    included, so scoring a rollout window at once gives the rewards of scoring every step."""
+    kwargs = {"train_freq": 4, "buffer_size": 30}
+    runs = {}
+    for defer in (False, True):
+        shaped = ProgressShaping(FrameRewardSource(), gamma=0.9)
+        runs[defer] = Run(DQN_SETUP, defer=defer, total=96, reward=shaped, **kwargs)
+    runs[True].assert_same_buffer_as(runs[False])
+    assert runs[True].reward.base.fingerprint.calls == [8] * 12  # one call per window
+    # Shaped rewards: some negative (the potential fell), unlike the fingerprint itself.
+    assert (runs[True].buffer.rewards < 0).any()
+    assert runs[True].episodes and runs[True].episodes == runs[False].episodes
 
 
 class CheckedCheckpoints(CheckpointCallback):

@@ -16,6 +16,7 @@ from streamlit.testing.v1 import AppTest
 from tests.studio._pages import page_path
 from vlmrm_core.frames import FrameRecord, pixel_hash
 from vlmrm_core.store import add_label, ingest_frames, init_db
+from vlmrm_studio.widgets.common import RANDOM_LABEL
 from vlmrm_studio.widgets.text import md_escape
 
 EVIL = "**bold** [x](http://e.org) ![t](http://e.org/a.png)"
@@ -97,6 +98,33 @@ def test_prompt_lab_page(data_dir: Path) -> None:
     at.session_state["lab-alpha"] = 0.0
     at.run()
     _assert_literal(at, md_escape(f"{EVIL} "))  # frame captions in the landscape's grids
+
+
+@pytest.mark.slow
+def test_prompt_lab_compare_caption(data_dir: Path) -> None:
+    """The Compare section's caption names the open dataset: a link-shaped name stays text."""
+    from vlmrm_core.reward.spec import ModelRef, RewardSpec
+    from vlmrm_core.store import PromptSet, save_prompt_set
+
+    link = "[x](http://evil.invalid)"
+    records = [
+        FrameRecord(pixels=np.full((10, 14, 3), 40 * i, np.uint8), source="upload", name=f"f{i}")
+        for i in range(3)
+    ]
+    ingest_frames(init_db(), link, records)
+    for name in ("one", "two"):  # Compare needs two saved prompt sets
+        spec = RewardSpec((f"a pole standing upright ({name})",))
+        save_prompt_set(init_db(), PromptSet(name, ModelRef("ViT-S-32-alt", None), spec))
+    at = AppTest.from_file(str(page_path("prompt_lab")), default_timeout=120)
+    at.session_state["lab-model"] = RANDOM_LABEL
+    at.session_state["lab-arch"] = "ViT-S-32-alt"
+    at.session_state["lab-goal"] = "a pole standing upright"
+    at.run()
+    assert not at.exception, [e.value for e in at.exception]
+    compare = [c.value for c in at.caption if "Both are scored on" in c.value]
+    assert compare, [c.value for c in at.caption]
+    assert all("[x](http" not in c for c in compare), compare
+    assert md_escape(link) in compare[0]
 
 
 def test_train_page(data_dir: Path) -> None:

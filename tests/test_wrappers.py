@@ -16,6 +16,8 @@ import pytest
 from gymnasium.vector import AutoresetMode
 from stable_baselines3.common.vec_env import DummyVecEnv, SubprocVecEnv
 
+from tests.reward._brightness import BrightnessReward
+from vlmrm_core.reward.base import Reward
 from vlmrm_core.wrappers import (
     CLIPReward,
     CLIPRewardVecEnv,
@@ -401,4 +403,213 @@ def test_make_clip_vec_env_keeps_the_users_wrapper_inside() -> None:
     venv = make_clip_vec_env("CartPole-v1", 2, FingerprintReward(), wrapper_class=Marker)
     assert all(venv.env_is_wrapped(Marker)) and all(venv.env_is_wrapped(TerminalFrameWrapper))
     assert isinstance(venv.venv.envs[0], TerminalFrameWrapper)  # outermost
+    venv.close()
+
+
+# ------------------------------------------------------------- any Reward, not only CLIP
+
+
+def test_a_reward_of_another_source_drives_the_gymnasium_wrappers() -> None:
+    """A ``Reward`` subclass that is not CLIP (mean brightness) scores the frames reached."""
+    reward = BrightnessReward()
+    env = CLIPReward(cartpole(), reward)
+    replica = Replica(seed=3)
+    env.reset(seed=3)
+    for action in (0, 1, 1, 0):
+        _, got, _, _, info = env.step(action)
+        replica.step(action)
+        assert got == pytest.approx(float(reward(replica.env.render())[0]), abs=1e-6)
+        assert info["original_reward"] == 1.0 and got < 1.0  # CartPole's own reward is 1
+    envs = make_clip_vector_env("CartPole-v1", 3, reward)
+    envs.reset(seed=0)
+    _, rewards, _, _, _ = envs.step(np.array([0, 1, 0]))
+    np.testing.assert_allclose(rewards, reward(np.stack(envs.render())), atol=1e-6)
+    assert reward.calls[-2:] == [3, 3]  # one call for the step's three frames (then ours)
+    envs.close()
+
+
+def test_a_reward_of_another_source_trains_an_sb3_agent() -> None:
+    from stable_baselines3 import PPO
+
+    reward = BrightnessReward(scale=10.0)
+    venv = make_clip_vec_env("CartPole-v1", 2, reward, seed=0)
+    model = PPO("MlpPolicy", venv, n_steps=8, batch_size=16, n_epochs=1, seed=0, device="cpu")
+    model.learn(total_timesteps=16)
+    assert reward.calls == [2] * 8  # 16 timesteps: one rollout of 8 steps of 2 envs
+    buffer = model.rollout_buffer.rewards
+    assert buffer.shape == (8, 2) and np.all((buffer > 5.0) & (buffer < 10.0))  # not CartPole's 1
+    venv.close()
+
+
+# ------------------------------------------------- rewards that look at more than one frame
+
+
+def _windows_by_hand(model: Any, frames: list[np.ndarray], episode: list[int]) -> np.ndarray:
+    """Per frame: the prompt reward of the plain mean of the embeddings of the last k frames of
+    its episode (``episode[j]`` names frame j's episode; frames in time order)."""
+    from vlmrm_core.reward.model import score_embeddings
+
+    x = model.embed(np.stack(frames))  # one batch
+    k, means = model.spec.window, []
+    for j in range(len(frames)):
+        same = [i for i in range(max(0, j - k + 1), j + 1) if episode[i] == episode[j]]
+        means.append(x[same].mean(axis=0))
+    return score_embeddings(model.clip, np.stack(means), model.spec).rewards
+
+
+@pytest.mark.parametrize("mode", list(AutoresetMode), ids=lambda m: m.value)
+def test_windowed_clip_reward_averages_the_last_k_frames_of_each_episode(
+    mode: AutoresetMode, tiny_clip: Any
+) -> None:
+    from vlmrm_core.reward.model import RewardModel
+    from vlmrm_core.reward.spec import RewardSpec
+
+    spec = RewardSpec(("a pole standing upright",), ("a pole",), alpha=0.5, window=3)
+    model = RewardModel(tiny_clip, spec)
+    n, seed, length = 2, 11, 4
+    envs = make_clip_vector_env(
+        "CartPole-v1", n, model, autoreset_mode=mode, env_kwargs={"max_episode_steps": length}
+    )
+    replicas = [cartpole(length) for _ in range(n)]
+    for i, replica in enumerate(replicas):
+        replica.reset(seed=seed + i)
+    envs.reset(seed=seed)
+    # Per sub-env: the frames it reached, their episode numbers and the rewards given.
+    frames: list[list[np.ndarray]] = [[] for _ in range(n)]
+    episode: list[list[int]] = [[] for _ in range(n)]
+    got: list[list[float]] = [[] for _ in range(n)]
+    current, resetting = [0] * n, [False] * n
+    for t in range(9):
+        actions = np.array([1, t % 2])
+        _, rewards, terminations, truncations, _ = envs.step(actions)
+        for i, replica in enumerate(replicas):
+            if resetting[i]:  # NEXT_STEP: a reset step, reward 0, no frame scored
+                replica.reset()
+                resetting[i] = False
+                assert rewards[i] == 0.0
+                continue
+            _, _, terminated, truncated, _ = replica.step(int(actions[i]))
+            assert (terminations[i], truncations[i]) == (terminated, truncated)
+            frames[i].append(replica.render())
+            episode[i].append(current[i])
+            got[i].append(float(rewards[i]))
+            if terminated or truncated:
+                current[i] += 1  # the next frame starts a fresh window
+                if mode == AutoresetMode.SAME_STEP:
+                    replica.reset()
+                elif mode == AutoresetMode.NEXT_STEP:
+                    resetting[i] = True
+        if mode == AutoresetMode.DISABLED:
+            done = np.logical_or(terminations, truncations)
+            if done.any():
+                envs.reset(options={"reset_mask": done})
+                for i in np.flatnonzero(done):
+                    replicas[i].reset()
+    envs.close()
+    assert sum(current) >= 3  # episodes ended, so windows were cut at their boundaries
+    for i in range(n):
+        expected = _windows_by_hand(model, frames[i], episode[i])
+        np.testing.assert_allclose(got[i], expected, atol=1e-5)
+
+
+def test_windowed_clip_reward_in_sb3_resets_the_window_at_the_terminal_frame(
+    tiny_clip: Any,
+) -> None:
+    from vlmrm_core.reward.model import RewardModel
+    from vlmrm_core.reward.spec import RewardSpec
+
+    model = RewardModel(tiny_clip, RewardSpec(("a grey square",), window=2))
+    fns = [lambda n=n: TerminalFrameWrapper(CounterEnv(n)) for n in (3, 4)]
+    venv = CLIPRewardVecEnv(DummyVecEnv(fns), model)
+    venv.reset()
+    got = np.array([venv.step(np.zeros(2, dtype=np.int64))[1] for _ in range(7)])
+    venv.close()
+    for i, length in enumerate((3, 4)):
+        counters = [step % length + 1 for step in range(7)]  # 1 again after a reset
+        frames = [np.full((6, 8, 3), t, dtype=np.uint8) for t in counters]
+        episode = [step // length for step in range(7)]
+        np.testing.assert_allclose(got[:, i], _windows_by_hand(model, frames, episode), atol=1e-5)
+
+
+class _Fingerprint(Reward):
+    """The fingerprint of each frame as a Reward (progress shaping wraps Rewards)."""
+
+    source = "fingerprint"
+    identity = "test/fingerprint"
+    description = "CRC32 of the pixels"
+
+    def reward(self, frames: Any) -> np.ndarray:
+        return np.array([fingerprint(f) for f in frames], dtype=np.float64) / 16_777_216
+
+
+@pytest.mark.parametrize("mode", list(AutoresetMode), ids=lambda m: m.value)
+def test_progress_shaping_over_a_gymnasium_rollout_is_gamma_r_next_minus_r(
+    mode: AutoresetMode,
+) -> None:
+    from vlmrm_core.reward.shaping import ProgressShaping
+
+    base, gamma = _Fingerprint(), 0.9
+    envs = make_clip_vector_env(
+        "CartPole-v1",
+        2,
+        ProgressShaping(base, gamma),
+        autoreset_mode=mode,
+        env_kwargs={"max_episode_steps": 4},
+    )
+    replicas = [Replica(5), Replica(6)]
+    for replica in replicas:
+        replica.env = cartpole(4)
+    for i, replica in enumerate(replicas):
+        replica.env.reset(seed=5 + i)
+    envs.reset(seed=5)
+    previous = [0.0, 0.0]  # R(s_0) = 0: the reset state is never rendered
+    ends = 0
+    for t in range(11):
+        actions = np.array([1, t % 2])
+        _, rewards, terminations, truncations, _ = envs.step(actions)
+        for i, replica in enumerate(replicas):
+            if replica.resetting:
+                replica.env.reset()
+                replica.resetting = False
+                assert rewards[i] == 0.0
+                continue
+            _, _, terminated, truncated, _ = replica.env.step(int(actions[i]))
+            potential = fingerprint(replica.env.render()) / 16_777_216
+            assert rewards[i] == pytest.approx(gamma * potential - previous[i], abs=1e-6)
+            previous[i] = potential
+            if terminated or truncated:
+                ends += 1
+                previous[i] = 0.0
+                if mode == AutoresetMode.SAME_STEP:
+                    replica.env.reset()
+                elif mode == AutoresetMode.NEXT_STEP:
+                    replica.resetting = True
+        if mode == AutoresetMode.DISABLED:
+            done = np.logical_or(terminations, truncations)
+            if done.any():
+                envs.reset(options={"reset_mask": done})
+                for i in np.flatnonzero(done):
+                    replicas[i].env.reset()
+    assert ends >= 3
+    envs.close()
+
+
+def test_progress_shaping_in_sb3_uses_the_previous_reward_of_the_same_episode() -> None:
+    from vlmrm_core.reward.shaping import ProgressShaping
+
+    class Counter(Reward):
+        identity = "test/counter"
+        description = "the counter drawn in the frame"
+
+        def reward(self, frames: Any) -> np.ndarray:
+            return np.asarray(frames)[:, 0, 0, 0].astype(np.float32)
+
+    fns = [lambda: TerminalFrameWrapper(CounterEnv(3))]
+    venv = CLIPRewardVecEnv(DummyVecEnv(fns), ProgressShaping(Counter(), gamma=0.5))
+    venv.reset()
+    got = [float(venv.step(np.zeros(1, dtype=np.int64))[1][0]) for _ in range(7)]
+    # Counter 1, 2, 3 (the end), then 1, 2, 3, 1: r = 0.5·t − previous t, previous 0 at a start.
+    assert got == [0.5, 0.0, -0.5, 0.5, 0.0, -0.5, 0.5]
+    venv.reset()  # a reset forgets the previous reward too
+    assert float(venv.step(np.zeros(1, dtype=np.int64))[1][0]) == 0.5
     venv.close()

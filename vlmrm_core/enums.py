@@ -50,6 +50,15 @@ class Precision(StrEnum):
     reward file saved from it) records the precision it resolved to."""
 
 
+class JudgeMode(StrEnum):
+    """How a VLM judge's answer probabilities become a reward (``vlmrm_core.judge``)."""
+
+    LOG_ODDS = "log-odds"
+    """log P(positive) − log P(negative) at the answer position (the default)."""
+    PROBABILITY = "probability"
+    """P(positive) at the answer position, over the whole vocabulary."""
+
+
 class RewardBatching(StrEnum):
     """How many frames a training run scores per call of its CLIP reward."""
 
@@ -83,6 +92,8 @@ class DatasetKind(StrEnum):
     ROLLOUT = "rollout"
     SWEEP = "sweep"
     TRAINING_EVAL = "training-eval"
+    LEROBOT = "lerobot"
+    """Episodes of a LeRobot dataset (one camera), read from its parquet and video files."""
     MIXED = "mixed"
 
 

@@ -45,9 +45,11 @@ identity = require_sign_in(engine())
 sidebar_account(identity)
 
 if "demo_checked" not in st.session_state and "frames" in identity.pages:
-    # First start on an empty project: render the demo sweeps so every page has something to show,
+    # First start on an empty project: render the demo state sweeps so every page has something to show,
     # whichever page the user opens first.
-    update, clear = progress_bar("Creating the first-run demo (CartPole and MountainCar sweeps)")
+    update, clear = progress_bar(
+        "Creating the first-run demo (CartPole and MountainCar state sweeps)"
+    )
     created = create_demo_if_empty(engine(), progress=update)
     clear()
     st.session_state["demo_checked"] = True

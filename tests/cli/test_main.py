@@ -71,8 +71,9 @@ def test_score_files_folders_and_video_in_input_order(data_dir, tiny_checkpoint,
     assert main([*argv, "--out", str(out)]) == 0
     rows = read_csv(out)
     names = [r["frame"] for r in rows]
-    assert names[:3] == [str(a), str(folder / "x.png"), str(folder / "y.png")]
-    assert names[3:] == [f"{video}#{i}" for i in range(len(names) - 3)] and len(names) > 5
+    # Named like imported frames: relative to the folder, a file by its name.
+    assert names[:3] == [a.name, "x.png", "y.png"]
+    assert names[3:] == [f"{video.name}#{i}" for i in range(len(names) - 3)] and len(names) > 5
     assert list(rows[0]) == ["frame", "reward"]
     rewards = [float(r["reward"]) for r in rows]
     assert all(np.isfinite(rewards)) and len(set(rewards)) > 1
@@ -86,7 +87,10 @@ def test_score_files_folders_and_video_in_input_order(data_dir, tiny_checkpoint,
 def test_score_contrastive_adds_probability(data_dir, tiny_checkpoint, inputs, tmp_path):
     a, folder, _ = inputs
     out = tmp_path / "c.csv"
-    argv = ["score", str(a), str(folder), *score_args(tiny_checkpoint), "--reward", "contrastive",
+    contrastive = [
+        x for x in score_args(tiny_checkpoint) if x not in ("--baseline", "pole and cart")
+    ]
+    argv = ["score", str(a), str(folder), *contrastive, "--kind", "contrastive",
             "--negative", "pole fallen over", "--tau", "0.05", "--beta", "0.5", "--out", str(out)]  # fmt: skip
     assert main(argv) == 0
     rows = read_csv(out)

@@ -69,3 +69,41 @@ def test_standardize_gives_unit_norm_zero_mean_rows(rng: np.random.Generator) ->
     # A large offset loses nothing: the midpoint is subtracted exactly before centring.
     shifted, _ = standardize(1e10 + values)
     np.testing.assert_allclose(shifted, reference, atol=1e-5)
+
+
+# --------------------------------------------------------------------------- Spearman
+
+
+def test_spearman_equals_scipy_with_ties_and_many_sizes(rng: np.random.Generator) -> None:
+    from scipy.stats import rankdata, spearmanr
+
+    from vlmrm_core.metrics.correlation import average_ranks, spearman
+
+    for n in (2, 3, 5, 17, 200):
+        x = rng.integers(0, 4, n).astype(float)  # many ties
+        y = x + rng.standard_normal(n)
+        np.testing.assert_array_equal(average_ranks(x), rankdata(x))
+        if np.ptp(x) == 0:
+            continue
+        assert spearman(x, y) == pytest.approx(spearmanr(x, y).statistic, abs=1e-12)
+    matrix = rng.integers(0, 3, (4, 9)).astype(float)
+    np.testing.assert_array_equal(average_ranks(matrix), rankdata(matrix, axis=-1))
+
+
+def test_spearman_drops_missing_pairs_then_needs_two_non_constant_sides() -> None:
+    from scipy.stats import spearmanr
+
+    from vlmrm_core.metrics.correlation import spearman
+
+    x = [0.1, None, 0.3, float("nan"), 0.6, 0.2, float("inf")]
+    y = [9.0, 4.0, 7.0, 5.0, 1.0, 3.0, 2.0]
+    kept = [0, 2, 4, 5]
+    expected = spearmanr([x[i] for i in kept], [y[i] for i in kept]).statistic
+    assert spearman(x, y) == pytest.approx(expected)
+    assert spearman(np.array([1.0, 2.0]), np.array([5.0, 3.0])) == pytest.approx(-1.0)
+    assert spearman([1.0], [2.0]) is None  # fewer than 2 pairs
+    assert spearman([1.0, None, 2.0], [None, 1.0, 3.0]) is None  # one pair left
+    assert spearman([1.0, 2.0, 3.0], [4.0, 4.0, 4.0]) is None  # constant side
+    assert spearman([], []) is None
+    with pytest.raises(ValueError, match="paired"):
+        spearman([1.0, 2.0], [1.0, 2.0, 3.0])

@@ -339,9 +339,13 @@ def test_cli_labels_import_and_adapt_end_to_end(data_dir, tmp_path, capsys) -> N
         )
         == 0
     )
-    printed = capsys.readouterr().out.strip().splitlines()
-    assert any(line.startswith("adapted") for line in printed)
-    result = json.loads(printed[-1])
+    captured = capsys.readouterr()
+    # --json: stdout is the one JSON line (standard JSON: no Infinity, no "inf"); the table
+    # goes to stderr.
+    (line,) = captured.out.strip().splitlines()
+    assert any(row.startswith("adapted") for row in captured.err.splitlines())
+    assert "inf" not in line.lower()
+    result = json.loads(line, parse_constant=lambda name: pytest.fail(f"{name} in JSON"))
     assert result["n_labels"] == len(names) and result["folds"] == 4
     for key in ("zero_shot", "adapted"):
         assert 0 <= result[key]["epic_distance"] <= 1
@@ -375,15 +379,15 @@ def test_held_out_best_of_many_exposes_the_winners_optimism() -> None:
 
 @pytest.mark.slow
 def test_prompt_sweep_winner_is_rescored_on_held_out_folds(tiny_clip) -> None:
-    from vlmrm_core.services.evaluation import prompt_sweep, sweep_held_out
+    from vlmrm_core.services.evaluation import prompt_search, prompt_search_held_out
 
     rng = np.random.default_rng(0)
     x = _unit(rng.normal(size=(60, 256))).astype(np.float32)
     y = (rng.random(60) < 0.5).astype(float)
     groups = np.arange(60) // 3
     goals = ["a red disc", "a blue square", "a cart", "a pole", "a ball on a table"]
-    result = prompt_sweep(tiny_clip, x, y, goals, ["a scene"], [0.0, 0.5, 1.0], detail_top=0)
-    selection = sweep_held_out(tiny_clip, x, y, result, groups, folds=4, n_boot=100)
+    result = prompt_search(tiny_clip, x, y, goals, ["a scene"], [0.0, 0.5, 1.0], detail_top=0)
+    selection = prompt_search_held_out(tiny_clip, x, y, result, groups, folds=4, n_boot=100)
     assert selection is not None and selection.folds == 4
     assert selection.in_sample_best == pytest.approx(float(result.best()["epic"]), abs=1e-5)
     assert all(0 <= k < len(result.table) for k in selection.chosen)

@@ -4,6 +4,7 @@ import pytest
 from vlmrm_core.clip.embedding import PromptError, encode_images, encode_texts
 from vlmrm_core.clip.models import ModelError
 from vlmrm_core.reward import math as rewards
+from vlmrm_core.reward.base import FrameInputError, Reward
 from vlmrm_core.reward.model import RewardModel, score_embeddings
 from vlmrm_core.reward.spec import ModelRef, RewardSpec, SpecError
 
@@ -63,12 +64,59 @@ def test_reward_model_on_frames_equals_scoring_embeddings(tiny_clip):
     assert rm.reward(f[0]).shape == (1,)  # a single H×W×3 frame
 
 
-def test_reward_model_rejects_what_is_not_a_frame_batch(tiny_clip):
+def test_reward_model_takes_every_frame_input_and_names_a_wrong_shape(tiny_clip):
+    import torch
+    from PIL import Image
+
     rm = RewardModel(tiny_clip, RewardSpec(("a goal",)))
-    with pytest.raises(SpecError, match="uint8"):
-        rm.reward(np.zeros((2, 8, 8, 3), np.float32))
+    f = frames(2, seed=3)
+    expected = rm(f)
+    np.testing.assert_allclose(rm(f / 255.0), expected, atol=1e-6)  # floats in [0, 1]
+    rgba = np.concatenate([f, np.zeros((2, 60, 90, 1), np.uint8)], axis=-1)
+    np.testing.assert_allclose(rm(rgba), expected, atol=1e-6)  # alpha is dropped
+    np.testing.assert_allclose(rm([Image.fromarray(x) for x in f]), expected, atol=1e-6)
+    np.testing.assert_allclose(rm(torch.from_numpy(f)), expected, atol=1e-6)
+    with pytest.raises(FrameInputError, match=r"frames of shape \(2, 3, 60, 90\) \(uint8\)"):
+        rm(f.transpose(0, 3, 1, 2))  # channels first
+    with pytest.raises(FrameInputError, match=r"values in \[0, 255\]: float frames must lie in"):
+        rm(f.astype(np.float32))
     with pytest.raises(TypeError, match="RewardSpec"):
         RewardModel(tiny_clip, {"goal_prompts": ["a goal"]})  # type: ignore[arg-type]
+
+
+def test_a_reward_model_is_a_clip_reward_with_an_identity_of_what_sets_its_rewards(tiny_clip):
+    spec = RewardSpec(("pole upright",), ("pole and cart",), alpha=0.5)
+    rm = RewardModel(tiny_clip, spec)
+    assert isinstance(rm, Reward) and rm.source == "clip"
+    assert (
+        rm.identity
+        == RewardModel(
+            tiny_clip, RewardSpec(("pole upright",), ("pole and cart",), alpha=0.5)
+        ).identity
+    )
+    assert rm.identity.startswith("clip/ViT-S-32-alt/random-init/regularized:")
+    others = [
+        RewardModel(tiny_clip, spec.replace(alpha=0.25)),
+        RewardModel(tiny_clip, spec.replace(goal_prompts=("pole down",))),
+        RewardModel(tiny_clip, spec, aspect="center-crop"),
+        RewardModel(tiny_clip, spec, resize="paper"),
+    ]
+    identities = {rm.identity, *(other.identity for other in others)}
+    assert len(identities) == 5
+    assert RewardModel(tiny_clip, spec, chunk_size=1).identity == rm.identity  # same rewards
+    assert rm.description == (
+        'CLIP regularized reward (α=0.5): goal "pole upright"; baseline "pole and cart" '
+        "· ViT-S-32-alt · random weights"
+    )
+    contrastive = RewardModel(
+        tiny_clip,
+        RewardSpec(("open\nthe door",), kind="contrastive", negatives=("a", "b", "c", "d")),
+    )
+    assert contrastive.description == (
+        'CLIP contrastive reward (β=0.5, τ=1/logit scale): goal "open the door" against '
+        '"a"; "b"; "c"; 1 more · ViT-S-32-alt · random weights'
+    )
+    assert repr(contrastive) == f"RewardModel({contrastive.description})"
 
 
 def test_adapted_reward_is_the_linear_score(tiny_clip):

@@ -46,20 +46,6 @@ def test_ranking_by_final_ground_truth_return() -> None:
 # --------------------------------------------------------------------------- EPIC vs return
 
 
-def test_rank_correlation_is_spearman_with_average_ties() -> None:
-    from scipy.stats import spearmanr
-
-    from vlmrm_core.training.grid_stats import rank_correlation
-
-    x = [0.1, 0.3, 0.2, 0.3, 0.6]
-    y = [9.0, 4.0, 7.0, 5.0, 1.0]
-    assert rank_correlation(x, y) == pytest.approx(spearmanr(x, y).statistic)
-    assert rank_correlation([0.1, 0.2, 0.3], [1.0, 2.0, 3.0]) == pytest.approx(1.0)
-    # pairs with a missing side are dropped; fewer than 3 left, or a constant side: undefined
-    assert rank_correlation([0.1, None, 0.3, 0.4], [3.0, 2.0, None, 1.0]) is None
-    assert rank_correlation([0.1, 0.2, 0.3], [5.0, 5.0, 5.0]) is None
-
-
 def test_ranking_with_epic_keeps_the_order_and_correlates() -> None:
     from vlmrm_core.training.grid_stats import epic_return_correlation, ranking_with_epic
 

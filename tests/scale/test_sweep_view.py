@@ -46,6 +46,7 @@ def test_sweep_view_shows_trials_curves_and_ranking(data_dir: Path) -> None:
     assert [e.label for e in app.expander] == ["➕ New sweep", "Sweeps (1)"]
     trials, ranked = app.dataframe[0].value, app.dataframe[1].value
     assert len(trials) == 4 and set(trials["reward"]) == {"good", "bad"}
+    assert set(trials["trial"]) == {f"{group} {seed}" for group, seed in finals}
     assert list(ranked["arm"]) == ["good α=0.5", "bad α=0.5"]
     assert list(ranked["final_mean"]) == [60.0, 15.0]
     assert len(app.get("plotly_chart")) == 2
@@ -200,8 +201,13 @@ def test_launch_form_applies_the_per_user_quota(
 
     monkeypatch.setenv("VLMRM_MAX_RUNS_PER_USER", "3")
     monkeypatch.setenv("VLMRM_MAX_RUNS", "1")
+    from vlmrm_core.store.users import ensure_admins, set_user_role
+
     db = init_db()
     _prompt_sets(db)
+    # Sign-in on: the service layer checks the role in the store, not only the page's identity.
+    ensure_admins(db, ["admin@example.org"])
+    set_user_role(db, "ann@example.org", "researcher", actor="admin@example.org")
     app = AppTest.from_function(_page, default_timeout=60)
     app.session_state[IDENTITY] = Identity(email="ann@example.org", role="researcher")
     app.run()
@@ -209,3 +215,30 @@ def test_launch_form_applies_the_per_user_quota(
     assert not app.exception
     assert "VLMRM_MAX_RUNS_PER_USER" in app.error[0].value.replace("\\", "")
     assert list_sweeps(db) == [] and list_runs(db) == []  # nothing half-started
+
+
+def test_sweep_view_shows_long_trial_names_whole(data_dir: Path) -> None:
+    import json
+
+    from vlmrm_core.store import create_run, init_db
+    from vlmrm_core.store.sweeps import create_sweep, link_run
+
+    db = init_db()
+    sweep = create_sweep(db, name="long names", engine_kind="local", spec={"points": []})
+    group = "paper: cartpole, pole vertically upright on top of the cart"
+    name = f"CartPole-v1 DQN · {group} α=0.5 seed 0"
+    config = {"seed": 0, "_group": group, "reward": {"alpha": 0.5}}
+    run = create_run(
+        db, name=name, env_id="CartPole-v1", algo="dqn", config=config, total_steps=200
+    )
+    link_run(db, run.id, sweep.id)
+
+    app = AppTest.from_function(_page, default_timeout=60).run()
+    assert not app.exception
+    table = app.dataframe[0]
+    assert list(table.value["trial"]) == [name] and list(table.value["reward"]) == [group]
+    # Columns wide enough for the whole text (the grid's default cuts it off at a few hundred
+    # pixels, with an ellipsis): about 7 px per character of the grid's font.
+    columns = json.loads(table.proto.columns)
+    assert columns["trial"]["width"] >= 7 * len(name)
+    assert columns["reward"]["width"] >= 7 * len(group)

@@ -1,4 +1,4 @@
-"""Evaluation against labels: metrics, reward–label mismatches and the vectorised prompt sweep."""
+"""Evaluation against labels: metrics, reward–label mismatches and the vectorised prompt search."""
 
 from __future__ import annotations
 
@@ -129,11 +129,11 @@ def test_reward_label_mismatches_are_shares_of_one_minus_rho():
 
 
 @pytest.mark.slow
-def test_prompt_sweep_ranks_every_combination_by_epic(tiny_clip, sweep_data):
+def test_prompt_search_ranks_every_combination_by_epic(tiny_clip, sweep_data):
     x, labels = sweep_data
     alphas = [0.0, 0.5, 1.0]
     progress: list[tuple[int, int | None]] = []
-    result = evaluation.prompt_sweep(
+    result = evaluation.prompt_search(
         tiny_clip,
         x,
         labels,
@@ -153,20 +153,20 @@ def test_prompt_sweep_ranks_every_combination_by_epic(tiny_clip, sweep_data):
     assert table["epic"].notna().all()
     binary = evaluation.binarize(labels)
     for _, row in table.iterrows():
-        rewards = score_embeddings(tiny_clip, x, evaluation.sweep_spec(row)).rewards
+        rewards = score_embeddings(tiny_clip, x, evaluation.search_row_spec(row)).rewards
         direct = evaluate_epic(rewards, labels, n_boot=0).epic_distance
         assert row["epic"] == pytest.approx(direct, abs=1e-5)
         assert row["roc_auc"] == pytest.approx(roc_auc(rewards, binary), abs=1e-9)
 
 
-def test_prompt_sweep_best_row_is_the_direct_computation(tiny_clip, sweep_data):
+def test_prompt_search_best_row_is_the_direct_computation(tiny_clip, sweep_data):
     x, labels = sweep_data
-    result = evaluation.prompt_sweep(
+    result = evaluation.prompt_search(
         tiny_clip, x, labels, GOALS, BASELINES, [0.0, 0.5, 1.0], detail_top=2, n_boot=200
     )
     best = result.best()
     assert best is not None
-    spec = evaluation.sweep_spec(best)
+    spec = evaluation.search_row_spec(best)
     direct = evaluate_epic(score_embeddings(tiny_clip, x, spec).rewards, labels, n_boot=200)
     assert best["epic"] == pytest.approx(direct.epic_distance, abs=1e-12)
     assert best["ci_low"] == pytest.approx(direct.ci_low)
@@ -175,16 +175,16 @@ def test_prompt_sweep_best_row_is_the_direct_computation(tiny_clip, sweep_data):
     assert result.table["ci_low"].iloc[2:].isna().all()  # only the top rows are detailed
 
 
-def test_prompt_sweep_without_baselines_scores_alpha_zero_only(tiny_clip, sweep_data):
+def test_prompt_search_without_baselines_scores_alpha_zero_only(tiny_clip, sweep_data):
     x, labels = sweep_data
-    result = evaluation.prompt_sweep(tiny_clip, x, labels, GOALS[:2], [], [0.5, 1.0], detail_top=0)
+    result = evaluation.prompt_search(tiny_clip, x, labels, GOALS[:2], [], [0.5, 1.0], detail_top=0)
     assert list(result.table["alpha"]) == [0.0, 0.0]
     assert any("baseline" in w for w in result.warnings)
 
 
-def test_prompt_sweep_same_goal_and_baseline_is_ranked_last(tiny_clip, sweep_data):
+def test_prompt_search_same_goal_and_baseline_is_ranked_last(tiny_clip, sweep_data):
     x, labels = sweep_data
-    result = evaluation.prompt_sweep(
+    result = evaluation.prompt_search(
         tiny_clip, x, labels, [GOALS[0], GOALS[1]], [GOALS[0]], [1.0], detail_top=0
     )
     last = result.table.iloc[-1]
@@ -193,14 +193,14 @@ def test_prompt_sweep_same_goal_and_baseline_is_ranked_last(tiny_clip, sweep_dat
     assert not np.isnan(result.table["epic"].iloc[0])
 
 
-def test_prompt_sweep_rejects_bad_input(tiny_clip, sweep_data):
+def test_prompt_search_rejects_bad_input(tiny_clip, sweep_data):
     x, labels = sweep_data
     with pytest.raises(PromptError):
-        evaluation.prompt_sweep(tiny_clip, x, labels, [], BASELINES, [0.0])
+        evaluation.prompt_search(tiny_clip, x, labels, [], BASELINES, [0.0])
     with pytest.raises(PromptError, match="empty"):
-        evaluation.prompt_sweep(tiny_clip, x, labels, ["ok", " "], BASELINES, [0.0])
+        evaluation.prompt_search(tiny_clip, x, labels, ["ok", " "], BASELINES, [0.0])
     with pytest.raises(ConstantRewardError):
-        evaluation.prompt_sweep(tiny_clip, x, np.ones(len(x)), GOALS, BASELINES, [0.0])
+        evaluation.prompt_search(tiny_clip, x, np.ones(len(x)), GOALS, BASELINES, [0.0])
 
 
 def test_parse_alphas():
@@ -213,17 +213,17 @@ def test_parse_alphas():
         evaluation.parse_alphas(" ")
 
 
-def test_sweep_row_saves_as_a_prompt_set(data_dir, tiny_clip, sweep_data):
+def test_search_row_saves_as_a_prompt_set(data_dir, tiny_clip, sweep_data):
     x, labels = sweep_data
-    result = evaluation.prompt_sweep(tiny_clip, x, labels, GOALS, BASELINES, [0.5], detail_top=0)
+    result = evaluation.prompt_search(tiny_clip, x, labels, GOALS, BASELINES, [0.5], detail_top=0)
     best = result.best()
     engine = init_db()
-    reward = evaluation.sweep_spec(best)
+    reward = evaluation.search_row_spec(best)
     save_prompt_set(engine, PromptSet("best", ModelRef("ViT-S-32-alt"), reward))
     stored = get_prompt_set(engine, "best").reward
     assert stored.goal_prompts == (best["goal"],) and stored.baseline_prompts == (best["baseline"],)
     assert stored.alpha == 0.5 and stored.kind == "regularized"
-    # The saved reward scores the frames as the sweep did.
+    # The saved reward scores the frames as the prompt search did.
     alone = evaluation.evaluate_reward(tiny_clip, x, labels, stored, prompt_set="best", n_boot=0)
     assert alone.metrics.epic_distance == pytest.approx(best["epic"], abs=1e-6)
 
@@ -239,19 +239,19 @@ def test_labelled_frames_embed_through_the_cache(data_dir, tiny_clip):
         add_label(engine, "cp5", f.hash, "ann", float(i == 2))
     labelled = evaluation.labelled_frames(engine, "cp5")
     x = embed_hashes(engine, tiny_clip, labelled.hashes)
-    result = evaluation.prompt_sweep(
+    result = evaluation.prompt_search(
         tiny_clip, x, labelled.labels, GOALS[:2], BASELINES[:1], [0.0, 1.0], n_boot=100
     )
     assert len(result.table) == 4 and result.n_frames == 5
 
 
-def test_prompt_sweep_gives_the_same_table_in_small_chunks(tiny_clip, sweep_data, monkeypatch):
+def test_prompt_search_gives_the_same_table_in_small_chunks(tiny_clip, sweep_data, monkeypatch):
     x, labels = sweep_data
-    whole = evaluation.prompt_sweep(
+    whole = evaluation.prompt_search(
         tiny_clip, x, labels, GOALS, BASELINES, [0.0, 0.5, 1.0], detail_top=0
     )
     monkeypatch.setattr(evaluation, "_CHUNK_ELEMENTS", 3 * len(x))  # 3 combinations at a time
-    chunked = evaluation.prompt_sweep(
+    chunked = evaluation.prompt_search(
         tiny_clip, x, labels, GOALS, BASELINES, [0.0, 0.5, 1.0], detail_top=0
     )
     keys = ["goal", "baseline", "alpha"]
@@ -260,12 +260,12 @@ def test_prompt_sweep_gives_the_same_table_in_small_chunks(tiny_clip, sweep_data
     np.testing.assert_allclose(chunked.table["roc_auc"], whole.table["roc_auc"], rtol=1e-12)
 
 
-def test_vectorised_sweep_equals_scoring_each_combination_alone(tiny_clip, sweep_data):
+def test_vectorised_prompt_search_equals_scoring_each_combination_alone(tiny_clip, sweep_data):
     """Every row of the grid equals the standard path on its own spec: ``evaluate_reward``
     (score_embeddings → EPIC, ROC AUC), including the undefined combination."""
     x, labels = sweep_data
     goals, baselines = [*GOALS[:3], BASELINES[0]], BASELINES
-    result = evaluation.prompt_sweep(
+    result = evaluation.prompt_search(
         tiny_clip, x, labels, goals, baselines, [0.0, 0.4, 1.0], detail_top=0
     )
     table = result.table
@@ -276,11 +276,56 @@ def test_vectorised_sweep_equals_scoring_each_combination_alone(tiny_clip, sweep
         if row["goal"] == row["baseline"]:
             assert np.isnan(row["epic"]) and np.isnan(row["roc_auc"])
             with pytest.raises(ValueError, match="same embedding"):
-                score_embeddings(tiny_clip, x, evaluation.sweep_spec(row))
+                score_embeddings(tiny_clip, x, evaluation.search_row_spec(row))
             continue
         alone = evaluation.evaluate_reward(
-            tiny_clip, x, labels, evaluation.sweep_spec(row), prompt_set="alone", n_boot=0
+            tiny_clip, x, labels, evaluation.search_row_spec(row), prompt_set="alone", n_boot=0
         ).metrics
         assert row["epic"] == pytest.approx(alone.epic_distance, abs=1e-6)
         assert row["roc_auc"] == pytest.approx(alone.roc_auc, abs=1e-9)
     assert len(combos) == len(table)  # no combination twice
+
+
+def test_prompt_search_adds_each_top_rows_voc_over_the_episodes(tiny_clip, sweep_data):
+    from vlmrm_core.services.episodes import dataset_voc
+    from vlmrm_core.store import FrameInfo
+
+    x, labels = sweep_data
+    # 60 frames: 6 episodes of 8 steps, then 12 loose frames (uploads: no episode, no VOC).
+    frames = [
+        FrameInfo(
+            f"h{i}", i, None, "rollout", None, i // 8 if i < 48 else None,
+            i % 8 if i < 48 else None, None, None, None, 4, 4,
+        )
+        for i in range(60)
+    ]  # fmt: skip
+    by_hash = {f"h{i}": float(i % 8 == 7 and i // 8 < 4) for i in range(48)}  # 4 successes
+    episodes = evaluation.SearchEpisodes(frames, x, labels=by_hash, top=7)
+    result = evaluation.prompt_search(
+        tiny_clip, x, labels, GOALS, BASELINES, [0.0, 0.5], detail_top=1, n_boot=50,
+        episodes=episodes,
+    )  # fmt: skip
+    table = result.table
+    plain = evaluation.prompt_search(
+        tiny_clip, x, labels, GOALS, BASELINES, [0.0, 0.5], detail_top=1, n_boot=50
+    ).table
+    assert table["goal"].tolist() == plain["goal"].tolist()  # ranked by EPIC all the same
+    assert table["voc"].iloc[:7].notna().all() and table["voc"].iloc[7:].isna().all()
+    for i in range(7):
+        row = table.iloc[i]
+        rewards = score_embeddings(tiny_clip, x, evaluation.search_row_spec(row)).rewards
+        direct = dataset_voc(frames, rewards, labels=by_hash, n_boot=50)
+        assert direct.n_episodes == 4 == row["voc_episodes"]
+        assert row["voc"] == pytest.approx(direct.voc, abs=1e-9)
+        assert row["voc_ci_low"] == pytest.approx(direct.ci_low, abs=1e-9)
+        assert row["voc_ci_high"] == pytest.approx(direct.ci_high, abs=1e-9)
+    every = evaluation.prompt_search(
+        tiny_clip, x, labels, GOALS, BASELINES, [0.0], detail_top=0, n_boot=50,
+        episodes=evaluation.SearchEpisodes(frames, x, demonstrations=True),
+    )  # fmt: skip
+    assert (every.table["voc_episodes"] == 6).all()
+    with pytest.raises(evaluation.InvalidInputError, match="embeddings for 60 frames"):
+        evaluation.prompt_search(
+            tiny_clip, x, labels, GOALS, [], [0.0],
+            episodes=evaluation.SearchEpisodes(frames, x[:5], demonstrations=True),
+        )  # fmt: skip

@@ -213,3 +213,9 @@ def test_check_labeler_name_and_label_text() -> None:
         # A user error (shown by the app, one line in the CLI) that old callers catch as before.
         assert isinstance(refused.value, VlmrmError) and isinstance(refused.value, ValueError)
     assert [label_text(v) for v in (1.0, 0.0, 0.25)] == ["success", "failure", "0.25"]
+
+
+def test_a_typed_labeller_name_may_not_pass_for_a_machine() -> None:
+    with pytest.raises(InvalidInputError, match="does not start with 'judge:'"):
+        check_labeler_name("judge:qwen#00000000")
+    assert check_labeler_name(" judge ") == "judge"

@@ -119,6 +119,12 @@ def test_reward_agreement():
     assert monotone.spearman == pytest.approx(1.0) and monotone.pearson < 1.0
     constant = landscape.reward_agreement(a, np.ones(4))
     assert constant.pearson is None and constant.spearman is None
+    # frames where a reward is not finite are left out of both correlations
+    gappy = landscape.reward_agreement(np.array([0.1, np.nan, 0.4, 0.2]), np.array([1, 9, 3, 2.0]))
+    assert gappy.pearson == pytest.approx(np.corrcoef([0.1, 0.4, 0.2], [1, 3, 2.0])[0, 1])
+    assert gappy.spearman == pytest.approx(1.0)
+    single = landscape.reward_agreement(np.array([0.5]), np.array([0.7]))
+    assert single.pearson is None and single.spearman is None
 
 
 def test_parse_prompts():

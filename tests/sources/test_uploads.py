@@ -291,13 +291,9 @@ def test_zip_of_images_with_folders_and_hostile_names(
     monkeypatch.chdir(tmp_path)  # a naive extractor would write ../evil.png next to tmp_path
     items = list(iter_upload("up.zip", buf.getvalue()))
     names = [f.name for f in _frames(items)]
-    # Entry names are display names, in sorted order, reported exactly as stored.
-    assert names == [
-        "up.zip/../evil.png",
-        "up.zip//abs/evil2.png",
-        "up.zip/a.png",
-        "up.zip/shots/b.png",
-    ]
+    # Entry names are display names, in sorted order, reported exactly as stored and relative
+    # to the archive (as a folder's files are relative to the folder).
+    assert names == ["../evil.png", "/abs/evil2.png", "a.png", "shots/b.png"]
     assert all(f.extra["archive"] == "up.zip" for f in _frames(items))
     reasons = {r.name: r.reason for r in _rejections(items)}
     assert "nested archives are not supported" in reasons["up.zip/inner.zip"]
@@ -324,7 +320,7 @@ def test_zip_bomb_is_capped_by_bytes_actually_read() -> None:
     data = buf.getvalue()
     assert len(data) < 100_000
     items = list(iter_upload("bomb.zip", data, max_bytes=1_000_000))
-    assert [f.name for f in _frames(items)] == ["bomb.zip/a.png"]
+    assert [f.name for f in _frames(items)] == ["a.png"]
     assert any("zip bomb" in r.reason for r in _rejections(items))
 
 
@@ -390,7 +386,7 @@ def test_zero_length_video_is_rejected() -> None:
     assert isinstance(rej, Rejection) and "nothing.mp4 is empty" in rej.reason
 
 
-def test_iter_paths_names_files_as_given_and_walks_folders(
+def test_iter_paths_names_frames_relative_to_what_was_imported_and_walks_folders(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.chdir(tmp_path)
@@ -398,21 +394,45 @@ def test_iter_paths_names_files_as_given_and_walks_folders(
     (shots / "sub").mkdir(parents=True)
     Image.fromarray(_gradient()).save(shots / "b.png")
     Image.fromarray(_gradient()).save(shots / "sub" / "a.jpg")
-    (shots / "readme.md").write_text("ignored: not an image extension")
+    (shots / "readme.md").write_text("skipped: not an image extension")
     (shots / ".hidden.png").write_bytes(b"ignored: hidden")
     Image.fromarray(_gradient()).save("single.webp")
     _write_video(Path("v.mp4"), "libx264", n=3, size=32)
     items = list(iter_paths(["single.webp", "shots", "v.mp4", "missing.png"]))
-    assert [f.name for f in _frames(items)] == [
-        "single.webp",
-        os.path.join("shots", "b.png"),
-        os.path.join("shots", "sub", "a.jpg"),
-        "v.mp4#0",
-        "v.mp4#1",
-        "v.mp4#2",
-    ]
-    (rej,) = _rejections(items)
-    assert rej.name == "missing.png" and "does not exist" in rej.reason
+    expected = ["single.webp", "b.png", "sub/a.jpg", "v.mp4#0", "v.mp4#1", "v.mp4#2"]
+    assert [f.name for f in _frames(items)] == expected
+    readme, missing = _rejections(items)
+    assert missing.name == "missing.png" and "does not exist" in missing.reason
+    assert readme.name == "readme.md" and "skipped it" in readme.reason
+    # The same files typed another way (absolute paths, from inside the folder) get the same
+    # names: they do not depend on how the path was typed.
+    absolute = list(iter_paths([tmp_path / "single.webp", tmp_path / "shots", tmp_path / "v.mp4"]))
+    assert [f.name for f in _frames(absolute)] == expected
+    monkeypatch.chdir(shots)
+    assert [f.name for f in _frames(list(iter_paths(["."])))] == ["b.png", "sub/a.jpg"]
+
+
+def test_a_folder_import_reports_what_it_skipped_and_names_zip_entries_in_it(
+    tmp_path: Path,
+) -> None:
+    png = _image_bytes(Image.fromarray(_gradient()), "PNG")
+    (tmp_path / "sub").mkdir()
+    (tmp_path / "notes.txt").write_text("not an image\n")
+    (tmp_path / "photo.dat").write_bytes(png)  # a PNG under another extension
+    with zipfile.ZipFile(tmp_path / "sub" / "shots.zip", "w") as zf:
+        zf.writestr("inside/c.png", png)
+    direct = tmp_path / "direct.zip"
+    direct.write_bytes((tmp_path / "sub" / "shots.zip").read_bytes())
+    items = list(iter_paths([tmp_path / "sub", tmp_path / "notes.txt", direct]))
+    assert [f.name for f in _frames(items)] == ["shots.zip/inside/c.png", "inside/c.png"]
+    folder_items = list(iter_paths([tmp_path]))
+    reasons = {r.name: r.reason for r in _rejections(folder_items)}
+    assert set(reasons) == {"notes.txt", "photo.dat"}
+    assert (
+        reasons["notes.txt"]
+        == "notes.txt is not an image, video or .zip file by its extension; skipped it"
+    )
+    assert "a png file without a png extension" in reasons["photo.dat"]
 
 
 @pytest.mark.parametrize(
@@ -501,8 +521,41 @@ def test_named_pipes_are_skipped_never_read(tmp_path: Path) -> None:
     )
     assert out.returncode == 0, out.stderr[-2000:]
     items = {name: (kind, reason) for kind, name, reason in json.loads(out.stdout)}
-    assert items[f"{folder}/a.png"][0] == "FrameRecord"
-    for fifo in (f"{folder}/pipe.png", f"{folder}/sub/frames.zip", str(direct)):
+    assert items["a.png"][0] == "FrameRecord"
+    for fifo in ("pipe.png", "sub/frames.zip", "direct.mp4", str(direct)):
         kind, reason = items[fifo]
         assert kind in ("Rejection", "Reject") and "named pipe (FIFO)" in reason, items[fifo]
         assert "skipped" in reason
+
+
+def test_large_zip_entries_spill_inside_the_data_dir_and_are_removed(
+    data_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from vlmrm_core.sources.uploads import archives
+
+    monkeypatch.setattr(archives, "_IN_MEMORY", 1_000)  # every entry here is larger
+    spooled: list = []
+    real_spool = archives._spool
+
+    def recording_spool(*args: object) -> object:
+        out = real_spool(*args)  # type: ignore[arg-type]
+        spooled.append((out, os.readlink(f"/proc/self/fd/{out.fileno()}")))
+        return out
+
+    monkeypatch.setattr(archives, "_spool", recording_spool)
+    rng = np.random.default_rng(0)
+    noise = rng.integers(0, 256, (64, 64, 3), dtype=np.uint8)  # incompressible: > 1,000 bytes
+    png = _image_bytes(Image.fromarray(noise), "PNG")
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w") as zf:
+        zf.writestr("a.png", png)
+        zf.writestr("b.png", png)
+    frames = _frames(list(iter_upload("up.zip", buf.getvalue())))
+    assert [f.name for f in frames] == ["a.png", "b.png"]
+    assert np.array_equal(frames[0].pixels, noise)
+    assert len(spooled) == 2
+    for out, where in spooled:
+        assert where.startswith(str(data_dir) + os.sep), where  # not the system's /tmp
+        assert out.closed  # closed once its frames were read: an unnamed file is gone with it
+    leftovers = [p for p in data_dir.rglob("*") if p.is_file()]
+    assert leftovers == []

@@ -73,11 +73,9 @@ def test_a_failed_move_after_the_commit_is_finished_by_the_sweep(
     settings = get_settings()
     real_move = _Staging.move_in
 
-    def move_half_then_die(self: _Staging) -> None:
-        keep = dict(list(self.files.items())[5:])
-        self.files = dict(list(self.files.items())[:5])
-        real_move(self)
-        self.files = keep
+    def move_half_then_die(self: _Staging, hashes: list[str]) -> None:
+        real_move(self, hashes[:5])
+        self.committed.update(hashes[5:])
         raise OSError("disk went away")
 
     monkeypatch.setattr(_Staging, "move_in", move_half_then_die)
@@ -99,7 +97,7 @@ def test_the_sweep_leaves_a_live_import_alone(engine: Engine) -> None:
         assert sweep_incoming(engine, settings).removed_incoming == 0
         assert len(_staged(settings)) == 1
     finally:
-        staging.close(committed=False)
+        staging.close()
     assert _staged(settings) == []
 
 

@@ -20,6 +20,7 @@ from vlmrm_core.store import (
     list_prompt_sets,
     save_prompt_set,
 )
+from vlmrm_core.store.users import ensure_admins, set_user_role
 
 MODEL = ModelRef("ViT-B-32", "laion2b_s34b_b79k")
 REWARD = RewardSpec(("a humanoid robot kneeling",), ("a humanoid robot",), alpha=0.5)
@@ -38,6 +39,9 @@ def test_name_is_checked_and_trimmed() -> None:
 
 
 def test_save_get_overwrite_list_delete(engine: Engine) -> None:
+    # with sign-in the saver is a user: a researcher saves, an admin may overwrite it
+    ensure_admins(engine, ["b@x.org"])
+    set_user_role(engine, "a@x.org", "researcher", actor="b@x.org")
     saved = save_prompt_set(engine, _set(environment="Humanoid", created_by="a@x.org"))
     assert saved.id is not None and saved.created_at is not None
     assert saved.created_at.tzinfo is not None

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
+from streamlit.runtime.media_file_manager import MediaFileManager
 from streamlit.testing.v1 import AppTest
 
 import vlmrm_studio
@@ -56,3 +58,33 @@ def open_with_random_model(
         at.selectbox(key=f"{key_prefix}-model").select(RANDOM_LABEL).run()
     assert not at.exception
     return at
+
+
+def record_downloads(monkeypatch: pytest.MonkeyPatch) -> dict[str, bytes]:
+    """Record the bytes that every ``st.download_button`` with ready data hands to Streamlit.
+
+    AppTest's media store lives only for one run, so the files are kept here, by the URL the
+    button carries; read one with :func:`download_bytes`. A button whose data is a callable
+    (computed at click time, outside any script run) stores nothing and so is never found.
+
+    Returns:
+        URL -> bytes, filled as the app runs.
+    """
+    files: dict[str, bytes] = {}
+    original = MediaFileManager.add
+
+    def add(self, path_or_data, mimetype, coordinates, file_name=None, **kwargs):  # noqa: ANN001
+        url = original(self, path_or_data, mimetype, coordinates, file_name=file_name, **kwargs)
+        if isinstance(path_or_data, bytes):
+            files[url] = path_or_data
+        return url
+
+    monkeypatch.setattr(MediaFileManager, "add", add)
+    return files
+
+
+def download_bytes(at: AppTest, files: dict[str, bytes], key: str) -> bytes:
+    """The file the download button ``key`` offers now (``files`` from :func:`record_downloads`)."""
+    button = at.download_button(key=key)
+    assert button.proto.url in files, f"{key} offers no ready file (data computed at click time?)"
+    return files[button.proto.url]

@@ -155,6 +155,16 @@ def test_prompt_lab_then_evaluate_reads_epic(page, server, screenshots, tiny_che
     page.get_by_role("textbox", name="Prompt set name", exact=True).fill("e2e-prompts")
     page.get_by_role("button", name="Save prompt set").click()
     wait_idle(page)
+    # Saving reruns only its fragment: the page must run again for Compare to offer the new set.
+    box = page.get_by_role("combobox", name="Prompt set A")
+    for _ in range(3):  # the first click after the page's rerun may only focus the box
+        box.click()
+        page.wait_for_timeout(300)
+        if box.get_attribute("aria-expanded") == "true":
+            break
+    page.get_by_role("option", name="e2e-prompts").first.wait_for(timeout=10_000)
+    page.keyboard.press("Escape")
+    wait_idle(page)
 
     goto_page(page, "Evaluate")
     choose(page, "Labelled dataset", "e2e")

@@ -10,7 +10,7 @@ from tests.studio._pages import TINY, open_with_random_model, page_test
 from vlmrm_core.metrics import evaluate_epic
 from vlmrm_core.reward.model import score_embeddings
 from vlmrm_core.reward.spec import ModelRef, RewardSpec
-from vlmrm_core.services.evaluation import labelled_frames, sweep_spec
+from vlmrm_core.services.evaluation import labelled_frames, search_row_spec
 from vlmrm_core.services.landscape import embed_hashes
 from vlmrm_core.store import (
     PromptSet,
@@ -81,37 +81,40 @@ def test_epic_metric_equals_a_direct_computation(db, tiny_clip):
     assert not at.exception
 
 
-def test_prompt_sweep_ranks_and_saves_the_best(db, tiny_clip):
+def test_prompt_search_ranks_and_saves_the_best(db, tiny_clip):
     at = _open()
-    at.text_area(key="eval-sweep-goals").input(f"{GOAL}\na pole standing up\na fallen pole").run()
-    at.text_area(key="eval-sweep-baselines").input(f"{BASELINE}\na cart").run()
-    at.text_input(key="eval-sweep-alphas").input("0, 0.5, 1").run()
-    at.button(key="eval-sweep-run").click().run()
+    at.text_area(key="eval-search-goals").input(f"{GOAL}\na pole standing up\na fallen pole").run()
+    at.text_area(key="eval-search-baselines").input(f"{BASELINE}\na cart").run()
+    at.text_input(key="eval-search-alphas").input("0, 0.5, 1").run()
+    at.button(key="eval-search-run").click().run()
     assert not at.exception and not at.error
     table = at.dataframe[1].value
     assert len(table) == 3 + 3 * 2 * 2
     best = table.iloc[0]
-    expected = _direct_epic(db, tiny_clip, sweep_spec(best))
+    expected = _direct_epic(db, tiny_clip, search_row_spec(best))
     metrics = {m.label: m.value for m in at.metric}
     # The page encodes the candidate prompts in one batch, the direct path one at a time: the
     # text embeddings may differ in the last float32 bits, hence a tolerance.
-    assert float(metrics["Best sweep EPIC distance"]) == pytest.approx(expected, abs=6e-4)
+    assert float(metrics["Best search EPIC distance"]) == pytest.approx(expected, abs=6e-4)
     assert best["epic"] == pytest.approx(expected, abs=1e-4)
 
-    at.text_input(key="eval-sweep-save-name").input("sweep winner").run()
-    at.button(key="eval-sweep-save").click().run()
+    at.text_input(key="eval-search-save-name").input("search winner").run()
+    at.button(key="eval-search-save").click().run()
     assert not at.exception
-    stored = get_prompt_set(db, "sweep winner")
+    assert any("search winner" in s.value for s in at.success)
+    # offered at once by the prompt-set picker above the search (drawn before the click)
+    assert "search winner" in at.multiselect(key="eval-prompt-sets").options
+    stored = get_prompt_set(db, "search winner")
     assert stored.reward.goal_prompts == (best["goal"],) and stored.reward.alpha == best["alpha"]
     assert stored.model.architecture == TINY and stored.model.pretrained is None
 
     # any row can be saved, not only the best
     row = table[table["rank"] == 7].iloc[0]
-    at.selectbox(key="eval-sweep-save-rank").set_value(7).run()
-    at.text_input(key="eval-sweep-save-name").input("rank seven").run()
-    at.button(key="eval-sweep-save").click().run()
+    at.selectbox(key="eval-search-save-rank").set_value(7).run()
+    at.text_input(key="eval-search-save-name").input("rank seven").run()
+    at.button(key="eval-search-save").click().run()
     assert not at.exception
-    assert get_prompt_set(db, "rank seven").reward == sweep_spec(row)
+    assert get_prompt_set(db, "rank seven").reward == search_row_spec(row)
 
     # rows without an interval say "–", never "None"
     below_top = table[table["rank"] > 5]
@@ -119,14 +122,14 @@ def test_prompt_sweep_ranks_and_saves_the_best(db, tiny_clip):
     assert all(v != "–" for v in table[table["rank"] == 1]["ci_low"])
 
 
-def test_sweep_input_errors_are_messages(db):
+def test_prompt_search_input_errors_are_messages(db):
     at = _open()
-    at.button(key="eval-sweep-run").click().run()
+    at.button(key="eval-search-run").click().run()
     assert not at.exception
     assert any("goal prompt" in e.value for e in at.error)
-    at.text_area(key="eval-sweep-goals").input(GOAL).run()
-    at.text_input(key="eval-sweep-alphas").input("0, 2").run()
-    at.button(key="eval-sweep-run").click().run()
+    at.text_area(key="eval-search-goals").input(GOAL).run()
+    at.text_input(key="eval-search-alphas").input("0, 2").run()
+    at.button(key="eval-search-run").click().run()
     assert not at.exception
     # the message is escaped Markdown (it quotes the user's input): it renders as "[0, 1]"
     assert any("[0, 1]" in e.value.replace("\\", "") for e in at.error)
@@ -214,10 +217,10 @@ def test_inspected_row_offers_its_reward_file(db):
 
 
 @pytest.mark.slow
-def test_sweep_reports_the_pick_on_held_out_episodes(data_dir, tiny_clip):
+def test_prompt_search_reports_the_pick_on_held_out_episodes(data_dir, tiny_clip):
     from vlmrm_core.frames import FrameRecord
     from vlmrm_core.reward.adaptation import frame_groups
-    from vlmrm_core.services.evaluation import prompt_sweep, sweep_held_out
+    from vlmrm_core.services.evaluation import prompt_search, prompt_search_held_out
 
     engine = init_db()
     rng = np.random.default_rng(7)
@@ -233,21 +236,54 @@ def test_sweep_reports_the_pick_on_held_out_episodes(data_dir, tiny_clip):
         add_label(engine, "episodes", frame.hash, "ann", float(frame.step >= 3))
     at = open_with_random_model("evaluate", "eval", reselect=True)
     at.selectbox(key="eval-dataset").select("episodes").run()
-    at.text_area(key="eval-sweep-goals").input(f"{GOAL}\na pole standing up\na fallen pole").run()
-    at.text_area(key="eval-sweep-baselines").input(BASELINE).run()
-    at.text_input(key="eval-sweep-alphas").input("0, 0.5").run()
-    at.button(key="eval-sweep-run").click().run()
+    at.text_area(key="eval-search-goals").input(f"{GOAL}\na pole standing up\na fallen pole").run()
+    at.text_area(key="eval-search-baselines").input(BASELINE).run()
+    at.text_input(key="eval-search-alphas").input("0, 0.5").run()
+    at.button(key="eval-search-run").click().run()
     assert not at.exception and not at.error
     metrics = {m.label: m.value for m in at.metric}
 
     labelled = labelled_frames(engine, "episodes")
     x = embed_hashes(engine, tiny_clip, labelled.hashes)
     goals = [GOAL, "a pole standing up", "a fallen pole"]
-    result = prompt_sweep(tiny_clip, x, labelled.labels, goals, [BASELINE], [0.0, 0.5])
+    result = prompt_search(tiny_clip, x, labelled.labels, goals, [BASELINE], [0.0, 0.5])
     groups = frame_groups(list(labelled.hashes), dataset_frames(engine, "episodes"))
-    held = sweep_held_out(tiny_clip, x, labelled.labels, result, groups, n_boot=0)
+    held = prompt_search_held_out(tiny_clip, x, labelled.labels, result, groups, n_boot=0)
     assert held is not None and held.held_out.epic_distance is not None
     assert float(metrics["Held-out EPIC of the pick"]) == pytest.approx(
         held.held_out.epic_distance, abs=2e-3
     )
     assert any("flatters the winner" in c.value for c in at.caption)
+
+
+def test_metric_headers_are_short_with_their_meaning_as_help(db):
+    import json
+
+    from vlmrm_core.store.comparisons import add_comparison
+    from vlmrm_studio.views.evaluate.pairs import PAIR_COLUMN
+
+    frames = dataset_frames(db, "cp9")
+    upright = [f.hash for f in frames if abs(f.param_value) < 0.5]
+    fallen = [f.hash for f in frames if abs(f.param_value) >= 0.8]
+    for win, lose in zip(upright, fallen, strict=False):  # a comparison or two: the pair column
+        add_comparison(db, "cp9", win, lose, "ann", "a")
+    at = _open()
+    assert not at.exception
+    table = at.dataframe[0]
+    columns = json.loads(table.proto.columns)
+    meanings = {
+        "EPIC distance": "EPIC distance",
+        "EPIC 95% CI low": "95% bootstrap interval",
+        "EPIC 95% CI high": "95% bootstrap interval",
+        "average precision": "Average precision",
+        "ROC AUC": "ROC AUC",
+        PAIR_COLUMN: "Pair accuracy",
+        "VOC": "Value-order correlation",  # configured for datasets with episodes
+        "VOC 95% CI": "VOC",
+    }
+    assert set(meanings) - {"VOC", "VOC 95% CI"} <= set(table.value.columns)
+    for column, meaning in meanings.items():
+        # a header short enough for a narrow column ("EPIC distanc…" was cut off), and the
+        # full meaning in its tooltip
+        assert len(columns[column]["label"]) <= 8, (column, columns[column])
+        assert meaning in columns[column]["help"], column

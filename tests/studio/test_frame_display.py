@@ -14,12 +14,12 @@ from PIL import Image
 from tests.conftest import frame_info
 from vlmrm_core.store import FrameInfo
 from vlmrm_studio.widgets.frame_display import (
-    escape_markdown,
     frame_caption,
     png_bytes,
     png_data_uri,
     thumbnail,
 )
+from vlmrm_studio.widgets.text import md_escape
 
 HOSTILE = [
     "[click](http://evil.example)",
@@ -34,7 +34,7 @@ HOSTILE = [
 
 @pytest.mark.parametrize("text", HOSTILE)
 def test_escaped_markdown_is_literal(text: str) -> None:
-    escaped = escape_markdown(text)
+    escaped = md_escape(text)
     # CommonMark renders a backslash-escaped ASCII punctuation character as that character and
     # gives it no meaning, so: no punctuation may stand unescaped, and dropping the escapes must
     # give back the text (line breaks flattened, so that no line can start a block).
@@ -44,10 +44,10 @@ def test_escaped_markdown_is_literal(text: str) -> None:
     assert re.sub(r"\\(.)", r"\1", escaped) == " ".join(text.splitlines())
 
 
-def test_escape_markdown_keeps_plain_text() -> None:
-    assert escape_markdown("frame 12") == "frame 12"
-    assert escape_markdown("ümlaut é") == "ümlaut é"
-    assert escape_markdown(3.5) == "3\\.5"
+def test_md_escape_keeps_plain_text() -> None:
+    assert md_escape("frame 12") == "frame 12"
+    assert md_escape("ümlaut é") == "ümlaut é"
+    assert md_escape(3.5) == "3\\.5"
 
 
 def _info(**kwargs: object) -> FrameInfo:

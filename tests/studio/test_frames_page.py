@@ -23,7 +23,7 @@ from vlmrm_core.store import (
     init_db,
     list_datasets,
 )
-from vlmrm_studio.widgets.frame_display import escape_markdown
+from vlmrm_studio.widgets.text import md_escape
 
 
 @pytest.fixture
@@ -74,7 +74,7 @@ def test_upload_images_zip_and_a_bad_file(app: AppTest) -> None:
     assert got["Rejected"] == "1"
     assert got["Added to dataset"] == "4"
     rejected = app.table[0].value  # a static table: long reasons wrap, never cut off
-    assert list(rejected.index) == [escape_markdown("notes.png")]
+    assert list(rejected.index) == [md_escape("notes.png")]
     assert "not an image" in rejected["reason"].iloc[0]
 
     engine = init_db()
@@ -82,14 +82,14 @@ def test_upload_images_zip_and_a_bad_file(app: AppTest) -> None:
     assert [f.name for f in frames] == [
         "red.png",
         "blue.png",
-        "more.zip/a/green.png",
-        "more.zip/a/red-copy.png",
+        "a/green.png",
+        "a/red-copy.png",
     ]
     assert count_frames(engine, "shots", distinct_frames=True) == 3
     # the new dataset is selected for browsing, with its summary and thumbnails
     assert app.selectbox(key="frames-dataset").value == "shots"
     assert got["Kind"] == "upload" and got["Frames"] == "4"
-    assert captions(app) == [escape_markdown(f.name) for f in frames]
+    assert captions(app) == [md_escape(f.name) for f in frames]
     # the uploader was emptied, so a second click cannot import the same files by accident
     assert not app.file_uploader[0].value
 
@@ -106,7 +106,7 @@ def test_upload_images_zip_and_a_bad_file(app: AppTest) -> None:
 def test_upload_errors_are_shown(app: AppTest) -> None:
     app.run()
     upload(app, [("a.png", png((1, 2, 3)))], "   ")
-    assert [e.value for e in app.error] == [escape_markdown("Enter a dataset name.")]
+    assert [e.value for e in app.error] == [md_escape("Enter a dataset name.")]
     app.file_uploader[0].set_value(None)
     app.text_input(key="frames-upload-name").set_value("x")
     app.button(key="frames-upload-import").click().run()
@@ -134,8 +134,8 @@ def test_hostile_file_names_are_escaped(app: AppTest) -> None:
     name = "[click](http://evil.example) **x** <b>.png"
     upload(app, [(name, png((9, 8, 7)))], "<i>ds</i>")
     assert not app.exception
-    assert captions(app) == [escape_markdown(name)]
-    assert escape_markdown("<i>ds</i>") in app.success[0].value
+    assert captions(app) == [md_escape(name)]
+    assert md_escape("<i>ds</i>") in app.success[0].value
     assert dataset_frames(init_db(), "<i>ds</i>")[0].name == name
 
 
@@ -166,9 +166,7 @@ def test_rollout_and_sweep_tabs(app: AppTest) -> None:
     app.button(key="frames-sweep-run").click().run()
     assert not app.exception and not app.error
     assert app.selectbox(key="frames-dataset").value == "angles"
-    assert captions(app) == [
-        escape_markdown(f"pole_angle={v}") for v in ("-1.571", "+0.000", "+1.571")
-    ]
+    assert captions(app) == [md_escape(f"pole_angle={v}") for v in ("-1.571", "+0.000", "+1.571")]
     assert metrics(app)["Kind"] == "sweep"
 
     # Humanoid poses: bad input is refused before MuJoCo is touched.
@@ -232,8 +230,8 @@ def test_training_evaluations_are_grouped_under_their_run(app: AppTest) -> None:
     assert picker.options == ["mine (1 frame)"]  # evaluations are not listed flat
     groups = [e.label for e in app.expander if e.label.startswith("run")]
     assert groups == [
-        escape_markdown("run-1: 2 evaluations (steps 100, 200)"),
-        escape_markdown("run-2: 1 evaluation (steps 50)"),
+        md_escape("run-1: 2 evaluations (steps 100, 200)"),
+        md_escape("run-2: 1 evaluation (steps 50)"),
     ]
     assert "3 datasets from 2 runs" in " ".join(c.value for c in app.caption)
 

@@ -26,7 +26,7 @@ from vlmrm_core.store import (
     label_queue,
     update_dataset,
 )
-from vlmrm_studio.widgets.frame_display import escape_markdown
+from vlmrm_studio.widgets.text import md_escape
 
 
 @pytest.fixture
@@ -63,8 +63,9 @@ def test_label_undo_skip_until_done(app: AppTest) -> None:
     assert "Enter your name" in app.info[0].value
     app.text_input(key="label-name").set_value("alice").run()
     order = label_queue(init_db(), "ds", "alice", labeler_seed("alice"))
-    assert shown(app) == escape_markdown(names[order[0]])
-    assert [b.proto.shortcut for b in app.button] == ["s", "f", "k", "u"]
+    assert shown(app) == md_escape(names[order[0]])
+    shortcuts = [b.proto.shortcut for b in app.button if b.key != "label-change-name"]
+    assert shortcuts == ["s", "f", "k", "u"]
 
     app.button(key="label-success").click().run()
     app.button(key="label-failure").click().run()
@@ -74,20 +75,20 @@ def test_label_undo_skip_until_done(app: AppTest) -> None:
         (order[1], "alice"): 0.0,
         (order[2], "alice"): 1.0,
     }
-    assert shown(app) == escape_markdown(names[order[3]])
+    assert shown(app) == md_escape(names[order[3]])
     assert "Yours: 3/5 images labelled" in [p.proto.text for p in app.get("progress")]
 
     app.button(key="label-undo").click().run()  # the last label goes, its frame comes back
     assert set(labels()) == {(order[0], "alice"), (order[1], "alice")}
-    assert shown(app) == escape_markdown(names[order[2]])
+    assert shown(app) == md_escape(names[order[2]])
     assert "Undid your label success" in app.caption[-1].value
 
     app.button(key="label-skip").click().run()  # skipped: to the end, not labelled
-    assert shown(app) == escape_markdown(names[order[3]])
+    assert shown(app) == md_escape(names[order[3]])
     assert len(labels()) == 2
     app.button(key="label-failure").click().run()
     app.button(key="label-failure").click().run()
-    assert shown(app) == escape_markdown(names[order[2]])  # the skipped frame, last
+    assert shown(app) == md_escape(names[order[2]])  # the skipped frame, last
     app.button(key="label-success").click().run()
     assert "All done" in app.success[0].value
     assert len(labels()) == 5 and labels()[(order[4], "alice")] == 0.0
@@ -97,9 +98,8 @@ def test_queue_skips_frames_with_k_labels_from_others(app: AppTest) -> None:
     hashes = list(make_dataset(4))
     engine = init_db()
     add_label(engine, "ds", hashes[0], "bob", 1)
-    app.session_state["labeler-name"] = "alice"  # remembered from earlier in the session
     app.run()
-    assert app.text_input(key="label-name").value == "alice"
+    app.text_input(key="label-name").input("alice").run()
     assert "3 frame(s) left in your queue" in [c.value for c in app.caption]
     progress = [p.proto.text for p in app.get("progress")]
     assert progress == ["Yours: 0/4 images labelled", "Images with ≥ 1 label(s): 1/4"]
@@ -119,7 +119,7 @@ def test_graded_labels_with_slider(app: AppTest) -> None:
     app.text_input(key="label-name").set_value("gina").run()
     assert not app.button(key="label-submit").disabled
     assert app.button(key="label-submit").proto.shortcut == "enter"
-    current = next(h for h, n in names.items() if shown(app) == escape_markdown(n))
+    current = next(h for h, n in names.items() if shown(app) == md_escape(n))
     app.slider(key=f"label-grade-{current}").set_value(0.7)
     app.button(key="label-submit").click().run()
     assert labels() == {(current, "gina"): pytest.approx(0.7)}
@@ -197,15 +197,22 @@ def test_training_evaluation_datasets_are_hidden_until_asked_for(app: AppTest) -
     assert app.selectbox(key="label-dataset").options == ["mine", "run-1-eval-150"]
 
 
-def test_entering_the_name_blurs_the_box_and_k_is_explained(app: AppTest) -> None:
+def test_entering_the_name_replaces_the_box_and_k_is_explained(app: AppTest) -> None:
+    """After Enter the name box leaves the page (so the focus leaves it too, without any script
+    of ours): the next key press is a shortcut, not more letters of the name."""
     make_dataset(3)
     app.run()
-    app.text_input(key="label-name").set_value("alice").run()
+    app.text_input(key="label-name").input("alice").run()
     assert not app.exception
-    scripts = [e for e in app.get("html") if "blur()" in str(e.proto)]
-    assert len(scripts) == 1  # the focus leaves the name box once, after Enter
-    app.run()
-    assert not [e for e in app.get("html") if "blur()" in str(e.proto)]  # not on every rerun
+    assert [t.key for t in app.text_input] == []  # no box left to type "s" or "u" into
+    assert "Labelling as **alice**" in [m.value for m in app.markdown]
+    assert not app.get("html")  # no script of ours runs in the page
+    app.button(key="label-success").click().run()
+    assert set(labels().values()) == {1.0} and {who for _, who in labels()} == {"alice"}
+
+    app.button(key="label-change-name").click().run()  # the box comes back, with the name
+    app.text_input(key="label-name").input("bob").run()
+    assert "Labelling as **bob**" in [m.value for m in app.markdown]
     captions = " ".join(c.value for c in app.caption).replace("\\", "")
     assert "k = 1" in captions and "Frames → Browse → Labelling settings" in captions
 
@@ -251,3 +258,14 @@ def test_a_duplicate_image_under_two_names_is_counted_alike_on_every_page(
     lab = page_test("prompt_lab").run()
     assert not lab.exception
     assert lab.selectbox(key="lab-dataset").options == [f"ds ({wanted})"]
+
+
+def test_a_typed_name_with_the_machine_prefix_is_refused(app: AppTest) -> None:
+    make_dataset()
+    app.run()
+    app.text_input(key="label-name").set_value("judge:alice").run()
+    assert not app.exception
+    fix = md_escape("choose a name that does not start with 'judge:'")  # as the page shows it
+    assert any(fix in i.value for i in app.info), [i.value for i in app.info]
+    assert [b.key for b in app.button] == ["label-change-name"]  # no labelling controls
+    assert labels() == {}

@@ -2,11 +2,20 @@
 
 from __future__ import annotations
 
+import json
+
 import numpy as np
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from tests.studio._pages import TINY, open_with_random_model, page_test
+from tests.studio._pages import (
+    TINY,
+    download_bytes,
+    open_with_random_model,
+    page_test,
+    record_downloads,
+)
+from vlmrm_core.reward.file import reward_file_from_dict
 from vlmrm_core.reward.model import score_embeddings
 from vlmrm_core.reward.spec import ModelRef, RewardSpec
 from vlmrm_core.services.landscape import embed_dataset
@@ -255,6 +264,26 @@ def test_the_editor_reward_downloads_as_a_reward_file(db):
     assert sum("Download reward file" in label for label in labels) == 1
     at.text_area(key="lab-goal").input("  ").run()  # no valid reward: nothing to download
     assert not any("Download reward file" in str(b.proto) for b in at.get("download_button"))
+
+
+def test_downloaded_reward_file_is_the_reward_on_screen(db, monkeypatch):
+    """The file holds the slider's α / β, the prompts and the model shown: its bytes are made in
+    the script run (a click-time callable can't read the session and wrote α = 0)."""
+    files = record_downloads(monkeypatch)
+    at = _open(db)
+    at.text_area(key="lab-goal").input(GOAL).run()
+    at.text_area(key="lab-baseline").input(BASELINE).run()
+    at.slider(key="lab-alpha").set_value(0.75).run()
+    saved = reward_file_from_dict(json.loads(download_bytes(at, files, "lab-download-reward")))
+    assert saved.reward == RewardSpec((GOAL,), (BASELINE,), alpha=0.75)
+    assert (saved.model.architecture, saved.model.pretrained) == (TINY, None)
+
+    at.radio(key="lab-kind").set_value("contrastive").run()
+    at.text_area(key="lab-negatives").input("a cart").run()
+    at.slider(key="lab-beta").set_value(0.2).run()
+    saved = reward_file_from_dict(json.loads(download_bytes(at, files, "lab-download-reward")))
+    assert saved.reward.kind == "contrastive" and saved.reward.beta == 0.2
+    assert saved.reward.negatives == ("a cart",)
 
 
 def test_random_init_notice_shows_the_typed_architecture_as_typed(db):

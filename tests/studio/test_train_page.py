@@ -225,7 +225,7 @@ def test_start_from_a_saved_prompt_set(app: AppTest) -> None:
     # which model the set uses, and how fast that is
     captions = texts(app.caption).replace("\\", "")  # captions are Markdown-escaped
     assert "Reward model: ViT-S-32-alt" in captions
-    assert "Estimated speed: ≈1.7 steps/s for ViT-S-32-alt" in captions
+    assert "≈1.7 steps/s for ViT-S-32-alt" in captions and "Rough guess" in captions
     app.checkbox(key="train-all-sets").check().run()
     assert set(app.selectbox(key="train-prompt-set").options) == {"upright", "flag"}
     app.selectbox(key="train-prompt-set").set_value("upright").run()
@@ -285,3 +285,123 @@ def test_steps_per_second_and_eta_come_from_the_heartbeat_before_any_metrics(
     table = app.dataframe[0].value
     assert list(table["steps/s"]) == [2.5]  # 250 steps in 100 s, no metrics row yet
     assert list(table["ETA"]) == ["5m 00s"]  # 750 steps left
+
+
+def test_the_form_offers_only_the_algorithms_hyperparameters(app: AppTest) -> None:
+    app.run()
+    shown = {t.key for t in app.text_input if t.key.startswith("train-hp-")}
+    assert app.selectbox(key="train-algo").value == "dqn"
+    assert "train-hp-buffer_size" in shown
+    assert not shown & {"train-hp-n_steps", "train-hp-n_epochs", "train-hp-ent_coef"}  # PPO's
+    app.selectbox(key="train-algo").set_value("ppo").run()
+    shown = {t.key for t in app.text_input if t.key.startswith("train-hp-")}
+    assert {"train-hp-n_steps", "train-hp-n_epochs"} <= shown
+    assert "train-hp-buffer_size" not in shown
+
+
+def _expander(app: AppTest, label: str):  # noqa: ANN202 (AppTest's Expander block)
+    """The expander whose label starts with ``label``."""
+    (found,) = [e for e in app.expander if e.label.startswith(label)]
+    return found
+
+
+def test_start_closes_the_form_and_confirms_outside_it(app: AppTest) -> None:
+    busy_slot()
+    app.run()
+    assert not _expander(app, "➕ New training run").proto.expanded  # runs exist: closed
+    app.session_state["train-form"] = True  # the user opens it
+    app.run()
+    assert _expander(app, "➕ New training run").proto.expanded
+    app.selectbox(key="train-model-model").set_value(RANDOM_LABEL).run()
+    app.button(key="train-start").click().run()
+    assert not app.exception
+    (new,) = [r for r in list_runs(init_db()) if r.status == "queued"]
+    # Closed after Start, so the new run's live view is in sight; the confirmation is outside the
+    # closed form (inside it nobody would see it) and the new run is the one shown.
+    form = _expander(app, "➕ New training run")
+    assert not form.proto.expanded
+    assert not form.success
+    assert f"Run {new.id} started (queued)" in texts(app.success)
+    assert app.selectbox(key="train-selected").value == new.id
+    app.run()  # the confirmation is shown once
+    assert "started" not in texts(app.success)
+
+
+def test_scaling_keeps_the_panel_with_the_new_values_open(app: AppTest) -> None:
+    busy_slot()
+    app.session_state["train-form"] = True
+    app.run()
+    app.button(key="train-paper").click().run()
+    app.number_input(key="train-steps").set_value(2000).run()
+    assert not _expander(app, "Checkpoints, evaluation").proto.expanded
+    app.button(key="train-scale").click().run()
+    assert not app.exception
+    # The panel holding learning_starts, checkpoint and evaluation intervals opens on them, and
+    # stays open while the user goes on editing.
+    assert _expander(app, "Checkpoints, evaluation").proto.expanded
+    assert _expander(app, "➕ New training run").proto.expanded
+    app.number_input(key="train-steps").set_value(3000).run()
+    assert _expander(app, "Checkpoints, evaluation").proto.expanded
+
+
+def test_long_run_names_are_shown_whole(app: AppTest) -> None:
+    import json
+
+    name = "CartPole-v1 DQN · a very long prompt set name for the upright pole α=0.5 seed 3"
+    make_run("finished", name, steps_done=1000)
+    app.run()
+    assert not app.exception
+    columns = json.loads(app.dataframe[0].proto.columns)
+    assert columns["name"]["width"] >= 7 * len(name)  # wider than the few hundred px default
+
+
+def _finished_run(
+    seconds: float,
+    *,
+    steps: int = 1000,
+    architecture: str = "ViT-S-32-alt",
+    env_id: str = "CartPole-v1",
+    resumed: bool = False,
+) -> int:
+    """A finished DQN run that did ``steps`` steps in ``seconds``."""
+    from datetime import timedelta
+
+    from vlmrm_core.reward.spec import ModelRef as Model
+
+    engine = init_db()
+    config = TrainConfig(
+        env_id=env_id, model=Model(architecture, None), total_steps=steps
+    ).to_dict() | ({"_resume": True} if resumed else {})
+    run = create_run(
+        engine, name="done", env_id=env_id, algo="dqn", config=config, total_steps=steps
+    )
+    end = utcnow()
+    update_run(
+        engine,
+        run.id,
+        status="finished",
+        steps_done=steps,
+        started_at=end - timedelta(seconds=seconds),
+        finished_at=end,
+    )
+    return run.id
+
+
+def test_speed_estimate_uses_finished_runs_of_the_same_kind(app: AppTest) -> None:
+    saved = ModelRef("ViT-S-32-alt", None)
+    save_prompt_set(init_db(), PromptSet("upright", saved, RewardSpec(("pole upright",))))
+    app.run()
+    app.radio(key="train-source").set_value("Saved prompt set").run()
+    captions = texts(app.caption).replace("\\", "")
+    assert "Rough guess" in captions and "≈1.7 steps/s" in captions  # nothing measured yet
+
+    _finished_run(250)  # 4 steps/s
+    _finished_run(200)  # 5 steps/s
+    _finished_run(2000, resumed=True)  # resumed: its start is the first attempt's
+    _finished_run(10, architecture="ViT-B-32")  # another model
+    _finished_run(10, env_id="Acrobot-v1")  # another environment
+    app.run()
+    captions = texts(app.caption).replace("\\", "")
+    assert "Rough guess" not in captions
+    assert "≈4.5 steps/s, measured on the finished 2 runs (median) of CartPole-v1 / DQN" in captions
+    assert "100,000 steps take about 6h 10m" in captions

@@ -18,6 +18,7 @@ from stable_baselines3 import DQN
 from vlmrm_core.frames import FrameRecord
 from vlmrm_core.reward.spec import RewardSpec
 from vlmrm_core.training.callbacks import (
+    CLIP_EP_REW_MEAN,
     CancelCallback,
     CheckpointCallback,
     EvalCallback,
@@ -73,6 +74,34 @@ def test_metrics_rows(tmp_path: Path) -> None:
         assert 0 < r["episode_clip_return"] < r["episode_length"]
     assert "train/loss" in rows[-1]
     assert all(np.isfinite(v) for r in rows for v in r.values() if isinstance(v, float))
+
+
+@pytest.mark.slow
+def test_sb3_logger_gets_the_clip_return_next_to_the_env_return(tmp_path: Path) -> None:
+    import pandas as pd
+    from stable_baselines3.common.logger import configure
+
+    model = make_model()
+    model.set_logger(configure(str(tmp_path), ["csv"]))
+    rows: list[dict[str, Any]] = []
+    # log_interval=1: SB3 dumps its logger every time an episode ends
+    model.learn(
+        300, callback=MetricsCallback(rows.extend, every_steps=50, echo=False), log_interval=1
+    )
+    progress = pd.read_csv(tmp_path / "progress.csv")
+    assert CLIP_EP_REW_MEAN in progress.columns
+    logged = progress.dropna(subset=[CLIP_EP_REW_MEAN])
+    assert len(logged) >= 2
+    # ep_rew_mean is CartPole's own return (1 per step); the CLIP return is the pixel reward's,
+    # below 1 per step: the two are different numbers, each under its own key
+    assert (logged[CLIP_EP_REW_MEAN] < logged["rollout/ep_rew_mean"]).all()
+    assert (logged["rollout/ep_rew_mean"] == logged["rollout/ep_len_mean"]).all()
+    assert (logged[CLIP_EP_REW_MEAN] > 0).all()
+    # the same episodes reach the store's rows: one mean over all of them, weighted per window
+    episodes = sum(r["episodes"] for r in rows)
+    total = sum(r["episode_clip_return"] * r["episodes"] for r in rows if r["episodes"])
+    assert episodes < 100  # SB3's window holds them all
+    assert logged[CLIP_EP_REW_MEAN].iloc[-1] == pytest.approx(total / episodes)
 
 
 def test_cancel_saves_a_checkpoint_and_stops(tmp_path: Path) -> None:

@@ -58,13 +58,14 @@ def test_start_list_run_resume(capsys: pytest.CaptureFixture[str], tiny_clip_con
 
     code, out, _ = run_cli(capsys, "train", "list")
     assert code == 0
-    fields = out.split()
-    assert fields[:3] == [str(run_id), "queued", "0/40"]
+    header, row = out.splitlines()
+    assert header.split()[:3] == ["ID", "STATUS", "STEPS/TOTAL"]
+    assert row.split()[:3] == [str(run_id), "queued", "0/40"]
 
     code, out, _ = run_cli(capsys, "train", "run", str(run_id))
     assert (code, out.strip()) == (0, f"run {run_id}: finished")
     code, out, _ = run_cli(capsys, "train", "list")
-    assert out.split()[:3] == [str(run_id), "finished", "40/40"]
+    assert out.splitlines()[1].split()[:3] == [str(run_id), "finished", "40/40"]
 
     code, _, err = run_cli(capsys, "train", "resume", str(run_id))
     assert code == 1
@@ -86,7 +87,7 @@ def test_list_ends_with_the_host_of_each_run(capsys: pytest.CaptureFixture[str])
     update_run(engine, elsewhere.id, status="finished", host="node-b/0123abcd\x1b[2J")
     create_run(engine, name="near", env_id="CartPole-v1", algo="dqn", config={}, total_steps=9)
     code, out, _ = run_cli(capsys, "train", "list")
-    queued, finished = out.splitlines()  # newest first
+    _, queued, finished = out.splitlines()  # a header, then newest first
     assert code == 0 and "  on " not in queued
     assert finished.endswith("  far  on node-b/0123abcd\\x1b[2J")  # escaped, not obeyed
 
@@ -104,7 +105,7 @@ def test_list_shows_user_strings_escaped(capsys: pytest.CaptureFixture[str]) -> 
         total_steps=9,
     )
     code, out, _ = run_cli(capsys, "train", "list")
-    assert code == 0 and "\x1b" not in out and out.count("\n") == 1  # one line, no raw escapes
+    assert code == 0 and "\x1b" not in out and out.count("\n") == 2  # header + one line
     assert out.rstrip("\n").endswith("CartPole-v1\\x1b[2J dqn  \\x1b[31mred\\x1b[0m\\nrun")
 
 
@@ -139,7 +140,8 @@ def test_a_run_from_an_fp32_prompt_set_takes_the_chosen_precision(
     ("argv", "message"),
     [
         (["--algo", "sac", "--env", "CartPole-v1"], "SAC needs a continuous"),
-        (["--algo", "dqn", "--env", "CartPole-v1", "--prompt-set", "nope"], "no prompt set"),
+        (["--algo", "dqn", "--env", "CartPole-v1", "--prompt-set", "nope"], "both name the reward"),
+        (["--algo", "dqn", "--env", "CartPole-v1", "--negative", "n"], "add --kind contrastive"),
         (["--algo", "dqn", "--env", "CartPole-v1", "--model", "RN50"], "needs --pretrained"),
         (["--algo", "dqn", "--env", "CartPole-v1", "--net-arch", "a,b"], "--net-arch"),
     ],
@@ -185,3 +187,63 @@ def test_paper_defaults_flag() -> None:
     assert config.learning_starts == 75_000 and config.learning_rate == 0.01
     assert config.reward is not None
     assert config.reward.goal_prompts == ("pole vertically upright on top of the cart",)
+
+
+@pytest.mark.usefixtures("data_dir")
+def test_ppo_rollout_is_fitted_to_short_runs(capsys: pytest.CaptureFixture[str]) -> None:
+    """Issue 21 item 4: `--algo ppo --steps 512 --n-envs 4` trained 2048 × 4 = 8,192 steps."""
+    from vlmrm_core.store import get_run, init_db
+
+    argv = ["train", "start", "--env", "CartPole-v1", "--algo", "ppo", "--steps", "512"]
+    argv += ["--n-envs", "4", "--goal", "pole upright", "--no-launch"]
+    code, out, err = run_cli(capsys, *argv)
+    assert code == 0, err
+    config = get_run(init_db(), int(out)).config
+    assert config["n_steps"] * config["n_envs"] <= 512 and config["n_steps"] == 128
+    assert (128 * 4) % config["batch_size"] == 0
+    assert "PPO: n_steps 128" in err and "8192" in err
+    code, out, err = run_cli(capsys, *argv, "--n-steps", "2048")
+    assert code == 1 and out == "" and len(err.strip().splitlines()) == 1
+    assert "n_steps ≤ 128 (--n-steps)" in err
+
+
+@pytest.mark.parametrize(("steps", "n_envs", "batch"), [(512, 4, None), (100, 3, 64), (50, 1, 20)])
+def test_fitted_ppo_rollouts_fit_the_run_and_split_into_whole_batches(
+    steps: int, n_envs: int, batch: int | None
+) -> None:
+    from vlmrm_core.training.config import TrainConfig, fit_ppo_rollout
+
+    config = TrainConfig(algo="ppo", total_steps=steps, n_envs=n_envs, batch_size=batch)
+    fitted, note = fit_ppo_rollout(config)
+    rollout = fitted.n_steps * fitted.n_envs
+    assert note and rollout <= steps and rollout % fitted.batch_size == 0
+
+
+def test_train_start_leaves_no_still_running_warning(
+    data_dir: Path, tiny_clip_config: Path, tmp_path: Path
+) -> None:
+    """A launched worker outlives `vlmrm train start` on purpose: no ResourceWarning at exit."""
+    import contextlib
+    import os
+    import signal
+    import subprocess
+    import sys
+
+    from vlmrm_core.store import get_run, init_db
+
+    argv = ["train", "start", "--env", "CartPole-v1", "--algo", "dqn", "--steps", "40"]
+    argv += ["--model", "vlmrm-tiny-test", "--model-config", str(tiny_clip_config)]
+    argv += ["--pretrained", "random", "--goal", "pole upright", "--eval-every", "0"]
+    done = subprocess.run(
+        [sys.executable, "-W", "always::ResourceWarning", "-m", "vlmrm_core.cli.main", *argv],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env={**os.environ, "VLMRM_MAX_RUNS": "1"},
+    )
+    assert done.returncode == 0, done.stderr
+    run = get_run(init_db(), int(done.stdout))
+    if run.pid:
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(run.pid, signal.SIGKILL)
+    assert "still running" not in done.stderr and "ResourceWarning" not in done.stderr

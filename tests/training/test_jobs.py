@@ -219,7 +219,7 @@ def test_this_host_is_the_hostname_and_a_boot_and_pid_namespace_digest() -> None
 
 
 def test_a_ray_trial_records_its_node_before_its_worker_claims(data_dir: Path) -> None:
-    from vlmrm_core.training.grids import _claimable
+    from vlmrm_core.scale.grid_trials import _claimable
 
     engine = init_db()
     config = TrainConfig(reward=RewardSpec(("x",))).to_dict()

@@ -3,9 +3,16 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import sys
 from typing import Any
 
+from vlmrm_core.cli.options import (
+    add_model_options,
+    model_request,
+    positive_int,
+    reward_file_path,
+)
 from vlmrm_core.errors import CliError
 
 
@@ -20,17 +27,14 @@ def add_embed_command(sub: Any) -> None:
     )
     p.add_argument("inputs", nargs="*", metavar="INPUT", help="image files, folders, videos")
     p.add_argument("--dataset", help="embed a stored dataset instead of files")
-    p.add_argument("--model", default="ViT-B-32", help="open_clip architecture (default ViT-B-32)")
+    add_model_options(p, device=False)
     p.add_argument(
-        "--pretrained",
-        default=None,
-        help="open_clip tag, a checkpoint file (the same path on every Ray node), or 'random'. "
-        "Default: the best model available locally.",
+        "--reward",
+        metavar="FILE",
+        help="a reward file: embed for its model (the one `vlmrm score --reward FILE` uses)",
     )
-    p.add_argument("--aspect", default="squash", choices=["squash", "center-crop"])
-    p.add_argument("--precision", default="fp32", choices=["fp32", "bf16"])
     p.add_argument("--device", default=None, help="local engine: cuda or cpu (default: auto)")
-    p.add_argument("--batch-size", type=int, default=32, help="frames per forward pass")
+    p.add_argument("--batch-size", type=positive_int, default=32, help="frames per forward pass")
     p.add_argument("--engine", default="local", choices=["local", "ray"])
     p.add_argument(
         "--address",
@@ -38,29 +42,35 @@ def add_embed_command(sub: Any) -> None:
         help="Ray cluster to join: auto, ray://HOST:10001 or HOST:6379 (default: "
         "$VLMRM_RAY_ADDRESS, else a local cluster for this command)",
     )
-    p.add_argument("--actors", type=int, default=None, help="Ray actor pool size (default: auto)")
+    p.add_argument(
+        "--actors", type=positive_int, default=None, help="Ray actor pool size (default: auto)"
+    )
     p.set_defaults(handler=cmd_embed)
 
 
 def cmd_embed(args: argparse.Namespace) -> int:
-    from vlmrm_core.scale.embed import EmbedModel, embed_frames
+    from vlmrm_core.scale.embed import EmbedModel, embed_frames, unique_uncached
     from vlmrm_core.store import init_db
 
     if bool(args.inputs) == bool(args.dataset):
         raise CliError("give either INPUT files/folders or --dataset NAME (one of the two)")
-    if args.batch_size < 1:
-        raise CliError("--batch-size must be at least 1")
     if args.engine == "local" and args.address:
         raise CliError("--address needs --engine ray")
-    model = EmbedModel(args.model, _pretrained(args), args.aspect, args.precision)
+    ref = embed_model_ref(args)
+    model = EmbedModel(
+        ref.architecture, ref.pretrained, ref.aspect.value, ref.precision.value, ref.resize.value
+    )
     engine = init_db()
     items = _items(engine, args)
-    with _Counter() as progress, _session(args):
+    todo, _ = unique_uncached(engine, model.encoder_key, (h for h, _ in items))
+    # A Ray cluster takes seconds to start (or join): only when something needs embedding.
+    session = _session(args) if todo else contextlib.nullcontext()
+    with _Counter() as progress, session:
         report = embed_frames(
             engine,
             items,
             model,
-            engine_kind=args.engine,
+            engine_kind=args.engine if todo else "local",
             device=args.device,
             batch_size=args.batch_size,
             num_actors=args.actors,
@@ -72,33 +82,25 @@ def cmd_embed(args: argparse.Namespace) -> int:
     return 0
 
 
+def embed_model_ref(args: argparse.Namespace) -> Any:
+    """The model to embed with: a reward file's (``--reward FILE``), or the model options', by
+    the rule of every command (:func:`vlmrm_core.services.reward_resolver.resolve_model`)."""
+    from vlmrm_core.services.reward_resolver import RewardRequest, resolve_model, resolve_reward
+
+    path = reward_file_path(args.reward)
+    if path is not None:
+        return resolve_reward(RewardRequest(reward_file=path), model_request(args)).model
+    return resolve_model(model_request(args))
+
+
 def _session(args: argparse.Namespace) -> Any:
     """The Ray session of ``--engine ray`` (``--address``, else ``$VLMRM_RAY_ADDRESS``, else a
     local cluster for this command); nothing for the local engine."""
-    import contextlib
-
     if args.engine != "ray":
         return contextlib.nullcontext()
     from vlmrm_core.scale.cluster import configured_address, ray_session
 
     return ray_session(args.address or configured_address())
-
-
-def _pretrained(args: argparse.Namespace) -> str | None:
-    if args.pretrained is not None:
-        return args.pretrained
-    from vlmrm_core.clip.models import NO_WEIGHTS_HELP, default_model_choice
-    from vlmrm_core.settings import get_settings
-
-    choice = default_model_choice()
-    if choice is None:
-        raise CliError(
-            "no --pretrained given and "
-            + NO_WEIGHTS_HELP.format(models_dir=get_settings().models_dir)[3:]
-            + " Pass --pretrained random to try it anyway."
-        )
-    args.model = choice.name
-    return choice.pretrained
 
 
 def _items(engine: Any, args: argparse.Namespace) -> list[tuple[str, Any]]:

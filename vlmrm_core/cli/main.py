@@ -7,7 +7,6 @@ argparse usage errors exit with status 2.
 from __future__ import annotations
 
 import argparse
-import csv
 import json
 import sys
 import warnings
@@ -15,20 +14,23 @@ from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from vlmrm_core.cli.reward import (
-    add_reward_arguments,
-    add_reward_commands,
-    reward_file_arg,
-    reward_spec_from_args,
+from vlmrm_core.cli.common import file_items, progress_bar, write_scores_csv
+from vlmrm_core.cli.options import (
+    add_judge_options,
+    add_model_options,
+    add_reward_options,
+    bootstrap_resamples,
+    model_request,
+    positive_int,
+    print_overrides,
+    reward_request,
 )
+from vlmrm_core.cli.reward import add_reward_commands
 from vlmrm_core.errors import CliError, is_user_error
-from vlmrm_core.security import csv_safe_cell
 from vlmrm_core.services.frame_csv import read_frame_column
 from vlmrm_core.terminal import printable
 
 if TYPE_CHECKING:
-    from tqdm import tqdm
-
     from vlmrm_core.frames import ProgressCallback
     from vlmrm_core.store import Engine
     from vlmrm_core.store.ingest import IngestReport
@@ -40,7 +42,13 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     use_headless_rendering()  # the CLI renders rollouts and sweeps off-screen
     parser = build_parser()
-    args = parser.parse_args(argv)
+    try:
+        args = parser.parse_args(argv)  # an old option spelling fails here, as one line
+    except Exception as exc:
+        if not is_user_error(exc):
+            raise
+        print(f"vlmrm: error: {printable(str(exc))}", file=sys.stderr)
+        return 1
     if not hasattr(args, "handler"):
         parser.print_help()
         return 2
@@ -72,6 +80,9 @@ def build_parser() -> argparse.ArgumentParser:
     from vlmrm_core.cli.adapt import add_adapt_commands
 
     add_adapt_commands(sub)
+    from vlmrm_core.cli.prefs import add_prefs_commands
+
+    add_prefs_commands(sub)
     from vlmrm_core.cli.embed import add_embed_command
 
     add_embed_command(sub)
@@ -87,136 +98,93 @@ def build_parser() -> argparse.ArgumentParser:
 # --------------------------------------------------------------------------- score
 
 
-def _add_model_args(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--model", default="ViT-B-32", help="open_clip architecture (default ViT-B-32)")
-    p.add_argument(
-        "--pretrained",
-        default=None,
-        help="open_clip tag (e.g. laion2b_s34b_b79k), a checkpoint file, or 'random' "
-        "(untrained: rewards are meaningless). Default: the best model available locally.",
-    )
-    p.add_argument("--device", default=None, help="cuda or cpu (default: cuda if available)")
-    p.add_argument("--precision", default="fp32", choices=["fp32", "bf16"])
-    p.add_argument(
-        "--aspect",
-        default="squash",
-        choices=["squash", "center-crop"],
-        help="squash: resize the whole frame to the square input (the paper's choice); "
-        "center-crop: shorter side to the input size, then cut the centre square",
-    )
-    p.add_argument(
-        "--resize",
-        default="antialias",
-        choices=["antialias", "paper"],
-        help="antialias: antialiased bicubic on uint8 (default); paper: the official VLM-RM "
-        "transform exactly (bicubic on floats without antialiasing, OpenAI mean/std): use it "
-        "with --aspect squash to reproduce the paper's figures",
-    )
-    p.add_argument("--batch-size", type=_positive_int, default=32, help="frames per forward pass")
-
-
-def _positive_int(text: str) -> int:
-    """argparse type: a whole number ≥ 1 (a clear usage error otherwise)."""
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
-    return value
-
-
 def _add_score(sub: Any) -> None:
     p = sub.add_parser(
         "score",
-        help="CLIP rewards for images, folders, videos or a stored dataset",
-        description="Write one CSV row per frame (columns frame,reward[,probability]).",
+        help="rewards (CLIP prompts or a VLM judge) for images, folders, videos or a dataset",
+        description="Write one CSV row per frame (columns frame,reward[,probability]). The "
+        "reward is CLIP prompts (--goal, --prompt-set, --reward FILE) or a VLM judge asked a "
+        "question (--judge MODEL --question Q, or a judge --reward FILE).",
     )
     p.add_argument("inputs", nargs="*", metavar="INPUT", help="image files, folders, videos")
     p.add_argument("--dataset", help="score a stored dataset instead of files")
-    _add_model_args(p)
-    add_reward_arguments(p)
-    p.add_argument("--out", type=Path, help="CSV file to write (default: standard output)")
+    add_model_options(p)
+    p.add_argument("--batch-size", type=positive_int, default=32, help="frames per forward pass")
+    add_reward_options(p)
+    add_judge_options(p)
+    p.add_argument(
+        "--out",
+        type=Path,
+        help="CSV file to write (default: standard output); with --dataset, a .parquet file "
+        "gets the rewards keyed by (episode_index, frame_index), with the reward's identity",
+    )
     p.set_defaults(handler=cmd_score)
 
 
 def cmd_score(args: argparse.Namespace) -> int:
     from vlmrm_core.clip.embedding import embed_frames
-    from vlmrm_core.reward.file import load_reward
-    from vlmrm_core.reward.model import score_embeddings
+    from vlmrm_core.reward.model import RewardModel, score_embeddings
+    from vlmrm_core.services.reward_resolver import resolve_reward
     from vlmrm_core.store import init_db
     from vlmrm_core.store.embedding_cache import EmbeddingCache
 
     if bool(args.inputs) == bool(args.dataset):
         raise CliError("give either INPUT files/folders or --dataset NAME (one of the two)")
-    spec = reward_spec_from_args(args)
-    reward_file = reward_file_arg(args)
-    if reward_file is not None:
-        # The file fixes model, aspect and resampling; --device/--precision still apply.
-        reward_model = load_reward(reward_file, device=args.device)
-        clip, spec = reward_model.clip, reward_model.spec
-        args.aspect, args.resize = reward_model.aspect.value, reward_model.resize.value
-    else:
-        clip = _load_cli_model(args)
+    from vlmrm_core.cli.episodes import check_score_output, dataset_scores_over_time, write_scores
+
+    check_score_output(args.out, args.dataset)  # a .parquet needs --dataset: refused up front
     engine = init_db()
-    cache = EmbeddingCache.for_model(engine, clip, args.aspect, args.resize)
+    from vlmrm_core.cli.judge import judge_from_args, score_with_judge
+
+    judge = judge_from_args(args, device=args.device)
+    if judge is not None:  # a VLM judge (--judge, or a judge reward file) instead of CLIP
+        return score_with_judge(args, engine, judge)
+    resolved = resolve_reward(reward_request(args), model_request(args), engine=engine)
+    print_overrides(resolved.overrides)
+    ref, spec = resolved.model, resolved.reward
+    reward_model = RewardModel.from_ref(ref, spec, device=args.device)
+    clip = reward_model.clip
+    aspect, resize = ref.aspect.value, ref.resize.value
+    cache = EmbeddingCache.for_model(engine, clip, aspect, resize)
     names: list[str] = []
     if args.dataset:
         items, total = _dataset_items(engine, args.dataset, names)
     else:
-        items, total = _file_items(args.inputs, names), None
-    with _progress_bar(total, "embedding") as progress:
+        items, total = file_items(args.inputs, names), None
+    with progress_bar(total, "embedding") as progress:
         embeddings = embed_frames(
             clip,
             items,
             cache=cache,
-            aspect=args.aspect,
-            resize=args.resize,
+            aspect=aspect,
+            resize=resize,
             batch_size=args.batch_size,
             total=total,
             progress=progress,
         )
     scores = score_embeddings(clip, embeddings, spec)
-    _write_scores(args.out, names, scores.rewards, scores.probability)
+    rewards, probability = scores.rewards, scores.probability
+    if spec.window > 1 and args.dataset:
+        # A windowed reward scores each frame with the frames before it in its episode.
+        from vlmrm_core.reward.model import score_episode_embeddings
+
+        rewards = dataset_scores_over_time(
+            engine,
+            args.dataset,
+            lambda rows: score_episode_embeddings(clip, embeddings[rows], spec).rewards,
+            lambda rows: scores.rewards[rows],
+            len(names),
+        )
+        probability = None  # a probability of the window mean is not a frame's probability
+    write_scores(
+        args, engine, reward_model, names, rewards, probability, write_csv=write_scores_csv
+    )
     if clip.untrained:
         print(
             "vlmrm: warning: untrained (random) weights: these rewards are meaningless",
             file=sys.stderr,
         )
     return 0
-
-
-def _load_cli_model(args: argparse.Namespace) -> Any:
-    from vlmrm_core.clip.models import NO_WEIGHTS_HELP, default_model_choice, load_model
-    from vlmrm_core.settings import get_settings
-
-    pretrained = args.pretrained
-    if pretrained is None:
-        choice = default_model_choice()
-        if choice is None:
-            help_text = NO_WEIGHTS_HELP.format(models_dir=get_settings().models_dir)
-            raise CliError(
-                "no --pretrained given and "
-                + help_text[0].lower()
-                + help_text[1:]
-                + " Pass --pretrained random to try it anyway."
-            )
-        args.model, pretrained = choice.name, choice.pretrained
-    return load_model(args.model, pretrained, device=args.device, precision=args.precision)
-
-
-def _file_items(inputs: Sequence[str], names: list[str]) -> Iterator[tuple[str, Any]]:
-    from vlmrm_core.frames import Rejection
-    from vlmrm_core.sources.uploads import iter_paths
-
-    for path in inputs:
-        if not Path(path).exists():
-            raise CliError(f"{path}: no such file or folder")
-    for item in iter_paths(inputs):
-        if isinstance(item, Rejection):
-            raise CliError(f"{item.name}: {item.reason}")
-        names.append(item.name or "")
-        yield item.hash, item.pixels
 
 
 def _dataset_items(engine: Any, dataset: str, names: list[str]) -> tuple[Iterator, int]:
@@ -230,28 +198,6 @@ def _dataset_items(engine: Any, dataset: str, names: list[str]) -> tuple[Iterato
     names.extend(f.name or f.hash for f in frames)
     items = ((f.hash, (lambda h=f.hash: load_pixels(h))) for f in frames)
     return items, len(frames)
-
-
-def _write_scores(out: Path | None, names: list[str], rewards: Any, probability: Any) -> None:
-    header = ["frame", "reward"] + (["probability"] if probability is not None else [])
-    rows = []
-    for i, name in enumerate(names):
-        row = [csv_safe_cell(name), f"{float(rewards[i]):.8g}"]  # no spreadsheet formulas
-        if probability is not None:
-            row.append(f"{float(probability[i]):.8g}")
-        rows.append(row)
-    if out is None:
-        writer = csv.writer(sys.stdout)
-        writer.writerow(header)
-        writer.writerows(rows)
-        return
-    tmp = out.with_name(out.name + ".partial")
-    with tmp.open("w", newline="") as fh:  # written whole, then renamed: no half-written output
-        writer = csv.writer(fh)
-        writer.writerow(header)
-        writer.writerows(rows)
-    tmp.replace(out)
-    print(f"wrote {len(rows)} rows to {out}", file=sys.stderr)
 
 
 # --------------------------------------------------------------------------- epic
@@ -273,42 +219,58 @@ def _add_epic(sub: Any) -> None:
     p.add_argument("--json", action="store_true", help="print one JSON object")
     p.add_argument(
         "--bootstrap",
-        type=_non_negative_int,
+        type=bootstrap_resamples,
         default=1000,
-        help="bootstrap resamples for the CI (0: no interval)",
+        help="bootstrap resamples for the CI (0: no interval; else at least 2)",
     )
     p.add_argument("--seed", type=int, default=0)
+    from vlmrm_core.cli.episodes import add_voc_options
+
+    add_voc_options(p)  # --dataset --demonstrations --reversed --reversed-rewards: VOC
     p.set_defaults(handler=cmd_epic)
-
-
-def _non_negative_int(text: str) -> int:
-    """argparse type: a whole number ≥ 0."""
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"must be 0 or more, got {value}")
-    return value
 
 
 def cmd_epic(args: argparse.Namespace) -> int:
     import numpy as np
 
     from vlmrm_core.metrics import SUCCESS_THRESHOLD, reward_metrics
+    from vlmrm_core.services.frame_csv import (
+        check_matched,
+        consensus_by_frame,
+        match_frame_names,
+        name_examples,
+        read_label_rows,
+    )
 
     rewards = _read_column_csv(args.rewards, "reward")
-    labels = _read_label_export(args.labels)
-    if labels is None:
-        labels = _read_column_csv(args.labels, "label")
-    common = [frame for frame in rewards if frame in labels]
+    label_rows = read_label_rows(args.labels)
+    labels = consensus_by_frame(label_rows)
+    # Names are matched like `labels import` does: a name that ends the other file's name
+    # unambiguously is the same frame (so `f0.png` finds `shots/f0.png`), as is a pixel hash.
+    known = [(row.frame, row.frame) for row in label_rows]
+    known += [(row.frame_hash, row.frame) for row in label_rows if row.frame_hash]
+    match = match_frame_names(rewards, known)
+    # Unmatched frames are only counted (unmatched_rewards); an ambiguous name is refused.
+    check_matched(
+        match, labels, source=str(args.rewards), where=str(args.labels), allow_unknown=True
+    )
+    twice: dict[str, str] = {}
+    for frame, label_frame in match.found.items():
+        if label_frame in twice:
+            raise CliError(
+                f"{args.rewards}: frames {twice[label_frame]!r} and {frame!r} both match "
+                f"{label_frame!r} of {args.labels}; write more of their names"
+            )
+        twice[label_frame] = frame
+    common = list(match.found)
     if len(common) < 2:
         raise CliError(
             f"only {len(common)} frame(s) appear in both {args.rewards} and {args.labels}: "
-            "the 'frame' columns must name the same frames"
+            f"the rewards name frames like {name_examples(rewards)}, the labels like "
+            f"{name_examples(labels)}"
         )
     r = np.array([rewards[f] for f in common], dtype=np.float64)
-    y = np.array([labels[f] for f in common], dtype=np.float64)
+    y = np.array([labels[match.found[f]] for f in common], dtype=np.float64)
     # The same rule as the app's Evaluate page: AP and ROC AUC count a label ≥ 0.5 as a success.
     metrics = reward_metrics(r, y, n_boot=args.bootstrap, seed=args.seed)
     success_rule = f"label >= {SUCCESS_THRESHOLD:g} counts as success"
@@ -324,13 +286,18 @@ def cmd_epic(args: argparse.Namespace) -> int:
         "unmatched_labels": len(labels) - len(common),
         "notes": metrics.note,
     }
+    from vlmrm_core.cli.episodes import print_voc, voc_report
+
+    label_of = {frame: labels[match.found[frame]] for frame in common}
+    report.update(voc_report(args, rewards, label_of))
     if args.json:
         print(json.dumps(report))
         return 0
     if metrics.epic_distance is None:
         print(f"EPIC distance: none (n={metrics.n}): {metrics.note}")
     elif metrics.ci_low is None or metrics.ci_high is None:
-        print(f"EPIC distance {metrics.epic_distance:.4f} (no CI: --bootstrap 0, n={metrics.n})")
+        why = "--bootstrap 0" if args.bootstrap == 0 else _interval_note(metrics.note)
+        print(f"EPIC distance {metrics.epic_distance:.4f} (no CI: {why}, n={metrics.n})")
     else:
         print(
             f"EPIC distance {metrics.epic_distance:.4f} "
@@ -343,37 +310,23 @@ def cmd_epic(args: argparse.Namespace) -> int:
         )
     else:
         print(f"average precision and ROC AUC: none ({success_rule}; {metrics.note})")
+    print_voc(report)
     return 0
 
 
-LABEL_EXPORT_COLUMNS = ("frame_hash", "frame_name", "labeler", "value")
-"""Columns that mark the Label page's CSV export (one row per labeller and frame)."""
+def _interval_note(note: str) -> str:
+    """The reason for a missing interval among :func:`~vlmrm_core.metrics.reward_metrics`'
+    notes (they are joined by "; ", the interval's first, as ``no interval: REASON``)."""
+    start = note.find(_NO_INTERVAL)
+    if start < 0:
+        return note or "the bootstrap gave no interval"
+    reason = note[start + len(_NO_INTERVAL) :]
+    end = reason.find(_NO_AP)
+    return reason[:end] if end >= 0 else reason
 
 
-def _read_label_export(path: Path) -> dict[str, float] | None:
-    """The Label page's CSV export as frame -> consensus label, or None for another CSV.
-
-    Each frame's label is the mean of its labellers' current labels (the Evaluate page's rule),
-    keyed by frame name, or by hash for unnamed frames (what ``vlmrm score --dataset`` writes).
-    """
-    if not path.is_file():
-        return None
-    with path.open(newline="", encoding="utf-8-sig") as fh:
-        reader = csv.DictReader(fh)
-        if not set(LABEL_EXPORT_COLUMNS) <= set(reader.fieldnames or []):
-            return None
-        per_frame: dict[str, list[float]] = {}
-        names: dict[str, str] = {}
-        for line, row in enumerate(reader, start=2):
-            try:
-                value = float(row["value"])
-            except (TypeError, ValueError):
-                raise CliError(
-                    f"{path} line {line}: value {row['value']!r} is not a number"
-                ) from None
-            per_frame.setdefault(row["frame_hash"], []).append(value)
-            names[row["frame_hash"]] = row["frame_name"] or row["frame_hash"]
-    return {names[h]: sum(values) / len(values) for h, values in per_frame.items()}
+_NO_INTERVAL = "no interval: "
+_NO_AP = "; no AP/ROC AUC: "
 
 
 def _read_column_csv(path: Path, column: str) -> dict[str, float]:
@@ -384,17 +337,25 @@ def _read_column_csv(path: Path, column: str) -> dict[str, float]:
 
 
 def _add_models(sub: Any) -> None:
-    p = sub.add_parser("models", help="list CLIP models usable offline; download weights")
+    p = sub.add_parser(
+        "models", help="list CLIP models and VLM judges usable offline; download weights"
+    )
     p.add_argument("--all", action="store_true", help="list every open_clip architecture and tag")
     p.set_defaults(handler=cmd_models)
     msub = p.add_subparsers(metavar="ACTION")
-    d = msub.add_parser("download", help="download hub weights into the local cache (network)")
-    d.add_argument("name")
-    d.add_argument("tag")
+    d = msub.add_parser(
+        "download",
+        help="download weights into the local cache (network): a CLIP model as ARCHITECTURE "
+        "TAG (e.g. ViT-B-32 laion2b_s34b_b79k), a VLM judge as its Hugging Face id (e.g. "
+        "HuggingFaceTB/SmolVLM-256M-Instruct)",
+    )
+    d.add_argument("name", metavar="NAME", help="open_clip architecture, or a judge's HF id")
+    d.add_argument("tag", nargs="?", metavar="TAG", help="open_clip tag (CLIP models only)")
     d.set_defaults(handler=cmd_models_download)
 
 
 def cmd_models(args: argparse.Namespace) -> int:
+    from vlmrm_core.cli.judge import print_cached_judges
     from vlmrm_core.clip.models import NO_WEIGHTS_HELP, discover_models, open_clip
     from vlmrm_core.settings import get_settings
 
@@ -405,17 +366,30 @@ def cmd_models(args: argparse.Namespace) -> int:
     choices = discover_models()
     if not choices:
         print(NO_WEIGHTS_HELP.format(models_dir=get_settings().models_dir))
-        return 0
     for choice in choices:
         print(f"{choice.name}\t{choice.pretrained}\t{choice.kind}")
+    if not print_cached_judges():
+        print(
+            "no VLM judges cached: `vlmrm models download HuggingFaceTB/SmolVLM-256M-Instruct` "
+            "fetches one (or put a model folder in the models dir)"
+        )
     return 0
 
 
 def cmd_models_download(args: argparse.Namespace) -> int:
+    from vlmrm_core.cli.judge import download_judge_model, is_hub_id
     from vlmrm_core.clip.models import load_model
 
+    if args.tag is None:
+        if not is_hub_id(args.name):
+            raise CliError(
+                f"{args.name!r} is neither a Hugging Face judge id (owner/name) nor given with "
+                "an open_clip tag: write `vlmrm models download ARCHITECTURE TAG` for CLIP, "
+                "or `vlmrm models download OWNER/NAME` for a judge"
+            )
+        return download_judge_model(args.name)
     clip = load_model(args.name, args.tag, device="cpu")
-    print(f"{clip.identity} is ready")
+    print(f"CLIP model {clip.identity} is ready")
     return 0
 
 
@@ -425,18 +399,21 @@ def cmd_models_download(args: argparse.Namespace) -> int:
 def _add_frames(sub: Any) -> None:
     p = sub.add_parser("frames", help="create and list frame datasets")
     fsub = p.add_subparsers(metavar="ACTION")
+    from vlmrm_core.cli.episodes import add_frames_episode_commands
+
+    add_frames_episode_commands(fsub, _run_import)  # import-lerobot, reverse
 
     imp = fsub.add_parser("import", help="import images, folders, ZIPs and videos")
     imp.add_argument("paths", nargs="+", metavar="PATH")
     imp.add_argument("--dataset", required=True)
-    imp.add_argument("--every", type=int, default=1, help="keep every k-th video frame")
-    imp.add_argument("--max-video-frames", type=int, default=300)
+    imp.add_argument("--every", type=positive_int, default=1, help="keep every k-th video frame")
+    imp.add_argument("--max-video-frames", type=positive_int, default=300)
     imp.set_defaults(handler=cmd_frames_import)
 
     roll = fsub.add_parser("rollout", help="record frames from a gymnasium environment")
     roll.add_argument("env_id")
-    roll.add_argument("--episodes", type=int, default=1)
-    roll.add_argument("--steps", type=int, default=100)
+    roll.add_argument("--episodes", type=positive_int, default=1)
+    roll.add_argument("--steps", type=positive_int, default=100, help="steps per episode")
     roll.add_argument("--dataset", required=True)
     roll.add_argument(
         "--policy", default="random", help="'random' or a saved stable-baselines3 model (.zip)"
@@ -447,7 +424,7 @@ def _add_frames(sub: Any) -> None:
 
     sweep = fsub.add_parser("sweep", help="render a state sweep (the paper's Fig. 2)")
     sweep.add_argument("kind", choices=["cartpole", "mountaincar"])
-    sweep.add_argument("--points", type=int, default=50)
+    sweep.add_argument("--points", type=positive_int, default=50)
     sweep.add_argument("--textured", action="store_true", help="MountainCar: textured renderer")
     sweep.add_argument("--dataset", required=True)
     sweep.set_defaults(handler=cmd_frames_sweep)
@@ -467,7 +444,7 @@ def _run_import(run: Callable[[Engine, ProgressCallback], IngestReport]) -> int:
     from vlmrm_core.store import init_db
 
     engine = init_db()
-    with _progress_bar(None, "importing") as progress:
+    with progress_bar(None, "importing") as progress:
         report = run(engine, progress)
     print(
         f"{printable(report.dataset)}: {report.imported} imported, "
@@ -556,35 +533,6 @@ def cmd_frames_gc(args: argparse.Namespace) -> int:
         )
         return 1
     return 0
-
-
-# --------------------------------------------------------------------------- helpers
-
-
-class _progress_bar:
-    """A tqdm bar on stderr when it is a terminal; a ProgressCallback for the library."""
-
-    def __init__(self, total: int | None, desc: str) -> None:
-        self.total, self.desc = total, desc
-        self.bar: tqdm | None = None
-
-    def __enter__(self) -> ProgressCallback:
-        from tqdm import tqdm
-
-        bar = self.bar = tqdm(
-            total=self.total, desc=self.desc, unit="frame", disable=not sys.stderr.isatty()
-        )
-
-        def update(done: int, total: int | None, message: str) -> None:
-            if total is not None and bar.total != total:
-                bar.total = total
-            bar.update(done - bar.n)
-
-        return update
-
-    def __exit__(self, *exc: object) -> None:
-        if self.bar is not None:
-            self.bar.close()
 
 
 if __name__ == "__main__":

@@ -1,9 +1,8 @@
-"""``vlmrm reward ...``: reward files in and out of the project, and the reward options every
-command shares (``--goal``, ``--baseline``, ``--alpha``, ``--reward``, ``--negative``, ...).
+"""``vlmrm reward ...``: reward files in and out of the project.
 
-``--reward`` takes a reward kind (``regularized``, ``contrastive``) or the path of a reward file,
-so ``vlmrm score --reward cartpole.json shots/`` and ``vlmrm score --reward contrastive ...``
-both read naturally.
+The reward and model options themselves (``--prompt-set``, ``--reward FILE``, ``--goal``, …)
+are defined once in :mod:`vlmrm_core.cli.options` and resolved by
+:func:`vlmrm_core.services.reward_resolver.resolve_reward`, the same on every command.
 """
 
 from __future__ import annotations
@@ -13,117 +12,16 @@ import json
 from pathlib import Path
 from typing import Any
 
-from vlmrm_core.enums import Aspect, Precision, Resize, RewardKind, choices
-from vlmrm_core.errors import VlmrmError
+from vlmrm_core.cli.options import (
+    add_judge_options,
+    add_model_options,
+    add_reward_options,
+    model_request,
+    print_overrides,
+    reward_request,
+)
+from vlmrm_core.enums import RewardKind
 from vlmrm_core.terminal import printable
-
-TYPED_KINDS = (RewardKind.REGULARIZED.value, RewardKind.CONTRASTIVE.value)
-"""Kinds written as prompts on the command line (an adapted reward comes from `vlmrm adapt`)."""
-
-
-class RewardCliError(VlmrmError, ValueError):
-    """Reward options that do not fit together; the message says what to change."""
-
-
-def add_reward_arguments(p: argparse.ArgumentParser) -> None:
-    """The reward options: prompts and parameters, or ``--reward FILE.json``."""
-    group = p.add_argument_group("reward (prompts, or --reward FILE.json)")
-    group.add_argument("--goal", action="append", help="goal prompt (repeatable)")
-    group.add_argument("--baseline", action="append", help="baseline prompt (repeatable)")
-    group.add_argument("--alpha", type=float, help="regularisation strength in [0, 1] (default 0)")
-    group.add_argument(
-        "--reward",
-        metavar="KIND|FILE",
-        help=f"reward kind ({', '.join(TYPED_KINDS)}; default regularized) or a reward file "
-        "exported from the studio (then no prompt options)",
-    )
-    group.add_argument("--negative", action="append", help="negative prompt (contrastive)")
-    group.add_argument("--tau", type=float, help="temperature (default 1/logit_scale)")
-    group.add_argument("--beta", type=float, help="probability threshold (contrastive, 0.5)")
-
-
-def add_model_ref_arguments(p: argparse.ArgumentParser, *, default_model: str | None) -> None:
-    """``--model/--pretrained/--aspect/--resize/--precision``."""
-    p.add_argument("--model", default=default_model, help="open_clip architecture, e.g. ViT-B-32")
-    p.add_argument(
-        "--pretrained",
-        help="open_clip tag (e.g. laion2b_s34b_b79k), a checkpoint file, or 'random'",
-    )
-    p.add_argument("--aspect", default=Aspect.SQUASH.value, choices=choices(Aspect))
-    p.add_argument("--resize", default=Resize.ANTIALIAS.value, choices=choices(Resize))
-    p.add_argument("--precision", default=Precision.FP32.value, choices=choices(Precision))
-
-
-def reward_file_arg(args: argparse.Namespace) -> Path | None:
-    """The reward file named by ``--reward``, or None when it names a kind (or is unset)."""
-    value = getattr(args, "reward", None)
-    if value is None or value in choices(RewardKind):
-        return None
-    path = Path(value)
-    if path.suffix.lower() != ".json" and not path.exists():
-        raise RewardCliError(
-            f"--reward {value!r} is neither a reward kind ({', '.join(TYPED_KINDS)}) nor a "
-            "reward file (.json)"
-        )
-    return path
-
-
-def reward_spec_from_args(args: argparse.Namespace, *, required: bool = True) -> Any:
-    """The :class:`RewardSpec` the prompt options describe (None if no --goal and not required).
-
-    Raises:
-        RewardCliError: prompt options together with a reward file, or no goal prompt.
-        SpecError: invalid values (the message names them).
-    """
-    from vlmrm_core.reward.spec import RewardSpec
-
-    prompt_options = [
-        name
-        for name in ("goal", "baseline", "negative", "alpha", "tau", "beta")
-        if getattr(args, name, None) is not None
-    ]
-    if reward_file_arg(args) is not None:
-        if prompt_options:
-            raise RewardCliError(
-                f"--reward FILE already defines the reward: drop --{prompt_options[0]}"
-            )
-        return None
-    if not args.goal:
-        if required:
-            raise RewardCliError("give at least one --goal prompt, or --reward FILE.json")
-        return None
-    if args.reward == RewardKind.ADAPTED:
-        raise RewardCliError("an adapted reward is fitted to labels: use `vlmrm adapt`")
-    return RewardSpec(
-        goal_prompts=tuple(args.goal),
-        baseline_prompts=tuple(args.baseline or ()),
-        alpha=0.0 if args.alpha is None else args.alpha,
-        kind=args.reward or RewardKind.REGULARIZED,
-        negatives=tuple(args.negative or ()),
-        tau=args.tau,
-        beta=0.5 if args.beta is None else args.beta,
-    )
-
-
-def model_ref_from_args(args: argparse.Namespace) -> Any:
-    """The :class:`ModelRef` of ``--model/--pretrained/...`` (checkpoints with their SHA-256)."""
-    from vlmrm_core.reward.file import with_checkpoint_hash
-    from vlmrm_core.reward.spec import ModelRef
-
-    if args.pretrained is None:
-        raise RewardCliError(
-            "give --pretrained: an open_clip tag (e.g. laion2b_s34b_b79k), a checkpoint file, "
-            "or 'random' for untrained weights"
-        )
-    ref = ModelRef(
-        args.model,
-        args.pretrained,
-        aspect=args.aspect,
-        precision=args.precision,
-        resize=args.resize,
-    )
-    return with_checkpoint_hash(ref)
-
 
 # --------------------------------------------------------------------------- vlmrm reward
 
@@ -135,13 +33,20 @@ def add_reward_commands(sub: Any) -> None:
 
     export = commands.add_parser(
         "export",
-        help="write a saved prompt set (or prompts given here) as a reward file",
-        description="A reward file holds the model reference and the reward; load it in any "
-        "training script with vlmrm_core.load_reward(path).",
+        help="write a saved prompt set, prompts given here, or a VLM judge as a reward file",
+        description="A reward file holds the model reference and the reward (CLIP prompts, or "
+        "a judge's question with --judge MODEL --question Q); load it in any training script "
+        "with vlmrm_core.load_reward(path), or train on it with `vlmrm train start --reward`.",
     )
-    export.add_argument("prompt_set", nargs="?", metavar="PROMPT_SET_NAME")
-    add_model_ref_arguments(export, default_model="ViT-B-32")
-    add_reward_arguments(export)
+    export.add_argument(
+        "prompt_set_name",
+        nargs="?",
+        metavar="PROMPT_SET_NAME",
+        help="a saved prompt set (the same as --prompt-set NAME)",
+    )
+    add_model_options(export, device=False)
+    add_reward_options(export)
+    add_judge_options(export)
     export.add_argument("--out", type=Path, required=True, help="reward file to write (.json)")
     export.set_defaults(handler=cmd_reward_export)
 
@@ -162,26 +67,27 @@ def add_reward_commands(sub: Any) -> None:
 
 
 def cmd_reward_export(args: argparse.Namespace) -> int:
+    from vlmrm_core.cli.judge import export_judge
+    from vlmrm_core.cli.options import RenamedOptionError
     from vlmrm_core.reward.file import Provenance, with_checkpoint_hash, write_reward_file
-    from vlmrm_core.store import get_prompt_set, init_db
+    from vlmrm_core.services.reward_resolver import check_model_ref, resolve_reward
 
-    if args.prompt_set is not None:
-        given = [n for n in ("goal", "baseline", "negative", "alpha") if getattr(args, n)]
-        if given or args.pretrained is not None:
-            raise RewardCliError(
-                "a prompt set already defines the model and reward: give either "
-                "PROMPT_SET_NAME or --pretrained/--goal options, not both"
-            )
-        saved = get_prompt_set(init_db(), args.prompt_set)
-        model, spec = with_checkpoint_hash(saved.model), saved.reward
-        provenance = Provenance(extra={"prompt_set": saved.name})
-    else:
-        if reward_file_arg(args) is not None:
-            raise RewardCliError("--reward names a kind here (regularized or contrastive)")
-        model, spec = model_ref_from_args(args), reward_spec_from_args(args)
-        provenance = None
-    write_reward_file(args.out, model, spec, provenance)
-    print(f"wrote {args.out} ({model.label}, {spec.kind.value} reward)")
+    written = export_judge(args)
+    if written is not None:  # --judge: a reward file of source judge
+        return written
+    if args.prompt_set_name is not None:
+        if args.prompt_set is not None:
+            raise RenamedOptionError("give the prompt set once: PROMPT_SET_NAME or --prompt-set")
+        args.prompt_set = args.prompt_set_name
+    resolved = resolve_reward(reward_request(args), model_request(args))
+    print_overrides(resolved.overrides)
+    model = with_checkpoint_hash(resolved.model)
+    check_model_ref(model)  # a file that can never load is refused now, not when it is used
+    provenance = None
+    if resolved.source.kind == "prompt set":
+        provenance = Provenance(extra={"prompt_set": resolved.source.name})
+    write_reward_file(args.out, model, resolved.reward, provenance)
+    print(f"wrote {args.out} ({printable(model.label)}, {resolved.reward.kind.value} reward)")
     return 0
 
 
@@ -202,8 +108,19 @@ def cmd_reward_import(args: argparse.Namespace) -> int:
 
 
 def cmd_reward_show(args: argparse.Namespace) -> int:
-    from vlmrm_core.reward.file import read_reward_file
+    from vlmrm_core.reward.file import read_reward_data, read_reward_file
 
+    source, data = read_reward_data(args.file)
+    if source.name != "clip":
+        if args.json:
+            print(json.dumps(data, indent=2, ensure_ascii=False))
+        elif source.name == "judge":
+            from vlmrm_core.cli.judge import describe_judge_file
+
+            print(describe_judge_file(data))
+        else:
+            print(f"a {printable(source.name)} reward (--json shows its content)")
+        return 0
     content = read_reward_file(args.file)
     if args.json:
         print(json.dumps(content.to_dict(), indent=2, ensure_ascii=False))
@@ -233,6 +150,8 @@ def describe_reward(content: Any) -> str:
     if spec.kind is RewardKind.CONTRASTIVE:
         tau = "1/logit_scale" if spec.tau is None else f"{spec.tau:g}"
         lines += [f"tau        {tau}", f"beta       {spec.beta:g}"]
+    if spec.window > 1:
+        lines.append(f"window     mean of the last {spec.window} frames of an episode")
     if provenance is not None:
         if provenance.dataset:
             lines.append(f"evaluated  on {provenance.dataset} ({provenance.n_labels} labels)")
@@ -256,8 +175,7 @@ def cmd_reward_list(args: argparse.Namespace) -> int:
         return 0
     for prompt_set in sets:
         goal = prompt_set.reward.goal_prompts[0] if prompt_set.reward.goal_prompts else "—"
-        line = (
-            f"{prompt_set.name}\t{prompt_set.model.label}\t{prompt_set.reward.kind.value}\t{goal}"
-        )
-        print(printable(line))
+        columns = (prompt_set.name, prompt_set.model.label, prompt_set.reward.kind.value, goal)
+        # Each column escaped on its own: the tabs between them stay tabs.
+        print("\t".join(printable(column) for column in columns))
     return 0

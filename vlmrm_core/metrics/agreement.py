@@ -86,6 +86,13 @@ def cohens_kappa(a: npt.ArrayLike, b: npt.ArrayLike) -> float:
     Raises:
         UndefinedAgreementError: Both labelers used one and the same label for every item.
         ValueError: The sequences differ in length or share no labelled item.
+
+    Example::
+
+        >>> cohens_kappa(["up", "up", "down", "down"], ["up", "up", "down", "down"])
+        1.0
+        >>> cohens_kappa(["up", "up", "down", "down"], ["up", "down", "down", "down"])  # 3 of 4
+        0.5
     """
     codes_a, codes_b, n_categories = _pair_codes(a, b)
     if codes_a.shape[0] == 0:
@@ -139,6 +146,13 @@ def krippendorff_alpha(matrix: npt.ArrayLike, level: AlphaLevel = "nominal") -> 
             disagreement is 0.
         ValueError: Not a 2-D matrix, an unknown level, non-numeric values at a numeric level,
             or no item labelled by at least two labelers.
+
+    Example::
+
+        >>> krippendorff_alpha([[1, 1, 0, 0], [1, 1, 0, None]])  # agree wherever both labelled
+        1.0
+        >>> krippendorff_alpha([[1, 1, 0, 0], [1, 0, 0, 1]])
+        0.125
     """
     if level not in ("nominal", "ordinal", "interval", "ratio"):
         raise ValueError(
@@ -190,7 +204,7 @@ def krippendorff_alpha(matrix: npt.ArrayLike, level: AlphaLevel = "nominal") -> 
             "every paired label has the same value: Krippendorff's alpha is undefined without "
             "variation in the labels"
         )
-    return 1.0 - observed / expected
+    return float(1.0 - observed / expected)
 
 
 def current_labels(
@@ -216,6 +230,16 @@ def current_labels(
 
     Raises:
         ValueError: A named column is missing.
+
+    Example::
+
+        >>> import pandas as pd
+        >>> labels = pd.DataFrame(
+        ...     {"item": ["f1", "f1", "f2", "f1"], "labeler": ["ann", "bob", "ann", "ann"],
+        ...      "value": [1, 0, 0, 0]}
+        ... )
+        >>> current_labels(labels).values.tolist()  # ann relabelled f1 as 0
+        [['f1', 'bob', 0], ['f2', 'ann', 0], ['f1', 'ann', 0]]
     """
     needed = [item, labeler, value] + ([order_by] if order_by is not None else [])
     missing = [column for column in needed if column not in labels_df.columns]
@@ -252,6 +276,17 @@ def pairwise_kappa(
         ``labeler_a``, ``labeler_b``, ``n_common`` (items both labelled),
         ``observed_agreement`` (share of those labelled alike; NaN when ``n_common`` is 0) and
         ``kappa`` (NaN when there is no common item or no variation in the labels).
+
+    Example::
+
+        >>> import pandas as pd
+        >>> labels = pd.DataFrame(
+        ...     {"item": ["f1", "f2", "f3", "f1", "f2", "f3"], "labeler": ["ann"] * 3 + ["bob"] * 3,
+        ...      "value": [1, 0, 1, 1, 0, 0]}
+        ... )
+        >>> row = pairwise_kappa(labels).iloc[0]
+        >>> row["labeler_a"], row["labeler_b"], int(row["n_common"]), round(float(row["kappa"]), 3)
+        ('ann', 'bob', 3, 0.4)
     """
     current = current_labels(labels_df, item, labeler, value, order_by)
     wide = current.pivot(index=item, columns=labeler, values=value)
@@ -300,6 +335,17 @@ def labeller_disagreements(
         distinct current labels, as a list), ``labels`` (dict labeler → label), ``mean`` and
         ``spread`` (highest − lowest label; NaN for labels that are not numbers); empty when
         all labelers agree.
+
+    Example::
+
+        >>> import pandas as pd
+        >>> labels = pd.DataFrame(
+        ...     {"item": ["f1", "f2", "f1", "f2"], "labeler": ["ann", "ann", "bob", "bob"],
+        ...      "value": [1.0, 0.0, 0.0, 0.0]}
+        ... )
+        >>> disagreements = labeller_disagreements(labels)
+        >>> disagreements["item"].tolist(), disagreements["labels"].tolist()
+        (['f1'], [{'ann': 1.0, 'bob': 0.0}])
     """
     current = current_labels(labels_df, item, labeler, value, order_by)
     rows = []

@@ -1,5 +1,6 @@
-"""Pearson correlation, the one implementation behind EPIC, the prompt sweep, the bootstrap, the
-reward–label mismatches and the Prompt Lab's reward agreement.
+"""Pearson correlation, the one implementation behind EPIC, the prompt search, the bootstrap, the
+reward–label mismatches and the Prompt Lab's reward agreement; and Spearman's rank correlation
+(Pearson on average ranks), the one behind the Prompt Lab's agreement and EPIC vs final return.
 
 Everything works along the last axis, so one call scores a single reward (shape ``(N,)``) or a
 whole matrix of rewards (shape ``(K, N)``, one reward per row) against one label vector, which
@@ -11,17 +12,27 @@ The second identity gives the Pearson distance without cancellation near ρ = 1,
 are each state's share of 1 − ρ (:func:`vlmrm_core.services.evaluation.reward_label_mismatches`).
 
 Validation (finite values, names of the constant side in error messages) belongs to the callers
-that know what the inputs are; these functions only compute.
+that know what the inputs are; these functions only compute. The exception is :func:`spearman`,
+which takes loosely typed pairs (None for a missing value) and has one rule for "undefined".
+
+Example::
+
+    >>> result = pearson([1.0, 2.0, 3.0, 4.0], [2.0, 4.0, 6.0, 8.0])
+    >>> float(result.rho), float(result.distance), bool(result.defined)
+    (1.0, 0.0, True)
+    >>> spearman([1.0, 2.0, 3.0, 4.0], [1.0, 8.0, 27.0, 64.0])  # monotone: ranks agree
+    1.0
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
 import numpy.typing as npt
 
-__all__ = ["Pearson", "pearson", "standardize"]
+__all__ = ["Pearson", "average_ranks", "pearson", "spearman", "standardize"]
 
 
 def standardize(
@@ -50,6 +61,12 @@ def standardize(
         ``(u, constant)``: ``u`` float64 of the shape of ``values`` with Σ w u = 0 and
         Σ w u² = 1 per row (all zeros in a constant row); ``constant`` a bool array of the
         leading shape.
+
+    Example::
+
+        >>> u, constant = standardize([[1.0, 2.0, 3.0], [5.0, 5.0, 5.0]])
+        >>> u.round(4).tolist(), constant.tolist()
+        ([[-0.7071, 0.0, 0.7071], [0.0, 0.0, 0.0]], [False, True])
     """
     array = np.asarray(values, dtype=np.float64)
     low = array.min(axis=-1, keepdims=True)
@@ -127,6 +144,17 @@ def pearson(
 
     Returns:
         A :class:`Pearson` whose arrays have the broadcast leading shape.
+
+    Example::
+
+        >>> rewards = [[0.1, 0.2, 0.3, 0.4], [0.4, 0.3, 0.2, 0.1], [0.5, 0.5, 0.5, 0.5]]
+        >>> result = pearson(rewards, [0.0, 0.0, 1.0, 1.0])  # three rewards, one label vector
+        >>> result.rho.round(3).tolist()
+        [0.894, -0.894, nan]
+        >>> result.defined.tolist(), result.x_constant.tolist()
+        ([True, True, False], [False, False, True])
+        >>> float(pearson([1.0, 2.0, 3.0], [1.0, 2.0, 3.5]).distance.round(4))
+        0.0574
     """
     u, x_constant = standardize(x, weights, constant_rtol=constant_rtol, overwrite=overwrite)
     v, y_constant = standardize(y, weights, constant_rtol=constant_rtol, overwrite=overwrite)
@@ -152,6 +180,87 @@ def pearson(
         x_constant=np.broadcast_to(x_constant, defined.shape),
         y_constant=np.broadcast_to(y_constant, defined.shape),
     )
+
+
+def average_ranks(values: npt.ArrayLike) -> np.ndarray:
+    """Ranks 1..N along the last axis, ties sharing the average of their ranks.
+
+    The ranking behind :func:`spearman` (``scipy.stats.rankdata``'s default, without SciPy).
+
+    Example::
+
+        >>> average_ranks([30.0, 10.0, 20.0, 10.0]).tolist()
+        [4.0, 1.5, 3.0, 1.5]
+    """
+    array = np.asarray(values, dtype=np.float64)
+    if array.ndim == 0:
+        raise ValueError("ranks need a vector, got a scalar")
+    order = np.argsort(array, axis=-1, kind="stable")
+    sorted_values = np.take_along_axis(array, order, axis=-1)
+    n = array.shape[-1]
+    # A tie run spans positions first..last (0-based) of the sorted row; each member gets the
+    # mean of ranks first+1..last+1.
+    starts = np.ones(sorted_values.shape, dtype=bool)
+    starts[..., 1:] = sorted_values[..., 1:] != sorted_values[..., :-1]
+    positions = np.broadcast_to(np.arange(n), sorted_values.shape)
+    first = np.maximum.accumulate(np.where(starts, positions, 0), axis=-1)
+    ends = np.ones(sorted_values.shape, dtype=bool)
+    ends[..., :-1] = starts[..., 1:]
+    last = np.flip(
+        np.minimum.accumulate(np.flip(np.where(ends, positions, n), axis=-1), axis=-1), axis=-1
+    )
+    ranks = np.empty_like(array)
+    np.put_along_axis(ranks, order, (first + last) / 2.0 + 1.0, axis=-1)
+    return ranks
+
+
+def spearman(
+    x: Sequence[float | None] | npt.ArrayLike, y: Sequence[float | None] | npt.ArrayLike
+) -> float | None:
+    """Spearman's rank correlation of the pairs where both values are finite.
+
+    Pearson's ρ of the average ranks (:func:`average_ranks`), as ``scipy.stats.spearmanr``.
+    The one rule for "undefined": pairs with a missing (None) or non-finite side are dropped
+    first; with fewer than 2 pairs left, or with either side constant over them, the result is
+    None (0/0). Callers that need more pairs for the result to mean something (two points always
+    give ±1) check that themselves.
+
+    Args:
+        x: N values (None, NaN or ±inf for missing).
+        y: N values paired with ``x``.
+
+    Returns:
+        ρ in [-1, 1], or None where it is undefined.
+
+    Raises:
+        ValueError: x and y differ in length.
+
+    Example::
+
+        >>> spearman([0.1, 0.4, 0.2, 0.8], [1.0, 3.0, 2.0, 2.5])
+        0.8
+        >>> round(spearman([1.0, None, 3.0, float("nan")], [2.0, 5.0, 1.0, 0.0]), 12)  # 2 pairs
+        -1.0
+        >>> spearman([1.0, 2.0, 3.0], [7.0, 7.0, 7.0]) is None  # constant side
+        True
+    """
+    a, b = _floats_or_nan(x), _floats_or_nan(y)
+    if a.shape != b.shape:
+        raise ValueError(f"spearman needs paired values, got {len(a)} and {len(b)}")
+    kept = np.isfinite(a) & np.isfinite(b)
+    if kept.sum() < 2:
+        return None
+    result = pearson(average_ranks(a[kept]), average_ranks(b[kept]))
+    return float(result.rho) if bool(result.defined) else None
+
+
+def _floats_or_nan(values: Sequence[float | None] | npt.ArrayLike) -> np.ndarray:
+    """A float64 vector, None read as NaN (the fast path for arrays has no None to look for)."""
+    try:
+        return np.asarray(values, dtype=np.float64).ravel()
+    except TypeError:
+        items = np.asarray(values, dtype=object).ravel()
+        return np.array([np.nan if v is None else v for v in items], dtype=np.float64)
 
 
 def _weighted_sum(weights: np.ndarray | None, a: np.ndarray, b: np.ndarray) -> np.ndarray:

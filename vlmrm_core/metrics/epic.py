@@ -29,6 +29,7 @@ from vlmrm_core.errors import InvalidInputError, VlmrmError
 from vlmrm_core.metrics.correlation import pearson
 
 __all__ = [
+    "MIN_BOOTSTRAP_RESAMPLES",
     "ConstantRewardError",
     "EpicResult",
     "RewardFn",
@@ -43,6 +44,9 @@ __all__ = [
 RewardFn = Callable[[np.ndarray, np.ndarray, np.ndarray], np.ndarray]
 """A reward function vectorized over a batch: ``reward_fn(states, actions, next_states)`` with
 arrays of B rows each (any trailing shape) returns a length-B vector of rewards."""
+
+MIN_BOOTSTRAP_RESAMPLES = 2
+"""The fewest bootstrap resamples that give an interval (0 resamples means no interval)."""
 
 # Bootstrap resamples are gathered in blocks of at most this many elements per array
 # (8 MiB of float64), which keeps the peak memory of a 1000-resample CI small at any n.
@@ -123,7 +127,7 @@ def _as_float_vector(values: npt.ArrayLike, side: _Side) -> np.ndarray:
     return array
 
 
-def _non_finite_error(array: np.ndarray, side: _Side) -> ValueError:
+def _non_finite_error(array: np.ndarray, side: _Side) -> InvalidInputError:
     # Only reached on the error path, so the extra passes over the data cost nothing normally.
     n_nan = int(np.isnan(array).sum())
     n_inf = int(np.isinf(array).sum())
@@ -133,7 +137,7 @@ def _non_finite_error(array: np.ndarray, side: _Side) -> ValueError:
         parts.append(f"{n_nan} NaN")
     if n_inf:
         parts.append(f"{n_inf} infinite")
-    return ValueError(
+    return InvalidInputError(
         f"{side.name}: {' and '.join(parts)} value(s) (first at index {first}); "
         "only finite numbers can be compared"
     )
@@ -244,6 +248,13 @@ def pearson_distance(
         ConstantRewardError: One side is constant (zero weighted variance), so ρ is undefined.
         ValueError: Shapes differ or are not 1-D, values are not finite, weights are negative,
             or fewer than 2 elements have positive weight.
+
+    Example::
+
+        >>> pearson_distance([1.0, 2.0, 3.0, 4.0], [2.0, 4.0, 6.0, 8.0])  # ρ = 1
+        0.0
+        >>> pearson_distance([1.0, 2.0, 3.0, 4.0], [4.0, 3.0, 2.0, 1.0])  # ρ = −1
+        1.0
     """
     xv, yv, w = _prepare(x, y, weights, _X, _Y)
     return _pearson_distance(xv, yv, w, _X, _Y, "the Pearson distance")
@@ -271,6 +282,15 @@ def epic_distance(
     Raises:
         ConstantRewardError: The labels (or the rewards) are all the same value.
         ValueError: Mismatched shapes, non-finite values, bad weights, or fewer than 2 states.
+
+    Example::
+
+        >>> round(epic_distance([0.1, 0.2, 0.7, 0.9], [0, 0, 1, 1]), 4)  # successes score higher
+        0.119
+        >>> epic_distance([0.1, 0.2, 0.7, 0.9], [0.5, 0.5, 0.5, 0.5])
+        Traceback (most recent call last):
+        ...
+        vlmrm_core.metrics.epic.ConstantRewardError: ...
     """
     xv, yv, w = _prepare(rewards, labels, weights, _REWARDS, _LABELS)
     return _pearson_distance(xv, yv, w, _REWARDS, _LABELS, "EPIC distance")
@@ -334,9 +354,19 @@ def bootstrap_ci(
     Raises:
         ConstantRewardError: One side is constant, or too many resamples were.
         ValueError: Invalid inputs or parameters.
+
+    Example::
+
+        >>> rewards, labels = [0.1, 0.2, 0.7, 0.9, 0.3, 0.8], [0, 0, 1, 1, 0, 1]
+        >>> low, high = bootstrap_ci(rewards, labels, n_boot=200, seed=0)
+        >>> 0.0 <= low <= epic_distance(rewards, labels) <= high <= 1.0
+        True
     """
-    if n_boot < 2:
-        raise ValueError(f"n_boot must be at least 2, got {n_boot}")
+    if n_boot < MIN_BOOTSTRAP_RESAMPLES:
+        raise InvalidInputError(
+            f"n_boot must be at least {MIN_BOOTSTRAP_RESAMPLES} (or 0 for no interval in "
+            f"evaluate_epic), got {n_boot}"
+        )
     if not 0.0 < level < 1.0:
         raise ValueError(f"level must be in (0, 1), got {level}")
     if not 0.0 <= max_dropped_fraction <= 1.0:
@@ -349,14 +379,50 @@ def bootstrap_ci(
     distances, dropped = _bootstrap_distances(xv, yv, w, n_boot, rng)
     if dropped > max_dropped_fraction * n_boot or distances.shape[0] < 2:
         raise ConstantRewardError(
-            f"{dropped} of {n_boot} bootstrap resamples had constant rewards or labels (more "
-            f"than {max_dropped_fraction:.0%}): among {xv.shape[0]} states the rarer label is "
-            "too rare for a bootstrap interval; label more states of the rarer kind",
+            _too_few_of_a_kind(xv, yv, dropped, n_boot, max_dropped_fraction),
             side="bootstrap",
         )
     tail = (1.0 - level) / 2.0
     low, high = np.quantile(distances, [tail, 1.0 - tail])
     return float(low), float(high)
+
+
+def _too_few_of_a_kind(
+    rewards: np.ndarray, labels: np.ndarray, dropped: int, n_boot: int, max_dropped_fraction: float
+) -> str:
+    """Why a bootstrap drew too many constant resamples, in the user's terms: which side has
+    too few states that differ from its most common value, and how many it would need.
+
+    A resample of n states misses all k states of the rarer kind with probability
+    (1 − k/n)ⁿ; the interval needs that below ``max_dropped_fraction`` (k ≥ 3 for large n at
+    10 %), so that is the count asked for.
+    """
+    n = int(labels.shape[0])
+    rarest: tuple[int, str, str] | None = None
+    for values, what in ((labels, "labels"), (rewards, "rewards")):
+        distinct, counts = np.unique(values, return_counts=True)
+        common = float(distinct[int(np.argmax(counts))])
+        rare = n - int(counts.max())
+        if what == "labels" and set(distinct.tolist()) <= {0.0, 1.0}:
+            kind = "failures" if common == 1.0 else "successes"
+            phrase = f"only {rare} of the {n} labels are {kind}"
+        else:
+            phrase = f"only {rare} of the {n} {what} differ from the most common value {common:g}"
+        if rarest is None or rare < rarest[0]:
+            rarest = (rare, what, phrase)
+    assert rarest is not None
+    rare, what, phrase = rarest
+    need = next((k for k in range(1, n + 1) if (1.0 - k / n) ** n <= max_dropped_fraction), n)
+    fix = (
+        "label more frames of the rarer kind"
+        if what == "labels"
+        else "the reward scores almost every frame alike; check the prompts"
+    )
+    return (
+        f"{phrase} ({dropped} of {n_boot} bootstrap resamples had constant rewards or labels, "
+        f"more than {max_dropped_fraction:.0%}); an interval needs at least "
+        f"{max(need, rare + 1)} of each kind: {fix}"
+    )
 
 
 def evaluate_epic(
@@ -383,6 +449,12 @@ def evaluate_epic(
     Raises:
         ConstantRewardError: One side is constant, or too many resamples were.
         ValueError: Invalid inputs or parameters.
+
+    Example::
+
+        >>> result = evaluate_epic([0.1, 0.2, 0.7, 0.9, 0.3, 0.8], [0, 0, 1, 1, 0, 1], n_boot=0)
+        >>> round(result.epic_distance, 4), result.n, result.ci_low
+        (0.1325, 6, None)
     """
     xv, yv, w = _prepare(rewards, labels, weights, _REWARDS, _LABELS)
     distance = _pearson_distance(xv, yv, w, _REWARDS, _LABELS, "EPIC distance")
@@ -539,6 +611,16 @@ def canonicalize(
     Raises:
         ValueError: Mismatched shapes, empty samples, gamma outside [0, 1], or a reward
             function that returns the wrong shape or non-finite values.
+
+    Example::
+
+        >>> states = np.array([[0.0], [1.0], [2.0]])
+        >>> actions = np.zeros((3, 1))
+        >>> def shaping(s, a, s_next):  # γΦ(s′) − Φ(s) with Φ(s) = s, γ = 1: canonicalises to 0
+        ...     return s_next[:, 0] - s[:, 0]
+        >>> canonical = canonicalize(shaping, states, actions, states + 1, 1.0, states, actions)
+        >>> canonical.round(12).tolist()
+        [0.0, 0.0, 0.0]
     """
     canonical, _ = _canonicalize(
         reward_fn, states, actions, next_states, gamma, samples_s, samples_a, batch_size
@@ -591,6 +673,18 @@ def epic_distance_transitions(
         ConstantRewardError: A canonicalized reward is constant over the transitions (e.g. a
             reward that is pure potential shaping).
         ValueError: Invalid inputs (see :func:`canonicalize`).
+
+    Example::
+
+        >>> rng = np.random.default_rng(0)
+        >>> s, a = rng.normal(size=(50, 2)), rng.normal(size=(50, 1))
+        >>> s_next = rng.normal(size=(50, 2))
+        >>> def reach(s, a, s_next):
+        ...     return -np.abs(s_next).sum(axis=1)
+        >>> def reach_shaped(s, a, s_next):  # the same reward plus potential shaping (γ = 0.9)
+        ...     return reach(s, a, s_next) + 0.9 * s_next[:, 0] - s[:, 0]
+        >>> round(epic_distance_transitions(reach, reach_shaped, s, a, s_next, gamma=0.9), 6)
+        0.0
     """
     s, a, s_next = _check_transitions(states, actions, next_states)
     rng = np.random.default_rng(seed)

@@ -1,6 +1,6 @@
 """How well one reward matches human labels: EPIC distance with its interval, AP and ROC AUC.
 
-The one summary used by Evaluate, the prompt sweep, ``vlmrm epic`` and the held-out folds of
+The one summary used by Evaluate, the prompt search, ``vlmrm epic`` and the held-out folds of
 an adapted reward.
 """
 
@@ -45,6 +45,14 @@ def check_labels(labels: npt.ArrayLike) -> None:
     Raises:
         InvalidInputError: fewer than 2 labelled frames.
         ConstantRewardError: constant labels (``side='labels'``), with a message naming the fix.
+
+    Example::
+
+        >>> check_labels([0.0, 1.0, 1.0])  # fine: both kinds present
+        >>> check_labels([1.0, 1.0, 1.0])
+        Traceback (most recent call last):
+        ...
+        vlmrm_core.metrics.epic.ConstantRewardError: all 3 labelled frames are successes: ...
     """
     values = np.asarray(labels, dtype=np.float64)
     if values.size < 2:
@@ -80,6 +88,14 @@ def reward_metrics(
 
     Raises:
         ConstantRewardError: the labels are constant (see :func:`check_labels`).
+
+    Example::
+
+        >>> metrics = reward_metrics([0.1, 0.2, 0.7, 0.9], [0, 0, 1, 1], n_boot=0)
+        >>> round(metrics.epic_distance, 4), metrics.average_precision, metrics.roc_auc
+        (0.119, 1.0, 1.0)
+        >>> reward_metrics([0.5, 0.5, 0.5, 0.5], [0, 0, 1, 1], n_boot=0).epic_distance is None
+        True
     """
     r = np.asarray(rewards, dtype=np.float64)
     y = np.asarray(labels, dtype=np.float64)

@@ -12,6 +12,13 @@ reward, re-rank) against known labels, for tests and ``bench/bench_active_labels
 :func:`separation_estimate` tells the Evaluate page whether two prompt sets' EPIC intervals still
 overlap and roughly how many labels would separate them.
 
+The same for comparisons (which of two frames is closer to the goal): :func:`random_pairs`
+draws candidate pairs, :func:`pair_informativeness` scores them (the reward sources disagree
+about their order, or the fitted Bradley–Terry reward is unsure), :func:`informative_pair_order`
+orders them without piling up on the same frames, and :func:`simulate_pair_order` /
+:func:`pair_held_out_curve` are the replay and the held-out learning curve of
+``bench/bench_pair_order.py``.
+
 Pure functions on numpy arrays.
 """
 
@@ -24,7 +31,13 @@ from dataclasses import dataclass
 import numpy as np
 
 from vlmrm_core.metrics import ConstantRewardError, evaluate_epic
-from vlmrm_core.reward.adaptation import MIN_LABELS, AdaptationError, fit_adapted
+from vlmrm_core.reward.adaptation import (
+    MIN_LABELS,
+    MIN_PAIRS,
+    AdaptationError,
+    fit_adapted,
+    fit_preference,
+)
 
 __all__ = [
     "SeparationEstimate",
@@ -38,6 +51,11 @@ __all__ = [
     "separation_estimate",
     "simulate_active_order",
     "held_out_curve",
+    "informative_pair_order",
+    "pair_held_out_curve",
+    "pair_informativeness",
+    "random_pairs",
+    "simulate_pair_order",
 ]
 
 
@@ -424,3 +442,220 @@ def informative_queue(
     order = informative_order(x, scores, labelled=labelled | excluded, coverage=coverage)
     ordered = [hashes[i] for i in order if candidates[i]]
     return ordered + [h for h in queue if h not in row]
+
+
+# --------------------------------------------------------------------------------------------
+# Pairs: which comparisons to ask first
+# --------------------------------------------------------------------------------------------
+
+
+def random_pairs(n_frames: int, count: int, *, seed: int = 0) -> np.ndarray:
+    """``count`` distinct unordered pairs of different frames, in random order (fewer when
+    there are not that many), each shown in a random order.
+
+    Returns:
+        count×2 int64 frame indices.
+    """
+    total = n_frames * (n_frames - 1) // 2
+    count = max(0, min(int(count), total))
+    rng = np.random.default_rng(seed)
+    if count == 0:
+        return np.zeros((0, 2), np.int64)
+    if total <= 4 * count:  # dense: enumerate every pair and take a random subset
+        i, j = np.triu_indices(n_frames, k=1)
+        pick = rng.permutation(total)[:count]
+        pairs = np.stack([i[pick], j[pick]], axis=1)
+    else:  # sparse: draw, drop repeats, draw again
+        seen: set[tuple[int, int]] = set()
+        out: list[tuple[int, int]] = []
+        while len(out) < count:
+            for a, b in rng.integers(0, n_frames, (2 * (count - len(out)), 2)):
+                key = (min(int(a), int(b)), max(int(a), int(b)))
+                if a != b and key not in seen:
+                    seen.add(key)
+                    out.append(key)
+                    if len(out) == count:
+                        break
+        pairs = np.asarray(out, dtype=np.int64)
+    swap = rng.random(len(pairs)) < 0.5
+    pairs[swap] = pairs[swap][:, ::-1]
+    return pairs.astype(np.int64)
+
+
+def pair_informativeness(
+    pairs: np.ndarray,
+    reward_sets: Sequence[np.ndarray],
+    *,
+    fitted: np.ndarray | None = None,
+    weights: tuple[float, float, float] = (1.0, 1.0, 2.0),
+) -> np.ndarray:
+    """How much an answer about each pair would tell, from rewards alone, in [0, 1].
+
+    The weighted mean of: how evenly the reward sources split on which frame is higher (1 when
+    half prefer each, 0 when all agree; with two sources or more), how close the sources rank
+    the two frames (1 − the gap between their normalised ranks, averaged over sources), and how
+    unsure the fitted Bradley–Terry reward is (1 − |2σ(R(a) − R(b)) − 1|: 1 at a coin flip).
+
+    Args:
+        pairs: P×2 frame indices.
+        reward_sets: rewards of the reward sources on the frames (each N values).
+        fitted: the Bradley–Terry reward fitted on the answers so far, on the N frames.
+        weights: weights of (disagreement, rank closeness, fitted uncertainty).
+
+    Returns:
+        P values; 0.5 everywhere when nothing is known.
+    """
+    p = np.asarray(pairs, dtype=np.int64).reshape(-1, 2)
+    parts: list[tuple[float, np.ndarray]] = []
+    if len(reward_sets) >= 2:
+        prefers_a = np.stack([np.sign(r[p[:, 0]] - r[p[:, 1]]) for r in reward_sets])
+        share = (prefers_a > 0).mean(axis=0) + 0.5 * (prefers_a == 0).mean(axis=0)
+        parts.append((weights[0], 1.0 - np.abs(2.0 * share - 1.0)))
+    if len(reward_sets) >= 1:
+        ranks = [normalised_ranks(r) for r in reward_sets]
+        closeness = np.mean([1.0 - np.abs(q[p[:, 0]] - q[p[:, 1]]) for q in ranks], axis=0)
+        parts.append((weights[1], closeness))
+    if fitted is not None:
+        margin = np.tanh(0.5 * np.abs(fitted[p[:, 0]] - fitted[p[:, 1]]))  # = |2σ(Δ) − 1|
+        parts.append((weights[2], 1.0 - margin))
+    if not parts:
+        return np.full(len(p), 0.5)
+    total = sum(w for w, _ in parts)
+    return np.asarray(sum(w * v for w, v in parts) / total, dtype=np.float64)
+
+
+def informative_pair_order(
+    pairs: np.ndarray,
+    scores: np.ndarray,
+    *,
+    asked: np.ndarray | None = None,
+    spread: float = 1.0,
+    greedy_limit: int = 2000,
+) -> np.ndarray:
+    """The pairs not asked yet, most informative first, spread over the frames.
+
+    Greedy: the next pair maximises ``(0.25 + score) / (1 + uses(a) + uses(b))^spread``, where
+    ``uses`` counts the pairs already asked or chosen that show the frame, so no frame is asked
+    about again and again while others wait. After ``greedy_limit`` picks the rest follow by score.
+
+    Args:
+        pairs: P×2 frame indices.
+        scores: P informativeness values (:func:`pair_informativeness`).
+        asked: P booleans, pairs already answered (they count as uses, and are left out).
+        spread: exponent of the frame-use penalty (0: by score only).
+        greedy_limit: greedy picks before falling back to the score order.
+
+    Returns:
+        Indices of the pairs not asked yet, in the order to ask them.
+    """
+    p = np.asarray(pairs, dtype=np.int64).reshape(-1, 2)
+    u = np.asarray(scores, dtype=np.float64)
+    if u.shape != (len(p),):
+        raise ValueError(f"{len(p)} pairs for {u.size} scores")
+    done = np.zeros(len(p), bool) if asked is None else np.asarray(asked, bool).copy()
+    uses = np.bincount(p[done].ravel(), minlength=int(p.max()) + 1 if p.size else 0).astype(
+        np.float64
+    )
+    weight = 0.25 + u
+    order: list[int] = []
+    for _ in range(min(int((~done).sum()), greedy_limit)):
+        value = np.where(done, -np.inf, weight / (1.0 + uses[p[:, 0]] + uses[p[:, 1]]) ** spread)
+        i = int(np.argmax(value))
+        order.append(i)
+        done[i] = True
+        uses[p[i]] += 1.0
+    rest = np.flatnonzero(~done)
+    rest = rest[np.argsort(-u[rest], kind="stable")]
+    return np.concatenate([np.asarray(order, dtype=np.int64), rest.astype(np.int64)])
+
+
+def simulate_pair_order(
+    embeddings: np.ndarray,
+    pairs: np.ndarray,
+    outcomes: np.ndarray,
+    reward_sets: Sequence[np.ndarray],
+    *,
+    groups: np.ndarray | None = None,
+    prior: np.ndarray | None = None,
+    batch_size: int = 8,
+    budget: int | None = None,
+    spread: float = 1.0,
+    seed: int = 0,
+) -> np.ndarray:
+    """Replay "most informative first" comparing against known answers.
+
+    Each round asks the next ``batch_size`` pairs of :func:`informative_pair_order`, reveals
+    their answers, refits the Bradley–Terry reward (:func:`fit_preference`) on all answers so
+    far and re-scores the rest with its uncertainty as an extra signal.
+
+    Args:
+        embeddings: N×D embeddings of the frames.
+        pairs: P×2 candidate pairs.
+        outcomes: their P known outcomes (1, 0 or ½; only revealed once asked).
+        reward_sets: the reward sources' rewards on the N frames.
+        groups: a group id per frame for the refit's inner cross-validation.
+        prior: the prompt's direction for the refit (None: plain Bradley–Terry).
+        batch_size: pairs per round.
+        budget: stop after this many pairs (default: all).
+        spread: see :func:`informative_pair_order`.
+        seed: inner cross-validation seed.
+
+    Returns:
+        The candidate pairs' indices in the order they were asked.
+    """
+    x = np.asarray(embeddings, dtype=np.float64)
+    p = np.asarray(pairs, dtype=np.int64).reshape(-1, 2)
+    y = np.asarray(outcomes, dtype=np.float64)
+    budget = len(p) if budget is None else min(budget, len(p))
+    asked = np.zeros(len(p), bool)
+    sequence: list[int] = []
+    fitted: np.ndarray | None = None
+    while len(sequence) < budget:
+        scores = pair_informativeness(p, reward_sets, fitted=fitted)
+        take = informative_pair_order(p, scores, asked=asked, spread=spread)
+        take = take[: min(batch_size, budget - len(sequence))]
+        sequence.extend(int(i) for i in take)
+        asked[take] = True
+        chosen = np.asarray(sequence)
+        if int((y[chosen] != 0.5).sum()) >= MIN_PAIRS:
+            try:
+                fit = fit_preference(x, p[chosen], y[chosen], prior, groups=groups, seed=seed)
+                fitted = fit.predict(x)
+            except AdaptationError:
+                fitted = None
+    return np.asarray(sequence, dtype=np.int64)
+
+
+def pair_held_out_curve(
+    embeddings: np.ndarray,
+    pairs: np.ndarray,
+    outcomes: np.ndarray,
+    groups: np.ndarray | None,
+    prior: np.ndarray | None,
+    order: np.ndarray,
+    sizes: Sequence[int],
+    test_pairs: np.ndarray,
+    test_outcomes: np.ndarray,
+    *,
+    seed: int = 0,
+) -> list[float | None]:
+    """Held-out pair accuracy of the Bradley–Terry reward fitted on the first ``n`` pairs of
+    ``order``, for each ``n`` in ``sizes`` (the pairs version of :func:`held_out_curve`).
+
+    ``test_pairs`` should only show frames that no training pair shows (e.g. frames of held-out
+    episodes), so the curve measures how the reward generalises to new frames.
+    """
+    from vlmrm_core.metrics.pairs import pair_accuracy
+
+    x = np.asarray(embeddings, dtype=np.float64)
+    p = np.asarray(pairs, dtype=np.int64).reshape(-1, 2)
+    t = np.asarray(test_pairs, dtype=np.int64).reshape(-1, 2)
+    out: list[float | None] = []
+    for n in sizes:
+        chosen = np.asarray(order)[:n]
+        fit = fit_preference(
+            x, p[chosen], np.asarray(outcomes)[chosen], prior, groups=groups, seed=seed
+        )
+        r = fit.predict(x)
+        out.append(pair_accuracy(r[t[:, 0]], r[t[:, 1]], test_outcomes, n_boot=0).accuracy)
+    return out

@@ -43,6 +43,7 @@ from vlmrm_core.metrics import (
     pearson,
     reward_metrics,
 )
+from vlmrm_core.metrics.pairs import PairAccuracy, pair_accuracy
 from vlmrm_core.reward.file import Provenance
 from vlmrm_core.reward.spec import RewardSpec
 
@@ -56,6 +57,11 @@ __all__ = [
     "LearningCurve",
     "MembershipLike",
     "cross_validate_adaptation",
+    "cross_validate_preferences",
+    "fit_preference",
+    "pair_folds",
+    "preference_provenance",
+    "PreferenceReport",
     "cross_validated_rewards",
     "fit_adapted",
     "frame_groups",
@@ -314,22 +320,30 @@ def fit_adapted(
         why = (
             f"only {n} label{'s' if n != 1 else ''}" if n < MIN_LABELS else "the labels don't vary"
         )
-        if u is None:
-            return AdaptedFit(
-                np.zeros(x.shape[1]),
-                float(y.mean()) if n else 0.0,
-                math.inf,
-                0.0,
-                n,
-                f"{why}: nothing to fit",
-            )
-        return AdaptedFit(u.copy(), 0.0, math.inf, 1.0, n, f"{why}: kept the prompt's direction")
+        return _unfitted(u, x.shape[1], n, why, bias=float(y.mean()) if n else 0.0)
     solver = _Solver(x, y, u)
     grid = _lambda_grid(solver.full.base, with_prior=u is not None)
     if lam is None:
         lam = _choose_lambda(x, y, u, grid, groups, inner_folds, seed)
     w, b, s = solver.coefficients(np.array([lam]))
     return AdaptedFit(w[:, 0], float(b[0]), float(lam), float(s[0]), n)
+
+
+def _unfitted(u: np.ndarray | None, dim: int, n: int, why: str, *, bias: float) -> AdaptedFit:
+    """The fit when there is too little to fit: the prompt's direction as it is (λ = ∞), or
+    without a prompt all-zero weights with ``bias`` (the plain probe's constant reward)."""
+    if u is None:
+        return AdaptedFit(np.zeros(dim), bias, math.inf, 0.0, n, f"{why}: nothing to fit")
+    return AdaptedFit(u.copy(), 0.0, math.inf, 1.0, n, f"{why}: kept the prompt's direction")
+
+
+def _strongest_best_lambda(grid: np.ndarray, errors: np.ndarray) -> float:
+    """The λ of ``grid`` with the lowest pooled held-out error (NaN: unusable); ties, within
+    rounding of the best error, go to the strongest regularisation (the larger λ)."""
+    errors = np.where(np.isnan(errors), np.inf, errors)
+    best = errors.min()
+    candidates = np.flatnonzero(errors <= best * (1 + 1e-9) + 1e-12)
+    return float(grid[candidates.max()])
 
 
 def _lambda_grid(base: float, *, with_prior: bool) -> np.ndarray:
@@ -362,11 +376,7 @@ def _choose_lambda(
             # λ = ∞ with the prompt's direction clamped away is a constant reward: no use.
             pred[:, ~np.isfinite(grid) & (s <= 0)] = np.nan
         squared += ((pred - y[test, None]) ** 2).sum(axis=0)
-    squared = np.where(np.isnan(squared), np.inf, squared)
-    best = squared.min()
-    # Prefer the strongest regularisation within rounding of the best error.
-    candidates = np.flatnonzero(squared <= best * (1 + 1e-9) + 1e-12)
-    return float(grid[candidates.max()])
+    return _strongest_best_lambda(grid, squared)
 
 
 def _check_xy(embeddings: Any, labels: Any) -> tuple[np.ndarray, np.ndarray]:
@@ -807,13 +817,7 @@ class AdaptationReport:
         return {
             "n_labels": self.n_labels,
             "groups": self.n_groups,
-            "folds": self.folds,
-            "zero_shot": self.zero_shot.to_dict(),
-            "adapted": self.adapted.to_dict(),
-            "probe": self.probe.to_dict(),
-            "lambda": _json_float(self.fit.lam),
-            "prior_scale": self.fit.scale,
-            "fold_lambdas": [_json_float(v) for v in self.fold_lambdas],
+            **_held_out_comparison(self),
             "learning_curve": self.curve.to_dict() if self.curve is not None else None,
             "notes": list(self.notes),
         }
@@ -821,6 +825,38 @@ class AdaptationReport:
 
 def _json_float(value: float) -> float | str:
     return value if math.isfinite(value) else "inf"
+
+
+class _HeldOutComparison(Protocol):
+    """What the label and the comparison reports share: zero-shot vs adapted vs probe on
+    held-out folds, and the final fit."""
+
+    @property
+    def folds(self) -> int: ...
+    @property
+    def zero_shot(self) -> RewardMetrics | PairAccuracy: ...
+    @property
+    def adapted(self) -> RewardMetrics | PairAccuracy: ...
+    @property
+    def probe(self) -> RewardMetrics | PairAccuracy: ...
+    @property
+    def fit(self) -> AdaptedFit: ...
+    @property
+    def fold_lambdas(self) -> tuple[float, ...]: ...
+
+
+def _held_out_comparison(report: _HeldOutComparison) -> dict[str, Any]:
+    """The plain JSON fields both reports write, in this order: folds, the three rewards'
+    held-out metrics with their intervals, the final λ and prior scale, each fold's λ."""
+    return {
+        "folds": report.folds,
+        "zero_shot": report.zero_shot.to_dict(),
+        "adapted": report.adapted.to_dict(),
+        "probe": report.probe.to_dict(),
+        "lambda": _json_float(report.fit.lam),
+        "prior_scale": report.fit.scale,
+        "fold_lambdas": [_json_float(v) for v in report.fold_lambdas],
+    }
 
 
 def cross_validate_adaptation(
@@ -1040,6 +1076,410 @@ def adaptation_provenance(
                 "labelers": list(labelers),
                 "labels_sha256": digest,
                 "held_out": "EPIC/AP/AUC of the adapted reward are on held-out folds",
+            }
+        },
+    )
+
+
+# --------------------------------------------------------------------------------------------
+# Preferences: a Bradley–Terry reward fitted to pairwise comparisons
+# --------------------------------------------------------------------------------------------
+#
+# The same linear reward R(x) = x·w on the normalised embedding, pulled toward the prompt's
+# direction the same way, but fitted to comparisons instead of labels: the probability that
+# frame a is preferred to frame b is σ(R(a) − R(b)) (Bradley–Terry), and the fit minimises
+#
+#     Σₚ −[yₚ log σ(dₚ·w) + (1 − yₚ) log σ(−dₚ·w)] + λ ‖w − s·w₀‖²,   s ≥ 0,
+#
+# with dₚ = x_a − x_b and yₚ the outcome (1: a preferred, 0: b, ½: "equal", half a win each).
+# A bias cancels in every difference, so the fitted reward has bias 0 (only its differences mean
+# anything). λ is chosen from the same grid (:data:`LAMBDA_STEPS`) by grouped inner
+# cross-validation, on held-out log-loss; held-out pairs never share a frame group with the pairs
+# the reward was fitted on (:func:`pair_folds`).
+
+MIN_PAIRS = 4
+"""Fewer decided comparisons than this keep the prompt's direction."""
+
+
+def pair_folds(
+    pairs: np.ndarray, groups: np.ndarray | None, k: int, *, seed: int = 0
+) -> list[tuple[np.ndarray, np.ndarray]]:
+    """k train/test splits of comparisons with no frame group on both sides.
+
+    The frames' groups (:func:`frame_groups`) are split into k folds (:func:`grouped_folds`); a
+    fold's test pairs have both frames in its held-out groups, its training pairs both frames in
+    the other groups, and a pair straddling the two is used on neither side in that fold. So
+    no held-out frame, nor a near-copy of it, was ever compared in training. Pairs within one
+    group are always tested; pairs across groups in 1/k of the cases.
+
+    Args:
+        pairs: P×2 frame indices (first, second).
+        groups: a group id per frame (indexable by the pairs' indices); None: every frame is
+            its own group.
+        k: folds of the frame groups (at most the number of groups that appear in pairs).
+        seed: shuffling seed.
+
+    Returns:
+        (train pair indices, test pair indices) per fold; folds without a test or a training
+        pair are left out.
+
+    Raises:
+        AdaptationError: fewer than 2 frame groups among the compared frames, or k < 2.
+    """
+    p = np.asarray(pairs, dtype=np.int64).reshape(-1, 2)
+    frames = np.unique(p)
+    g = frames if groups is None else np.asarray(groups)[frames]
+    # Shuffle group ids by the seed: GroupKFold alone assigns equal-sized groups in a fixed order.
+    uniques, inverse = np.unique(g, return_inverse=True)
+    shuffled = np.random.default_rng(seed).permutation(len(uniques))[inverse]
+    if len(uniques) < 2:
+        raise AdaptationError(
+            "every compared frame is in one episode or sweep block, so no pair can be held out "
+            "honestly: compare frames from at least two episodes"
+        )
+    frame_fold = np.full(int(p.max()) + 1 if p.size else 0, -1)
+    for fold, (_train, test) in enumerate(
+        grouped_folds(np.zeros(len(frames)), shuffled, k, seed=seed)
+    ):
+        frame_fold[frames[test]] = fold
+    fa, fb = frame_fold[p[:, 0]], frame_fold[p[:, 1]]
+    out = []
+    for fold in np.unique(frame_fold[frames]):
+        test = np.flatnonzero((fa == fold) & (fb == fold))
+        train = np.flatnonzero((fa != fold) & (fb != fold))
+        if len(test) and len(train):
+            out.append((train, test))
+    return out
+
+
+def _check_pairs(
+    embeddings: Any, pairs: Any, outcomes: Any
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    x = np.asarray(embeddings, dtype=np.float64)
+    p = np.asarray(pairs, dtype=np.int64)
+    y = np.asarray(outcomes, dtype=np.float64)
+    if x.ndim != 2:
+        raise AdaptationError(f"embeddings must be an N×D matrix, got shape {x.shape}")
+    if p.ndim != 2 or p.shape[1] != 2:
+        raise AdaptationError(f"pairs must be a P×2 array of frame indices, got shape {p.shape}")
+    if y.shape != (p.shape[0],):
+        raise AdaptationError(f"{y.size} outcomes for {p.shape[0]} pairs")
+    if p.size and (p.min() < 0 or p.max() >= x.shape[0]):
+        raise AdaptationError(f"pair indices must lie in [0, {x.shape[0]})")
+    if not np.isin(y, (0.0, 0.5, 1.0)).all():
+        raise AdaptationError("pair outcomes must be 1 (a preferred), 0 (b) or 0.5 (equal)")
+    if not np.isfinite(x).all():
+        raise AdaptationError("embeddings contain NaN or infinite values")
+    return x, p, y
+
+
+class _PairSolver:
+    """Bradley–Terry fits of w = v + s·w₀ (penalty λ‖v‖², s ≥ 0) for a λ grid, by L-BFGS-B,
+    warm-started from the strongest λ down."""
+
+    def __init__(self, d: np.ndarray, y: np.ndarray, prior: np.ndarray | None) -> None:
+        self.d, self.y = d, y
+        self.prior = prior
+        self.p = d @ prior if prior is not None else None
+        # The penalty's natural unit: curvature of the logistic loss at 0 (¼) times the mean
+        # squared singular value of the differences, as the least-squares fit's grid uses.
+        rank = max(1, min(d.shape))
+        self.base = max(0.25 * float((d**2).sum()) / rank, 1e-12)
+
+    def _loss(self, z: np.ndarray) -> tuple[float, np.ndarray]:
+        # −[y log σ(z) + (1 − y) log σ(−z)] = softplus(z) − y·z, and its derivative σ(z) − y.
+        loss = float((np.logaddexp(0.0, z) - self.y * z).sum())
+        return loss, 0.5 * (1.0 + np.tanh(0.5 * z)) - self.y
+
+    def _fit_scale(self) -> float:
+        from scipy.optimize import minimize_scalar
+
+        assert self.p is not None
+        p = self.p
+        result = minimize_scalar(
+            lambda s: self._loss(s * p)[0], bounds=(0.0, 1e4), method="bounded"
+        )
+        return float(result.x)
+
+    def solve(self, lams: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Weights (D×L) and prior scales (L) for each λ (``inf``: only the scale is fitted)."""
+        from scipy.optimize import minimize
+
+        dim = self.d.shape[1]
+        weights = np.zeros((dim, lams.size))
+        scales = np.zeros(lams.size)
+        with_prior = self.p is not None
+        v = np.zeros(dim)
+        s = self._fit_scale() if with_prior else 0.0
+        for j in np.argsort(-lams, kind="stable"):
+            lam = float(lams[j])
+            if not math.isfinite(lam):
+                if with_prior:
+                    scales[j] = self._fit_scale()
+                    weights[:, j] = scales[j] * self.prior
+                continue
+
+            def objective(theta: np.ndarray, lam: float = lam) -> tuple[float, np.ndarray]:
+                v, s = theta[:dim], theta[dim]
+                z = self.d @ v + (s * self.p if self.p is not None else 0.0)
+                loss, r = self._loss(z)
+                grad = np.empty(dim + 1)
+                grad[:dim] = self.d.T @ r + 2.0 * lam * v
+                grad[dim] = float(self.p @ r) if self.p is not None else 0.0
+                return loss + lam * float(v @ v), grad
+
+            bounds = [(None, None)] * dim + [(0.0, None) if with_prior else (0.0, 0.0)]
+            result = minimize(
+                objective,
+                np.append(v, s),
+                jac=True,
+                method="L-BFGS-B",
+                bounds=bounds,
+                options={"maxiter": 500},
+            )
+            v, s = result.x[:dim], float(result.x[dim])
+            weights[:, j] = v + (s * self.prior if self.prior is not None else 0.0)
+            scales[j] = s
+        return weights, scales
+
+
+def _differences(x: np.ndarray, pairs: np.ndarray) -> np.ndarray:
+    """Embedding differences (first − second) of P×2 pairs: a linear reward's score gaps."""
+    return np.asarray(x[pairs[:, 0]] - x[pairs[:, 1]])
+
+
+def _pair_log_loss(z: np.ndarray, y: np.ndarray) -> np.ndarray:
+    """Summed log-loss of each column of pair scores z (P×L) against outcomes y (P)."""
+    return np.asarray((np.logaddexp(0.0, z) - y[:, None] * z).sum(axis=0))
+
+
+def fit_preference(
+    embeddings: np.ndarray,
+    pairs: np.ndarray,
+    outcomes: np.ndarray,
+    prior: np.ndarray | None,
+    *,
+    groups: np.ndarray | None = None,
+    inner_folds: int = 5,
+    lam: float | None = None,
+    seed: int = 0,
+) -> AdaptedFit:
+    """Fit a Bradley–Terry reward to comparisons, pulled toward the prompt's direction.
+
+    Args:
+        embeddings: N×D L2-normalised embeddings of the frames.
+        pairs: P×2 indices into the frames: (first, second) of each comparison.
+        outcomes: P outcomes: 1 (first preferred), 0 (second) or ½ (equal: half a win each).
+        prior: the prompt's direction w₀ (:func:`prior_direction`), or None for a plain
+            Bradley–Terry probe (pulled toward 0).
+        groups: a group id per frame for the inner cross-validation that picks λ
+            (:func:`pair_folds`); None: every frame is its own group.
+        inner_folds: folds of that inner cross-validation.
+        lam: use this λ instead of cross-validating (``inf``: the prompt's direction, rescaled).
+        seed: fold shuffling seed.
+
+    Returns:
+        The fit (``n_labels``: the number of comparisons; ``bias`` 0, since only differences of
+        the reward are determined). With fewer than :data:`MIN_PAIRS` decided comparisons the
+        reward is the prompt's direction as it is (without a prior: zero) and the note says so.
+
+    Raises:
+        AdaptationError: bad shapes, indices or outcomes, or non-finite embeddings.
+    """
+    x, p, y = _check_pairs(embeddings, pairs, outcomes)
+    u = _unit_prior(prior, x.shape[1])
+    n_decided = int((y != 0.5).sum())
+    if n_decided < MIN_PAIRS:
+        why = f"only {n_decided} decided comparison{'s' if n_decided != 1 else ''}"
+        return _unfitted(u, x.shape[1], len(y), why, bias=0.0)
+    with single_threaded_blas():
+        solver = _PairSolver(_differences(x, p), y, u)
+        grid = _lambda_grid(solver.base, with_prior=u is not None)
+        if lam is None:
+            lam = _choose_pair_lambda(x, p, y, u, grid, groups, inner_folds, seed)
+        w, s = solver.solve(np.array([lam]))
+    return AdaptedFit(w[:, 0], 0.0, float(lam), float(s[0]), len(y))
+
+
+def _choose_pair_lambda(
+    x: np.ndarray,
+    p: np.ndarray,
+    y: np.ndarray,
+    prior: np.ndarray | None,
+    grid: np.ndarray,
+    groups: np.ndarray | None,
+    inner_folds: int,
+    seed: int,
+) -> float:
+    """The λ with the lowest pooled held-out log-loss; ties go to the larger λ."""
+    try:
+        folds = pair_folds(p, groups, inner_folds, seed=seed)
+    except AdaptationError:
+        folds = []
+    if not folds:
+        return float(grid[-1])
+    losses = np.zeros(grid.size)
+    for train, test in folds:
+        d_test = _differences(x, p[test])
+        if int((y[train] != 0.5).sum()) < 2:
+            losses += len(test) * math.log(2.0)  # nothing learnt: σ(0) = ½ on every pair
+            continue
+        d_train = _differences(x, p[train])
+        w, s = _PairSolver(d_train, y[train], prior).solve(grid)
+        fold_loss = _pair_log_loss(d_test @ w, y[test])
+        # λ = ∞ with the prompt's direction clamped away is a constant reward: no use.
+        fold_loss[~np.isfinite(grid) & (s <= 0)] = np.inf
+        losses += fold_loss
+    return _strongest_best_lambda(grid, losses)
+
+
+@dataclass(frozen=True)
+class PreferenceReport:
+    """Held-out pair accuracy of the zero-shot reward, the Bradley–Terry reward pulled toward
+    the prompt and the plain Bradley–Terry probe, and the reward fitted on every comparison."""
+
+    n_pairs: int
+    n_held_out: int
+    """Comparisons tested in some fold (pairs straddling train and test groups never are)."""
+    folds: int
+    zero_shot: PairAccuracy
+    adapted: PairAccuracy
+    probe: PairAccuracy
+    fit: AdaptedFit
+    fold_lambdas: tuple[float, ...]
+    notes: list[str] = field(default_factory=list)
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain JSON values (infinite λ as the string ``"inf"``)."""
+        return {
+            "n_pairs": self.n_pairs,
+            "n_held_out": self.n_held_out,
+            **_held_out_comparison(self),
+            "notes": list(self.notes),
+        }
+
+
+def cross_validate_preferences(
+    embeddings: np.ndarray,
+    pairs: np.ndarray,
+    outcomes: np.ndarray,
+    groups: np.ndarray | None,
+    prior: np.ndarray | None,
+    zero_shot: np.ndarray,
+    *,
+    folds: int = 5,
+    inner_folds: int = 5,
+    n_boot: int = 1000,
+    include_probe: bool = True,
+    seed: int = 0,
+) -> PreferenceReport:
+    """Held-out pair accuracy (with bootstrap CIs) of the zero-shot, Bradley–Terry and probe
+    rewards, on the same held-out comparisons (:func:`pair_folds`), and the final fit.
+
+    Args:
+        embeddings: N×D embeddings of the compared frames.
+        pairs: P×2 frame indices.
+        outcomes: P outcomes (1, 0 or ½).
+        groups: a group id per frame (:func:`frame_groups`), or None.
+        prior: the prompt's direction, or None.
+        zero_shot: the prompt's own N rewards of the frames.
+        folds: outer folds of the frame groups.
+        inner_folds: folds of the λ search.
+        n_boot: bootstrap resamples for the intervals.
+        include_probe: also cross-validate the plain probe.
+        seed: fold and bootstrap seed.
+
+    Raises:
+        AdaptationError: bad shapes, no decided comparison, or fewer than 2 frame groups.
+    """
+    x, p, y = _check_pairs(embeddings, pairs, outcomes)
+    r0 = np.asarray(zero_shot, dtype=np.float64).ravel()
+    if r0.shape != (x.shape[0],):
+        raise AdaptationError(f"{r0.size} zero-shot rewards for {x.shape[0]} frames")
+    if not (y != 0.5).any():
+        raise AdaptationError(
+            f"all {y.size} comparisons are 'equal': compare frames where one is closer to the goal"
+        )
+    fold_list = pair_folds(p, groups, folds, seed=seed)
+    if not fold_list:
+        raise AdaptationError(
+            "no comparison can be held out: compare frames within episodes, or more episodes"
+        )
+    notes = []
+    if len(fold_list) < folds:
+        notes.append(f"{len(fold_list)} folds instead of {folds}: too few frame groups")
+    with single_threaded_blas():
+        held = {"adapted": np.zeros(len(y)), "probe": np.zeros(len(y))}
+        tested = np.zeros(len(y), bool)
+        lambdas = []
+        for train, test in fold_list:
+            tested[test] = True
+            d_test = _differences(x, p[test])
+            for name, direction in (("adapted", prior), ("probe", None)):
+                if name == "probe" and not include_probe:
+                    continue
+                fit = fit_preference(
+                    x, p[train], y[train], direction, groups=groups,
+                    inner_folds=inner_folds, seed=seed,
+                )  # fmt: skip
+                held[name][test] = d_test @ fit.weights
+                if name == "adapted":
+                    lambdas.append(fit.lam)
+        final = fit_preference(x, p, y, prior, groups=groups, inner_folds=inner_folds, seed=seed)
+    idx = np.flatnonzero(tested)
+    if len(idx) < len(y):
+        notes.append(
+            f"{len(y) - len(idx)} comparisons straddle frame groups of different folds and are "
+            "not tested"
+        )
+    yt = y[idx]
+    zeros = np.zeros(len(idx))
+
+    def accuracy(score_diff: np.ndarray) -> PairAccuracy:
+        return pair_accuracy(score_diff, zeros, yt, n_boot=n_boot, seed=seed)
+
+    zero_diff = r0[p[idx, 0]] - r0[p[idx, 1]]
+    probe = (
+        accuracy(held["probe"][idx])
+        if include_probe
+        else PairAccuracy(None, None, None, 0, int((yt == 0.5).sum()))
+    )
+    return PreferenceReport(
+        n_pairs=len(y),
+        n_held_out=len(idx),
+        folds=len(fold_list),
+        zero_shot=accuracy(zero_diff),
+        adapted=accuracy(held["adapted"][idx]),
+        probe=probe,
+        fit=final,
+        fold_lambdas=tuple(lambdas),
+        notes=notes,
+    )
+
+
+def preference_provenance(
+    report: PreferenceReport,
+    *,
+    dataset: str,
+    labelers: Sequence[str],
+    started_from: str,
+    starting_reward: RewardSpec,
+) -> Provenance:
+    """A reward file's provenance for a Bradley–Terry reward: the held-out pair accuracies
+    (zero-shot, adapted, probe) under ``extra.preferences``; no EPIC (there are no labels)."""
+    return Provenance(
+        dataset=dataset,
+        labels=f"comparisons by {', '.join(labelers)}" if labelers else "comparisons",
+        n_labels=report.n_pairs,
+        evaluated_at=datetime.now(UTC).isoformat(timespec="seconds"),
+        extra={
+            "preferences": {
+                **report.to_dict(),
+                "started_from": started_from,
+                "starting_reward": starting_reward.to_dict(),
+                "labelers": list(labelers),
+                "held_out": "pair accuracies are on held-out frame groups",
+                "model": "Bradley–Terry: P(a preferred to b) = σ(R(a) − R(b)); equal = half a win",
             }
         },
     )

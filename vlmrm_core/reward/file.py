@@ -1,14 +1,26 @@
 """Reward files: a reward chosen in the studio, as one JSON file any training script can load.
 
-A reward file holds the model reference (architecture, open_clip tag or checkpoint path with its
-SHA-256, aspect, resampling, precision), the full :class:`~vlmrm_core.reward.spec.RewardSpec`, and, when
-known, where the reward was evaluated (dataset, labels, EPIC distance with its CI, AP, AUC).
-
-Format (``"format": "vlmrm-reward"``, ``"version": 1``)::
+Every reward file has the same envelope, whatever its reward source::
 
     {
       "format": "vlmrm-reward",
-      "version": 1,
+      "version": 2,
+      "source": "clip",
+      ...the source's own keys...,
+      "provenance": {...} or null,
+      "created_at": "2026-12-01T10:00:00+00:00",
+      "vlmrm_version": "0.1.0"
+    }
+
+``source`` names the kind of reward (:data:`REWARD_SOURCES`): a new source adds its own keys and
+a function that builds its :class:`~vlmrm_core.reward.base.Reward` from the file, not a new
+format. ``provenance`` records, when known, where the reward was evaluated (dataset, labels,
+EPIC distance with its CI, AP, AUC).
+
+The ``clip`` source (:class:`~vlmrm_core.reward.model.RewardModel`) adds the model reference
+(architecture, open_clip tag or checkpoint path with its SHA-256, aspect, resampling, precision)
+and the full :class:`~vlmrm_core.reward.spec.RewardSpec`::
+
       "model": {"architecture": "ViT-B-32", "pretrained": "laion2b_s34b_b79k",
                 "aspect": "squash", "precision": "fp32", "resize": "antialias", "sha256": null},
       "reward": {"goal_prompts": ["..."], "baseline_prompts": ["..."], "alpha": 0.5,
@@ -16,40 +28,120 @@ Format (``"format": "vlmrm-reward"``, ``"version": 1``)::
       "provenance": {"dataset": "...", "labels": "...", "n_labels": 120, "epic_distance": 0.41,
                      "epic_ci": [0.38, 0.44], "average_precision": 0.8, "roc_auc": 0.85,
                      "evaluated_at": "2026-12-01T10:00:00+00:00"},
-      "created_at": "2026-12-01T10:00:00+00:00",
-      "vlmrm_version": "0.1.0"
-    }
+
+The ``judge`` source (:class:`~vlmrm_core.judge.JudgeReward`, a generative VLM asked a yes/no
+question) adds the judge model (hub id with its commit, or a local folder with the SHA-256 of its
+files) and the question::
+
+      "model": {"hf_id": "HuggingFaceTB/SmolVLM-256M-Instruct", "revision": "<commit>",
+                "path": null, "sha256": null, "precision": "fp32"},
+      "judge": {"question": "Is the pole upright? Answer yes or no.", "answers": ["yes", "no"],
+                "mode": "log-odds", "frames": 1},
+
+:func:`save_reward` writes a file of any source whose reward can describe itself
+(``to_dict()``, as the judge's does); :func:`write_reward_data` is the one path every file takes.
+
+Version 1 (before sources) is the same without the ``source`` key: it is read as a ``clip`` file.
+Keys are strict: an unknown or missing one is refused, naming it and the keys there are.
 
 Example::
 
     >>> import vlmrm_core
-    >>> reward_model = vlmrm_core.load_reward("reward.json")  # doctest: +SKIP
-    >>> rewards = reward_model(frames)  # doctest: +SKIP
+    >>> reward = vlmrm_core.load_reward("reward.json")  # doctest: +SKIP
+    >>> rewards = reward(frames)  # doctest: +SKIP
 """
 
 from __future__ import annotations
 
+import difflib
+import importlib
 import json
 import os
 import tempfile
+from collections.abc import Callable, Mapping
 from dataclasses import asdict, dataclass, field, fields
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast, overload
 
 from vlmrm_core.errors import VlmrmError
 from vlmrm_core.reward.spec import ModelRef, RewardSpec, SpecError
 
 if TYPE_CHECKING:
+    from vlmrm_core.reward.base import Reward
     from vlmrm_core.reward.model import RewardModel
 
 FORMAT = "vlmrm-reward"
-VERSION = 1
-"""The newest format version this package writes and reads."""
+VERSION = 2
+"""The newest format version this package writes and reads (version 1 is read too)."""
+
+ENVELOPE_KEYS = ("format", "version", "source")
+"""Top-level keys every reward file has (``source`` from version 2 on)."""
+OPTIONAL_KEYS = ("provenance", "created_at", "vlmrm_version")
+"""Top-level keys every reward file may have."""
 
 
 class RewardFileError(VlmrmError, ValueError):
     """A reward file that cannot be read or used; the message names the fix."""
+
+
+RewardBuilder = Callable[[Mapping[str, Any], Path, "str | None"], "Reward"]
+"""Builds a source's reward from its file: (the file's checked JSON, its path, device)."""
+
+
+@dataclass(frozen=True)
+class RewardFileSource:
+    """One kind of reward file: its name, its own top-level keys, and how to build its reward."""
+
+    name: str
+    """The value of the file's ``source`` key."""
+    keys: tuple[str, ...]
+    """The source's own top-level keys, all required (besides the envelope's)."""
+    builder: str | RewardBuilder
+    """The function that builds the :class:`~vlmrm_core.reward.base.Reward`, or where it is
+    (``"package.module:Class.method"``), imported on first use so reading a file stays cheap."""
+
+    def build(self, data: Mapping[str, Any], path: Path, device: str | None) -> Reward:
+        """The reward of a checked file (imports the builder now, if given by name)."""
+        builder = self.builder
+        if isinstance(builder, str):
+            module, _, qualname = builder.partition(":")
+            target: Any = importlib.import_module(module)
+            for attribute in qualname.split("."):
+                target = getattr(target, attribute)
+            builder = target
+        return builder(data, path, device)
+
+
+REWARD_SOURCES: dict[str, RewardFileSource] = {}
+"""The sources this package reads, by name (:func:`register_reward_source` adds one)."""
+
+
+def register_reward_source(name: str, builder: str | RewardBuilder, keys: tuple[str, ...]) -> None:
+    """Teach :func:`load_reward` a new kind of reward file.
+
+    Args:
+        name: the ``source`` value of its files, e.g. ``"vlm-judge"``.
+        builder: ``(data, path, device) -> Reward``, or its ``"module:qualname"`` to import
+            lazily; ``data`` is the file's JSON, already checked for format, version and keys.
+        keys: the source's own required top-level keys (``provenance`` and the other envelope
+            keys are shared by every source).
+
+    Raises:
+        ValueError: a key of the envelope among ``keys``, or an empty name.
+    """
+    shared = set(ENVELOPE_KEYS) | set(OPTIONAL_KEYS)
+    if not name or set(keys) & shared:
+        raise ValueError(f"a reward source needs a name and keys other than {sorted(shared)}")
+    REWARD_SOURCES[name] = RewardFileSource(name, tuple(keys), builder)
+
+
+register_reward_source(
+    "clip", "vlmrm_core.reward.model:RewardModel.from_reward_file", keys=("model", "reward")
+)
+register_reward_source(
+    "judge", "vlmrm_core.judge.reward:JudgeReward.from_reward_file", keys=("model", "judge")
+)
 
 
 @dataclass(frozen=True)
@@ -91,7 +183,7 @@ class Provenance:
 
 @dataclass(frozen=True)
 class RewardFile:
-    """The parsed content of a reward file (no model loaded)."""
+    """The parsed content of a ``clip`` reward file (no model loaded)."""
 
     model: ModelRef
     reward: RewardSpec
@@ -99,11 +191,14 @@ class RewardFile:
     created_at: str | None = None
     vlmrm_version: str | None = None
     version: int = VERSION
+    """The format version the file was read from (:meth:`to_dict` writes the newest)."""
 
     def to_dict(self) -> dict[str, Any]:
+        """The file's JSON in the newest format version, whatever version it was read from."""
         return {
             "format": FORMAT,
-            "version": self.version,
+            "version": VERSION,
+            "source": "clip",
             "model": self.model.to_dict(),
             "reward": self.reward.to_dict(),
             "provenance": self.provenance.to_dict() if self.provenance else None,
@@ -134,17 +229,60 @@ def with_checkpoint_hash(ref: ModelRef) -> ModelRef:
 def reward_file_text(
     model: ModelRef, reward: RewardSpec, provenance: Provenance | None = None
 ) -> str:
-    """The JSON text of a reward file (what :func:`write_reward_file` writes; for downloads)."""
+    """The JSON text of a ``clip`` reward file (what :func:`write_reward_file` writes; for
+    downloads)."""
+    source_content = {"source": "clip", "model": model.to_dict(), "reward": reward.to_dict()}
+    return _json_text(reward_file_data(source_content, provenance))
+
+
+def reward_file_data(
+    source_content: Mapping[str, Any], provenance: Provenance | None = None
+) -> dict[str, Any]:
+    """A reward file's JSON: the envelope (format, version, provenance, creation time and
+    vlmrm version) around a source's own content.
+
+    Args:
+        source_content: ``{"source": NAME, ...its keys...}``, e.g. a
+            :meth:`~vlmrm_core.judge.JudgeReward.to_dict`.
+        provenance: where the reward was evaluated, if known.
+
+    Raises:
+        RewardFileError: an unknown source, or keys that are not the source's.
+    """
     from vlmrm_core import __version__
 
-    content = RewardFile(
-        model=model,
-        reward=reward,
-        provenance=provenance,
-        created_at=datetime.now(UTC).isoformat(timespec="seconds"),
-        vlmrm_version=__version__,
-    )
-    return json.dumps(content.to_dict(), indent=2, ensure_ascii=False) + "\n"
+    data = {
+        "format": FORMAT,
+        "version": VERSION,
+        **dict(source_content),
+        "provenance": provenance.to_dict() if provenance else None,
+        "created_at": datetime.now(UTC).isoformat(timespec="seconds"),
+        "vlmrm_version": __version__,
+    }
+    check_reward_data(data, origin=f"a {source_content.get('source')!r} reward")
+    return data
+
+
+def _json_text(data: Mapping[str, Any]) -> str:
+    return json.dumps(data, indent=2, ensure_ascii=False) + "\n"
+
+
+def write_reward_data(path: str | os.PathLike[str], data: Mapping[str, Any]) -> Path:
+    """Write a reward file's checked JSON atomically (a crash never leaves half a file): the
+    one path every reward file takes to disk.
+
+    Raises:
+        RewardFileError: ``data`` is not a valid reward file.
+    """
+    target = Path(path)
+    check_reward_data(data, origin=f"reward file {target}")
+    target.parent.mkdir(parents=True, exist_ok=True)
+    with tempfile.NamedTemporaryFile(
+        "w", encoding="utf-8", dir=target.parent, prefix=f".{target.name}.", delete=False
+    ) as tmp:
+        tmp.write(_json_text(data))
+    os.replace(tmp.name, target)
+    return target
 
 
 def reward_file_name(name: str) -> str:
@@ -171,86 +309,186 @@ def write_reward_file(
     Returns:
         What was written.
     """
-    text = reward_file_text(model, reward, provenance)
-    target = Path(path)
-    target.parent.mkdir(parents=True, exist_ok=True)
-    with tempfile.NamedTemporaryFile(
-        "w", encoding="utf-8", dir=target.parent, prefix=f".{target.name}.", delete=False
-    ) as tmp:
-        tmp.write(text)
-    os.replace(tmp.name, target)
-    return reward_file_from_dict(json.loads(text), source=str(target))
+    data = json.loads(reward_file_text(model, reward, provenance))
+    target = write_reward_data(path, data)
+    return reward_file_from_dict(data, origin=str(target))
+
+
+@overload
+def save_reward(  # type: ignore[overload-overlap]  # a CLIP reward gives its parsed file
+    path: str | os.PathLike[str],
+    reward_model: RewardModel,
+    provenance: Provenance | dict[str, Any] | None = None,
+) -> RewardFile: ...
+
+
+@overload
+def save_reward(
+    path: str | os.PathLike[str],
+    reward_model: Reward,
+    provenance: Provenance | dict[str, Any] | None = None,
+) -> dict[str, Any]: ...
 
 
 def save_reward(
     path: str | os.PathLike[str],
-    reward_model: RewardModel,
+    reward_model: Reward,
     provenance: Provenance | dict[str, Any] | None = None,
-) -> RewardFile:
-    """Save a loaded reward model as a reward file.
+) -> RewardFile | dict[str, Any]:
+    """Save a loaded reward as a reward file, which :func:`load_reward` loads again.
 
     Args:
         path: where to write (``.json``).
-        reward_model: the reward; its checkpoint file (if any) is hashed into the file.
+        reward_model: the reward: a CLIP :class:`~vlmrm_core.RewardModel` (its checkpoint
+            file, if any, is hashed into the file), or any reward that describes itself as
+            its source's file content with ``to_dict()`` (e.g. a
+            :class:`~vlmrm_core.judge.JudgeReward`).
         provenance: where it was evaluated (a :class:`Provenance` or a dict of its fields).
 
     Returns:
-        What was written.
+        What was written: a :class:`RewardFile` for a CLIP reward, the file's JSON otherwise.
+
+    Raises:
+        RewardFileError: a reward that cannot be written as a file (no ``to_dict()``, or a
+            source this vlmrm does not know).
     """
     if isinstance(provenance, dict):
         provenance = Provenance.from_dict(provenance)
-    return write_reward_file(path, reward_model.model_ref, reward_model.spec, provenance)
+    if reward_model.source == "clip":
+        # A CLIP reward (reward.model.RewardModel), known by its source, not its class: this
+        # module stays below the model module (which loads files through it).
+        clip_reward = cast("RewardModel", reward_model)
+        return write_reward_file(path, clip_reward.model_ref, clip_reward.spec, provenance)
+    describe = getattr(reward_model, "to_dict", None)
+    if not callable(describe):
+        raise RewardFileError(
+            f"a {type(reward_model).__name__} ({reward_model.source or 'no source'}) cannot be "
+            "saved as a reward file: it has no to_dict() giving its source's file content"
+        )
+    data = reward_file_data(describe(), provenance)
+    write_reward_data(path, data)
+    return data
 
 
-def reward_file_from_dict(data: Any, *, source: str = "reward file") -> RewardFile:
-    """Validate parsed JSON as a reward file.
+def check_reward_data(data: Any, *, origin: str = "reward file") -> RewardFileSource:
+    """Check a reward file's envelope (format, version, source, keys); return its source.
+
+    Args:
+        data: the parsed JSON.
+        origin: how to name the file in messages, e.g. ``reward file r.json``.
 
     Raises:
-        RewardFileError: not a reward file, a newer format, or invalid model/reward fields.
+        RewardFileError: not a reward file, a newer format, an unknown source, or an unknown or
+            missing top-level key; one line naming it and what there is.
     """
     if not isinstance(data, dict) or data.get("format") != FORMAT:
         raise RewardFileError(
-            f'{source} is not a VLM-RM reward file (no "format": "{FORMAT}"): export one with '
+            f'{origin} is not a VLM-RM reward file (no "format": "{FORMAT}"): export one with '
             '`vlmrm reward export` or the app\'s "Download reward file"'
         )
     version = data.get("version")
-    if not isinstance(version, int) or version < 1:
-        raise RewardFileError(f"{source} has no valid format version (got {version!r})")
+    if not isinstance(version, int) or isinstance(version, bool) or version < 1:
+        raise RewardFileError(
+            f"{origin} has no valid format version (got {version!r}): it must be 1 or {VERSION}"
+        )
     if version > VERSION:
         raise RewardFileError(
-            f"{source} uses reward-file format {version}, newer than this vlmrm reads "
+            f"{origin} uses reward-file format {version}, newer than this vlmrm reads "
             f"({VERSION}): upgrade vlmrm-studio"
         )
+    if version == 1:
+        name: Any = "clip"  # version 1 had no sources: every file was a CLIP reward
+        envelope = tuple(key for key in ENVELOPE_KEYS if key != "source")
+    else:
+        name = data.get("source")
+        envelope = ENVELOPE_KEYS
+        if "source" not in data:
+            raise RewardFileError(
+                f'{origin} has no "source" key: a version-{version} reward file names its reward '
+                f"source, one of {', '.join(sorted(REWARD_SOURCES))}"
+            )
+    source = REWARD_SOURCES.get(name) if isinstance(name, str) else None
+    if source is None:
+        raise RewardFileError(
+            f"{origin} has the reward source {name!r}, which this vlmrm does not know: known "
+            f"sources are {', '.join(sorted(REWARD_SOURCES))} (upgrade vlmrm-studio, or "
+            "register it with vlmrm_core.reward.file.register_reward_source)"
+        )
+    required = (*envelope, *source.keys)
+    known = (*required, *OPTIONAL_KEYS)
+    what = f"a {source.name} reward file" + (" of version 1" if version == 1 else "")
+    unknown = [key for key in data if key not in known]
+    if unknown:
+        key = unknown[0]
+        guess = difflib.get_close_matches(str(key), [k for k in known if k not in data], n=1)
+        hint = f' (did you mean "{guess[0]}"?)' if guess else ""
+        raise RewardFileError(
+            f'{origin} has an unknown key "{key}"{hint}: the keys of {what} are {", ".join(known)}'
+        )
+    missing = [key for key in required if key not in data]
+    if missing:
+        raise RewardFileError(
+            f'{origin} has no "{missing[0]}" key: {what} needs {", ".join(required)} (and may '
+            f"have {', '.join(OPTIONAL_KEYS)})"
+        )
+    return source
+
+
+def reward_file_from_dict(data: Any, *, origin: str = "reward file") -> RewardFile:
+    """Validate parsed JSON as a ``clip`` reward file (version 1 or 2).
+
+    Raises:
+        RewardFileError: not a reward file, a newer format, another source, unknown or missing
+            keys, or invalid model/reward fields.
+    """
+    source = check_reward_data(data, origin=origin)
+    if source.name != "clip":
+        raise RewardFileError(_not_clip(origin, source.name))
     try:
-        model = ModelRef.from_dict(data.get("model") or {})
-        reward = RewardSpec.from_dict(data.get("reward") or {})
+        model = ModelRef.from_dict(data["model"])
+        reward = RewardSpec.from_dict(data["reward"])
         raw_provenance = data.get("provenance")
         provenance = Provenance.from_dict(raw_provenance) if raw_provenance else None
     except SpecError as exc:
-        raise RewardFileError(f"{source}: {exc}") from None
-    except (TypeError, ValueError) as exc:
-        raise RewardFileError(f"{source}: malformed provenance ({exc})") from None
+        raise RewardFileError(f"{origin}: {exc}") from None
+    except (TypeError, ValueError, AttributeError) as exc:
+        raise RewardFileError(f"{origin}: malformed provenance ({exc})") from None
     return RewardFile(
         model=model,
         reward=reward,
         provenance=provenance,
         created_at=data.get("created_at"),
         vlmrm_version=data.get("vlmrm_version"),
-        version=version,
+        version=data["version"],
     )
 
 
-def read_reward_file(path: str | os.PathLike[str]) -> RewardFile:
-    """Parse and validate a reward file without loading its model.
+def _not_clip(origin: str, source: str) -> str:
+    return (
+        f"{origin} holds a {source!r} reward, not a CLIP one (prompts and a CLIP model): "
+        "load it with vlmrm_core.load_reward, or give a CLIP reward file here"
+    )
+
+
+def read_reward_data(path: str | os.PathLike[str]) -> tuple[RewardFileSource, dict[str, Any]]:
+    """Read a reward file of any source and check its envelope; load no model.
+
+    Returns:
+        Its source and its JSON.
 
     Raises:
-        RewardFileError: unreadable, not JSON, not a reward file, or invalid fields.
+        RewardFileError: unreadable, not JSON, not a reward file, an unknown source, or an
+            unknown or missing top-level key.
     """
     path = Path(path)
     try:
         text = path.read_text(encoding="utf-8-sig")
     except FileNotFoundError:
         raise RewardFileError(f"reward file {path} not found: check the path") from None
+    except IsADirectoryError:
+        raise RewardFileError(
+            f"{path} is a folder, not a reward file: give the .json file"
+        ) from None
     except (OSError, UnicodeDecodeError) as exc:
         raise RewardFileError(f"cannot read reward file {path}: {exc}") from None
     try:
@@ -259,14 +497,27 @@ def read_reward_file(path: str | os.PathLike[str]) -> RewardFile:
         raise RewardFileError(
             f"reward file {path} is not valid JSON (line {exc.lineno}, column {exc.colno})"
         ) from None
-    return reward_file_from_dict(data, source=f"reward file {path}")
+    return check_reward_data(data, origin=f"reward file {path}"), data
 
 
-def load_reward(path: str | os.PathLike[str], device: str | None = None) -> RewardModel:
-    """Load a reward file as a ready :class:`~vlmrm_core.RewardModel`.
+def read_reward_file(path: str | os.PathLike[str]) -> RewardFile:
+    """Parse and validate a ``clip`` reward file without loading its model.
 
-    A checkpoint path in the file is looked up as written, then next to the reward file (so a
-    reward and its checkpoint can travel together); its SHA-256 must match the one recorded.
+    Raises:
+        RewardFileError: unreadable, not JSON, not a reward file, not a CLIP reward, or invalid
+            fields.
+    """
+    _, data = read_reward_data(path)
+    return reward_file_from_dict(data, origin=f"reward file {Path(path)}")
+
+
+def load_reward(path: str | os.PathLike[str], device: str | None = None) -> Reward:
+    """Load a reward file as a ready :class:`~vlmrm_core.reward.base.Reward`.
+
+    The file is read and checked before anything heavy is imported, so a wrong path or a bad
+    file fails at once. For a ``clip`` file the reward is a :class:`~vlmrm_core.RewardModel`:
+    a checkpoint path in the file is looked up as written, then next to the reward file (so a
+    reward and its checkpoint can travel together), and its SHA-256 must match the one recorded.
 
     Args:
         path: the reward file.
@@ -277,14 +528,44 @@ def load_reward(path: str | os.PathLike[str], device: str | None = None) -> Rewa
         ModelError: the model cannot be loaded (an open_clip tag not available offline, a
             missing checkpoint, or one whose SHA-256 differs); the message names the fix.
     """
-    from vlmrm_core.reward.model import RewardModel
-
-    content = read_reward_file(path)
-    ref = _locate_checkpoint(content.model, Path(path))
-    return RewardModel.from_ref(ref, content.reward, device=device)
+    _, data = read_reward_data(path)
+    return reward_from_data(data, path=path, device=device)
 
 
-def _locate_checkpoint(ref: ModelRef, reward_path: Path) -> ModelRef:
+def reward_from_data(
+    data: Mapping[str, Any],
+    *,
+    path: str | os.PathLike[str] = "reward.json",
+    device: str | None = None,
+    precision: str | None = None,
+) -> Reward:
+    """The reward of a reward file's JSON, of any source (e.g. the copy a training run keeps).
+
+    Args:
+        data: the file's JSON.
+        path: where the file is (or was): files it names relative to itself are found there.
+        device: ``cuda`` / ``cpu`` (default: cuda when available).
+        precision: replaces the file's ``model.precision``: a runtime choice (e.g. a training
+            run's ``auto``), as for CLIP rewards in training; None keeps the file's.
+
+    Raises:
+        RewardFileError: the content is not a valid reward file.
+        ModelError: the model cannot be loaded.
+    """
+    source = check_reward_data(data, origin=f"reward file {path}")
+    model = data.get("model")
+    if precision is not None and isinstance(model, Mapping) and "precision" in model:
+        data = {**data, "model": {**model, "precision": str(precision)}}
+    return source.build(data, Path(path), device)
+
+
+def locate_checkpoint(ref: ModelRef, reward_path: Path) -> ModelRef:
+    """``ref`` with its checkpoint path found: as written, relative to the reward file, or
+    next to it by name (tags and random weights as given).
+
+    Raises:
+        ModelError: the checkpoint is in none of these places.
+    """
     from vlmrm_core.clip.models import ModelError, is_checkpoint_path
 
     if ref.pretrained is None or not is_checkpoint_path(ref.pretrained):

@@ -25,7 +25,13 @@ from vlmrm_core.errors import InvalidInputError
 
 
 def normalize(vectors: np.ndarray) -> np.ndarray:
-    """L2-normalise along the last axis."""
+    """L2-normalise along the last axis.
+
+    Example::
+
+        >>> normalize(np.array([[3.0, 4.0], [0.0, -2.0]])).tolist()
+        [[0.6, 0.8], [0.0, -1.0]]
+    """
     vectors = np.asarray(vectors)
     norms = np.linalg.norm(vectors, axis=-1, keepdims=True)
     if np.any(norms == 0):
@@ -34,7 +40,13 @@ def normalize(vectors: np.ndarray) -> np.ndarray:
 
 
 def mean_embedding(prompt_embeddings: np.ndarray) -> np.ndarray:
-    """Mean of the normalised prompt embeddings (P×D → D); the mean is not re-normalised."""
+    """Mean of the normalised prompt embeddings (P×D → D); the mean is not re-normalised.
+
+    Example::
+
+        >>> mean_embedding(np.array([[2.0, 0.0], [0.0, 5.0]])).tolist()  # rows normalised first
+        [0.5, 0.5]
+    """
     prompt_embeddings = np.atleast_2d(prompt_embeddings)
     if len(prompt_embeddings) == 0:
         raise InvalidInputError("at least one prompt embedding is needed")
@@ -42,7 +54,16 @@ def mean_embedding(prompt_embeddings: np.ndarray) -> np.ndarray:
 
 
 def projection_matrix(goal: np.ndarray, baseline: np.ndarray, alpha: float) -> np.ndarray:
-    """P = α d dᵀ/‖d‖² + (1 − α) I with d = goal − baseline (D×D; for inspection and tests)."""
+    """P = α d dᵀ/‖d‖² + (1 − α) I with d = goal − baseline (D×D; for inspection and tests).
+
+    Example::
+
+        >>> goal, baseline = np.array([1.0, 0.0]), np.array([0.0, 1.0])
+        >>> projection_matrix(goal, baseline, alpha=0.5).round(6).tolist()
+        [[0.75, -0.25], [-0.25, 0.75]]
+        >>> projection_matrix(goal, baseline, alpha=0.0).tolist()
+        [[1.0, 0.0], [0.0, 1.0]]
+    """
     _check_alpha(alpha)
     direction = _unit_direction(goal, baseline, alpha)
     dim = len(goal)
@@ -50,7 +71,14 @@ def projection_matrix(goal: np.ndarray, baseline: np.ndarray, alpha: float) -> n
 
 
 def cosine_reward(image_embeddings: np.ndarray, goal: np.ndarray) -> np.ndarray:
-    """cos(x, g) for each row x (N×D, normalised) and a goal vector g."""
+    """cos(x, g) for each row x (N×D, normalised) and a goal vector g.
+
+    Example::
+
+        >>> frames = np.array([[1.0, 0.0], [0.0, 1.0], [0.6, 0.8]])
+        >>> cosine_reward(frames, np.array([2.0, 0.0])).tolist()  # the goal is normalised inside
+        [1.0, 0.0, 0.6]
+    """
     goal = np.asarray(goal, dtype=image_embeddings.dtype)
     return image_embeddings @ (goal / np.linalg.norm(goal))
 
@@ -71,6 +99,15 @@ def regularized_reward(
 
     Raises:
         ValueError: α outside [0, 1], or α > 0 with goal equal to baseline (no direction).
+
+    Example::
+
+        >>> frames = np.array([[1.0, 0.0], [0.0, 1.0], [0.6, 0.8]])
+        >>> goal, baseline = np.array([1.0, 0.0]), np.array([0.0, 1.0])
+        >>> regularized_reward(frames, goal, baseline, alpha=0.0).round(3).tolist()  # = cos(x, g)
+        [1.0, 0.0, 0.6]
+        >>> regularized_reward(frames, goal, baseline, alpha=1.0).round(3).tolist()  # along g − b
+        [1.0, 0.0, 0.64]
     """
     return regularized_reward_curves(image_embeddings, goal, baseline, [alpha])[float(alpha)]
 
@@ -88,6 +125,14 @@ def regularized_reward_curves(
 
     Returns:
         ``{α: N rewards}`` in the order given (duplicates dropped), in the embeddings' dtype.
+
+    Example::
+
+        >>> frames = np.array([[1.0, 0.0], [0.6, 0.8]])
+        >>> goal, baseline = np.array([1.0, 0.0]), np.array([0.0, 1.0])
+        >>> curves = regularized_reward_curves(frames, goal, baseline, [0, 1, 0])  # repeats dropped
+        >>> {alpha: rewards.round(3).tolist() for alpha, rewards in curves.items()}
+        {0.0: [1.0, 0.6], 1.0: [1.0, 0.64]}
     """
     alphas = list(dict.fromkeys(float(a) for a in alphas))
     for a in alphas:
@@ -141,6 +186,18 @@ def regularized_reward_grid(
 
     Raises:
         ValueError: an α outside [0, 1], or mismatched shapes.
+
+    Example::
+
+        >>> frames = np.array([[1.0, 0.0], [0.6, 0.8]])
+        >>> goals = np.array([[1.0, 0.0], [0.0, 1.0]])
+        >>> grid = regularized_reward_grid(frames, goals, [[0.0, 1.0]], alphas=[0.0, 1.0])
+        >>> grid.shape  # α × goal × baseline × frame
+        (2, 2, 1, 2)
+        >>> grid[1, 0, 0].round(3).tolist()  # = regularized_reward(frames, goals[0], baseline, 1.0)
+        [1.0, 0.64]
+        >>> grid[1, 1, 0].tolist()  # goal 1 is the baseline: no direction at α > 0
+        [nan, nan]
     """
     x = np.asarray(image_embeddings)
     dtype = x.dtype if x.dtype in (np.float32, np.float64) else np.float64
@@ -178,6 +235,16 @@ def regularized_reward_grid_from_dots(
 
     Returns:
         A×G×B×N float64 rewards (NaN as in :func:`regularized_reward_grid`).
+
+    Example::
+
+        >>> frames = np.array([[1.0, 0.0], [0.6, 0.8]])
+        >>> goals, baselines = np.array([[1.0, 0.0]]), np.array([[0.0, 1.0]])
+        >>> grid = regularized_reward_grid_from_dots(
+        ...     goals @ frames.T, baselines @ frames.T, goals, baselines, alphas=[1.0]
+        ... )
+        >>> grid.round(3).tolist()
+        [[[[1.0, 0.64]]]]
     """
     alphas = [float(a) for a in alphas]
     for a in alphas:
@@ -234,6 +301,13 @@ def dot_columns(x: np.ndarray, vectors: Sequence[np.ndarray]) -> list[np.ndarray
 
     BLAS handles an N×D by D×k product with small k poorly (about twice the time of one
     matrix-vector product); k matrix-vector products per cache-sized block of rows read x once.
+
+    Example::
+
+        >>> x = np.array([[1.0, 2.0], [3.0, 4.0]])
+        >>> first, total = dot_columns(x, [np.array([1.0, 0.0]), np.array([1.0, 1.0])])
+        >>> first.tolist(), total.tolist()
+        ([1.0, 3.0], [3.0, 7.0])
     """
     n = x.shape[0]
     outputs = [np.empty(n, dtype=x.dtype) for _ in vectors]
@@ -257,6 +331,14 @@ def contrastive_probability(
 
     Returns:
         N probabilities in (0, 1).
+
+    Example::
+
+        >>> frames = np.array([[1.0, 0.0], [0.0, 1.0]])
+        >>> goal, negatives = np.array([1.0, 0.0]), np.array([[0.0, 1.0]])
+        >>> p = contrastive_probability(frames, goal, negatives, tau=0.1)
+        >>> p.round(5).tolist()  # softmax of (1, 0)/τ and (0, 1)/τ
+        [0.99995, 5e-05]
     """
     if not tau > 0:
         raise InvalidInputError(f"temperature τ must be positive, got {tau}")
@@ -272,7 +354,13 @@ def contrastive_probability(
 
 
 def contrastive_reward(probability: np.ndarray, beta: float) -> np.ndarray:
-    """Binary reward 1[p > β]."""
+    """Binary reward 1[p > β].
+
+    Example::
+
+        >>> contrastive_reward(np.array([0.2, 0.5, 0.9]), beta=0.5).tolist()
+        [0.0, 0.0, 1.0]
+    """
     if not 0.0 <= beta <= 1.0:
         raise InvalidInputError(f"threshold β must be in [0, 1], got {beta}")
     return (np.asarray(probability) > beta).astype(np.float32)
@@ -297,7 +385,14 @@ def _unit_direction(goal: np.ndarray, baseline: np.ndarray, alpha: float) -> np.
 
 
 def linear_reward(image_embeddings: np.ndarray, weights: np.ndarray, bias: float) -> np.ndarray:
-    """R(x) = x·w + b for each normalised embedding x (the reward adapted to human labels)."""
+    """R(x) = x·w + b for each normalised embedding x (the reward adapted to human labels).
+
+    Example::
+
+        >>> frames = np.array([[1.0, 0.0], [0.6, 0.8]])
+        >>> linear_reward(frames, np.array([1.0, -1.0]), bias=0.5).round(3).tolist()
+        [1.5, 0.3]
+    """
     x = np.asarray(image_embeddings)
     (scores,) = dot_columns(x, [np.asarray(weights, dtype=x.dtype)])
     return scores + np.asarray(bias, dtype=x.dtype)

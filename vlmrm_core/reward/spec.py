@@ -24,11 +24,11 @@ from __future__ import annotations
 import math
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, fields
-from enum import Enum
 from typing import Any
 
 from vlmrm_core.enums import Aspect, Precision, Resize, RewardKind, choices
 from vlmrm_core.errors import VlmrmError
+from vlmrm_core.plain_json import to_plain_json
 
 
 class SpecError(VlmrmError, ValueError):
@@ -107,7 +107,7 @@ class ModelRef:
 
     def to_dict(self) -> dict[str, Any]:
         """Plain JSON values (enums as their strings)."""
-        return {f.name: _plain(getattr(self, f.name)) for f in fields(self)}
+        return {f.name: to_plain_json(getattr(self, f.name)) for f in fields(self)}
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> ModelRef:
@@ -146,6 +146,10 @@ class RewardSpec:
     """The fitted direction w, one float per embedding dimension (adapted kind)."""
     bias: float = 0.0
     """The fitted offset b (adapted kind)."""
+    window: int = 1
+    """Frames the reward looks at (k ≥ 1): over an episode, the reward of a frame is the reward of
+    the mean of the last k normalised frame embeddings (the frame and up to k − 1 before it in its
+    episode). 1 scores each frame alone."""
 
     def __post_init__(self) -> None:
         set_ = object.__setattr__
@@ -157,6 +161,7 @@ class RewardSpec:
         set_(self, "beta", 0.5 if self.beta is None else _finite(self.beta, "β"))
         set_(self, "bias", _finite(self.bias, "bias"))
         set_(self, "weights", tuple(_finite(w, "weight") for w in (self.weights or ())))
+        set_(self, "window", _window(self.window))
         if self.tau is not None:
             set_(self, "tau", _finite(self.tau, "τ"))
             if not self.tau > 0:
@@ -192,10 +197,13 @@ class RewardSpec:
         return RewardSpec(**{**{f.name: getattr(self, f.name) for f in fields(self)}, **changes})
 
     def to_dict(self) -> dict[str, Any]:
-        """Plain JSON values (tuples as lists, enums as strings); ``weights`` only when set."""
-        data = {f.name: _plain(getattr(self, f.name)) for f in fields(self)}
+        """Plain JSON values (tuples as lists, enums as strings); ``weights`` only when set,
+        ``window`` only when above 1 (so single-frame rewards keep their files and identities)."""
+        data = {f.name: to_plain_json(getattr(self, f.name)) for f in fields(self)}
         if not self.weights:
             del data["weights"], data["bias"]
+        if self.window == 1:
+            del data["window"]
         return data
 
     @classmethod
@@ -217,6 +225,22 @@ def _member(enum: Any, value: Any, what: str) -> Any:
         raise SpecError(
             f"unknown {what} {value!r}: use one of {', '.join(choices(enum))}"
         ) from None
+
+
+def _window(value: Any) -> int:
+    """The window of frames, a whole number ≥ 1 (a bool or a fraction is refused)."""
+    if isinstance(value, bool) or not isinstance(value, int | float | str):
+        raise SpecError(f"the window must be a whole number of frames ≥ 1, got {value!r}")
+    try:
+        number = float(value)
+    except ValueError:
+        raise SpecError(f"the window must be a whole number of frames ≥ 1, got {value!r}") from None
+    if not math.isfinite(number) or number != int(number) or number < 1:
+        raise SpecError(
+            f"the window must be a whole number of frames ≥ 1, got {value!r} (1 scores each "
+            "frame alone)"
+        )
+    return int(number)
 
 
 def _finite(value: Any, what: str) -> float:
@@ -241,14 +265,6 @@ def _clean_prompts(prompts: Iterable[str] | str | None, what: str) -> tuple[str,
             raise PromptError(f"{what} prompt {i + 1} is empty: remove it or write some text")
         out.append(prompt.strip())
     return tuple(out)
-
-
-def _plain(value: Any) -> Any:
-    if isinstance(value, tuple):
-        return list(value)
-    if isinstance(value, Enum):
-        return value.value
-    return value
 
 
 def _known_fields(cls: Any, data: Mapping[str, Any], what: str) -> dict[str, Any]:

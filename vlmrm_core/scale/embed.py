@@ -61,6 +61,8 @@ class EmbedModel:
     pretrained: str | None = None
     aspect: str = "squash"
     precision: str = "fp32"
+    resize: str = "antialias"
+    """Resampling of frames to the model input (``paper``: the official transform)."""
 
     @property
     def identity(self) -> str:
@@ -69,7 +71,9 @@ class EmbedModel:
 
     @property
     def encoder_key(self) -> str:
-        return f"{self.identity}|{self.aspect}"
+        # The embedding cache's key (vlmrm_core.store.embedding_cache.encoder_key's rule).
+        key = f"{self.identity}|{self.aspect}"
+        return key if str(self.resize) == "antialias" else f"{key}|{self.resize}"
 
 
 def model_identity(architecture: str, pretrained: str | None) -> str:
@@ -171,7 +175,9 @@ def embed_local(
         for begin in range(0, len(todo), chunk_size):
             part = todo[begin : begin + chunk_size]
             frames = decode_frames([_read(sources[h]) for h in part])
-            vectors = encode_images(clip, frames, aspect=model.aspect, batch_size=batch_size)
+            vectors = encode_images(
+                clip, frames, aspect=model.aspect, resize=model.resize, batch_size=batch_size
+            )
             put_embeddings(engine, model.encoder_key, part, vectors)
             if progress is not None:
                 progress(begin + len(part), len(todo))
@@ -254,7 +260,11 @@ class ClipEmbedActor:
 
         frames = decode_frames(list(batch["image"]))
         vectors = encode_images(
-            self.clip, frames, aspect=self.model.aspect, batch_size=self.batch_size
+            self.clip,
+            frames,
+            aspect=self.model.aspect,
+            resize=self.model.resize,
+            batch_size=self.batch_size,
         )
         return {"hash": np.asarray(batch["hash"]), "embedding": vectors}
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import unicodedata
 from collections.abc import Iterator, Sequence
+from pathlib import Path
 from typing import BinaryIO
 
 import pandas as pd
@@ -30,6 +31,7 @@ __all__ = [
     "UploadedItem",
     "check_dataset_name",
     "import_humanoid_poses",
+    "import_lerobot",
     "import_rollout",
     "import_sweep",
     "import_uploads",
@@ -105,7 +107,8 @@ def iter_uploaded(
     """Frames of several uploaded files, one file after the other.
 
     File names are only ever used as display names (see :func:`~vlmrm_core.sources.iter_upload`);
-    nothing is written under them.
+    nothing is written under them. A ZIP's images are named by their path inside it, as a
+    folder's files are by their path inside the folder.
 
     Args:
         files: ``(name, bytes or binary file object)`` pairs.
@@ -326,6 +329,58 @@ def import_humanoid_poses(
         raise ImportInputError(f"Unknown pose(s) {unknown}; known poses are {list(POSES)}.")
     source = humanoid_poses(textured=textured, progress=progress, poses=list(poses))
     return ingest_frames(engine, name, source, kind="sweep")
+
+
+def import_lerobot(
+    engine: Engine,
+    path: str | Path,
+    dataset: str,
+    *,
+    camera: str | None = None,
+    episodes: str | Sequence[int] | None = None,
+    progress: ProgressCallback | None = None,
+) -> IngestReport:
+    """Import one camera of a LeRobot dataset (layout v2.x or v3.0) into a dataset.
+
+    Frames keep their ``episode_index`` as ``episode`` and their ``frame_index`` as ``step``.
+    All or nothing: a problem found while decoding (a video shorter than its timestamps say)
+    stores no frame. The dataset's ``meta['lerobot']`` records where the frames came from and
+    the LeRobot tasks, which the app offers as goal prompts.
+
+    Args:
+        engine: The project database.
+        path: The LeRobot dataset folder (holding ``meta/info.json``).
+        dataset: Dataset name (an existing dataset gets the frames added).
+        camera: A video feature key; None for the dataset's first camera.
+        episodes: ``'A:B'`` (half-open, like a Python slice), episode indices, or None for all.
+        progress: ``progress(frames_done, frames_total, message)``.
+
+    Returns:
+        The import report.
+
+    Raises:
+        ImportInputError: Bad dataset name.
+        LeRobotError: Not a LeRobot dataset, an unknown codebase version, a missing camera
+            (the message names those there are), episodes out of range, a missing or short
+            video.
+    """
+    from vlmrm_core.sources.lerobot import lerobot_frames, read_lerobot_dataset
+    from vlmrm_core.store import get_dataset, update_dataset
+
+    name = check_dataset_name(dataset)
+    source = lerobot_frames(path, camera=camera, episodes=episodes, progress=progress)
+    report = ingest_frames(engine, name, source, kind="lerobot")
+    info = read_lerobot_dataset(path)
+    meta = dict(get_dataset(engine, name).meta)
+    meta["lerobot"] = {
+        "path": str(Path(path).expanduser().resolve()),
+        "codebase_version": info.codebase_version,
+        "fps": info.fps,
+        "camera": camera or info.cameras[0],
+        "tasks": list(info.tasks),
+    }
+    update_dataset(engine, name, meta=meta)
+    return report
 
 
 def rejection_table(report: IngestReport) -> pd.DataFrame:

@@ -1,4 +1,4 @@
-"""Judging reward models against human labels: metrics tables, mismatched frames, prompt sweeps.
+"""Judging reward models against human labels: metrics tables, mismatched frames, prompt search.
 
 * :func:`labelled_frames` reads the consensus labels of a dataset (mean of each labeler's current
   label per frame); average precision and ROC AUC use them binarised at 0.5.
@@ -7,11 +7,13 @@
 * :func:`reward_label_mismatches` finds the frames that pull the reward furthest from the labels
   (not to be confused with :func:`vlmrm_core.metrics.labeller_disagreements`, frames on which
   the labellers disagree with each other).
-* :func:`prompt_sweep` scores every combination of goal prompt × baseline prompt × α against the
+* :func:`prompt_search` scores every combination of goal prompt × baseline prompt × α against the
   labels and ranks them by EPIC. The rewards come from :func:`vlmrm_core.reward.math
   .regularized_reward_grid_from_dots` on one matrix product (prompts × frames) and the metrics
   from :mod:`vlmrm_core.metrics`, so once image embeddings are cached the cost is dominated by
-  encoding the prompts.
+  encoding the prompts. With :class:`SearchEpisodes` (the dataset's frames in episodes) the
+  best rows also get their value-order correlation (VOC) over the episodes; ranking stays by
+  EPIC.
 
 All arithmetic lives in :mod:`vlmrm_core.reward.math` and :mod:`vlmrm_core.metrics`; this module
 composes them and returns plain data (dataclasses, DataFrames with snake_case columns). Column
@@ -23,7 +25,7 @@ from __future__ import annotations
 import math
 import re
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING
@@ -51,18 +53,18 @@ from vlmrm_core.reward.file import Provenance
 from vlmrm_core.reward.math import regularized_reward_grid_from_dots
 from vlmrm_core.reward.spec import RewardSpec
 from vlmrm_core.services.landscape import long_prompt_warnings, reward_values, score
-from vlmrm_core.store import Engine, consensus_labels
+from vlmrm_core.store import Engine, FrameInfo, consensus_labels
 
 if TYPE_CHECKING:
     from vlmrm_core.reward.adaptation import HeldOutSelection
 
 """A consensus label at or above this counts as a success for AP, ROC AUC and PR curves."""
 
-MAX_SWEEP_COMBINATIONS = 20_000
-"""Upper bound on goal × baseline × α combinations in one sweep (keeps memory and time bounded)."""
+MAX_SEARCH_COMBINATIONS = 20_000
+"""Upper bound on goal × baseline × α combinations in one prompt search (keeps memory and time bounded)."""
 
 _CHUNK_ELEMENTS = 1 << 21
-"""Rewards (frames × combinations) computed at once in a sweep: 16 MiB of float64 (the ROC AUC
+"""Rewards (frames × combinations) computed at once in a prompt search: 16 MiB of float64 (the ROC AUC
 ranking of a chunk holds about six arrays of that size)."""
 
 
@@ -291,7 +293,7 @@ def reward_label_mismatches(rewards: np.ndarray, labels: np.ndarray, k: int = 12
 
 
 # --------------------------------------------------------------------------------------------
-# Prompt sweep
+# Prompt search
 # --------------------------------------------------------------------------------------------
 
 
@@ -352,12 +354,14 @@ def encode_prompts(
 
 
 @dataclass
-class SweepResult:
+class PromptSearchResult:
     """Every goal × baseline × α combination, best (lowest EPIC) first.
 
     ``table`` columns: ``rank``, ``goal``, ``baseline`` (None for α = 0, where the baseline
     plays no part), ``alpha``, ``epic``, ``roc_auc`` for every row; ``ci_low``, ``ci_high``,
-    ``average_precision`` for the detailed top rows; ``note`` where a metric is undefined.
+    ``average_precision`` for the detailed top rows; ``note`` where a metric is undefined;
+    with :class:`SearchEpisodes`, ``voc``, ``voc_ci_low``, ``voc_ci_high`` and
+    ``voc_episodes`` for its ``top`` rows (NaN where undefined or not computed).
     """
 
     table: pd.DataFrame
@@ -368,6 +372,8 @@ class SweepResult:
     score_seconds: float
     detail_seconds: float
     warnings: list[str] = field(default_factory=list)
+    voc_seconds: float = 0.0
+    """Time spent on VOC (0 without episodes)."""
 
     def best(self) -> pd.Series | None:
         """The top row (None when no combination has a defined EPIC distance)."""
@@ -376,8 +382,28 @@ class SweepResult:
         return self.table.iloc[0]
 
 
-def sweep_spec(row: pd.Series) -> RewardSpec:
-    """The reward definition of one sweep row."""
+@dataclass(frozen=True)
+class SearchEpisodes:
+    """What a prompt search needs to add each row's VOC: the dataset's frames and embeddings.
+
+    VOC (:func:`vlmrm_core.services.episodes.dataset_voc`) is over all frames of the episodes,
+    labelled or not, so it needs more than the labelled frames the search ranks with.
+    """
+
+    frames: Sequence[FrameInfo]
+    """The dataset's frames (frames outside episodes are ignored)."""
+    embeddings: np.ndarray
+    """One embedding per frame, same model as the search, same order."""
+    labels: Mapping[str, float] | None = None
+    """Label per frame hash: an episode counts when its last labelled frame is a success."""
+    demonstrations: bool = False
+    """Every episode counts (labels are then not needed)."""
+    top: int = 500
+    """VOC for this many best rows (each takes a bootstrap); NaN for the rest."""
+
+
+def search_row_spec(row: pd.Series) -> RewardSpec:
+    """The reward definition of one row of a prompt search table."""
     baseline = row["baseline"]
     return RewardSpec(
         goal_prompts=(row["goal"],),
@@ -386,7 +412,7 @@ def sweep_spec(row: pd.Series) -> RewardSpec:
     )
 
 
-def prompt_sweep(
+def prompt_search(
     clip: ClipModel,
     embeddings: np.ndarray,
     labels: np.ndarray,
@@ -399,7 +425,8 @@ def prompt_sweep(
     n_boot: int = 1000,
     seed: int = 0,
     batch_size: int = 32,
-) -> SweepResult:
+    episodes: SearchEpisodes | None = None,
+) -> PromptSearchResult:
     """Score every goal prompt × baseline prompt × α against labels and rank by EPIC distance.
 
     Each combination is the regularized reward (Rocamonde et al., Def. 1) of one goal prompt
@@ -422,6 +449,9 @@ def prompt_sweep(
         n_boot: bootstrap resamples for the detailed rows.
         seed: bootstrap seed.
         batch_size: prompts per text-encoder pass.
+        episodes: the dataset's frames in episodes: the ``episodes.top`` best rows get their
+            VOC (mean, bootstrap interval over episodes, episodes counted); ranking stays by
+            EPIC.
 
     Returns:
         The ranked combinations with timings.
@@ -436,6 +466,118 @@ def prompt_sweep(
     if x.ndim != 2 or x.shape[0] != y.shape[0]:
         raise ValueError(f"{x.shape[0] if x.ndim else 0} embeddings for {y.shape[0]} labels")
     check_labels(y)
+    grid = _search_grid(goals, baselines, alphas)
+    prompts = list(dict.fromkeys([*grid.goals, *grid.baselines]))
+    warnings = [*grid.warnings, *long_prompt_warnings(clip, prompts)]
+
+    started = time.perf_counter()
+    text = encode_prompts(clip, prompts, batch_size=batch_size, progress=progress).astype(
+        np.float64
+    )
+    text_seconds = time.perf_counter() - started
+
+    started = time.perf_counter()
+    table = _ranked_table(x, y, text, prompts, grid)
+    score_seconds = time.perf_counter() - started
+
+    started = time.perf_counter()
+    _add_detail(table, clip, x, y, detail_top=detail_top, n_boot=n_boot, seed=seed)
+    detail_seconds = time.perf_counter() - started
+
+    started = time.perf_counter()
+    if episodes is not None:
+        _add_voc(table, text, prompts, episodes, n_boot=n_boot, seed=seed)
+    voc_seconds = time.perf_counter() - started
+    return PromptSearchResult(
+        table,
+        len(y),
+        len(prompts),
+        text_seconds,
+        score_seconds,
+        detail_seconds,
+        warnings,
+        voc_seconds,
+    )
+
+
+def _add_voc(
+    table: pd.DataFrame,
+    text: np.ndarray,
+    prompts: list[str],
+    episodes: SearchEpisodes,
+    *,
+    n_boot: int,
+    seed: int,
+) -> None:
+    """Add ``voc``, ``voc_ci_low``, ``voc_ci_high`` and ``voc_episodes`` (in place) for the
+    ``episodes.top`` best rows, from one product of the prompts with the episodes' frames.
+
+    Raises:
+        InvalidInputError: not one embedding per frame.
+    """
+    from vlmrm_core.services.episodes import dataset_voc, episode_frames
+
+    for column in ("voc", "voc_ci_low", "voc_ci_high", "voc_episodes"):
+        table[column] = np.nan
+    x = np.asarray(episodes.embeddings)
+    if x.ndim != 2 or x.shape[0] != len(episodes.frames):
+        raise InvalidInputError(
+            f"{x.shape[0] if x.ndim else 0} embeddings for {len(episodes.frames)} frames."
+        )
+    rows = episode_frames(episodes.frames).rows
+    if rows.size == 0:
+        return
+    frames = [episodes.frames[i] for i in rows]
+    # Only the episodes' frames are scored, on the same dot products as the ranking.
+    dots = (text.astype(x.dtype, copy=False) @ x[rows].T).astype(np.float64)
+    index = {p: i for i, p in enumerate(prompts)}
+    for i in range(min(episodes.top, len(table))):
+        row = table.iloc[i]
+        goal = index[row["goal"]]
+        baseline = index[row["baseline"]] if isinstance(row["baseline"], str) else goal
+        rewards = regularized_reward_grid_from_dots(
+            dots[[goal]], dots[[baseline]], text[[goal]], text[[baseline]], [float(row["alpha"])]
+        )[0, 0, 0]
+        if np.isnan(rewards).any():  # goal = baseline: no direction, no reward
+            continue
+        voc = dataset_voc(
+            frames,
+            rewards,
+            labels=episodes.labels,
+            demonstrations=episodes.demonstrations,
+            n_boot=n_boot,
+            seed=seed,
+        )
+        table.at[i, "voc_episodes"] = voc.n_episodes
+        if voc.voc is not None:
+            table.at[i, "voc"] = voc.voc
+        if voc.ci_low is not None and voc.ci_high is not None:
+            table.at[i, "voc_ci_low"] = voc.ci_low
+            table.at[i, "voc_ci_high"] = voc.ci_high
+
+
+@dataclass(frozen=True)
+class _SearchGrid:
+    """The checked candidates of a prompt search: distinct, stripped, α split at zero."""
+
+    goals: list[str]
+    baselines: list[str]
+    zero_alpha: list[float]
+    """``[0.0]`` when α = 0 is scored (one row per goal), else empty."""
+    positive_alphas: list[float]
+    """α > 0, scored for every goal × baseline."""
+    warnings: list[str]
+
+
+def _search_grid(
+    goals: Sequence[str], baselines: Sequence[str], alphas: Sequence[float]
+) -> _SearchGrid:
+    """Check the candidates and bound the number of combinations.
+
+    Raises:
+        PromptError: no goal prompt, or an empty one.
+        ValueError: bad α values or too many combinations.
+    """
     goals = list(dict.fromkeys(_check_prompts(goals, "goal")))
     baselines = list(dict.fromkeys(_check_prompts(baselines, "baseline")))
     if not goals:
@@ -450,41 +592,50 @@ def prompt_sweep(
     if positive and not baselines:
         warnings.append("no baseline prompts: only α = 0 was scored (α > 0 needs a baseline)")
         positive = []
-    n_combos = (len(goals) if 0.0 in alphas or not positive else 0) + len(goals) * len(
-        baselines
-    ) * len(positive)
-    if n_combos > MAX_SWEEP_COMBINATIONS:
-        raise ValueError(
-            f"{n_combos} combinations is more than {MAX_SWEEP_COMBINATIONS}: use fewer prompts "
+    zero = [0.0] if 0.0 in alphas or not positive else []
+    n_combos = len(goals) * len(zero) + len(goals) * len(baselines) * len(positive)
+    if n_combos > MAX_SEARCH_COMBINATIONS:
+        raise InvalidInputError(
+            f"{n_combos} combinations is more than {MAX_SEARCH_COMBINATIONS}: use fewer prompts "
             "or α values"
         )
+    return _SearchGrid(goals, baselines, zero, positive, warnings)
 
-    prompts = list(dict.fromkeys([*goals, *baselines]))
-    warnings.extend(long_prompt_warnings(clip, prompts))
-    started = time.perf_counter()
-    text = encode_prompts(clip, prompts, batch_size=batch_size, progress=progress).astype(
-        np.float64
-    )
-    text_seconds = time.perf_counter() - started
 
-    started = time.perf_counter()
+def _ranked_table(
+    x: np.ndarray, y: np.ndarray, text: np.ndarray, prompts: list[str], grid: _SearchGrid
+) -> pd.DataFrame:
+    """Every combination of ``grid`` scored, best (lowest EPIC) first, with a ``rank`` column
+    and the prompts as text."""
     index = {p: i for i, p in enumerate(prompts)}
     table = _score_grid(
         x,
         y,
         text,
-        [index[g] for g in goals],
-        [index[b] for b in baselines],
-        [0.0] if 0.0 in alphas or not positive else [],
-        positive,
+        [index[g] for g in grid.goals],
+        [index[b] for b in grid.baselines],
+        grid.zero_alpha,
+        grid.positive_alphas,
     )
     table["goal"] = [prompts[i] for i in table["goal"]]
     table["baseline"] = [prompts[i] if i >= 0 else None for i in table["baseline"]]
     table = table.sort_values("epic", na_position="last", kind="stable").reset_index(drop=True)
     table.insert(0, "rank", np.arange(1, len(table) + 1))
-    score_seconds = time.perf_counter() - started
+    return table
 
-    started = time.perf_counter()
+
+def _add_detail(
+    table: pd.DataFrame,
+    clip: ClipModel,
+    x: np.ndarray,
+    y: np.ndarray,
+    *,
+    detail_top: int,
+    n_boot: int,
+    seed: int,
+) -> None:
+    """Re-score the ``detail_top`` best rows of ``table`` (in place) through the standard path,
+    adding the bootstrap interval and AP (NaN for the other rows)."""
     table["ci_low"] = np.nan
     table["ci_high"] = np.nan
     table["average_precision"] = np.nan
@@ -493,7 +644,13 @@ def prompt_sweep(
         if not has_epic[i]:
             break
         evaluation = evaluate_reward(
-            clip, x, y, sweep_spec(table.iloc[i]), prompt_set="sweep", n_boot=n_boot, seed=seed
+            clip,
+            x,
+            y,
+            search_row_spec(table.iloc[i]),
+            prompt_set="prompt search",
+            n_boot=n_boot,
+            seed=seed,
         )
         m = evaluation.metrics
         # The standard path is the reference: its value replaces the vectorised one (they agree
@@ -506,10 +663,6 @@ def prompt_sweep(
         )
         if m.note:
             table.at[i, "note"] = m.note
-    detail_seconds = time.perf_counter() - started
-    return SweepResult(
-        table, len(y), len(prompts), text_seconds, score_seconds, detail_seconds, warnings
-    )
 
 
 def _check_prompts(prompts: Sequence[str], what: str) -> list[str]:
@@ -669,11 +822,11 @@ def evaluation_provenance(result: Evaluation, dataset: str, labels: str) -> Prov
     )
 
 
-def sweep_held_out(
+def prompt_search_held_out(
     clip: ClipModel,
     embeddings: np.ndarray,
     labels: np.ndarray,
-    result: SweepResult,
+    result: PromptSearchResult,
     groups: np.ndarray,
     *,
     top: int = 200,
@@ -681,17 +834,17 @@ def sweep_held_out(
     n_boot: int = 1000,
     seed: int = 0,
 ) -> HeldOutSelection | None:
-    """The sweep winner's EPIC on held-out folds: picking the best of many combinations on the
+    """The prompt search winner's EPIC on held-out folds: picking the best of many combinations on the
     same labels flatters the winner, so in each fold the best of the ``top`` rows is chosen on
     the training frames and scored on the held-out episodes
     (:func:`vlmrm_core.reward.adaptation.held_out_best_of`). The ``top`` rows were ranked on all labels,
-    which leaves a little optimism when the sweep has more rows than that.
+    which leaves a little optimism when the search has more rows than that.
 
     Args:
         clip: the model the embeddings came from.
-        embeddings: N×D embeddings of the labelled frames (the sweep's order).
+        embeddings: N×D embeddings of the labelled frames (the search's order).
         labels: N labels.
-        result: the sweep.
+        result: the prompt search.
         groups: N group ids (:func:`vlmrm_core.reward.adaptation.frame_groups`).
         top: how many of the best rows compete in each fold.
         folds: outer folds.
@@ -707,7 +860,7 @@ def sweep_held_out(
     if rows.empty:
         return None
     x = np.asarray(embeddings)
-    columns = [reward_values(score(clip, x, sweep_spec(row))[0]) for _, row in rows.iterrows()]
+    columns = [reward_values(score(clip, x, search_row_spec(row))[0]) for _, row in rows.iterrows()]
     return held_out_best_of(
         np.stack(columns, axis=1), labels, groups, folds=folds, n_boot=n_boot, seed=seed
     )

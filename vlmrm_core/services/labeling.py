@@ -38,6 +38,7 @@ from vlmrm_core.store import (
     LabelProgress,
     LabelRecord,
     add_label,
+    check_person_name,
     current_labels,
     dataset_frames,
     export_labels,
@@ -86,8 +87,9 @@ def check_labeler_name(name: str) -> str:
     """The labeler name without surrounding whitespace.
 
     Raises:
-        InvalidInputError: (a ``ValueError``) the name is empty, too long or has control
-            characters; the message says which.
+        InvalidInputError: (a ``ValueError``) the name is empty, too long, has control
+            characters or starts with the machine labellers' prefix
+            (:func:`~vlmrm_core.store.check_person_name`); the message says which.
     """
     cleaned = name.strip()
     if not cleaned:
@@ -96,7 +98,7 @@ def check_labeler_name(name: str) -> str:
         raise InvalidInputError(f"Your name is {len(cleaned)} characters long; use at most 80.")
     if any(unicodedata.category(ch).startswith("C") for ch in cleaned):
         raise InvalidInputError("Your name contains control characters (such as line breaks).")
-    return cleaned
+    return check_person_name(cleaned)
 
 
 def labeler_seed(name: str) -> int:

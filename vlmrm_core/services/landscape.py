@@ -15,13 +15,14 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from vlmrm_core.clip.embedding import PromptError, embed_frames, encode_texts, prompt_token_count
+from vlmrm_core.clip.embedding import PromptError, embed_frames, prompt_token_count
 from vlmrm_core.clip.models import ClipModel
 from vlmrm_core.errors import InvalidInputError
 from vlmrm_core.frames import ProgressCallback
-from vlmrm_core.metrics.correlation import pearson
+from vlmrm_core.metrics.correlation import pearson, spearman
 from vlmrm_core.reward import math as rewards
 from vlmrm_core.reward.model import RewardScores, score_embeddings
+from vlmrm_core.reward.prompts import prompt_embeddings
 from vlmrm_core.reward.spec import RewardSpec
 from vlmrm_core.settings import Settings
 from vlmrm_core.store import Engine, FrameInfo, dataset_frames, load_pixels
@@ -240,12 +241,11 @@ def alpha_curves(
         raise InvalidInputError(f"α must be in [0, 1], got {alphas}")
     if any(a > 0 for a in alphas) and not spec.baseline_prompts:
         raise PromptError("α > 0 needs at least one baseline prompt (or keep only α = 0)")
-    goal = rewards.mean_embedding(encode_texts(clip, spec.goal_prompts))
-    if spec.baseline_prompts:
-        baseline = rewards.mean_embedding(encode_texts(clip, spec.baseline_prompts))
-    else:
-        baseline = goal  # only reachable when every α is 0, where the baseline plays no part
-    return rewards.regularized_reward_curves(embeddings, goal, baseline, alphas)
+    vectors = prompt_embeddings(clip, spec)  # the same cached vectors score_embeddings uses
+    # Without baseline prompts every α is 0 here, where the baseline plays no part.
+    return rewards.regularized_reward_curves(
+        embeddings, vectors.goal, vectors.baseline_or_goal(), alphas
+    )
 
 
 def available_axes(frames: Sequence[FrameInfo]) -> list[str]:
@@ -373,23 +373,18 @@ def reward_agreement(a: np.ndarray, b: np.ndarray) -> Agreement:
         b: N rewards of another reward model.
 
     Returns:
-        The correlations; None for one that is undefined (constant rewards, fewer than 2 frames).
+        The correlations over the frames where both rewards are finite; None for one that is
+        undefined there (either reward constant, fewer than 2 frames: the rule of
+        :func:`~vlmrm_core.metrics.correlation.spearman`).
     """
     x = np.asarray(a, dtype=np.float64)
     y = np.asarray(b, dtype=np.float64)
     if x.shape != y.shape:
         raise ValueError(f"the rewards cover different frames ({len(x)} and {len(y)})")
-    return Agreement(_pearson(x, y), _pearson(_ranks(x), _ranks(y)))
-
-
-def _pearson(x: np.ndarray, y: np.ndarray) -> float | None:
-    if len(x) < 2:
-        return None
-    result = pearson(x, y)
-    return float(result.rho) if result.defined else None
-
-
-def _ranks(values: np.ndarray) -> np.ndarray:
-    from scipy.stats import rankdata
-
-    return rankdata(values)
+    finite = np.isfinite(x) & np.isfinite(y)
+    x, y = x[finite], y[finite]
+    rho: float | None = None
+    if len(x) >= 2:
+        result = pearson(x, y)
+        rho = float(result.rho) if result.defined else None
+    return Agreement(rho, spearman(x, y))

@@ -21,6 +21,7 @@ import numpy as np
 from vlmrm_core.envs.make import TEXTURED_FAMILIES, EnvError, env_family, make_env
 from vlmrm_core.errors import InvalidInputError
 from vlmrm_core.frames import FrameRecord, ProgressCallback, Rejection
+from vlmrm_core.plain_json import to_plain_json
 
 __all__ = [
     "RANDOM_POLICIES",
@@ -30,7 +31,6 @@ __all__ = [
     "render_env_frame",
     "rollout_env",
     "rollout_frames",
-    "to_jsonable",
 ]
 
 RANDOM_POLICIES = ("random", "seeded")
@@ -98,28 +98,6 @@ def _unknown_env_error(env_id: str, known_ids: Iterable[str], cause: Exception) 
         close = [k for k in known if lowered.split("-")[0] in k.lower()][:3]
     hint = f" Did you mean {', '.join(repr(c) for c in close)}?" if close else ""
     return RolloutError(f"Unknown gymnasium environment {env_id!r} ({cause}).{hint}")
-
-
-def to_jsonable(value: Any) -> Any:
-    """Observations, actions and infos as plain JSON values (lists, floats, ints, dicts).
-
-    Args:
-        value: A numpy array or scalar, or a nested dict/tuple/list of them.
-
-    Returns:
-        The same data built from JSON-serialisable Python types.
-    """
-    if isinstance(value, np.ndarray):
-        return value.tolist()
-    if isinstance(value, np.generic):
-        return value.item()
-    if isinstance(value, dict):
-        return {str(k): to_jsonable(v) for k, v in value.items()}
-    if isinstance(value, list | tuple):
-        return [to_jsonable(v) for v in value]
-    if isinstance(value, float | int | str | bool) or value is None:
-        return value
-    return repr(value)
 
 
 def render_env_frame(env: Any) -> np.ndarray:
@@ -336,7 +314,7 @@ def _rollout(
     done_frames = 0
 
     def record(episode: int, step: int, obs: Any, **extra: Any) -> FrameRecord:
-        state = {"observation": to_jsonable(obs), **{k: to_jsonable(v) for k, v in extra.items()}}
+        state = to_plain_json({"observation": obs, **extra}, other=repr)
         return FrameRecord(
             pixels=render(env),
             source="rollout",

@@ -3,16 +3,15 @@
 from __future__ import annotations
 
 import json
-import math
 from collections.abc import Iterator, Mapping, Sequence
 from typing import Any, TypeVar, cast
 
-import numpy as np
 from sqlalchemy import CursorResult, Executable, FromClause, Result, Table
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
 from vlmrm_core.errors import InvalidInputError, NotFoundError
+from vlmrm_core.plain_json import to_plain_json
 
 __all__ = [
     "IN_CHUNK",
@@ -67,22 +66,8 @@ def insert_ignore(
     session.execute(stmt, list(rows))
 
 
-def _plain(value: Any) -> Any:
-    # numpy scalars/arrays -> Python; NaN/inf -> None (PostgreSQL's json type rejects NaN, and
-    # Python's json module would write invalid JSON for it).
-    if isinstance(value, dict):
-        return {str(k): _plain(v) for k, v in value.items()}
-    if isinstance(value, list | tuple):
-        return [_plain(v) for v in value]
-    if isinstance(value, np.ndarray):
-        return _plain(value.tolist())
-    if isinstance(value, np.generic):
-        return _plain(value.item())
-    if isinstance(value, float) and not math.isfinite(value):
-        return None
-    return value
-
-
 def json_dumps(value: Any) -> str:
     """JSON serializer for the engines: accepts numpy values, stores NaN/inf as null."""
-    return json.dumps(_plain(value), allow_nan=False)
+    # NaN/inf -> null: PostgreSQL's json type rejects NaN, and Python's json module would write
+    # invalid JSON for it.
+    return json.dumps(to_plain_json(value, non_finite="null"), allow_nan=False)

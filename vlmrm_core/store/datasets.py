@@ -5,6 +5,11 @@ to them through ``dataset_frames`` rows that carry the per-membership provenance
 and the order of writes) are :mod:`vlmrm_core.store.ingest`; this module holds their SQL
 (:func:`stored_frame_hashes`, :func:`add_frames_to_dataset`).
 
+Imports commit in chunks so they never hold the write lock for long; a marker in the dataset's
+``meta`` (:data:`IMPORTS_KEY`) records what each unfinished import has committed, so a failed
+or killed import is undone (:func:`abandon_import`) and a dataset is not listed before its
+first import is complete.
+
 Re-import semantics:
     A *membership* is identified by the frame's pixel hash plus its provenance (source, name,
     env id, episode, step, swept parameter and value). Importing an item whose membership already
@@ -17,7 +22,10 @@ Re-import semantics:
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+import contextlib
+import copy
+import uuid
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -27,6 +35,7 @@ import numpy as np
 from PIL import Image
 from sqlalchemy import Engine, Select, delete, distinct, func, insert, select
 from sqlalchemy.orm import Session
+from sqlalchemy.orm.attributes import flag_modified
 
 from vlmrm_core.settings import Settings, get_settings
 from vlmrm_core.store._sql import InvalidInputError, NotFoundError, chunks, insert_ignore
@@ -45,6 +54,14 @@ _KEY_FIELDS = (
 )
 """What identifies a membership: the pixels plus their provenance (see the module docstring)."""
 _MembershipKey = tuple[Any, ...]
+
+MEMBERS_PER_COMMIT = 2000
+"""Memberships an import commits per write transaction (with the frame rows they bring): small
+enough that a labeller's write never waits long behind an import, large enough to stay fast."""
+
+IMPORTS_KEY = "imports_running"
+"""Key in ``datasets.meta`` marking unfinished imports (see :func:`begin_import`); not shown in
+:attr:`DatasetSummary.meta` and kept by :func:`update_dataset`."""
 
 
 @dataclass(frozen=True)
@@ -65,6 +82,8 @@ class DatasetSummary:
     graded: bool
     created_at: datetime
     meta: dict[str, Any]
+    importing: bool = False
+    """An import into it is still running (its counts are not final)."""
 
 
 @dataclass(frozen=True)
@@ -168,12 +187,20 @@ def add_frames_to_dataset(
     members: Sequence[Mapping[str, Any]],
     *,
     create: bool = True,
+    import_id: str | None = None,
+    staged: bool = False,
+    on_commit: Callable[[list[str]], None] | None = None,
 ) -> int:
-    """Insert frame rows and memberships in one write transaction, all or nothing.
+    """Insert frame rows and memberships in short transactions, all or nothing in the end.
 
     The SQL half of an import (:func:`vlmrm_core.store.ingest.ingest_frames` writes the files).
-    Frames already stored (by a concurrent import, say) are skipped; memberships already in
-    the dataset (same pixels and provenance, see the module docstring) are not added again.
+    Memberships are committed :data:`MEMBERS_PER_COMMIT` at a time, each chunk together with the
+    rows of the frames it is the first to use, so no write lock is held for long (a labeller
+    saving a label waits for one chunk at most, not for the whole import). Until the last chunk
+    is committed the dataset is marked as importing (see :func:`begin_import`); if any chunk
+    fails, the memberships already committed are deleted again (:func:`abandon_import`) and
+    the error is re-raised. Frames already stored are skipped; memberships already in the
+    dataset (same pixels and provenance, see the module docstring) are not added again.
 
     Args:
         engine: store engine.
@@ -182,15 +209,82 @@ def add_frames_to_dataset(
         frames: ``frames`` rows: ``hash``, ``path``, ``width``, ``height``.
         members: membership rows in input order: ``frame_hash`` and the provenance columns.
         create: if False, a missing dataset raises :class:`NotFoundError`.
+        import_id: names this import in the dataset's import marker; a new one by default.
+        staged: the import has a staging folder named ``import_id`` (lets
+            :func:`vlmrm_core.store.ingest.sweep_incoming` recognise a killed import).
+        on_commit: called after each chunk commits with the hashes of the frame rows it
+            inserted (the ingest moves their files in there, so every frame row has its file).
 
     Returns:
         The number of memberships added.
     """
     check_dataset_kind(kind)
-    now = utcnow()
+    import_id = import_id or uuid.uuid4().hex
+    frame_rows = {row["hash"]: row for row in frames}
+    begin_import(engine, dataset_name, kind, import_id, create=create, staged=staged)
+    try:
+        added = 0
+        for start in range(0, len(members), MEMBERS_PER_COMMIT):
+            part = members[start : start + MEMBERS_PER_COMMIT]
+            # Each new frame row goes with the first chunk that refers to it.
+            new_rows = [
+                frame_rows.pop(m["frame_hash"]) for m in part if m["frame_hash"] in frame_rows
+            ]
+            added += add_import_chunk(engine, dataset_name, import_id, new_rows, part)
+            if on_commit is not None:
+                on_commit([row["hash"] for row in new_rows])
+        if frame_rows:  # frame rows no membership refers to
+            rest = list(frame_rows.values())
+            add_import_chunk(engine, dataset_name, import_id, rest, [])
+            if on_commit is not None:
+                on_commit([row["hash"] for row in rest])
+        finish_import(engine, dataset_name, kind, import_id)
+    except BaseException:
+        with contextlib.suppress(Exception):  # the sweep retries what cannot be undone now
+            abandon_import(engine, dataset_name, import_id)
+        raise
+    return added
 
-    def body(session: Session) -> int:
-        if create:
+
+def _running_imports(dataset: Dataset) -> dict[str, dict[str, Any]]:
+    """A fresh copy of the dataset's import marker: import id → entry."""
+    return copy.deepcopy(dict((dataset.meta or {}).get(IMPORTS_KEY) or {}))
+
+
+def _set_running_imports(dataset: Dataset, imports: Mapping[str, Any]) -> None:
+    meta = dict(dataset.meta or {})
+    if imports:
+        meta[IMPORTS_KEY] = dict(imports)
+    else:
+        meta.pop(IMPORTS_KEY, None)
+    dataset.meta = meta
+    flag_modified(dataset, "meta")
+
+
+def begin_import(
+    engine: Engine,
+    dataset_name: str,
+    kind: str,
+    import_id: str,
+    *,
+    create: bool = True,
+    staged: bool = False,
+) -> None:
+    """Mark a dataset as importing (creating it if missing and ``create``), in one transaction.
+
+    The marker lives in the dataset's ``meta`` under :data:`IMPORTS_KEY` (hidden from
+    :class:`DatasetSummary`) and records the positions each chunk committed, so a failed or
+    killed import can be undone. A dataset this import created is left out of
+    :func:`list_datasets` until the import finishes.
+
+    Raises:
+        NotFoundError: no such dataset and not ``create``.
+    """
+    check_dataset_kind(kind)
+
+    def body(session: Session) -> None:
+        existed = session.scalar(select(Dataset.id).where(Dataset.name == dataset_name))
+        if existed is None and create:
             insert_ignore(
                 session,
                 Dataset.__table__,
@@ -200,40 +294,162 @@ def add_frames_to_dataset(
         dataset = _lock_dataset(session, dataset_name)
         if dataset is None:
             raise NotFoundError(f"no dataset named {dataset_name!r}")
-        if dataset.kind != kind:
-            dataset.kind = "mixed"
-            session.flush()
+        imports = _running_imports(dataset)
+        imports[import_id] = {"created": existed is None, "staged": staged, "ranges": []}
+        _set_running_imports(dataset, imports)
+
+    transact(engine, body)
+
+
+def add_import_chunk(
+    engine: Engine,
+    dataset_name: str,
+    import_id: str,
+    frames: Sequence[Mapping[str, Any]],
+    members: Sequence[Mapping[str, Any]],
+) -> int:
+    """Commit one chunk of an import begun with :func:`begin_import`, in one short transaction.
+
+    Duplicates are looked up among the dataset's memberships of this chunk's hashes only (which
+    include the chunks this import committed before), so a chunk costs the same however large
+    the dataset is.
+
+    Returns:
+        Memberships added.
+
+    Raises:
+        NotFoundError: the dataset was deleted, or the import abandoned, meanwhile.
+    """
+    now = utcnow()
+
+    def body(session: Session) -> int:
+        dataset = _lock_dataset(session, dataset_name)
+        imports = None if dataset is None else _running_imports(dataset)
+        if dataset is None or imports is None or import_id not in imports:
+            raise NotFoundError(
+                f"dataset {dataset_name!r} was deleted while frames were imported into it"
+            )
         for part in chunks(list(frames)):
             # ON CONFLICT DO NOTHING: a concurrent import may store the same pixels.
-            rows = [{"created_at": now, **row} for row in part]
-            insert_ignore(session, Frame.__table__, rows, ["hash"])
-        return _insert_members(session, dataset.id, members)
+            insert_ignore(
+                session, Frame.__table__, [{"created_at": now, **r} for r in part], ["hash"]
+            )
+        start, added = _insert_members(session, dataset.id, members)
+        if added:
+            imports[import_id]["ranges"].append([start, start + added])
+            _set_running_imports(dataset, imports)
+        return added
 
     return transact(engine, body)
 
 
-def _insert_members(session: Session, dataset_id: int, members: Sequence[Mapping[str, Any]]) -> int:
+def finish_import(engine: Engine, dataset_name: str, kind: str, import_id: str) -> None:
+    """Clear this import's marker (the dataset is complete again); a new kind makes it 'mixed'.
+
+    Raises:
+        NotFoundError: the dataset was deleted, or the import abandoned, meanwhile.
+    """
+
+    def body(session: Session) -> None:
+        dataset = _lock_dataset(session, dataset_name)
+        imports = None if dataset is None else _running_imports(dataset)
+        if dataset is None or imports is None or imports.pop(import_id, None) is None:
+            raise NotFoundError(
+                f"dataset {dataset_name!r} was deleted while frames were imported into it"
+            )
+        _set_running_imports(dataset, imports)
+        if dataset.kind != kind:
+            dataset.kind = "mixed"
+
+    transact(engine, body)
+
+
+def abandon_import(engine: Engine, dataset_name: str, import_id: str) -> int:
+    """Undo an unfinished import: delete the memberships it committed, then its marker.
+
+    Memberships are deleted one committed chunk per transaction (as they were added), so undoing
+    a large import does not block other writers either. A dataset the import created is deleted
+    when nothing else is in it. Frame rows it stored stay (with their files) until the dataset
+    that uses them, if any, is deleted; they are harmless. Safe to call again after a failure.
+
+    Returns:
+        How many memberships were deleted.
+    """
+    removed = 0
+    while True:
+
+        def body(session: Session) -> tuple[int, bool]:
+            dataset = _lock_dataset(session, dataset_name)
+            imports = None if dataset is None else _running_imports(dataset)
+            if dataset is None or imports is None or import_id not in imports:
+                return 0, True
+            entry = imports[import_id]
+            if entry["ranges"]:
+                first, end = entry["ranges"].pop()
+                result = session.execute(
+                    delete(DatasetFrame).where(
+                        DatasetFrame.dataset_id == dataset.id,
+                        DatasetFrame.position >= first,
+                        DatasetFrame.position < end,
+                    )
+                )
+                _set_running_imports(dataset, imports)
+                return int(result.rowcount or 0), False  # type: ignore[attr-defined]
+            del imports[import_id]
+            _set_running_imports(dataset, imports)
+            if entry.get("created") and not imports:
+                in_use = session.scalar(
+                    select(func.count()).where(DatasetFrame.dataset_id == dataset.id)
+                ) or session.scalar(select(func.count()).where(Label.dataset_id == dataset.id))
+                if not in_use:
+                    session.delete(dataset)
+            return 0, True
+
+        deleted, done = transact(engine, body)
+        removed += deleted
+        if done:
+            return removed
+
+
+def running_imports(engine: Engine) -> list[tuple[str, str, dict[str, Any]]]:
+    """Every unfinished import: ``(dataset name, import id, marker entry)``.
+
+    :func:`vlmrm_core.store.ingest.sweep_incoming` undoes those whose process died.
+    """
+    found: list[tuple[str, str, dict[str, Any]]] = []
+    with session_scope(engine) as session:
+        for name, meta in session.execute(select(Dataset.name, Dataset.meta)):
+            for import_id, entry in ((meta or {}).get(IMPORTS_KEY) or {}).items():
+                found.append((name, import_id, dict(entry)))
+    return found
+
+
+def _insert_members(
+    session: Session, dataset_id: int, members: Sequence[Mapping[str, Any]]
+) -> tuple[int, int]:
+    """Insert the memberships not in the dataset yet; returns (first position, how many)."""
     max_pos = session.scalar(
         select(func.max(DatasetFrame.position)).where(DatasetFrame.dataset_id == dataset_id)
     )
-    position = 0 if max_pos is None else max_pos + 1
-    existing = session.execute(
-        select(*(getattr(DatasetFrame, f) for f in _KEY_FIELDS)).where(
-            DatasetFrame.dataset_id == dataset_id
+    start = 0 if max_pos is None else max_pos + 1
+    keys: set[_MembershipKey] = set()
+    for part in chunks(sorted({m["frame_hash"] for m in members})):
+        existing = session.execute(
+            select(*(getattr(DatasetFrame, f) for f in _KEY_FIELDS)).where(
+                DatasetFrame.dataset_id == dataset_id, DatasetFrame.frame_hash.in_(part)
+            )
         )
-    )
-    keys = {_membership_key(row._mapping) for row in existing}
+        keys.update(_membership_key(row._mapping) for row in existing)
     rows: list[dict[str, Any]] = []
     for member in members:
         key = _membership_key(member)
         if key in keys:
             continue
         keys.add(key)
-        rows.append({**member, "dataset_id": dataset_id, "position": position})
-        position += 1
+        rows.append({**member, "dataset_id": dataset_id, "position": start + len(rows)})
     for part in chunks(rows):
         session.execute(insert(DatasetFrame), list(part))
-    return len(rows)
+    return start, len(rows)
 
 
 def _summary_query() -> Select[Any]:
@@ -271,22 +487,33 @@ def _summary(row: Any) -> DatasetSummary:
         labels_required=ds.labels_required,
         graded=ds.graded,
         created_at=ds.created_at,
-        meta=dict(ds.meta or {}),
+        meta={k: v for k, v in (ds.meta or {}).items() if k != IMPORTS_KEY},
+        importing=bool((ds.meta or {}).get(IMPORTS_KEY)),
     )
 
 
-def list_datasets(engine: Engine) -> list[DatasetSummary]:
+def _being_created(ds: Dataset) -> bool:
+    """Whether an unfinished import created this dataset (so it is not complete yet)."""
+    imports = (ds.meta or {}).get(IMPORTS_KEY) or {}
+    return any(entry.get("created") for entry in imports.values())
+
+
+def list_datasets(engine: Engine, *, include_importing: bool = False) -> list[DatasetSummary]:
     """All datasets, oldest first, with frame and labelled-frame counts.
+
+    A dataset whose first import is still running is left out (it would look complete with
+    only part of its frames); one that already existed stays listed with ``importing`` set.
 
     Args:
         engine: store engine.
+        include_importing: also list datasets whose first import is still running.
 
     Returns:
         One summary per dataset.
     """
     with session_scope(engine) as session:
         rows = session.execute(_summary_query().order_by(Dataset.id)).all()
-        return [_summary(r) for r in rows]
+        return [_summary(r) for r in rows if include_importing or not _being_created(r[0])]
 
 
 def get_dataset(engine: Engine, name: str) -> DatasetSummary:
@@ -345,7 +572,11 @@ def update_dataset(
         if graded is not None:
             ds.graded = graded
         if meta is not None:
-            ds.meta = dict(meta)
+            running = (ds.meta or {}).get(IMPORTS_KEY)  # owned by running imports: keep it
+            new_meta = {k: v for k, v in meta.items() if k != IMPORTS_KEY}
+            if running:
+                new_meta[IMPORTS_KEY] = running
+            ds.meta = new_meta
 
     transact(engine, body)
     return get_dataset(engine, name)

@@ -2,17 +2,19 @@
 
 An import reads its input in small batches, hashes each frame and writes the PNG of every frame
 not stored yet into its own folder of a temporary area (``frames_dir/.incoming/<import>/``),
-then inserts all rows in one short transaction (:func:`~vlmrm_core.store.datasets.add_frames_to_dataset`),
-and only after that commit moves the files to their final names (atomic renames on the same
-file system). So the frames folder and the database keep one invariant: every frames row has
-its file and every file a row.
+then inserts the rows in chunks of short transactions
+(:func:`~vlmrm_core.store.datasets.add_frames_to_dataset`), and after each commit moves that
+chunk's files to their final names (atomic renames on the same file system). So the frames
+folder and the database keep one invariant: every frames row has its file and every file a row.
 
-- An import that fails removes its temporary folder; nothing was committed.
-- An import killed outright (SIGKILL, power loss) leaves its temporary folder behind. Each import
-  holds an exclusive lock on a file in its folder for as long as it runs; the lock goes with the
-  process, however it ends. :func:`sweep_incoming` (run at the start of every import, and by
-  ``vlmrm frames gc``) finishes what a dead import left: files whose rows were committed are
-  moved in, the rest are deleted.
+- An import that fails deletes the memberships it committed (the dataset is marked as importing
+  until the end, so the partial state is never taken for a complete dataset) and removes its
+  temporary folder. Frame rows it committed stay, with their files: harmless.
+- An import killed outright (SIGKILL, power loss) leaves its temporary folder and its import
+  marker behind. Each import holds an exclusive lock on a file in its folder for as long as it
+  runs; the lock goes with the process, however it ends. :func:`sweep_incoming` (run at the
+  start of every import, and by ``vlmrm frames gc``) finishes what a dead import left: its
+  memberships are deleted, files whose rows were committed are moved in, the rest deleted.
 - :func:`collect_garbage` also removes frame files that have no row (left by older versions)
   and reports rows whose file is missing.
 """
@@ -32,17 +34,19 @@ from typing import Any
 
 import numpy as np
 from PIL import Image
+from sqlalchemy import Engine
 
 from vlmrm_core.errors import InvalidInputError
 from vlmrm_core.frames import FrameRecord, ProgressCallback, Rejection, pixel_hash
 from vlmrm_core.settings import Settings, get_settings
-from vlmrm_core.store import Engine
 from vlmrm_core.store.datasets import (
+    abandon_import,
     add_frames_to_dataset,
     check_dataset_kind,
     frame_relative_path,
     get_dataset,
     iter_frame_hashes,
+    running_imports,
     stored_frame_hashes,
 )
 
@@ -96,6 +100,8 @@ class GarbageReport:
     """Frame files without a frames row, deleted."""
     missing_files: list[str] = field(default_factory=list)
     """Hashes of frames rows whose file is missing (cannot be repaired without the pixels)."""
+    abandoned_memberships: int = 0
+    """Memberships committed by killed imports, deleted again."""
 
 
 def _check_pixels(record: FrameRecord) -> str | None:
@@ -120,6 +126,8 @@ class _Staging:
         fcntl.flock(self._lock, fcntl.LOCK_EX)
         self.files: dict[str, Path] = {}
         """Staged PNG by frame hash."""
+        self.committed: set[str] = set()
+        """Staged frames whose rows are committed but whose file could not be moved in."""
 
     def write(self, frame_hash: str, pixels: np.ndarray) -> None:
         # Written under a name the sweep ignores, then renamed: a staged ``.png`` is complete.
@@ -129,21 +137,29 @@ class _Staging:
         os.replace(part, path)
         self.files[frame_hash] = path
 
-    def move_in(self) -> None:
-        """Move every staged file to its final name (after the rows were committed)."""
-        for frame_hash, path in list(self.files.items()):
+    @property
+    def import_id(self) -> str:
+        """The import's name in the dataset's import marker: its folder's name."""
+        return self.folder.name
+
+    def move_in(self, hashes: Iterable[str]) -> None:
+        """Move the staged files of these frames to their final names (after their rows were
+        committed)."""
+        for frame_hash in hashes:
+            self.committed.add(frame_hash)
             final = self.frames_dir / frame_relative_path(frame_hash)
             final.parent.mkdir(parents=True, exist_ok=True)
-            os.replace(path, final)
+            os.replace(self.files[frame_hash], final)
             del self.files[frame_hash]
+            self.committed.discard(frame_hash)
 
-    def close(self, *, committed: bool) -> None:
-        """Remove the folder (unless committed files are still in it) and unlock.
+    def close(self) -> None:
+        """Remove the folder (unless files of committed rows are still in it) and unlock.
 
-        Files left after a commit (a failed move) are kept for :func:`sweep_incoming`, which
+        Files of committed rows left by a failed move are kept for :func:`sweep_incoming`, which
         moves them in: deleting them would leave rows without files.
         """
-        if not (committed and self.files):
+        if not self.committed:
             shutil.rmtree(self.folder, ignore_errors=True)
         os.close(self._lock)
 
@@ -153,8 +169,8 @@ class _Importer:
 
     Phase 1 (:meth:`read_batch`) consumes the input: it hashes frames, looks up which are stored
     already (short read transactions), stages PNG files for new ones and keeps only the rows to
-    insert. Phase 2 commits all rows in one short write transaction. No write lock is held while
-    the input is read, so a slow source (decoding a long video, rendering a sweep) does not block
+    insert. Phase 2 commits the rows in chunks of short write transactions. No write lock is held
+    while the input is read, so a slow source (decoding a long video, rendering a sweep) does not block
     labellers or training workers writing to the same database.
     """
 
@@ -243,11 +259,12 @@ def ingest_frames(
     """Store frames and add them to a dataset, all or nothing.
 
     The input is consumed in small batches (never more than :data:`INGEST_BATCH` frames of
-    pixels in memory); PNG files are staged only for new hashes as the input is read, all rows
-    are inserted at the end in one transaction, and the files move to their final names after
-    it commits. If anything fails, including an exception raised by ``items`` itself, the staged
-    files are deleted and no row is written; if the process is killed, the next import (or
-    ``vlmrm frames gc``) cleans up (see the module docstring).
+    pixels in memory); PNG files are staged only for new hashes as the input is read; the rows
+    are inserted at the end in chunks of short transactions, each chunk's files moving to their
+    final names after it commits. If anything fails, including an exception raised by ``items``
+    itself, the memberships committed so far are deleted and the staged files removed; if the
+    process is killed, the next import (or ``vlmrm frames gc``) does so (see the module
+    docstring).
 
     Args:
         engine: from :func:`~vlmrm_core.store.db.init_db`.
@@ -271,7 +288,6 @@ def ingest_frames(
     sweep_incoming(engine, settings)
     report = IngestReport(dataset=dataset_name)
     staging = _Staging(settings.frames_dir)
-    committed = False
     try:
         importer = _Importer(engine, staging, report, progress)
         batch: list[FrameRecord | Rejection] = []
@@ -289,11 +305,12 @@ def ingest_frames(
             list(importer.new_frames.values()),
             importer.members,
             create=create,
+            import_id=staging.import_id,
+            staged=True,
+            on_commit=staging.move_in,
         )
-        committed = True
-        staging.move_in()
     finally:
-        staging.close(committed=committed)
+        staging.close()
     return report
 
 
@@ -319,8 +336,10 @@ def _locked_by_a_live_import(folder: Path) -> bool:
 def sweep_incoming(engine: Engine, settings: Settings | None = None) -> GarbageReport:
     """Finish what killed imports left in the temporary area; live imports are not touched.
 
-    A staged file whose frame has a row (its import was killed after the commit) is moved to its
-    final name if that is missing; every other staged file is deleted, then its folder.
+    First the memberships a killed import committed are deleted again (its import marker names
+    its folder, see :func:`~vlmrm_core.store.datasets.abandon_import`), so the import stays all
+    or nothing. Then a staged file whose frame has a row (committed before the kill) is moved to
+    its final name if that is missing; every other staged file is deleted, then its folder.
 
     Args:
         engine: store engine.
@@ -332,6 +351,11 @@ def sweep_incoming(engine: Engine, settings: Settings | None = None) -> GarbageR
     settings = settings or get_settings()
     report = GarbageReport()
     incoming = settings.frames_dir / INCOMING_DIR
+    for dataset_name, import_id, entry in running_imports(engine):
+        folder = incoming / import_id
+        # Only staged imports can be recognised as dead: their folder is gone or unlocked.
+        if entry.get("staged") and (not folder.is_dir() or not _locked_by_a_live_import(folder)):
+            report.abandoned_memberships += abandon_import(engine, dataset_name, import_id)
     if not incoming.is_dir():
         return report
     for folder in sorted(p for p in incoming.iterdir() if p.is_dir()):

@@ -25,7 +25,7 @@ from sqlalchemy.orm import Session
 from vlmrm_core.security import csv_safe_cell
 from vlmrm_core.store._sql import InvalidInputError, NotFoundError, insert_ignore
 from vlmrm_core.store.db import session_scope, transact
-from vlmrm_core.store.schema import Dataset, DatasetFrame, Label, Labeler
+from vlmrm_core.store.schema import Comparison, Dataset, DatasetFrame, Label, Labeler
 
 EXPORT_FORMATS = ("csv", "jsonl", "parquet")
 """Formats accepted by :func:`export_labels`."""
@@ -73,11 +73,105 @@ def _labeler_id(session: Session, name: str, *, create: bool) -> int | None:
     return session.scalar(select(Labeler.id).where(Labeler.name == name))
 
 
-def _check_labeler_name(name: str) -> str:
+MACHINE_LABELER_PREFIX = "judge:"
+"""Labeller names starting with this are machine labellers (a VLM judge's answers), kept apart
+from people's comparisons unless a consumer is told to include them; people may not use it
+(:func:`check_person_name`)."""
+
+
+def is_machine_labeler(name: str) -> bool:
+    """True for a machine labeller's name (one starting with :data:`MACHINE_LABELER_PREFIX`)."""
+    return str(name).strip().startswith(MACHINE_LABELER_PREFIX)
+
+
+def check_person_name(name: str) -> str:
+    """A person's labeller name (typed, imported or a sign-in email), stripped, refused when it
+    is a machine labeller's: their answers would be hidden as a machine's.
+
+    Raises:
+        InvalidInputError: the name starts with :data:`MACHINE_LABELER_PREFIX`.
+    """
+    cleaned = name.strip()
+    if is_machine_labeler(cleaned):
+        raise InvalidInputError(
+            f"{cleaned!r} starts with {MACHINE_LABELER_PREFIX!r}, which is reserved for machine "
+            f"labellers: choose a name that does not start with {MACHINE_LABELER_PREFIX!r}."
+        )
+    return cleaned
+
+
+def _check_labeler_name(name: str, *, machine: bool = False) -> str:
+    """The labeller name, stripped: a person's (:func:`check_person_name`), or with ``machine``
+    a machine labeller's (starting with :data:`MACHINE_LABELER_PREFIX`)."""
     cleaned = name.strip()
     if not cleaned:
         raise InvalidInputError("labeler name must not be empty")
+    if not machine:
+        return check_person_name(cleaned)
+    if not is_machine_labeler(cleaned):
+        raise InvalidInputError(
+            f"{cleaned!r} is not a machine labeller's name: machine labellers' names start with "
+            f"{MACHINE_LABELER_PREFIX!r}."
+        )
     return cleaned
+
+
+def check_members(session: Session, dataset_id: int, dataset: str, hashes: Sequence[str]) -> None:
+    """Raise unless every one of ``hashes`` is a frame of the dataset.
+
+    Raises:
+        NotFoundError: the first hash that is not in the dataset.
+    """
+    found = set(
+        session.scalars(
+            select(DatasetFrame.frame_hash)
+            .distinct()
+            .where(DatasetFrame.dataset_id == dataset_id, DatasetFrame.frame_hash.in_(hashes))
+        )
+    )
+    for frame_hash in hashes:
+        if frame_hash not in found:
+            raise NotFoundError(f"frame {frame_hash} is not in dataset {dataset!r}")
+
+
+def latest_own_row(
+    session: Session,
+    model: type[Label] | type[Comparison],
+    dataset_id: int,
+    labeler_id: int,
+    session_id: str | None,
+) -> Any:
+    """The labeller's newest row of ``model`` (labels or comparisons) in the dataset, locked.
+
+    Undo removes it. With ``session_id`` only a row written by that labelling session counts;
+    None (the CLI, a single local user) means any of the labeller's rows.
+    """
+    mine = (model.dataset_id == dataset_id) & (model.labeler_id == labeler_id)
+    if session_id is not None:
+        mine = mine & (model.session_id == session_id)
+    return session.scalar(
+        select(model).where(mine).order_by(model.id.desc()).limit(1).with_for_update()
+    )
+
+
+def first_frame_names(session: Session, dataset_id: int) -> list[tuple[str, str | None, int]]:
+    """``(frame hash, name, position)`` of each frame's first membership (lowest position).
+
+    The same pixels may appear more than once in a dataset; the first membership names them.
+    """
+    first = (
+        select(DatasetFrame.frame_hash, func.min(DatasetFrame.position).label("position"))
+        .where(DatasetFrame.dataset_id == dataset_id)
+        .group_by(DatasetFrame.frame_hash)
+        .subquery()
+    )
+    rows = session.execute(
+        select(first.c.frame_hash, DatasetFrame.name, first.c.position).join(
+            DatasetFrame,
+            (DatasetFrame.dataset_id == dataset_id) & (DatasetFrame.position == first.c.position),
+        )
+    ).all()
+    return [(str(h), n, int(p)) for h, n, p in rows]
 
 
 def get_or_create_labeler(engine: Engine, name: str) -> int:
@@ -143,13 +237,7 @@ def add_label(
     def body(session: Session) -> LabelRecord:
         ds = _dataset_row(session, dataset)
         v = _check_value(value, ds.graded if graded is None else graded)
-        member = session.scalar(
-            select(DatasetFrame.position)
-            .where(DatasetFrame.dataset_id == ds.id, DatasetFrame.frame_hash == frame_hash)
-            .limit(1)
-        )
-        if member is None:
-            raise NotFoundError(f"frame {frame_hash} is not in dataset {dataset!r}")
+        check_members(session, ds.id, dataset, [frame_hash])
         labeler_id = _labeler_id(session, labeler, create=True)
         assert labeler_id is not None
         row = Label(
@@ -187,12 +275,7 @@ def undo_last_label(
         labeler_id = _labeler_id(session, labeler, create=False)
         if labeler_id is None:
             return None
-        mine = (Label.dataset_id == ds.id) & (Label.labeler_id == labeler_id)
-        if session_id is not None:
-            mine = mine & (Label.session_id == session_id)
-        row = session.scalar(
-            select(Label).where(mine).order_by(Label.id.desc()).limit(1).with_for_update()
-        )
+        row = latest_own_row(session, Label, ds.id, labeler_id, session_id)
         if row is None:
             return None
         record = LabelRecord(row.id, dataset, row.frame_hash, labeler, row.value, row.created_at)
@@ -346,21 +429,8 @@ def export_labels(engine: Engine, dataset: str, path: str | Path, fmt: str = "cs
         raise InvalidInputError(f"export format must be one of {EXPORT_FORMATS}, got {fmt!r}")
     current = current_labels(engine, dataset)
     with session_scope(engine) as session:
-        ds = _dataset_row(session, dataset)
-        # The first membership names the frame (the same pixels may appear more than once).
-        first = (
-            select(DatasetFrame.frame_hash, func.min(DatasetFrame.position).label("position"))
-            .where(DatasetFrame.dataset_id == ds.id)
-            .group_by(DatasetFrame.frame_hash)
-            .subquery()
-        )
-        names = session.execute(
-            select(first.c.frame_hash, DatasetFrame.name, first.c.position).join(
-                DatasetFrame,
-                (DatasetFrame.dataset_id == ds.id) & (DatasetFrame.position == first.c.position),
-            )
-        ).all()
-    info = pd.DataFrame([tuple(r) for r in names], columns=["frame_hash", "frame_name", "position"])
+        names = first_frame_names(session, _dataset_row(session, dataset).id)
+    info = pd.DataFrame(names, columns=["frame_hash", "frame_name", "position"])
     table = current.merge(info, on="frame_hash", how="left")
     table.insert(0, "dataset", dataset)
     table = table[

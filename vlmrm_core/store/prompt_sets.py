@@ -22,6 +22,7 @@ from vlmrm_core.store._sql import NotFoundError
 from vlmrm_core.store.db import session_scope, transact
 from vlmrm_core.store.schema import PromptSet as PromptSetRow
 from vlmrm_core.store.schema import utcnow
+from vlmrm_core.store.users import require_owner_or_admin, require_researcher
 
 BUILTIN_PREFIX = "paper:"
 """Prefix of the built-in prompt sets (the paper's prompts, created with the demo)."""
@@ -104,18 +105,29 @@ def save_prompt_set(
             ``created_by``); without it a taken name is an error.
         builtin: allow writing a ``paper:`` set (only the demo does this).
 
+    ``prompt_set.created_by`` is who saves it: the signed-in user, or None for the local user
+    without sign-in. A signed-in user must be an admin or researcher, and may overwrite only
+    their own sets (admins: any).
+
     Returns:
         The stored version, with id and timestamps.
 
     Raises:
         PromptSetExistsError: the name is taken and ``overwrite`` is False.
         BuiltinPromptSetError: the name is a built-in set's.
+        AccessError: a labeller or unknown user, or someone else's set to overwrite.
     """
+    saver = prompt_set.created_by
+    require_researcher(engine, saver)
     if prompt_set.builtin and not builtin:
         raise BuiltinPromptSetError(
             f"{prompt_set.name!r} is a built-in prompt set and cannot be changed: save your "
             f"version under a name that does not start with {BUILTIN_PREFIX!r}"
         )
+    if overwrite and saver is not None:
+        owner = _owner(engine, prompt_set.name)
+        if owner is not None:
+            require_owner_or_admin(engine, saver, owner[0], f"Prompt set {prompt_set.name!r}")
     now = utcnow()
     values = {
         "model": prompt_set.model.to_dict(),
@@ -193,17 +205,35 @@ def _matches(tag: str, wanted: str) -> bool:
     return tag == wanted or tag in wanted or wanted in tag
 
 
-def delete_prompt_set(engine: Engine, name: str) -> bool:
+def _owner(engine: Engine, name: str) -> tuple[str | None] | None:
+    """``(created_by,)`` of the set named ``name``, or None when there is none."""
+    with session_scope(engine) as session:
+        row = session.execute(
+            select(PromptSetRow.created_by).where(PromptSetRow.name == name)
+        ).first()
+    return None if row is None else (row[0],)
+
+
+def delete_prompt_set(engine: Engine, name: str, *, actor: str | None = None) -> bool:
     """Delete a prompt set (training runs that used it keep their copy in their config).
+
+    Args:
+        engine: store engine.
+        name: the set.
+        actor: the signed-in user (None: the local user without sign-in); only the set's
+            creator or an admin may delete it (researchers: sets saved without sign-in too).
 
     Returns:
         True if it existed.
 
     Raises:
         BuiltinPromptSetError: the name is a built-in set's.
+        AccessError: a labeller or unknown user, or someone else's set.
     """
     if is_builtin(name):
         raise BuiltinPromptSetError(f"{name!r} is a built-in prompt set and cannot be deleted")
+    owner = _owner(engine, name)
+    require_owner_or_admin(engine, actor, owner[0] if owner else None, f"Prompt set {name!r}")
 
     def body(session: Session) -> bool:
         result = session.execute(delete(PromptSetRow).where(PromptSetRow.name == name))

@@ -9,6 +9,7 @@ conditional updates, so they are safe across processes.
 from __future__ import annotations
 
 import math
+import statistics
 import time
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
@@ -308,6 +309,65 @@ def latest_metric(engine: Engine, run_id: int, name: str, *, window: int = 10) -
         if isinstance(value, int | float) and math.isfinite(value):
             return float(value)
     return None
+
+
+@dataclass(frozen=True)
+class MeasuredSpeed:
+    """How fast finished runs of one environment, algorithm and reward model trained."""
+
+    steps_per_s: float
+    """The median over the runs of steps done / (finished − started), worker start-up included."""
+    n_runs: int
+    """How many finished runs it was measured on."""
+
+
+def finished_run_speed(
+    engine: Engine, *, env_id: str, algo: str, architecture: str, newest: int = 5
+) -> MeasuredSpeed | None:
+    """The measured speed of the newest finished runs like a planned one, to estimate its length.
+
+    Resumed runs are left out: their start time is the first attempt's, so the pause counts.
+
+    Args:
+        engine: store engine.
+        env_id: Gymnasium environment id.
+        algo: 'sac', 'dqn' or 'ppo'.
+        architecture: open_clip architecture of the reward model (the run config's ``model``).
+        newest: how many of the newest matching runs to take the median of.
+
+    Returns:
+        The median speed and the number of runs, or None when no such run finished.
+    """
+    query = (
+        select(TrainingRun.steps_done, TrainingRun.started_at, TrainingRun.finished_at,
+               TrainingRun.config)
+        .where(
+            TrainingRun.status == "finished",
+            TrainingRun.env_id == env_id,
+            TrainingRun.algo == algo,
+            TrainingRun.steps_done > 0,
+            TrainingRun.started_at.is_not(None),
+            TrainingRun.finished_at.is_not(None),
+        )
+        .order_by(TrainingRun.id.desc())
+    )  # fmt: skip
+    speeds: list[float] = []
+    with session_scope(engine) as session:
+        # The architecture sits in the config's JSON: filtered here, portably across databases.
+        for steps, started, finished, config in session.execute(query):
+            config = config or {}
+            if config.get("_resume") or (config.get("model") or {}).get("architecture") != (
+                architecture
+            ):
+                continue
+            seconds = (finished - started).total_seconds()
+            if seconds > 0:
+                speeds.append(steps / seconds)
+            if len(speeds) >= newest:
+                break
+    if not speeds:
+        return None
+    return MeasuredSpeed(steps_per_s=statistics.median(speeds), n_runs=len(speeds))
 
 
 def claim_next_queued(engine: Engine, limit: int) -> RunInfo | None:

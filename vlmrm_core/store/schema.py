@@ -215,6 +215,40 @@ class Label(Base):
     """The labelling session that wrote the row: Undo removes only its own session's labels."""
 
 
+class Comparison(Base):
+    """One pairwise answer: which of two frames is closer to the goal (``a``, ``b`` or ``equal``).
+
+    Rows are never updated: a labeller's current answer about a pair is their latest row. The
+    frames carry no foreign key to ``frames`` (see migration 0008); they are checked to be
+    members of the dataset when the row is written, and go with the dataset.
+    """
+
+    __tablename__ = "comparisons"
+    __table_args__ = (
+        Index("ix_comparisons_dataset_id", "dataset_id"),
+        Index("ix_comparisons_labeler_id", "labeler_id"),
+        # SQLite: never reuse the id of a deleted (undone) comparison.
+        {"sqlite_autoincrement": True},
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    dataset_id: Mapped[int] = mapped_column(ForeignKey("datasets.id", ondelete="CASCADE"))
+    frame_a: Mapped[str] = mapped_column(String(64))
+    """The frame shown first (left)."""
+    frame_b: Mapped[str] = mapped_column(String(64))
+    """The frame shown second (right)."""
+    labeler_id: Mapped[int] = mapped_column(ForeignKey("labelers.id"))
+    choice: Mapped[str] = mapped_column(String(8))
+    """``a`` (frame_a is closer to the goal), ``b``, or ``equal``."""
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    session_id: Mapped[str | None] = mapped_column(String(64))
+    """The labelling session that wrote the row: Undo removes only its own session's rows."""
+    task_id: Mapped[int | None] = mapped_column(
+        ForeignKey("labelling_tasks.id", ondelete="SET NULL")
+    )
+    """The labelling task the pair was asked in, if any."""
+
+
 class TrainingRun(Base):
     """One RL training job and its lifecycle."""
 
@@ -316,6 +350,8 @@ class LabellingTask(Base):
     """Labels wanted per frame: a frame leaves every queue once it has this many."""
     show_state: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
     """Show the state caption (can bias labellers; hidden by default)."""
+    pairwise: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
+    """A pairwise task: labellers compare pairs of its frames instead of labelling each."""
     frame_hashes: Mapped[list[str] | None] = mapped_column(JSON)
     """The subset of the dataset's frames, or None for all of them."""
     created_by: Mapped[str | None] = mapped_column(String(320))

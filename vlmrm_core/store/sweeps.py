@@ -14,7 +14,7 @@ from typing import Any
 from sqlalchemy import Engine, func, select, update
 from sqlalchemy.orm import Session
 
-from vlmrm_core.store._sql import NotFoundError
+from vlmrm_core.store._sql import NotFoundError, affected_rows
 from vlmrm_core.store.db import session_scope, transact
 from vlmrm_core.store.schema import Sweep, TrainingRun, utcnow
 
@@ -184,6 +184,53 @@ def run_sweep_ids(engine: Engine) -> dict[int, int]:
             select(TrainingRun.id, TrainingRun.sweep_id).where(TrainingRun.sweep_id.is_not(None))
         ).all()
     return {int(r): int(s) for r, s in rows if s is not None}
+
+
+def open_local_sweeps(engine: Engine) -> list[tuple[int, int, list[str]]]:
+    """Local-engine sweeps still marked ``running``, with what their end depends on.
+
+    One read for all of them (it runs on every reconciliation, so it takes no write lock).
+
+    Returns:
+        ``(sweep_id, number of grid points, statuses of its trial runs)`` per sweep.
+    """
+    with session_scope(engine) as session:
+        sweeps = session.execute(
+            select(Sweep.id, Sweep.spec).where(Sweep.engine == "local", Sweep.status == "running")
+        ).all()
+        if not sweeps:
+            return []
+        trials = session.execute(
+            select(TrainingRun.sweep_id, TrainingRun.status)
+            .where(TrainingRun.sweep_id.in_([s for s, _ in sweeps]))
+            .order_by(TrainingRun.id)
+        ).all()
+    statuses: dict[int, list[str]] = {int(s): [] for s, _ in sweeps}
+    for sweep_id, status in trials:
+        if sweep_id is not None:  # always, given the filter; the column is nullable
+            statuses[int(sweep_id)].append(str(status))
+    return [(int(s), len((spec or {}).get("points", [])), statuses[int(s)]) for s, spec in sweeps]
+
+
+def finish_running_sweep(engine: Engine, sweep_id: int, status: str) -> bool:
+    """Set a sweep's final status, only if it is still ``running``.
+
+    Conditional, so a cancellation (or another process settling it) in between wins.
+
+    Returns:
+        Whether this call changed it.
+    """
+    _check({"status": status})
+
+    def body(session: Session) -> bool:
+        result = session.execute(
+            update(Sweep)
+            .where(Sweep.id == sweep_id, Sweep.status == "running")
+            .values(status=status, finished_at=utcnow())
+        )
+        return affected_rows(result) > 0
+
+    return transact(engine, body)
 
 
 def active_run_count(engine: Engine, created_by: str) -> int:

@@ -1,12 +1,14 @@
 """Labelling tasks: a dataset (or a subset of it) given to assigned labellers.
 
-A task holds the question and instructions labellers see, the label kind (binary or graded),
+A task holds the question and instructions labellers see, the label kind (binary, graded, or
+pairwise: comparisons of two frames, :mod:`vlmrm_core.store.comparisons`),
 the assigned labellers (by email) and an overlap target k. Creating and changing tasks needs the
 ``admin`` or ``researcher`` role; a labeller only sees the tasks assigned to them.
 """
 
 from __future__ import annotations
 
+import unicodedata
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -21,6 +23,7 @@ from vlmrm_core.store.db import session_scope, transact
 from vlmrm_core.store.labels import (
     LabelRecord,
     add_label,
+    check_person_name,
     current_labels,
     label_history,
     undo_last_label,
@@ -32,7 +35,13 @@ from vlmrm_core.store.schema import (
     LabellingTask,
     TaskAssignee,
 )
-from vlmrm_core.store.users import AccessError, check_email, get_user, require_role
+from vlmrm_core.store.users import (
+    AccessError,
+    check_email,
+    get_user,
+    require_researcher,
+    require_role,
+)
 
 __all__ = [
     "TaskInfo",
@@ -40,7 +49,9 @@ __all__ = [
     "add_label_as",
     "assigned_datasets",
     "check_may_label",
+    "check_may_label_task",
     "check_task_value",
+    "check_typed_name",
     "create_task",
     "delete_dataset_as",
     "delete_task",
@@ -76,6 +87,19 @@ class TaskInfo:
     assignees: tuple[str, ...]
     created_by: str | None
     created_at: datetime
+    pairwise: bool = False
+    """Labellers compare pairs of the task's frames (``graded`` does not apply)."""
+
+    @property
+    def kind(self) -> str:
+        """``binary``, ``graded`` or ``pairwise``, as the Tasks page lists it."""
+        return "pairwise" if self.pairwise else "graded" if self.graded else "binary"
+
+    @property
+    def verified(self) -> bool:
+        """Whether the task was created by a signed-in user, so its assignees are verified
+        emails; a task created without sign-in (a laptop studio) names typed, unverified names."""
+        return self.created_by is not None
 
 
 def _info(session: Session, row: LabellingTask) -> TaskInfo:
@@ -97,7 +121,31 @@ def _info(session: Session, row: LabellingTask) -> TaskInfo:
         assignees=tuple(emails),
         created_by=row.created_by,
         created_at=row.created_at,
+        pairwise=bool(row.pairwise),
     )
+
+
+def check_typed_name(name: str) -> str:
+    """A labeller name typed without sign-in, stripped.
+
+    Typed names can't contain ``@``: sign-in names people by email, so a typed name can never
+    pass for a signed-in identity.
+
+    Raises:
+        InvalidInputError: Empty, over 80 characters, control characters, an ``@``, or a
+            machine labeller's prefix (:func:`~vlmrm_core.store.labels.check_person_name`).
+    """
+    cleaned = (name or "").strip()
+    if not cleaned or len(cleaned) > 80:
+        raise InvalidInputError(f"{name!r} is not a labeller name: use 1 to 80 characters.")
+    if any(unicodedata.category(ch).startswith("C") for ch in cleaned):
+        raise InvalidInputError(f"{name!r} contains control characters: type the name again.")
+    if "@" in cleaned:
+        raise InvalidInputError(
+            f"{cleaned!r} looks like an email: without sign-in, assign plain names (e.g. alice); "
+            "emails are for signed-in studios."
+        )
+    return check_person_name(cleaned)
 
 
 def create_task(
@@ -106,32 +154,45 @@ def create_task(
     dataset: str,
     question: str,
     *,
-    actor: str,
+    actor: str | None,
     instructions: str = "",
     graded: bool = False,
     overlap: int = 1,
     assignees: Sequence[str] = (),
     frame_hashes: Sequence[str] | None = None,
     show_state: bool = False,
+    pairwise: bool = False,
 ) -> TaskInfo:
     """Create a labelling task (admins and researchers only).
+
+    A ``pairwise`` task asks its labellers which of two of its frames is closer to the goal
+    (``graded`` is then ignored).
+
+    ``actor`` None is the local user without sign-in (every role, as in
+    :func:`~vlmrm_core.store.users.require_researcher`): the assignees are then typed names
+    (:func:`check_typed_name`), unverified, and the task has no creator
+    (:attr:`TaskInfo.verified` is False). With sign-in they are users' emails.
 
     Raises:
         AccessError: The actor is unknown or a labeller.
         InvalidInputError: Empty name or question, overlap out of range, frames not in the
-            dataset, or an assignee who is not a user.
+            dataset, an assignee who is not a user (with sign-in) or a typed name that is not
+            a plain name (without).
         NotFoundError: No such dataset.
     """
-    require_role(engine, actor, "admin", "researcher")
+    require_researcher(engine, actor)
     name, question = name.strip(), question.strip()
     if not name or not question:
         raise InvalidInputError("A task needs a name and a question for the labellers.")
     if not 1 <= int(overlap) <= MAX_OVERLAP:
         raise InvalidInputError(f"Overlap k must be between 1 and {MAX_OVERLAP}, got {overlap}.")
-    emails = sorted({check_email(e) for e in assignees})
-    for email in emails:
-        if get_user(engine, email) is None:
-            raise InvalidInputError(f"{email} is not a user yet: add them on the Admin page.")
+    if actor is None:
+        emails = sorted({check_typed_name(n) for n in assignees})
+    else:
+        emails = sorted({check_email(e) for e in assignees})
+        for email in emails:
+            if get_user(engine, email) is None:
+                raise InvalidInputError(f"{email} is not a user yet: add them on the Admin page.")
 
     def body(session: Session) -> TaskInfo:
         ds_id = session.scalar(select(Dataset.id).where(Dataset.name == dataset))
@@ -158,11 +219,12 @@ def create_task(
             dataset_id=ds_id,
             question=question,
             instructions=instructions.strip(),
-            graded=bool(graded),
+            graded=bool(graded) and not pairwise,
             overlap=int(overlap),
             show_state=bool(show_state),
+            pairwise=bool(pairwise),
             frame_hashes=subset,
-            created_by=check_email(actor),
+            created_by=None if actor is None else check_email(actor),
         )
         session.add(row)
         session.flush()
@@ -180,8 +242,15 @@ def list_tasks(engine: Engine) -> list[TaskInfo]:
         return [_info(session, r) for r in rows]
 
 
-def tasks_for(engine: Engine, email: str) -> list[TaskInfo]:
-    """The tasks assigned to ``email``, by name."""
+def tasks_for(engine: Engine, email: str, *, verified: bool = True) -> list[TaskInfo]:
+    """The tasks assigned to ``email``, by name.
+
+    With ``verified=False``, ``email`` is a name typed without sign-in: the tasks created
+    without sign-in that assign it (never a signed-in studio's tasks).
+    """
+    if not verified:
+        name = check_typed_name(email)
+        return [t for t in list_tasks(engine) if not t.verified and name in t.assignees]
     email = check_email(email)
     return [t for t in list_tasks(engine) if email in t.assignees]
 
@@ -191,9 +260,10 @@ def assigned_datasets(engine: Engine, email: str) -> list[str]:
     return sorted({t.dataset for t in tasks_for(engine, email)})
 
 
-def delete_task(engine: Engine, name: str, *, actor: str) -> None:
-    """Delete a task (admins and researchers); its labels stay with the dataset."""
-    require_role(engine, actor, "admin", "researcher")
+def delete_task(engine: Engine, name: str, *, actor: str | None) -> None:
+    """Delete a task (admins and researchers; ``actor`` None: the local user without sign-in);
+    its labels stay with the dataset."""
+    require_researcher(engine, actor)
 
     def body(session: Session) -> None:
         row = session.scalar(select(LabellingTask).where(LabellingTask.name == name))
@@ -219,6 +289,33 @@ def check_may_label(engine: Engine, actor: str, dataset: str) -> None:
         )
 
 
+def check_may_label_task(
+    engine: Engine, actor: str, dataset: str, task: str | None
+) -> TaskInfo | None:
+    """Raise unless ``actor`` may label ``dataset`` within ``task`` (when given).
+
+    The checks every signed-in write (a label, a comparison) makes before it writes.
+
+    Returns:
+        The task, or None without one.
+
+    Raises:
+        AccessError: See :func:`check_may_label`; or a labeller not assigned to ``task``.
+        InvalidInputError: A task on another dataset.
+        NotFoundError: No such task.
+    """
+    user = require_role(engine, actor)
+    check_may_label(engine, actor, dataset)
+    if task is None:
+        return None
+    info = get_task(engine, task)
+    if info.dataset != dataset:
+        raise InvalidInputError(f"Task {task!r} labels dataset {info.dataset!r}, not {dataset!r}.")
+    if user.role == "labeller" and user.email not in info.assignees:
+        raise AccessError(f"You are not assigned to task {task!r}; ask a researcher.")
+    return info
+
+
 def add_label_as(
     engine: Engine,
     actor: str,
@@ -239,17 +336,9 @@ def add_label_as(
         InvalidInputError: A value the task's kind does not accept, or a task on another dataset.
         NotFoundError: No such task.
     """
-    user = require_role(engine, actor)
-    check_may_label(engine, actor, dataset)
     graded = None
-    if task is not None:
-        info = get_task(engine, task)
-        if info.dataset != dataset:
-            raise InvalidInputError(
-                f"Task {task!r} labels dataset {info.dataset!r}, not {dataset!r}."
-            )
-        if user.role == "labeller" and user.email not in info.assignees:
-            raise AccessError(f"You are not assigned to task {task!r}; ask a researcher.")
+    info = check_may_label_task(engine, actor, dataset, task)
+    if info is not None:
         check_task_value(info, value)
         graded = info.graded
     return add_label(
@@ -433,9 +522,10 @@ def task_queue(engine: Engine, task_name: str, labeler: str, seed: int = 0) -> l
 
 
 def set_adjudication(
-    engine: Engine, dataset: str, frame_hash: str, value: float, *, actor: str
+    engine: Engine, dataset: str, frame_hash: str, value: float, *, actor: str | None
 ) -> None:
-    """Record the final label of a frame (admins and researchers); replaces an earlier one.
+    """Record the final label of a frame (admins and researchers; ``actor`` None: the local
+    user without sign-in); replaces an earlier one.
 
     The raw labels stay untouched: the adjudicated value is kept apart.
 
@@ -444,7 +534,8 @@ def set_adjudication(
         InvalidInputError: A value outside [0, 1].
         NotFoundError: No such dataset or frame in it.
     """
-    require_role(engine, actor, "admin", "researcher")
+    require_researcher(engine, actor)
+    adjudicator = None if actor is None else check_email(actor)
     v = float(value)
     if not 0.0 <= v <= 1.0:
         raise InvalidInputError(f"an adjudicated label must be in [0, 1], got {value!r}")
@@ -464,11 +555,11 @@ def set_adjudication(
         if row is None:
             session.add(
                 Adjudication(
-                    dataset_id=ds_id, frame_hash=frame_hash, value=v, adjudicator=check_email(actor)
+                    dataset_id=ds_id, frame_hash=frame_hash, value=v, adjudicator=adjudicator
                 )
             )
         else:
-            row.value, row.adjudicator = v, check_email(actor)
+            row.value, row.adjudicator = v, adjudicator
 
     transact(engine, body)
 
@@ -509,36 +600,48 @@ def labeller_stats(engine: Engine, dataset: str, max_gap_s: float = 600.0) -> pd
     """Per labeller: labels, median seconds per label and agreement with the final labels.
 
     Seconds per label are the gaps between a labeller's consecutive labels, gaps over
-    ``max_gap_s`` (breaks) left out. Agreement is the share of their current labels on the
-    same side of 0.5 as the final label (:func:`final_labels`).
+    ``max_gap_s`` (breaks) left out. Agreement is the share of their labels on the same side of
+    0.5 as the frame's final label (:func:`final_labels`), counted only on frames whose final
+    label others had a say in: frames with labels from two or more labellers, or adjudicated
+    ones. A frame's own single label trivially equals its final label, so it would only inflate
+    the share; an unresolved tie (final label 0.5) counts as a disagreement for everyone on it,
+    so two labellers who disagree on a frame never both show full agreement.
 
     Returns:
-        DataFrame with columns labeler, labels, median_seconds, agreement (NaN when undefined).
+        DataFrame with columns labeler, labels, median_seconds, compared (frames the agreement
+        counts) and agreement (NaN when ``compared`` is 0).
     """
     import numpy as np
 
     history = label_history(engine, dataset)
     current = current_labels(engine, dataset)
-    final = final_labels(engine, dataset).set_index("frame_hash")["value"]
+    final = final_labels(engine, dataset).set_index("frame_hash")
     out = []
     for labeler, group in current.groupby("labeler"):
         times = history.loc[history["labeler"] == labeler, "created_at"].sort_values()
         gaps = times.diff().dt.total_seconds().dropna().to_numpy()
         gaps = gaps[gaps <= max_gap_s]
-        matched = [
-            (v >= 0.5) == (final[h] >= 0.5)
-            for h, v in zip(group["frame_hash"], group["value"], strict=True)
-            if h in final.index and final[h] != 0.5
-        ]
+        matched = []
+        for frame_hash, value in zip(group["frame_hash"], group["value"], strict=True):
+            if frame_hash not in final.index:
+                continue
+            row = final.loc[frame_hash]
+            if row["source"] != "adjudicated" and row["n_labels"] < 2:
+                continue  # only this labeller's label: nothing to agree with
+            final_value = float(row["value"])
+            matched.append(final_value != 0.5 and (value >= 0.5) == (final_value >= 0.5))
         out.append(
             (
                 str(labeler),
                 len(group),
                 float(np.median(gaps)) if len(gaps) else float("nan"),
+                len(matched),
                 float(np.mean(matched)) if matched else float("nan"),
             )
         )
-    return pd.DataFrame(out, columns=["labeler", "labels", "median_seconds", "agreement"])
+    return pd.DataFrame(
+        out, columns=["labeler", "labels", "median_seconds", "compared", "agreement"]
+    )
 
 
 def label_studio_tasks(engine: Engine, dataset: str) -> list[dict[str, Any]]:

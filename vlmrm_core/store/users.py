@@ -27,6 +27,7 @@ from sqlalchemy.orm import Session
 
 from vlmrm_core.errors import InvalidInputError, NotFoundError, VlmrmError
 from vlmrm_core.store.db import session_scope, transact
+from vlmrm_core.store.labels import check_person_name
 from vlmrm_core.store.schema import User
 
 __all__ = [
@@ -41,6 +42,7 @@ __all__ = [
     "list_users",
     "remove_user",
     "require_owner_or_admin",
+    "require_researcher",
     "require_role",
     "set_user_role",
 ]
@@ -72,7 +74,8 @@ def check_email(email: str) -> str:
     """The email, stripped and lower-cased.
 
     Raises:
-        InvalidInputError: Empty, too long, no ``@``, or control / space characters.
+        InvalidInputError: Empty, too long, no ``@``, control / space characters, or the
+            machine labellers' prefix (:func:`~vlmrm_core.store.labels.check_person_name`).
     """
     cleaned = (email or "").strip().lower()
     if (
@@ -84,7 +87,8 @@ def check_email(email: str) -> str:
         or any(ch.isspace() or unicodedata.category(ch).startswith("C") for ch in cleaned)
     ):
         raise InvalidInputError(f"{email!r} is not an email address (name@example.org).")
-    return cleaned
+    # An email labels under its own name: the machine labellers' prefix would hide the answers.
+    return check_person_name(cleaned)
 
 
 def _check_role(role: str) -> str:
@@ -132,6 +136,20 @@ def require_role(engine: Engine, actor: str | None, *roles: str) -> UserRecord:
             f"Your role ({user.role}) does not allow this; it needs {' or '.join(roles)}."
         )
     return user
+
+
+def require_researcher(engine: Engine, actor: str | None) -> None:
+    """Check that the actor may change research state: start, cancel or resume training runs
+    and sweeps, save or delete prompt sets (admins and researchers; labellers only label).
+
+    ``actor`` None is the local user without sign-in (the CLI, the app without ``[auth]``),
+    who has every role.
+
+    Raises:
+        AccessError: A signed-in actor who is unknown or a labeller.
+    """
+    if actor is not None:
+        require_role(engine, actor, "admin", "researcher")
 
 
 def _admin_count(session: Session) -> int:

@@ -23,6 +23,7 @@ import logging
 import math
 import threading
 import time
+from collections import deque
 from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
 from typing import Any
@@ -44,6 +45,11 @@ from vlmrm_core.wrappers.sb3 import (
 )
 
 log = logging.getLogger(__name__)
+
+CLIP_EP_REW_MEAN = "rollout/clip_ep_rew_mean"
+"""SB3 logger key of the mean CLIP episode return, over the same window of recent episodes as
+SB3's own ``rollout/ep_rew_mean``. That one is the environment's return: SB3's ``Monitor``
+wraps each env inside the CLIP reward wrapper, so it never sees CLIP rewards."""
 
 MetricsSink = Callable[[list[dict[str, Any]]], None]
 """Receives metric rows: ``{"step": int, "wall_time": float, <metric>: number, ...}``, the
@@ -69,6 +75,10 @@ class MetricsCallback(BaseCallback):
     from the env as it is scored (:attr:`~vlmrm_core.wrappers.CLIPRewardVecEnv.on_scored`) and
     writes rows between windows: at the first rollout start at or after every ``every_steps``.
 
+    It also gives SB3's logger (console, TensorBoard, CSV) the CLIP return next to SB3's own
+    ``rollout/ep_rew_mean`` (the environment's return): :data:`CLIP_EP_REW_MEAN`, the mean
+    CLIP return of the last ``stats_window_size`` episodes (SB3's window, 100 by default).
+
     Args:
         sink: Receives the rows, e.g. ``lambda rows: add_run_metrics(engine, run_id, rows)``.
         every_steps: Env steps between rows.
@@ -87,6 +97,7 @@ class MetricsCallback(BaseCallback):
         self._next = 0
         self._last_reward_seconds = 0.0
         self._deferred_env: CLIPRewardVecEnv | None = None
+        self._recent_clip_returns: deque[float] = deque(maxlen=100)
 
     def _reset_window(self) -> None:
         self._ep_clip: list[float] = []
@@ -101,6 +112,9 @@ class MetricsCallback(BaseCallback):
         self._last_steps = self.num_timesteps
         self._next = (self.num_timesteps // self.every_steps + 1) * self.every_steps
         self._last_reward_seconds = self._reward_seconds()
+        # SB3's ep_info_buffer window, so both episode means cover the same episodes.
+        window = int(getattr(self.model, "_stats_window_size", 100))
+        self._recent_clip_returns = deque(self._recent_clip_returns, maxlen=max(1, window))
         env = find_clip_vec_env(self.training_env)
         if env is not None and env.defer:
             if self.record not in env.on_scored:  # still there when a learn() raised
@@ -133,6 +147,16 @@ class MetricsCallback(BaseCallback):
                 self._ep_clip.append(episode["clip_return"])
                 self._ep_gt.append(episode["gt_return"])
                 self._ep_len.append(episode["length"])
+                self._recent_clip_returns.append(float(episode["clip_return"]))
+        self._log_clip_returns()
+
+    def _log_clip_returns(self) -> None:
+        """Hand the recent CLIP episode returns' mean to SB3's logger (see :data:`CLIP_EP_REW_MEAN`).
+
+        Recorded again on every step: SB3 clears the logger's values each time it dumps them.
+        """
+        if self._recent_clip_returns and getattr(self, "model", None) is not None:
+            self.logger.record(CLIP_EP_REW_MEAN, float(np.mean(self._recent_clip_returns)))
 
     def _remember_train_values(self) -> None:
         # SB3 clears its logger values whenever it dumps them, so remember the latest ones.
@@ -143,6 +167,7 @@ class MetricsCallback(BaseCallback):
     def _on_step(self) -> bool:
         self._remember_train_values()
         if self._deferred_env is not None:
+            self._log_clip_returns()
             return True  # placeholder rewards: the env hands over the scored step later
         self.record(self.locals.get("rewards"), self.locals.get("infos", ()))
         if self.num_timesteps >= self._next:

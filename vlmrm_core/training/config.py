@@ -109,7 +109,17 @@ class TrainConfig:
     (resolved when the worker loads the model, and named in the run's log). A prompt set or
     reward file brings the rest of the model but not its precision (:func:`with_reward`)."""
     reward: RewardSpec | None = None
-    """What to reward; None only while a :attr:`prompt_set` is still to be copied in."""
+    """What to reward with CLIP; None while a :attr:`prompt_set` is still to be copied in, or
+    when the run trains on another reward source (:attr:`reward_data`)."""
+    reward_data: dict[str, Any] | None = None
+    """The JSON of a reward file whose source is not ``clip`` (e.g. a VLM judge's), copied in
+    when the run is queued (:func:`with_reward_file`: editing the file later does not change
+    the run); the worker builds the reward from it through the reward-file registry
+    (:func:`vlmrm_core.reward.file.reward_from_data`), in the run's precision
+    (``model.precision``). None for CLIP runs, which use :attr:`model` and :attr:`reward`."""
+    reward_file: str | None = None
+    """Where :attr:`reward_data` was read from (absolute): for the record, and to find files it
+    names relative to itself (a judge's model folder)."""
     model_config: str | None = None
     """Path of an open_clip model config JSON defining a custom architecture, registered
     under the file's stem (which ``model.architecture`` must then name); None for built-ins."""
@@ -119,6 +129,11 @@ class TrainConfig:
     """``'step'``: one reward call per env step on all envs' frames. ``'rollout'`` (DQN, SAC):
     one call per rollout window (``train_freq`` steps × ``n_envs`` frames, kept in memory until
     then), just before the gradient steps: bigger batches for a GPU."""
+    progress_shaping: bool = False
+    """Train on the reward's progress, r_t = γ·R(s_{t+1}) − R(s_t) (potential-based shaping,
+    :class:`~vlmrm_core.reward.shaping.ProgressShaping`), with γ the algorithm's discount factor
+    (:attr:`gamma`, or the algorithm's default), so the optimal policy is unchanged. Works with
+    every reward, windowed ones included."""
 
     # --- bookkeeping -------------------------------------------------------------------------
     checkpoint_every: int = 10_000
@@ -243,7 +258,39 @@ def with_reward(config: TrainConfig, model: ModelRef, reward: RewardSpec) -> Tra
     Returns:
         A config with ``model`` (in ``config.model.precision``) and ``reward``.
     """
-    return config.replace(model=model.replace(precision=config.model.precision), reward=reward)
+    return config.replace(
+        model=model.replace(precision=config.model.precision),
+        reward=reward,
+        reward_data=None,  # a CLIP reward replaces any other source
+        reward_file=None,
+    )
+
+
+def with_reward_file(config: TrainConfig, path: str | Path) -> TrainConfig:
+    """Train on a reward file of any source.
+
+    A ``clip`` file's model and reward are copied in as :func:`with_reward` does (its
+    checkpoint looked up as :func:`~vlmrm_core.reward.file.locate_checkpoint` does); any other
+    source's JSON is copied into :attr:`TrainConfig.reward_data` whole, with the file's absolute
+    path, and the CLIP reward fields are cleared. No model is loaded here.
+
+    Raises:
+        RewardFileError: the file cannot be read or is not a valid reward file.
+    """
+    from vlmrm_core.reward.file import locate_checkpoint, read_reward_data, reward_file_from_dict
+
+    path = Path(path)
+    source, data = read_reward_data(path)
+    if source.name == "clip":
+        content = reward_file_from_dict(data, origin=f"reward file {path}")
+        model = locate_checkpoint(content.model, path)
+        return with_reward(config, model, content.reward)
+    return config.replace(
+        reward=None,
+        prompt_set=None,
+        reward_data=data,
+        reward_file=str(path.expanduser().resolve()),
+    )
 
 
 def with_prompt_set(config: TrainConfig, prompt_set: PromptSet) -> TrainConfig:
@@ -260,6 +307,46 @@ def with_prompt_set(config: TrainConfig, prompt_set: PromptSet) -> TrainConfig:
     return with_reward(config, prompt_set.model, prompt_set.reward).replace(
         prompt_set=prompt_set.name
     )
+
+
+SB3_PPO_N_STEPS = 2048
+"""stable-baselines3's PPO default rollout length per env."""
+SB3_PPO_BATCH_SIZE = 64
+"""stable-baselines3's PPO default minibatch size."""
+
+
+def fit_ppo_rollout(config: TrainConfig) -> tuple[TrainConfig, str | None]:
+    """PPO's rollout fitted to a short run, so ``total_steps`` is what it trains for.
+
+    PPO collects ``n_steps × n_envs`` steps before each update and only stops after a whole
+    rollout: with SB3's default ``n_steps`` of 2048, ``--steps 512 --n-envs 4`` would train
+    8,192 steps. When ``n_steps`` is unset and the default rollout is longer than the run,
+    ``n_steps`` becomes ``total_steps // n_envs``, and the minibatch size the largest divisor
+    of the rollout not above the chosen (or default) one, as PPO needs. An ``n_steps`` set by
+    the user is left alone (:func:`validate` refuses one that does not fit).
+
+    Returns:
+        ``(config, note)``: the config, and a sentence saying what changed (None if nothing).
+    """
+    if config.algo != "ppo" or config.n_steps is not None:
+        return config, None
+    if SB3_PPO_N_STEPS * config.n_envs <= config.total_steps:
+        return config, None
+    n_steps = config.total_steps // config.n_envs
+    if n_steps * config.n_envs < 2:
+        return config, None  # validate() says what is wrong
+    rollout = n_steps * config.n_envs
+    wanted = config.batch_size or SB3_PPO_BATCH_SIZE
+    batch_size = min(wanted, rollout)
+    while rollout % batch_size:
+        batch_size -= 1
+    note = (
+        f"PPO: n_steps {n_steps} (SB3's {SB3_PPO_N_STEPS} × {config.n_envs} envs would train "
+        f"{SB3_PPO_N_STEPS * config.n_envs} steps, more than the run's {config.total_steps})"
+    )
+    if batch_size != wanted:
+        note += f", batch size {batch_size} (a divisor of the {rollout}-step rollout)"
+    return config.replace(n_steps=n_steps, batch_size=batch_size), note
 
 
 def env_family(env_id: str) -> str | None:
@@ -332,7 +419,8 @@ def validate(config: TrainConfig, *, check_env: bool = True) -> None:
     Args:
         config: The configuration.
         check_env: Also build the environment once to check its action space against the
-            algorithm (DQN needs Discrete actions, SAC needs Box).
+            algorithm (DQN needs Discrete actions, SAC needs Box). The environment id is
+            checked either way (:func:`check_env_id`), before anything imports or builds it.
 
     Raises:
         ConfigError: Naming the field and what to change.
@@ -359,9 +447,15 @@ def validate(config: TrainConfig, *, check_env: bool = True) -> None:
         raise ConfigError(
             f"episode_length must be at least 1 or unset; got {config.episode_length}"
         )
+    if config.algo == "ppo":
+        _check_ppo_rollout(config)
+    if config.reward_data is not None:
+        _check_reward_data(config)
     resolved = config.reward is not None
-    if not resolved and config.prompt_set is None:
-        raise ConfigError("give a reward: a prompt set name, or at least one goal prompt")
+    if not resolved and config.prompt_set is None and config.reward_data is None:
+        raise ConfigError(
+            "give a reward: a prompt set name, a reward file, or at least one goal prompt"
+        )
     if config.model_config is not None:
         path = Path(config.model_config)
         if not path.is_file() or path.suffix != ".json":
@@ -376,8 +470,60 @@ def validate(config: TrainConfig, *, check_env: bool = True) -> None:
         not config.net_arch or any(int(n) < 1 for n in config.net_arch)
     ):
         raise ConfigError(f"net_arch must be a list of positive layer sizes; got {config.net_arch}")
+    check_env_id(config.env_id)
     if check_env:
         check_action_space(config.env_id, config.algo, config.env_kwargs)
+
+
+def _check_reward_data(config: TrainConfig) -> None:
+    """A non-CLIP reward file's content: a valid file, and the only reward of the run."""
+    from vlmrm_core.reward.file import RewardFileError, check_reward_data
+
+    origin = f"reward file {config.reward_file}" if config.reward_file else "reward_data"
+    try:
+        source = check_reward_data(config.reward_data, origin=origin)
+    except RewardFileError as exc:
+        raise ConfigError(str(exc)) from None
+    if source.name == "clip":
+        raise ConfigError(
+            f"{origin} is a CLIP reward: give it as model and reward (with_reward_file does)"
+        )
+    if config.reward is not None or config.prompt_set is not None:
+        raise ConfigError(
+            f"the run has two rewards: {origin} ({source.name}) and "
+            f"{'a prompt set' if config.prompt_set else 'CLIP prompts'}; keep one"
+        )
+
+
+def check_env_id(env_id: str) -> None:
+    """The deployment's environment-id check (:func:`vlmrm_core.security.check_env_id_allowed`,
+    the one the app and rollouts use), as a config error: registered ids only, so a
+    ``module:Env`` id never imports its module, and only those ``VLMRM_ENV_ALLOWLIST`` allows.
+    """
+    from vlmrm_core.security import NotAllowedError, check_env_id_allowed
+
+    try:
+        check_env_id_allowed(env_id)
+    except NotAllowedError as exc:
+        raise ConfigError(f"env_id: {exc}") from None
+
+
+def _check_ppo_rollout(config: TrainConfig) -> None:
+    """A PPO rollout (``n_steps × n_envs``) of at least 2 steps and no longer than the run."""
+    n_steps = config.n_steps or SB3_PPO_N_STEPS
+    rollout = n_steps * config.n_envs
+    if config.n_steps is not None and rollout > config.total_steps:
+        most = max(config.total_steps // config.n_envs, 1)
+        raise ConfigError(
+            f"PPO's n_steps {n_steps} × {config.n_envs} envs = {rollout} steps per update, more "
+            f"than the run's {config.total_steps}: use n_steps ≤ {most} (--n-steps), or leave it "
+            "unset to have it fitted"
+        )
+    if rollout < 2:
+        raise ConfigError(
+            f"PPO needs at least 2 steps per update; n_steps {n_steps} × {config.n_envs} envs "
+            f"gives {rollout}: train for more steps"
+        )
 
 
 def _check_model(config: TrainConfig) -> None:

@@ -13,12 +13,15 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
+from vlmrm_core.metrics.correlation import spearman
 from vlmrm_core.reward.spec import ModelRef, RewardSpec
 
 CLIP_RETURN = "episode_clip_return"
 """Metric column of the CLIP reward's episode return."""
 GT_RETURN = "episode_gt_return"
 """Metric column of the environment's ground-truth episode return."""
+MIN_ARMS_FOR_CORRELATION = 3
+"""Arms with both an EPIC distance and a final return needed to rank-correlate them."""
 
 
 @dataclass(frozen=True)
@@ -172,22 +175,6 @@ def arm_rewards(trials: list[TrialInfo], runs: list[object]) -> dict[str, ArmRew
     return found
 
 
-def rank_correlation(x: Sequence[float | None], y: Sequence[float | None]) -> float | None:
-    """Spearman's rank correlation of the pairs where both values are defined.
-
-    Ties get their average rank. None when fewer than 3 pairs are defined or either side is
-    constant (the correlation is undefined there).
-    """
-    pairs = [(a, b) for a, b in zip(x, y, strict=True) if a is not None and b is not None]
-    pairs = [(a, b) for a, b in pairs if np.isfinite(a) and np.isfinite(b)]
-    if len(pairs) < 3:
-        return None
-    ranks = pd.DataFrame(pairs, columns=["x", "y"]).rank(method="average")
-    if ranks["x"].nunique() < 2 or ranks["y"].nunique() < 2:
-        return None
-    return float(np.corrcoef(ranks["x"], ranks["y"])[0, 1])
-
-
 def ranking_with_epic(table: pd.DataFrame, epics: Mapping[str, float | None]) -> pd.DataFrame:
     """The :func:`ranking` table with each arm's EPIC distance to the labels (None if unknown).
 
@@ -201,11 +188,20 @@ def ranking_with_epic(table: pd.DataFrame, epics: Mapping[str, float | None]) ->
 
 def epic_return_correlation(table: pd.DataFrame) -> float | None:
     """Spearman correlation between EPIC distance and final return over a
-    :func:`ranking_with_epic` table's arms (None with fewer than 3 arms having both).
+    :func:`ranking_with_epic` table's arms.
 
+    None with fewer than :data:`MIN_ARMS_FOR_CORRELATION` arms having both (two points always
+    correlate ±1), or where Spearman is undefined (all arms tie on one side).
     Negative means the rewards closer to the labels (lower EPIC) trained better agents.
     """
-    return rank_correlation(list(table["epic"]), list(table["final_mean"]))
+    epic, final = list(table["epic"]), list(table["final_mean"])
+    both = sum(
+        e is not None and f is not None and np.isfinite(e) and np.isfinite(f)
+        for e, f in zip(epic, final, strict=True)
+    )
+    if both < MIN_ARMS_FOR_CORRELATION:
+        return None
+    return spearman(epic, final)
 
 
 def matching_datasets(env_id: str, names: Sequence[str]) -> list[str]:

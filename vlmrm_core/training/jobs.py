@@ -18,8 +18,9 @@ to runs on this host (or with no recorded host: rows from before hosts were reco
 another host is judged by its heartbeat alone. Nothing here ever signals a worker: cancelling
 sets a flag that the worker polls (:func:`cancel_run`), wherever it runs.
 
-:func:`reconcile_runs` (crash detection, then launching queued runs into the free slots) is the
-one step that repairs the queue. It runs where runs start and end: in ``start_run`` and
+:func:`reconcile_runs` (crash detection, then launching queued runs into the free slots, then
+ending local-engine sweeps whose trials have all ended) is the one step that repairs the queue.
+It runs where runs start and end: in ``start_run`` and
 ``resume_run``, in every worker when it starts and when it exits, and from every live worker's
 heartbeat (so a dead worker is found while any other worker runs). The app calls it when the
 Train page loads and ``vlmrm train list`` before it prints. Listing runs
@@ -32,6 +33,7 @@ Settings (environment):
 
 from __future__ import annotations
 
+import atexit
 import functools
 import hashlib
 import math
@@ -39,7 +41,7 @@ import os
 import socket
 import subprocess
 import sys
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 
@@ -61,6 +63,7 @@ from vlmrm_core.store import (
     update_run,
     utcnow,
 )
+from vlmrm_core.store.users import require_researcher
 from vlmrm_core.training.checkpoints import Checkpoint, list_checkpoints
 from vlmrm_core.training.config import ConfigError, TrainConfig, validate, with_prompt_set
 
@@ -173,7 +176,8 @@ def start_run(
         engine: Store engine (default: the settings' database, created/migrated if needed).
         name: Display name (default: env, algorithm and goal).
         launch: Start workers now; False only queues the run.
-        created_by: Email of the signed-in user; with ``VLMRM_MAX_RUNS_PER_USER`` set, their
+        created_by: Email of the signed-in user (None: the local user without sign-in); only
+            admins and researchers may start runs. With ``VLMRM_MAX_RUNS_PER_USER`` set, their
             queued + running runs are capped (``RunStateError`` beyond it).
 
     Returns:
@@ -181,8 +185,10 @@ def start_run(
 
     Raises:
         ConfigError: The configuration cannot run (message says what to change).
+        AccessError: ``created_by`` is signed in but unknown, or a labeller.
     """
     engine = engine or init_db()
+    require_researcher(engine, created_by)
     prompt_set_id = None
     if config.prompt_set is not None:
         try:
@@ -190,7 +196,8 @@ def start_run(
         except NotFoundError as exc:
             raise ConfigError(f"no prompt set named {config.prompt_set!r}") from exc
         prompt_set_id = spec.id
-        config = with_prompt_set(config, spec)
+        if config.reward is None:  # a resolved reward (e.g. `--alpha` over the set's) stays
+            config = with_prompt_set(config, spec)
     validate(config)
     run = create_run(
         engine,
@@ -269,8 +276,18 @@ def _spawn(run: RunInfo) -> int:
             env=env,
             cwd=str(folder),
         )
+    atexit.unregister(_let_children_go)  # registered once, however many workers start
+    atexit.register(_let_children_go)
     _children[proc.pid] = proc
     return proc.pid
+
+
+def _let_children_go() -> None:
+    """At exit: workers still running outlive this process on purpose (they are detached, in
+    their own session), so their Popen objects must not warn "subprocess … is still running"."""
+    for proc in _children.values():
+        if proc.poll() is None:
+            proc.returncode = 0
 
 
 @functools.cache
@@ -392,10 +409,14 @@ class Reconciliation:
     """Runs newly marked crashed."""
     launched: list[int]
     """Queued runs whose workers were started."""
+    settled_sweeps: dict[int, str] = field(default_factory=dict)
+    """Local-engine sweeps that ended because their last trial ended: ``{id: status}``."""
 
 
 def reconcile_runs(engine: Engine | None = None, *, launch: bool = True) -> Reconciliation:
-    """Mark runs with dead workers as crashed, then start queued runs in the free slots.
+    """Mark runs with dead workers as crashed, start queued runs in the free slots, and end the
+    local-engine sweeps whose trials have all ended (:func:`~vlmrm_core.training.grid_status.
+    settle_local_sweeps`: the status of such a sweep follows its trials).
 
     Safe to call from any number of processes at once (every change is a conditional update).
 
@@ -404,12 +425,15 @@ def reconcile_runs(engine: Engine | None = None, *, launch: bool = True) -> Reco
         launch: Also launch queued runs (respecting ``VLMRM_MAX_RUNS``).
 
     Returns:
-        The runs marked crashed and the runs launched.
+        The runs marked crashed, the runs launched and the sweeps ended.
     """
+    from vlmrm_core.training.grid_status import settle_local_sweeps
+
     engine = engine or init_db()
     crashed = mark_crashed_runs(engine)
     launched = launch_queued(engine) if launch else []
-    return Reconciliation(crashed=crashed, launched=launched)
+    settled = settle_local_sweeps(engine)
+    return Reconciliation(crashed=crashed, launched=launched, settled_sweeps=settled)
 
 
 def _crash_reason(run: RunInfo, now: datetime, stale_after: float) -> str | None:
@@ -439,7 +463,7 @@ def _silence(run: RunInfo, now: datetime, stale_after: float) -> str | None:
     return None
 
 
-def cancel_run(run_id: int, *, engine: Engine | None = None) -> str:
+def cancel_run(run_id: int, *, engine: Engine | None = None, actor: str | None = None) -> str:
     """Cancel a run: a queued run is cancelled at once; a running one stops after a checkpoint.
 
     Cooperative only: the run is flagged (``cancel_requested``) and its worker, which polls the
@@ -449,6 +473,8 @@ def cancel_run(run_id: int, *, engine: Engine | None = None) -> str:
     Args:
         run_id: The run.
         engine: Store engine.
+        actor: The signed-in user (None: the local user without sign-in); only admins and
+            researchers may cancel runs.
 
     Returns:
         The run's status afterwards (``'cancelled'``, or ``'running'`` while the worker stops).
@@ -456,11 +482,16 @@ def cancel_run(run_id: int, *, engine: Engine | None = None) -> str:
     Raises:
         RunStateError: The run already ended.
         NotFoundError: No such run.
+        AccessError: ``actor`` is signed in but unknown, or a labeller.
     """
-    return request_cancel(engine or init_db(), run_id)
+    engine = engine or init_db()
+    require_researcher(engine, actor)
+    return request_cancel(engine, run_id)
 
 
-def resume_run(run_id: int, *, engine: Engine | None = None, launch: bool = True) -> None:
+def resume_run(
+    run_id: int, *, engine: Engine | None = None, launch: bool = True, actor: str | None = None
+) -> None:
     """Queue a cancelled, crashed or failed run again; its worker continues from the last
     checkpoint (``num_timesteps`` keeps counting; off-policy runs get their replay buffer back).
 
@@ -468,12 +499,16 @@ def resume_run(run_id: int, *, engine: Engine | None = None, launch: bool = True
         run_id: The run.
         engine: Store engine.
         launch: Launch queued runs now (after marking dead workers' runs crashed).
+        actor: The signed-in user (None: the local user without sign-in); only admins and
+            researchers may resume runs.
 
     Raises:
         RunStateError: The run is queued, running or finished.
         NotFoundError: No such run.
+        AccessError: ``actor`` is signed in but unknown, or a labeller.
     """
     engine = engine or init_db()
+    require_researcher(engine, actor)
     requeue_run(engine, run_id)
     if launch:
         reconcile_runs(engine)

@@ -39,6 +39,7 @@ from stable_baselines3.common.logger import configure as configure_sb3_logger
 
 from vlmrm_core.enums import RewardBatching
 from vlmrm_core.frames import FrameRecord
+from vlmrm_core.reward.base import Reward
 from vlmrm_core.reward.model import RewardModel
 from vlmrm_core.store import (
     BeatOutcome,
@@ -89,16 +90,31 @@ log = logging.getLogger("vlmrm_core.training")
 ALGORITHMS: dict[str, type[BaseAlgorithm]] = {"dqn": DQN, "sac": SAC, "ppo": PPO}
 
 
-def build_reward_model(config: TrainConfig, engine: Engine) -> RewardModel:
-    """The run's CLIP reward model, from its reward or (if not yet copied in) its prompt set.
+def build_reward_model(config: TrainConfig, engine: Engine) -> Reward:
+    """The run's reward, from its reward spec or (if not yet copied in) its prompt set.
+
+    Everything downstream (the envs, evaluation) only scores frames with it, so any
+    :class:`~vlmrm_core.reward.base.Reward` does: a CLIP
+    :class:`~vlmrm_core.reward.model.RewardModel` for runs defined by prompts, or the reward a
+    non-CLIP reward file builds (``config.reward_data``, e.g. a VLM judge), in the run's
+    precision.
 
     Args:
         config: The run's configuration.
         engine: Store engine (to read the prompt set).
 
     Returns:
-        A batched reward function on ``N×H×W×3`` uint8 frames.
+        The reward of ``N×H×W×3`` frames.
     """
+    if config.reward_data is not None:  # another source's reward file (e.g. a VLM judge)
+        from vlmrm_core.reward.file import reward_from_data
+
+        return reward_from_data(
+            config.reward_data,
+            path=config.reward_file or "reward.json",
+            device=config.reward_device,
+            precision=config.model.precision.value,
+        )
     if config.reward is None and config.prompt_set is not None:
         # Only for configs queued without start_run, which copies the prompt set in.
         config = with_prompt_set(config, get_prompt_set(engine, config.prompt_set))
@@ -341,9 +357,13 @@ def _train(
     config = TrainConfig.from_dict(run.config)
     log.info("config: %s", config.to_dict())
     reward_model = build_reward_model(config, engine)
-    clip = reward_model.clip
-    log.info("reward model: %s (%s on %s)", clip.identity, clip.precision, clip.device)
+    log.info("reward: %s (%s)", reward_model.description, reward_model.identity)
+    if isinstance(reward_model, RewardModel):
+        clip = reward_model.clip
+        log.info("reward model: %s (%s on %s)", clip.identity, clip.precision, clip.device)
     venv = make_run_vec_env(config, reward_model)
+    if isinstance(venv.reward_fn, Reward) and venv.reward_fn is not reward_model:
+        log.info("training on: %s", venv.reward_fn.description)  # progress shaping
     model: BaseAlgorithm | None = None
     try:
         model = _build_or_resume(config, venv, checkpoint_dir(run), bool(run.config.get("_resume")))

@@ -4,9 +4,11 @@ The reward of a transition ``(s, a, s')`` is the reward of the frame of ``s'``, 
 transition leads to (Rocamonde et al. 2023), also on the step that ends an episode, whatever the
 vector env does with that sub-env afterwards (auto-reset).
 
-``reward`` is any batched function of frames: ``N×H×W×3`` uint8 array → ``N`` rewards. A
-:class:`vlmrm_core.RewardModel` (for instance from ``vlmrm_core.load_reward("reward.json")``) is
-one.
+``reward`` is a :class:`vlmrm_core.Reward`: a reward file loaded with
+``vlmrm_core.load_reward("reward.json")``, a :class:`vlmrm_core.RewardModel` built from prompts,
+or a ``Reward`` subclass of your own (any source: it only has to map ``N×H×W×3`` frames to ``N``
+rewards). A plain function of the frames works too (:data:`RewardFn`). All frames of a step are
+scored in one call.
 
 gymnasium:
 

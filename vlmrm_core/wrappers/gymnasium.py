@@ -20,6 +20,12 @@ Auto-reset. A vector env resets a sub-env whose episode has ended; when depends 
   sub-env; :class:`CLIPRewardVector` refuses a ``SAME_STEP`` vector env whose sub-envs lack it.
 - ``DISABLED``: you reset sub-envs yourself (``reset(options={"reset_mask": ...})``); the frame
   rendered after ``step`` is the final state.
+
+Rewards that look back in an episode (a windowed CLIP reward, progress shaping) return a
+:class:`~vlmrm_core.reward.base.RewardHistory` from ``reward.history(num_envs)``: the wrappers
+pass it each step's scored frames with the sub-env of each and whether it ends its episode, so
+every episode starts afresh (the frame that ends one is still scored with its own episode's
+history). Other rewards are called once per step on the frames, as before.
 """
 
 from __future__ import annotations
@@ -34,9 +40,12 @@ import numpy.typing as npt
 from gymnasium.vector import AutoresetMode, VectorEnv, VectorWrapper
 
 from vlmrm_core.errors import VlmrmError
+from vlmrm_core.reward.base import Reward, RewardHistory
 
-RewardFn = Callable[[np.ndarray], npt.ArrayLike]
-"""A batched frame reward: ``N×H×W×3`` uint8 frames → ``N`` rewards (a ``RewardModel`` is one)."""
+RewardFn = Reward | Callable[[np.ndarray], npt.ArrayLike]
+"""What scores the frames: a :class:`~vlmrm_core.reward.base.Reward` (``vlmrm_core.load_reward``,
+a ``RewardModel``, or a subclass of your own), or any function of ``N×H×W×3`` uint8 frames → ``N``
+rewards. It is called once for all frames of a step."""
 
 TERMINAL_FRAME_KEY = "terminal_frame"
 """The info key under which :class:`TerminalFrameWrapper` passes on the frame of a final state."""
@@ -87,7 +96,7 @@ def score_frames(reward: RewardFn, frames: np.ndarray) -> np.ndarray:
     """One call of ``reward`` on ``frames``; checks that it gives one number per frame.
 
     Args:
-        reward: Batched frame reward.
+        reward: The reward (a :class:`~vlmrm_core.reward.base.Reward` or a function of frames).
         frames: ``N×H×W×3`` uint8 frames.
 
     Returns:
@@ -98,6 +107,41 @@ def score_frames(reward: RewardFn, frames: np.ndarray) -> np.ndarray:
         raise WrapperError(
             f"the reward function returned shape {rewards.shape} for {len(frames)} frames; it "
             f"must return one reward per frame, shape ({len(frames)},)"
+        )
+    return rewards
+
+
+def reward_history(reward: RewardFn, n_envs: int) -> RewardHistory | None:
+    """The per-sub-env memory of a reward that looks back in time (None: frames are scored alone).
+
+    A windowed CLIP reward or a progress-shaped one returns a
+    :class:`~vlmrm_core.reward.base.RewardHistory`; other rewards, and plain functions, keep the
+    fast path of one :func:`score_frames` call per step.
+    """
+    return reward.history(n_envs) if isinstance(reward, Reward) else None
+
+
+def score_with_history(
+    history: RewardHistory, frames: np.ndarray, envs: npt.ArrayLike, ends: npt.ArrayLike
+) -> np.ndarray:
+    """:meth:`RewardHistory.score` of frames of the sub-envs ``envs``; checks one reward each.
+
+    Args:
+        history: The reward's per-sub-env memory.
+        frames: ``N×H×W×3`` uint8 frames, oldest step first.
+        envs: The sub-env of each frame.
+        ends: Whether each frame is the last of its episode.
+
+    Returns:
+        ``N`` rewards, float64.
+    """
+    env_index = np.asarray(envs, dtype=np.int64).reshape(-1)
+    last = np.asarray(ends, dtype=bool).reshape(-1)
+    rewards = np.asarray(history.score(frames, env_index.tolist(), last.tolist()), dtype=np.float64)
+    if rewards.shape != (len(frames),):
+        raise WrapperError(
+            f"the reward returned shape {rewards.shape} for {len(frames)} frames; it must "
+            f"return one reward per frame, shape ({len(frames)},)"
         )
     return rewards
 
@@ -140,7 +184,8 @@ class CLIPReward(gym.Wrapper):
 
     Args:
         env: An environment with ``render_mode="rgb_array"``.
-        reward: Batched frame reward, e.g. ``vlmrm_core.load_reward("reward.json")``.
+        reward: The :class:`~vlmrm_core.reward.base.Reward` of the frames, e.g.
+            ``vlmrm_core.load_reward("reward.json")`` (or a function: see :data:`RewardFn`).
 
     Example::
 
@@ -157,11 +202,22 @@ class CLIPReward(gym.Wrapper):
         super().__init__(env)
         require_rgb_array(env.render_mode, "CLIPReward")
         self.reward_fn = reward
+        self.history = reward_history(reward, 1)
+        """The reward's memory of the episode (windowed or shaped rewards), else None."""
+
+    def reset(self, **kwargs: Any) -> tuple[Any, dict[str, Any]]:
+        if self.history is not None:
+            self.history.reset()
+        return self.env.reset(**kwargs)
 
     def step(self, action: Any) -> tuple[Any, float, bool, bool, dict[str, Any]]:
         obs, original, terminated, truncated, info = self.env.step(action)
         frames = stack_frames([self.env.render()], "CLIPReward")
-        reward = float(score_frames(self.reward_fn, frames)[0])
+        if self.history is None:
+            reward = float(score_frames(self.reward_fn, frames)[0])
+        else:
+            ended = bool(terminated or truncated)
+            reward = float(score_with_history(self.history, frames, [0], [ended])[0])
         info = {**info, ORIGINAL_REWARD_KEY: float(original)}
         return obs, reward, terminated, truncated, info
 
@@ -178,7 +234,8 @@ class CLIPRewardVector(VectorWrapper):
 
     Args:
         env: A vector env with ``render_mode="rgb_array"``.
-        reward: Batched frame reward, e.g. ``vlmrm_core.load_reward("reward.json")``.
+        reward: The :class:`~vlmrm_core.reward.base.Reward` of the frames, e.g.
+            ``vlmrm_core.load_reward("reward.json")`` (or a function: see :data:`RewardFn`).
 
     Raises:
         WrapperError: The env does not render RGB arrays, or it resets sub-envs within ``step``
@@ -208,6 +265,9 @@ class CLIPRewardVector(VectorWrapper):
             raise WrapperError(_SAME_STEP_FIX)
         # NEXT_STEP: sub-envs whose next step only resets them.
         self._resetting = np.zeros(self.num_envs, dtype=bool)
+        self.history = reward_history(reward, self.num_envs)
+        """The reward's memory of each sub-env's episode (windowed or shaped rewards), else
+        None. Cleared after the frame that ends an episode, and on ``reset``."""
 
     def reset(
         self, *, seed: int | list[int] | None = None, options: dict[str, Any] | None = None
@@ -218,8 +278,13 @@ class CLIPRewardVector(VectorWrapper):
         result = self.env.reset(seed=seed, options=options)  # type: ignore[arg-type]
         if reset_mask is None:
             self._resetting[:] = False
+            if self.history is not None:
+                self.history.reset()
         else:
-            self._resetting[np.asarray(reset_mask, dtype=bool)] = False
+            mask = np.asarray(reset_mask, dtype=bool)
+            self._resetting[mask] = False
+            if self.history is not None:
+                self.history.reset(np.flatnonzero(mask).tolist())
         return result
 
     def step(self, actions: Any) -> tuple[Any, np.ndarray, np.ndarray, np.ndarray, dict[str, Any]]:
@@ -239,11 +304,15 @@ class CLIPRewardVector(VectorWrapper):
                 frames[i] = terminal_frames[i]
         scored = ~self._resetting if self.autoreset_mode == AutoresetMode.NEXT_STEP else None
         rewards = np.zeros(self.num_envs, dtype=np.float64)
-        if scored is None:
-            rewards[:] = score_frames(self.reward_fn, stack_frames(frames, "CLIPRewardVector"))
-        elif scored.any():
-            batch = stack_frames([frames[i] for i in np.flatnonzero(scored)], "CLIPRewardVector")
-            rewards[scored] = score_frames(self.reward_fn, batch)
+        envs = np.arange(self.num_envs) if scored is None else np.flatnonzero(scored)
+        if envs.size:
+            batch = stack_frames([frames[i] for i in envs], "CLIPRewardVector")
+            if self.history is None:
+                rewards[envs] = score_frames(self.reward_fn, batch)
+            else:
+                # A frame that ends its episode is scored with its episode's history, which is
+                # then cleared: the next episode starts afresh in every autoreset mode.
+                rewards[envs] = score_with_history(self.history, batch, envs, done[envs])
         if self.autoreset_mode == AutoresetMode.NEXT_STEP:
             self._resetting = done
         infos[ORIGINAL_REWARD_KEY] = np.array(original, dtype=np.float64)
@@ -282,7 +351,8 @@ def make_clip_vector_env(
     Args:
         env_id: A registered gymnasium env id.
         num_envs: Number of sub-envs.
-        reward: Batched frame reward, e.g. ``vlmrm_core.load_reward("reward.json")``.
+        reward: The :class:`~vlmrm_core.reward.base.Reward` of the frames, e.g.
+            ``vlmrm_core.load_reward("reward.json")`` (or a function: see :data:`RewardFn`).
         vectorization_mode: ``"sync"`` (sub-envs in this process) or ``"async"`` (one
             subprocess each); the reward is computed in this process either way.
         autoreset_mode: gymnasium's ``AutoresetMode`` (or its value, e.g. ``"SameStep"``).

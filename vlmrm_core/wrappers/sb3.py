@@ -41,7 +41,9 @@ from vlmrm_core.wrappers.gymnasium import (
     TerminalFrameWrapper,
     WrapperError,
     require_rgb_array,
+    reward_history,
     score_frames,
+    score_with_history,
     stack_frames,
 )
 
@@ -86,7 +88,9 @@ class CLIPRewardVecEnv(VecEnvWrapper):
     Args:
         venv: VecEnv with ``render_mode="rgb_array"``, each env wrapped (outermost) in
             :class:`TerminalFrameWrapper`; :func:`make_clip_vec_env` builds one.
-        reward: Batched frame reward, e.g. ``vlmrm_core.load_reward("reward.json")``.
+        reward: The :class:`~vlmrm_core.reward.base.Reward` of the frames, e.g.
+            ``vlmrm_core.load_reward("reward.json")`` (or a function: see
+            :data:`~vlmrm_core.wrappers.RewardFn`).
         defer: Score a rollout window at once (off-policy algorithms, with
             :class:`RolloutRewardCallback`); memory: ``train_freq × n_envs`` frames.
 
@@ -116,6 +120,10 @@ class CLIPRewardVecEnv(VecEnvWrapper):
                 "wrapper_class=TerminalFrameWrapper to SB3's make_vec_env."
             )
         self.reward_fn = reward
+        self.history = reward_history(reward, self.num_envs)
+        """The reward's memory of each env's episode (windowed or shaped rewards), else None.
+        Steps reach it in step order (deferred: when their window is scored); cleared after the
+        frame that ends an episode, and on ``reset``."""
         self.defer = defer
         self.on_scored: list[ScoredStepSink] = []
         """Called with every scored step, in order (deferred: when its window is scored)."""
@@ -135,6 +143,8 @@ class CLIPRewardVecEnv(VecEnvWrapper):
         self._gt_return[:] = 0.0
         self._length[:] = 0
         self._pending.clear()  # frames of episodes the reset ended: no transition follows them
+        if self.history is not None:
+            self.history.reset()
         return obs
 
     def step_wait(self) -> VecEnvStepReturn:
@@ -192,7 +202,12 @@ class CLIPRewardVecEnv(VecEnvWrapper):
             return np.zeros((0, self.num_envs), dtype=np.float32)
         frames = steps[0].frames if len(steps) == 1 else np.concatenate([s.frames for s in steps])
         t0 = time.perf_counter()
-        rewards = score_frames(self.reward_fn, frames).astype(np.float32)
+        if self.history is None:
+            rewards = score_frames(self.reward_fn, frames).astype(np.float32)
+        else:
+            envs = np.tile(np.arange(self.num_envs), len(steps))
+            ends = np.concatenate([s.dones for s in steps])
+            rewards = score_with_history(self.history, frames, envs, ends).astype(np.float32)
         self.reward_seconds += time.perf_counter() - t0
         rewards = rewards.reshape(len(steps), self.num_envs)
         for step, step_rewards in zip(steps, rewards, strict=True):
@@ -407,7 +422,9 @@ def make_clip_vec_env(
         env_id: A registered gymnasium env id, or a function returning an env (which must then
             render RGB arrays itself).
         n_envs: Number of envs.
-        reward: Batched frame reward, e.g. ``vlmrm_core.load_reward("reward.json")``.
+        reward: The :class:`~vlmrm_core.reward.base.Reward` of the frames, e.g.
+            ``vlmrm_core.load_reward("reward.json")`` (or a function: see
+            :data:`~vlmrm_core.wrappers.RewardFn`).
         seed: Seed of the first env (the others get ``seed + 1``, ...).
         vec_env_cls: ``DummyVecEnv`` (default) or ``SubprocVecEnv``; the reward is computed
             in this process either way.

@@ -16,20 +16,16 @@ import plotly.graph_objects as go
 import streamlit as st
 
 from vlmrm_core.clip.models import ClipModel
-from vlmrm_core.enums import RewardKind
 from vlmrm_core.errors import VlmrmError
 from vlmrm_core.metrics import ConstantRewardError
 from vlmrm_core.reward import adaptation
 from vlmrm_core.reward.active_labels import separation_estimate
-from vlmrm_core.reward.file import (
-    reward_file_name,
-    reward_file_text,
-    with_checkpoint_hash,
-)
+from vlmrm_core.reward.adaptation import PreferenceReport
 from vlmrm_core.reward.model import score_embeddings
 from vlmrm_core.reward.spec import ModelRef
 from vlmrm_core.services.evaluation import Evaluation, LabelledFrames
 from vlmrm_core.services.landscape import reward_values
+from vlmrm_core.services.preferences import comparison_data, fit_preference_reward
 from vlmrm_core.store import (
     BuiltinPromptSetError,
     Engine,
@@ -37,23 +33,25 @@ from vlmrm_core.store import (
     PromptSetExistsError,
     current_labels,
     dataset_frames,
-    list_prompt_sets,
     save_prompt_set,
 )
 from vlmrm_studio.widgets.embeddings import frame_embeddings
+from vlmrm_studio.widgets.reward_download import reward_download_button
 from vlmrm_studio.widgets.text import md_escape
 
 __all__ = [
-    "adapted_model_mismatch",
     "adaptation_table",
     "adapt_section",
+    "fit_to_comparisons_section",
+    "preference_table",
     "learning_curve_figure",
     "separation_note",
-    "starting_sets",
 ]
 
 K = "eval-adapt-"
 """Prefix of this section's widget and session-state keys."""
+PK = "eval-prefs-"
+"""Prefix of the "Fit to comparisons" section's widget and session-state keys."""
 DEFAULT_FOLDS = 5
 N_BOOT = 1000
 
@@ -81,6 +79,27 @@ def adaptation_table(report: adaptation.AdaptationReport) -> pd.DataFrame:
                 "n labels": report.n_labels,
                 "folds": report.folds,
                 "note": row["note"],
+            }
+        )
+    return pd.DataFrame(rows)
+
+
+def preference_table(report: PreferenceReport) -> pd.DataFrame:
+    """Held-out pair accuracy with its interval per reward: zero-shot, Bradley–Terry pulled
+    toward the prompt, plain Bradley–Terry probe."""
+    rows = []
+    for name, result in (
+        ("zero-shot (the prompt set)", report.zero_shot),
+        ("Bradley–Terry (prompt prior)", report.adapted),
+        ("plain Bradley–Terry (no prior)", report.probe),
+    ):
+        rows.append(
+            {
+                "reward": name,
+                "held-out pair accuracy": _fmt(result.accuracy),
+                "95% CI": _interval(result.ci_low, result.ci_high),
+                "decided pairs": result.n_pairs,
+                "equal": result.n_equal,
             }
         )
     return pd.DataFrame(rows)
@@ -150,31 +169,6 @@ def separation_text(a: Evaluation, b: Evaluation, labels: np.ndarray, n_boot: in
     )
 
 
-def adapted_model_mismatch(prompt_set: PromptSet, model: tuple[str, str]) -> str | None:
-    """Why an adapted prompt set can't be scored with ``model`` (None when it can).
-
-    An adapted reward is a direction in one model's embedding space: another model (even one
-    with the same embedding size) gives meaningless rewards, so it is scored only with its own.
-    """
-    if prompt_set.reward.kind is not RewardKind.ADAPTED:
-        return None
-    own = (prompt_set.model.architecture, prompt_set.model.pretrained or "")
-    if (model[0], model[1] or "") == own:
-        return None
-    return (
-        f"{prompt_set.name} is an adapted reward fitted with {prompt_set.model.label}; "
-        f"it is only scored with that model (not {model[0]} / {model[1] or 'random init'}): "
-        "pick it as the model to see this row"
-    )
-
-
-def starting_sets(db: Engine, dataset: str) -> list[PromptSet]:
-    """Prompt sets to start from: those written for the dataset and untagged ones first."""
-    first = list_prompt_sets(db, environment=dataset)
-    names = {p.name for p in first}
-    return first + [p for p in list_prompt_sets(db) if p.name not in names]
-
-
 # --------------------------------------------------------------------------------------------
 # Streamlit sections
 # --------------------------------------------------------------------------------------------
@@ -223,19 +217,14 @@ def adapt_section(
         "Fit a linear reward on the cached image embeddings, pulled toward the starting prompt "
         "set's own direction so that few labels move it only as far as they justify (strength "
         "chosen by cross-validation). Scored honestly: k-fold cross-validation over whole "
-        "episodes (or sweep blocks), every metric on held-out folds."
+        "episodes (or state-sweep blocks), every metric on held-out folds."
     )
     if not prompt_sets:
-        st.info("Save a prompt set first (Prompt Lab, or the sweep below): it is the start.")
+        st.info(
+            "Save a prompt set first (Prompt Lab, or the prompt search below): it is the start."
+        )
         return
-    names = [p.name for p in prompt_sets]
-    left, mid, right = st.columns([3, 1, 1], vertical_alignment="bottom")
-    start_name = left.selectbox("Starting prompt set", names, key=f"{K}start")
-    folds = int(
-        mid.number_input("Folds", min_value=2, max_value=20, value=DEFAULT_FOLDS, key=f"{K}folds")
-    )
-    run = right.button("Adapt", key=f"{K}run", type="primary", width="stretch")
-    start = next(p for p in prompt_sets if p.name == start_name)
+    start, folds, run = _start_controls(prompt_sets, K, "Adapt")
     context = (dataset, labelled.hashes, tuple(labelled.labels), clip.identity, start, folds)
     if run:
         try:
@@ -251,6 +240,25 @@ def adapt_section(
         return
     report: adaptation.AdaptationReport = stored[1]
     _show_report(db, report, dataset, labelled, clip, picked, start, created_by)
+
+
+def _start_controls(
+    prompt_sets: Sequence[PromptSet], prefix: str, action: str
+) -> tuple[PromptSet, int, bool]:
+    """The row both fitting sections start with: the starting prompt set, the folds and the
+    button (labelled ``action``). Returns the prompt set, the folds and whether it was clicked.
+    """
+    names = [p.name for p in prompt_sets]
+    left, mid, right = st.columns([3, 1, 1], vertical_alignment="bottom")
+    start_name = left.selectbox("Starting prompt set", names, key=f"{prefix}start")
+    folds = int(
+        mid.number_input(
+            "Folds", min_value=2, max_value=20, value=DEFAULT_FOLDS, key=f"{prefix}folds"
+        )
+    )
+    run = right.button(action, key=f"{prefix}run", type="primary", width="stretch")
+    start = next(p for p in prompt_sets if p.name == start_name)
+    return start, folds, run
 
 
 def _run_adaptation(
@@ -303,7 +311,7 @@ def _show_report(
 ) -> None:
     st.caption(
         f"{report.n_labels} labelled frames in {report.n_groups} groups (episodes, videos or "
-        f"sweep blocks), {report.folds}-fold cross-validation. Zero-shot has nothing to fit: its "
+        f"state-sweep blocks), {report.folds}-fold cross-validation. Zero-shot has nothing to fit: its "
         "row is the prompt set on all labelled frames."
     )
     for note in report.notes:
@@ -348,21 +356,16 @@ def _show_report(
     name = name_col.text_input("Prompt set name", key=f"{K}name").strip()
     if save_col.button("Save as prompt set", key=f"{K}save", width="stretch", disabled=not name):
         _save(db, PromptSet(name, ref, spec, environment=dataset, created_by=created_by))
-    try:
-        file_ref = with_checkpoint_hash(ref)
-    except VlmrmError as exc:
-        st.error(md_escape(exc))
-    else:
-        download_col.download_button(
-            "Download reward file",
-            reward_file_text(file_ref, spec, provenance),
-            file_name=reward_file_name(name or f"adapted {start.name}"),
-            mime="application/json",
-            key=f"{K}download",
-            width="stretch",
-            help="The adapted reward (its learned direction), the model and the cross-validated "
-            "table as one JSON file: vlmrm_core.load_reward(path) in any training script.",
-        )
+    reward_download_button(
+        ref,
+        spec,
+        name or f"adapted {start.name}",
+        key=f"{K}download",
+        provenance=provenance,
+        container=download_col,
+        help="The adapted reward (its learned direction), the model and the cross-validated "
+        "table as one JSON file: vlmrm_core.load_reward(path) in any training script.",
+    )
     pending = st.session_state.get(f"{K}pending")
     if pending is not None and pending.name == name:
         st.warning(md_escape(f"A prompt set named {name!r} already exists."))
@@ -374,23 +377,120 @@ def _show_report(
         st.caption("Fitted on untrained (random) embeddings: only a demonstration.")
 
 
-def _save(db: Engine, prompt_set: PromptSet, *, overwrite: bool = False) -> None:
+def _save(db: Engine, prompt_set: PromptSet, *, overwrite: bool = False, prefix: str = K) -> None:
+    """Save a fitted reward as a prompt set; ``prefix``: the section's state keys."""
     state = st.session_state
     try:
         stored = save_prompt_set(db, prompt_set, overwrite=overwrite)
     except PromptSetExistsError:
-        state[f"{K}pending"] = prompt_set
+        state[f"{prefix}pending"] = prompt_set
         st.rerun()
     except BuiltinPromptSetError as exc:
-        state.pop(f"{K}pending", None)
-        state[f"{K}flash"] = ("error", str(exc))
+        state.pop(f"{prefix}pending", None)
+        state[f"{prefix}flash"] = ("error", str(exc))
     except VlmrmError as exc:
-        state[f"{K}flash"] = ("error", str(exc))
+        state[f"{prefix}flash"] = ("error", str(exc))
     else:
-        state.pop(f"{K}pending", None)
-        state[f"{K}flash"] = (
+        state.pop(f"{prefix}pending", None)
+        state[f"{prefix}flash"] = (
             "success",
             f"Saved the adapted reward as prompt set {stored.name!r}: it is offered on "
             "Evaluate, Train and the Prompt Lab.",
         )
     st.rerun()
+
+
+def fit_to_comparisons_section(
+    db: Engine,
+    *,
+    dataset: str,
+    clip: ClipModel,
+    picked: tuple[str, str],
+    prompt_sets: Sequence[PromptSet],
+    created_by: str | None = None,
+) -> None:
+    """The "Fit to comparisons" section, beside "Adapt to labels": a Bradley–Terry reward fitted
+    to the dataset's pairwise comparisons (:func:`~vlmrm_core.services.preferences.
+    fit_preference_reward`), its held-out pair accuracy next to the zero-shot reward's, saved
+    as an adapted prompt set or downloaded as a reward file.
+
+    Args:
+        db: the project database.
+        dataset: the compared dataset.
+        clip: the page's model (only its identity is shown; the fit loads the model by name).
+        picked: ``(architecture, pretrained)`` of that model ('' for random init).
+        prompt_sets: the starting points offered.
+        created_by: recorded with a saved prompt set.
+    """
+    st.subheader("Fit to comparisons")
+    st.caption(
+        "Fit a Bradley–Terry reward to the pairwise comparisons (Label → Pairs) on the cached "
+        "image embeddings, pulled toward the starting prompt set's direction as the adapted "
+        "reward is. Scored by held-out pair accuracy: cross-validation over whole episodes (or "
+        "sweep blocks); a pair straddling training and test frames is never tested."
+    )
+    data = comparison_data(db, dataset)
+    if data.n_pairs == 0:
+        st.info("No comparisons in this dataset yet: compare pairs on **Label → Pairs** first.")
+        return
+    if not prompt_sets:
+        st.info("Save a prompt set first (Prompt Lab): it is the start.")
+        return
+    start, folds, run = _start_controls(prompt_sets, PK, "Fit")
+    ref = ModelRef(picked[0], picked[1] or None, aspect=start.model.aspect)
+    context = (dataset, data.pairs.tobytes(), data.outcomes.tobytes(), ref, start, folds)
+    if run:
+        try:
+            fit = fit_preference_reward(
+                db, dataset, ref, start.reward, started_from=f"prompt set {start.name!r}",
+                folds=folds, n_boot=N_BOOT,
+            )  # fmt: skip
+        except (VlmrmError, ValueError) as exc:
+            st.error(md_escape(f"Can't fit {start.name!r} to {dataset}'s comparisons: {exc}"))
+            return
+        st.session_state[f"{PK}result"] = (context, fit)
+        st.session_state.pop(f"{PK}pending", None)
+    stored = st.session_state.get(f"{PK}result")
+    if stored is None or stored[0] != context:
+        st.caption(
+            f"{data.n_pairs} comparison(s) by {len(data.labelers)} labeller(s). Pick a starting "
+            "prompt set and press **Fit**."
+        )
+        return
+    fit = stored[1]
+    report: PreferenceReport = fit.report
+    st.caption(
+        f"{report.n_pairs} comparisons, {report.n_held_out} tested held out, "
+        f"{report.folds}-fold cross-validation."
+    )
+    for note in report.notes:
+        st.caption(md_escape(note))
+    st.dataframe(preference_table(report), hide_index=True, key=f"{PK}table")
+    name_col, save_col, download_col = st.columns([3, 1, 1], vertical_alignment="bottom")
+    default_name = f"preferences: {start.name} on {dataset}"[:120]
+    if st.session_state.get(f"{PK}default-name") != default_name:
+        st.session_state[f"{PK}default-name"] = default_name
+        st.session_state[f"{PK}name"] = default_name
+    name = name_col.text_input("Prompt set name", key=f"{PK}name").strip()
+    if save_col.button("Save as prompt set", key=f"{PK}save", width="stretch", disabled=not name):
+        prompt_set = PromptSet(name, ref, fit.spec, environment=dataset, created_by=created_by)
+        _save(db, prompt_set, prefix=PK)
+    reward_download_button(
+        ref,
+        fit.spec,
+        name or f"preferences {start.name}",
+        key=f"{PK}download",
+        provenance=fit.provenance,
+        container=download_col,
+        help="The Bradley–Terry reward, the model and the held-out pair accuracies as one JSON "
+        "file: vlmrm_core.load_reward(path) in any training script.",
+    )
+    pending = st.session_state.get(f"{PK}pending")
+    if pending is not None and pending.name == name:
+        st.warning(md_escape(f"A prompt set named {name!r} already exists."))
+        if st.button(md_escape(f"Overwrite {name!r}"), key=f"{PK}overwrite"):
+            _save(db, pending, overwrite=True, prefix=PK)
+    if flash := st.session_state.pop(f"{PK}flash", None):
+        getattr(st, flash[0])(md_escape(flash[1]))
+    if clip.untrained:
+        st.caption("Fitted on untrained (random) embeddings: only a demonstration.")

@@ -1,15 +1,14 @@
-"""How frames are shown to people: captions, thumbnails, and text made safe for Markdown.
+"""How frames are shown to people: captions and thumbnails.
 
 Frame names come from users (uploaded file names, ZIP entry names, dataset names). Streamlit
 renders captions, alerts and headings as Markdown, so every user string that reaches one of
-them goes through :func:`escape_markdown` first; raw HTML is never enabled.
+them goes through :func:`vlmrm_studio.widgets.text.md_escape` first; raw HTML is never enabled.
 """
 
 from __future__ import annotations
 
 import base64
 import io
-import string
 
 import numpy as np
 from PIL import Image
@@ -17,31 +16,11 @@ from PIL import Image
 from vlmrm_core.store import FrameInfo
 
 __all__ = [
-    "escape_markdown",
     "frame_caption",
     "png_bytes",
     "png_data_uri",
     "thumbnail",
 ]
-
-# Every ASCII punctuation character may be backslash-escaped in CommonMark, and an escaped one
-# is always literal. Escaping all of them also defuses Streamlit's own extensions (``:red[..]``
-# colour directives, ``:emoji:`` short codes, ``$..$`` LaTeX) that ride on ``:``, ``[`` and ``$``.
-_MARKDOWN_SPECIAL = frozenset(string.punctuation)
-
-
-def escape_markdown(text: object) -> str:
-    """``text`` as Markdown that renders literally (no links, images, emphasis or HTML).
-
-    Args:
-        text: Any value; it is converted with ``str()``.
-
-    Returns:
-        The text with every ASCII punctuation character backslash-escaped, and line breaks turned
-        into spaces (a newline followed by ``#`` or ``-`` could otherwise start a block).
-    """
-    flat = " ".join(str(text).splitlines())
-    return "".join(f"\\{ch}" if ch in _MARKDOWN_SPECIAL else ch for ch in flat)
 
 
 def frame_caption(info: FrameInfo) -> str:

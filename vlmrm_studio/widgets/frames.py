@@ -15,11 +15,13 @@ from vlmrm_core.frames import ProgressCallback
 from vlmrm_core.services.dataset_import import rejection_table, report_summary
 from vlmrm_core.store import IngestReport, frame_path, load_pixels
 from vlmrm_studio.widgets.common import progress_bar
-from vlmrm_studio.widgets.frame_display import escape_markdown, png_bytes, png_data_uri, thumbnail
+from vlmrm_studio.widgets.frame_display import png_bytes, png_data_uri, thumbnail
+from vlmrm_studio.widgets.text import md_escape
 
 CURRENT_DATASET = "current-dataset"
-"""Session-state key of the dataset last picked on the Frames or Label page (the other page
-starts on it). A plain key, not a widget key: Streamlit drops widget state on other pages."""
+"""Session-state key of the dataset in use: the one last picked on any page with a dataset picker
+(Frames, Prompt Lab, Label, Evaluate); every such page opens on it. A plain key, not a widget key:
+Streamlit drops widget state on other pages."""
 
 THUMB_SIDE = 192
 """Longest side of grid thumbnails, in pixels."""
@@ -56,16 +58,37 @@ def full_frame(frame_hash: str) -> bytes | None:
         return None
 
 
-def pick_default_dataset(widget_key: str, names: list[str]) -> None:
-    """Before a dataset picker is created: start it on the current dataset if it has no value.
+def _shown_key(widget_key: str) -> str:
+    """Session-state key of the dataset a picker showed at the end of its page's last run."""
+    return f"{widget_key}-shown"
 
-    Also clears a picked dataset that no longer exists (deleted in another tab or session).
+
+def pick_default_dataset(widget_key: str, names: list[str]) -> None:
+    """Before a dataset picker is created: start it on the dataset in use (:data:`CURRENT_DATASET`).
+
+    A picker whose value changed since its page's last run (the user picked another dataset, an
+    import or a link set it) keeps that value: :func:`use_dataset` then makes it the dataset in
+    use. Otherwise the picker follows the dataset in use, which another page may have changed.
+    A picked dataset that no longer exists (deleted in another tab or session) is cleared.
     """
-    if st.session_state.get(widget_key) not in names:
-        st.session_state.pop(widget_key, None)
-        current = st.session_state.get(CURRENT_DATASET)
-        if current in names:
-            st.session_state[widget_key] = current
+    state = st.session_state
+    value = state.get(widget_key)
+    if value in names and value != state.get(_shown_key(widget_key)):
+        return
+    current = state.get(CURRENT_DATASET)
+    if current in names:
+        state[widget_key] = current
+    elif value not in names:
+        state.pop(widget_key, None)
+
+
+def use_dataset(widget_key: str, dataset: str | None) -> None:
+    """After a dataset picker: ``dataset`` is the dataset in use, on every page (see
+    :func:`pick_default_dataset`)."""
+    if dataset is None:
+        return
+    st.session_state[CURRENT_DATASET] = dataset
+    st.session_state[_shown_key(widget_key)] = dataset
 
 
 def notify(key: str, kind: str, text: str) -> None:
@@ -84,12 +107,12 @@ def show_notice(key: str) -> None:
     notice = st.session_state.pop(key, None)
     if notice is not None:
         kind, text = notice
-        getattr(st, kind)(escape_markdown(text))
+        getattr(st, kind)(md_escape(text))
 
 
 def show_import_report(report: IngestReport) -> None:
     """Counts of an import as metrics, and the rejected inputs with their reasons as a table."""
-    st.success(escape_markdown(report_summary(report)))
+    st.success(md_escape(report_summary(report)))
     cols = st.columns(4)
     cols[0].metric("Imported (new frames)", report.imported)
     cols[1].metric(
@@ -106,7 +129,7 @@ def show_import_report(report: IngestReport) -> None:
         # Markdown, so file names and reasons are escaped
         table = rejection_table(report)
         for column in ("input", "reason"):
-            table[column] = [escape_markdown(str(v)) for v in table[column]]
+            table[column] = [md_escape(str(v)) for v in table[column]]
         st.table(table.set_index("input"))
 
 
@@ -138,7 +161,7 @@ def run_import(
         clear()
         if not is_user_error(exc):
             raise  # a bug: keep its traceback
-        st.error(escape_markdown(str(exc)))
+        st.error(md_escape(str(exc)))
         return
     clear()
     st.session_state[report_key] = report

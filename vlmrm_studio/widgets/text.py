@@ -9,12 +9,26 @@ and Markdown table cells. Escaped text shows literally: ``**bold**`` stays two a
 
 from __future__ import annotations
 
-from vlmrm_studio.widgets.frame_display import escape_markdown
+import string
 
 __all__ = ["md_escape"]
+
+# Every ASCII punctuation character may be backslash-escaped in CommonMark, and an escaped one
+# is always literal. Escaping all of them also defuses Streamlit's own extensions (``:red[..]``
+# colour directives, ``:emoji:`` short codes, ``$..$`` LaTeX) that ride on ``:``, ``[`` and ``$``.
+_MARKDOWN_SPECIAL = frozenset(string.punctuation)
 
 
 def md_escape(text: object) -> str:
     """``text`` as Markdown that renders literally (HTML, links, images, emphasis, math, emoji
-    shortcodes and line structure are all neutralised)."""
-    return escape_markdown(str(text))
+    shortcodes and line structure are all neutralised).
+
+    Args:
+        text: Any value; it is converted with ``str()``.
+
+    Returns:
+        The text with every ASCII punctuation character backslash-escaped, and line breaks turned
+        into spaces (a newline followed by ``#`` or ``-`` could otherwise start a block).
+    """
+    flat = " ".join(str(text).splitlines())
+    return "".join(f"\\{ch}" if ch in _MARKDOWN_SPECIAL else ch for ch in flat)

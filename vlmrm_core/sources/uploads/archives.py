@@ -2,7 +2,8 @@
 
 Nothing is ever extracted under an entry's name: entry names such as ``../evil.png`` are only
 display names. Entry data is read through the decompressor up to the remaining byte budget (the
-declared sizes can lie) into a spooled temporary file, so a large entry costs disk, not memory.
+declared sizes can lie) into a spooled temporary file, so a large entry costs disk (in the data
+directory), not memory.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ import os
 import tempfile
 import zipfile
 from collections.abc import Iterator
+from pathlib import Path
 from typing import IO, BinaryIO, cast
 
 from vlmrm_core.frames import FrameRecord, ProgressCallback, Rejection
@@ -36,14 +38,39 @@ _IN_MEMORY = 16 * 2**20
 _CHUNK = 2**20
 
 
+def _spool_dir() -> Path:
+    """Where large entries spill: the imports' temporary area inside the data directory.
+
+    Like the frames an import stages, never the system's temporary folder: that may be a small
+    RAM disk, and the deployment sized (and cleans) the data directory for uploads.
+    """
+    from vlmrm_core.settings import get_settings
+    from vlmrm_core.store.ingest import INCOMING_DIR
+
+    folder = get_settings().frames_dir / INCOMING_DIR
+    folder.mkdir(parents=True, exist_ok=True)
+    return folder
+
+
 def _spool(head: bytes, member: IO[bytes], limit: int) -> IO[bytes]:
-    """``head`` plus at most ``limit`` more bytes of ``member``, in a spooled temporary file."""
-    out = tempfile.SpooledTemporaryFile(max_size=_IN_MEMORY, prefix="vlmrm-zip-entry-")  # noqa: SIM115
+    """``head`` plus at most ``limit`` more bytes of ``member``: in memory up to ``_IN_MEMORY``
+    bytes, past that in a temporary file in :func:`_spool_dir`.
+
+    The file has no name (or one removed when it is closed), so nothing is left behind, whatever
+    happens to the import; the folder is only created for an entry that needs it.
+    """
+    out: IO[bytes] = io.BytesIO()
     out.write(head)
+    size = len(head)
     while limit > 0:
         chunk = member.read(min(_CHUNK, limit))
         if not chunk:
             break
+        size += len(chunk)
+        if size > _IN_MEMORY and isinstance(out, io.BytesIO):
+            spilled = tempfile.TemporaryFile(prefix=".vlmrm-zip-entry-", dir=_spool_dir())  # noqa: SIM115
+            spilled.write(out.getbuffer())
+            out = spilled
         out.write(chunk)
         limit -= len(chunk)
     out.seek(0)
@@ -51,9 +78,19 @@ def _spool(head: bytes, member: IO[bytes], limit: int) -> IO[bytes]:
 
 
 def zip_frames(
-    fp: BinaryIO, name: str, limits: Limits, *, progress: ProgressCallback | None
+    fp: BinaryIO,
+    name: str,
+    limits: Limits,
+    *,
+    progress: ProgressCallback | None,
+    frame_prefix: str = "",
 ) -> Iterator[FrameRecord | Rejection]:
-    """The images inside a ZIP archive, entry by entry, named ``name/entry``."""
+    """The images inside a ZIP archive, entry by entry.
+
+    Frames are named ``frame_prefix + entry``: by their path inside the archive when the archive
+    is what was imported (an empty prefix), like the files of an imported folder. Rejections
+    name the entry as ``name/entry`` so the user can tell which archive it came from.
+    """
     max_bytes = limits.max_bytes
     try:
         archive = zipfile.ZipFile(fp)
@@ -126,7 +163,7 @@ def zip_frames(
                 for item in guarded(
                     image_frames(
                         cast(BinaryIO, data),
-                        entry_name,
+                        frame_prefix + info.filename,
                         kind,
                         limits,
                         extra={"archive": name, "entry": info.filename},

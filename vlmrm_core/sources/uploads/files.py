@@ -73,7 +73,8 @@ def iter_upload(
     ``name``. Animated GIF/PNG/WebP and videos (MP4, WebM, MOV, MKV, AVI via PyAV) give every
     ``every_k``-th frame, at most ``max_video_frames`` of them, named ``name#index`` where index
     counts frames in the source. A ZIP gives the images inside it (folders inside the archive are
-    fine, nested archives and videos are not), named ``name/entry``; nothing is written under an
+    fine, nested archives and videos are not), named by their path inside the archive
+    (``entry``, relative to the archive like a folder's files); nothing is written under an
     entry's name.
 
     Args:
@@ -109,7 +110,7 @@ def iter_upload(
         max_frame_pixels=max_frame_pixels,
         max_decode_bytes=max_decode_bytes,
     )
-    return guarded(_iter_upload(name, data, limits, progress), name)
+    return guarded(_iter_upload(name, data, limits, progress, archive_prefix=""), name)
 
 
 def _stream_size(fp: BinaryIO) -> int | None:
@@ -129,6 +130,8 @@ def _iter_upload(
     data: bytes | bytearray | memoryview | BinaryIO,
     limits: Limits,
     progress: ProgressCallback | None,
+    *,
+    archive_prefix: str,
 ) -> Iterator[FrameRecord | Rejection]:
     if isinstance(data, bytes | bytearray | memoryview):
         size = len(data)
@@ -153,7 +156,7 @@ def _iter_upload(
     if kind in PIL_FORMATS:
         yield from image_frames(fp, name, kind, limits, extra=None, progress=progress)
     elif kind == "zip":
-        yield from zip_frames(fp, name, limits, progress=progress)
+        yield from zip_frames(fp, name, limits, progress=progress, frame_prefix=archive_prefix)
     elif kind == "video":
         yield from video_frames(fp, name, limits, progress=progress)
     else:
@@ -173,22 +176,40 @@ def _not_regular_reason(name: str, mode: int) -> str:
     return f"{name} is {what}, not a regular file; skipped it"
 
 
-def _walk_folder(folder: Path) -> list[tuple[Path, int]]:
-    """Files under ``folder`` with a supported extension, with their ``st_mode``."""
-    found: list[tuple[Path, int]] = []
+def _walk_folder(folder: Path) -> list[tuple[Path, int, bool]]:
+    """Files under ``folder`` except hidden ones: ``(path, st_mode, supported extension)``."""
+    found: list[tuple[Path, int, bool]] = []
     # Symlinked folders are not followed, so a link loop cannot make the walk endless.
     for root, dirs, files in os.walk(folder):
         dirs[:] = sorted(d for d in dirs if not d.startswith("."))
         for file in sorted(files):
-            if file.startswith(".") or Path(file).suffix.lower() not in SUPPORTED_EXTENSIONS:
+            if file.startswith("."):
                 continue
             path = Path(root) / file
             try:
                 mode = path.stat().st_mode  # follows symlinks: a link to a file is fine
             except OSError:
                 mode = 0
-            found.append((path, mode))
+            found.append((path, mode, Path(file).suffix.lower() in SUPPORTED_EXTENSIONS))
     return found
+
+
+def _skipped_reason(name: str, path: Path, mode: int) -> str:
+    """Why a file found in a folder, without a supported extension, was not imported.
+
+    Worded like the reasons for a ZIP's entries that are not images; the first bytes of a
+    regular file say what it looks like (a PNG saved as ``.dat`` is named as such).
+    """
+    what = "not an image, video or .zip file by its extension"
+    if stat.S_ISREG(mode):
+        try:
+            with _open_regular(path) as handle:
+                kind = sniff_kind(handle.read(HEAD_BYTES))
+        except (OSError, Reject):
+            kind = "unknown"
+        if kind in PIL_FORMATS or kind in ("zip", "video"):
+            what = f"a {kind} file without a {kind} extension; rename it to import it"
+    return f"{name} is {what}; skipped it"
 
 
 def _open_regular(path: Path) -> BinaryIO:
@@ -226,9 +247,12 @@ def iter_paths(
     Files are read whatever their extension (the content decides). Folders are walked
     recursively in sorted order, picking files with an image, video or ``.zip`` extension and
     skipping hidden files. Anything that is not a regular file (a named pipe, socket, device)
-    is skipped with a Rejection. A file's frames are named with the path exactly as the user
-    gave it (``shots/a.png``, ``clip.mp4#12``); a file found inside a folder is named by joining
-    the folder as given with its path relative to that folder.
+    is skipped with a Rejection, and so is every other file of a folder that was not read
+    (hidden files aside). Frames are named relative to what was imported, however its path was
+    typed: a file given directly by its name (``a.png``, ``clip.mp4#12``), a file found in a
+    folder by its path inside that folder (``sub/a.png``), an image in a ZIP by its path inside
+    the archive (``entry.png`` for a ZIP given directly, ``sub/shots.zip/entry.png`` for one
+    found in a folder).
 
     Args:
         paths: Files and folders.
@@ -249,28 +273,45 @@ def iter_paths(
 def _iter_paths(
     paths: list[str | Path], progress: ProgressCallback | None, kwargs: dict[str, int]
 ) -> Iterator[FrameRecord | Rejection]:
+    limits = Limits(
+        every_k=kwargs.get("every_k", 1),
+        max_frames=kwargs.get("max_video_frames", DEFAULT_MAX_VIDEO_FRAMES),
+        max_pixels=kwargs.get("max_pixels", DEFAULT_MAX_PIXELS),
+        max_bytes=kwargs.get("max_bytes", DEFAULT_MAX_BYTES),
+        max_frame_pixels=kwargs.get("max_frame_pixels", DEFAULT_MAX_FRAME_PIXELS),
+        max_decode_bytes=kwargs.get("max_decode_bytes", DEFAULT_MAX_DECODE_BYTES),
+    )
+    if limits.every_k < 1:
+        raise InvalidInputError(f"every_k must be at least 1, got {limits.every_k}")
+    if limits.max_frames < 1:
+        raise InvalidInputError(f"max_video_frames must be at least 1, got {limits.max_frames}")
     # Resolve the list of files first (cheap: names and types only) so progress shows a total.
-    jobs: list[tuple[str, Path | None, int]] = []
+    # Each job: (frame name, path or None if unreadable, st_mode, read it, name prefix of a ZIP's
+    # images: empty for a ZIP imported itself, its own name for one found in a folder).
+    jobs: list[tuple[str, Path | None, int, bool, str]] = []
     for given in paths:
         given_str = os.fspath(given)
         path = Path(given_str)
         if path.is_dir():
-            for file, mode in _walk_folder(path):
-                name = os.path.join(given_str, os.fspath(file.relative_to(path)))
-                jobs.append((name, file, mode))
+            for file, mode, supported in _walk_folder(path):
+                name = file.relative_to(path).as_posix()
+                jobs.append((name, file, mode, supported, f"{name}/"))
         else:
             try:
                 mode = path.stat().st_mode
             except OSError:
-                jobs.append((given_str, None, 0))
+                jobs.append((given_str, None, 0, True, ""))
             else:
-                jobs.append((given_str, path, mode))
+                jobs.append((path.name or given_str, path, mode, True, ""))
     single = len(jobs) == 1
-    for done, (name, found, mode) in enumerate(jobs):
+    for done, (name, found, mode, supported, archive_prefix) in enumerate(jobs):
         if progress and not single:
             progress(done, len(jobs), name)
         if found is None:
             yield Rejection(name, f"{name} does not exist or cannot be read")
+            continue
+        if not supported:
+            yield Rejection(name, _skipped_reason(name, found, mode))
             continue
         if not stat.S_ISREG(mode):
             yield Rejection(name, _not_regular_reason(name, mode))
@@ -284,6 +325,13 @@ def _iter_paths(
             yield Rejection(name, f"{name} could not be opened ({brief(exc)})")
             continue
         with handle:
-            yield from iter_upload(name, handle, progress=progress if single else None, **kwargs)
+            items = _iter_upload(
+                name,
+                handle,
+                limits,
+                progress if single else None,
+                archive_prefix=archive_prefix,
+            )
+            yield from guarded(items, name)
     if progress and not single:
         progress(len(jobs), len(jobs), "done")

@@ -25,10 +25,15 @@ from vlmrm_core.sources import POSES
 from vlmrm_core.store import DatasetSummary, dataset_frames, list_datasets, update_dataset
 from vlmrm_core.store.tasks import delete_dataset_as, record_dataset_creator
 from vlmrm_studio.auth import current_identity
+from vlmrm_studio.views.frames.lerobot_import import (
+    goal_prompt_buttons,
+    lerobot_tab,
+    reversed_copies_panel,
+)
 from vlmrm_studio.views.frames.ray_panel import embed_with_ray_panel
 from vlmrm_studio.widgets.common import TRAINING_EVAL_KIND, engine
 from vlmrm_studio.widgets.counts import frame_count_text
-from vlmrm_studio.widgets.frame_display import escape_markdown, frame_caption
+from vlmrm_studio.widgets.frame_display import frame_caption
 from vlmrm_studio.widgets.frames import (
     CURRENT_DATASET,
     frame_image,
@@ -37,6 +42,7 @@ from vlmrm_studio.widgets.frames import (
     run_import,
     show_import_report,
     show_notice,
+    use_dataset,
 )
 from vlmrm_studio.widgets.text import md_escape
 from vlmrm_studio.widgets.uploads import policy_files, policy_upload
@@ -128,11 +134,11 @@ def training_eval_groups(evals: list[DatasetSummary], current: str | None) -> No
     for run, members in sorted(by_run.items(), key=lambda item: item[0]):
         steps = ", ".join(str(_eval_step(d.name)) for d in members)
         label = f"{run}: {len(members)} evaluation{'s' * (len(members) != 1)} (steps {steps})"
-        with st.expander(escape_markdown(label), expanded=current in {d.name for d in members}):
+        with st.expander(md_escape(label), expanded=current in {d.name for d in members}):
             for d in members:
                 left, right = st.columns([3, 1], vertical_alignment="center")
                 left.markdown(
-                    escape_markdown(
+                    md_escape(
                         f"{d.name} · step {_eval_step(d.name)} · "
                         f"{frame_count_text(d.n_frames, d.n_images)} · {d.n_labelled} labelled"
                     )
@@ -151,7 +157,9 @@ def browse_tab() -> None:
     every = list_datasets(db)
     evals = [d for d in every if str(d.kind) == TRAINING_EVAL_KIND]
     if not every:
-        st.info("No datasets yet: create one in the Upload, Rollout, Sweep or Humanoid tab.")
+        st.info(
+            "No datasets yet: create one in the Upload, Rollout, Sweep, Humanoid or LeRobot tab."
+        )
         return
     pending = st.session_state.pop(SELECT_NEXT, None)
     if pending in {d.name for d in every}:
@@ -174,7 +182,7 @@ def browse_tab() -> None:
     )
     if evals:
         training_eval_groups(evals, name)
-    st.session_state[CURRENT_DATASET] = name
+    use_dataset(SELECTED, name)
     ds = datasets[name]
     cols = st.columns(5)
     cols[0].metric("Kind", ds.kind)
@@ -185,7 +193,8 @@ def browse_tab() -> None:
     cols[3].metric("Labels required (k)", ds.labels_required)
     cols[4].metric("Label type", "graded" if ds.graded else "binary")
     if ds.description:
-        st.caption(escape_markdown(ds.description))
+        st.caption(md_escape(ds.description))
+    goal_prompt_buttons(ds.meta, name, "browse")  # a LeRobot import's tasks
 
     with st.expander("Labelling settings"):
         narrow, _ = st.columns([1, 2])
@@ -226,6 +235,8 @@ def browse_tab() -> None:
                 args=(name,),
             )
 
+    if ds.kind != "sweep":  # sweeps hold no episodes to play backwards
+        reversed_copies_panel(db, ds, notice=NOTICE, select_key=SELECT_NEXT)
     embed_with_ray_panel(db, name)  # only when VLMRM_RAY_ADDRESS names a cluster
 
     if ds.n_frames == 0:
@@ -248,7 +259,7 @@ def browse_tab() -> None:
         for col, info in zip(
             st.columns(GRID_COLUMNS), infos[row : row + GRID_COLUMNS], strict=False
         ):
-            caption = escape_markdown(frame_caption(info))
+            caption = md_escape(frame_caption(info))
             pixels = frame_image(info.hash)
             if pixels is None:
                 col.warning(f"Image file missing: {caption}")
@@ -439,8 +450,8 @@ def _last_report(tab: str) -> None:
 
 st.title("🖼️ Frames")
 show_notice(NOTICE)
-browse, upload, rollout, sweep, humanoid = st.tabs(
-    ["Browse", "Upload", "Rollout", "Sweep", "Humanoid poses"]
+browse, upload, rollout, sweep, humanoid, lerobot = st.tabs(
+    ["Browse", "Upload", "Rollout", "Sweep", "Humanoid poses", "LeRobot"]
 )
 with browse:
     browse_tab()
@@ -452,3 +463,5 @@ with sweep:
     sweep_tab()
 with humanoid:
     humanoid_tab()
+with lerobot:
+    lerobot_tab(db, select_key=SELECT_NEXT)

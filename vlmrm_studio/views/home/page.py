@@ -52,6 +52,6 @@ st.markdown(
     "1. **Frames**: upload images/videos, record gymnasium rollouts, or render state sweeps.\n"
     "2. **Prompt Lab**: write goal and baseline prompts and watch the reward landscape.\n"
     "3. **Label**: mark frames as success or failure (keyboard: `s`, `f`, `k` to skip, `u` undo).\n"
-    "4. **Evaluate**: EPIC distance of each prompt set to the labels; sweep many prompts at once.\n"
+    "4. **Evaluate**: EPIC distance of each prompt set to the labels; search many prompts at once.\n"
     "5. **Train**: train an agent on the reward in the background."
 )

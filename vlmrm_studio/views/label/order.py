@@ -22,13 +22,19 @@ from vlmrm_core.reward.active_labels import informative_order, informativeness
 from vlmrm_core.reward.model import score_embeddings
 from vlmrm_core.services.labeling import QUEUE_ORDERS, LabelSession
 from vlmrm_core.services.landscape import reward_values
+from vlmrm_core.services.prompt_sets import adapted_model_mismatch
 from vlmrm_core.store import Engine, PromptSet, consensus_labels, list_prompt_sets
-from vlmrm_studio.widgets.adapt import adapted_model_mismatch
 from vlmrm_studio.widgets.common import get_model
 from vlmrm_studio.widgets.embeddings import dataset_embeddings
 from vlmrm_studio.widgets.text import md_escape
 
-__all__ = ["InformativeRanking", "choose_order", "informative_ranking"]
+__all__ = [
+    "InformativeRanking",
+    "PromptSetRewards",
+    "choose_order",
+    "informative_ranking",
+    "prompt_set_rewards",
+]
 
 ORDER_KEY = "label-order"
 RANKINGS = "label-rankings"  # session state: dataset -> InformativeRanking
@@ -51,14 +57,35 @@ class InformativeRanking:
     """Prompt sets left out (another model than the one the ranking used)."""
 
 
-def informative_ranking(
-    db: Engine, dataset: str, prompt_sets: Sequence[PromptSet]
-) -> InformativeRanking | None:
-    """Rank a dataset's unlabelled frames most informative first (None: no usable prompt set).
+@dataclass(frozen=True)
+class PromptSetRewards:
+    """The saved prompt sets' rewards on a dataset's cached embeddings (one model)."""
 
-    The prompt sets of the most common model are scored on that model's cached embeddings of
-    the dataset; the first adapted set among them counts as the adapted reward.
-    """
+    hashes: list[str]
+    """Distinct frames with an embedding: row i of ``embeddings`` and of each reward."""
+    embeddings: np.ndarray
+    rewards: list[np.ndarray]
+    """The zero-shot (non-adapted) sets' rewards."""
+    used: tuple[str, ...]
+    """Their names."""
+    adapted: np.ndarray | None
+    adapted_name: str | None
+    model: str
+    skipped: tuple[str, ...]
+    """Prompt sets left out (another model)."""
+
+    @property
+    def all_rewards(self) -> list[np.ndarray]:
+        """Every reward source, the adapted one included."""
+        return self.rewards + ([] if self.adapted is None else [self.adapted])
+
+
+def prompt_set_rewards(
+    db: Engine, dataset: str, prompt_sets: Sequence[PromptSet]
+) -> PromptSetRewards | None:
+    """Score the prompt sets of the most common model on that model's cached embeddings of a
+    dataset (None: no usable prompt set or no embedding); the first adapted set among them
+    counts as the adapted reward."""
     if not prompt_sets:
         return None
     models = [(p.model.architecture, p.model.pretrained or "", p.model.aspect) for p in prompt_sets]
@@ -85,16 +112,38 @@ def informative_ranking(
             rewards.append(values)
     if not rewards and adapted is None:
         return None
-    scores = informativeness(rewards, adapted=adapted)
-    labelled = set(consensus_labels(db, dataset).index)
-    mask = np.array([h in labelled for h in hashes])
-    order = informative_order(x, scores, labelled=mask)
-    return InformativeRanking(
-        tuple(hashes[i] for i in order),
+    return PromptSetRewards(
+        hashes,
+        x,
+        rewards,
         tuple(p.name for p in used if p.name != adapted_name),
+        adapted,
         adapted_name,
         f"{arch} / {pretrained or 'random init'}",
         skipped,
+    )
+
+
+def informative_ranking(
+    db: Engine, dataset: str, prompt_sets: Sequence[PromptSet]
+) -> InformativeRanking | None:
+    """Rank a dataset's unlabelled frames most informative first (None: no usable prompt set).
+
+    The rewards are :func:`prompt_set_rewards`'.
+    """
+    scored = prompt_set_rewards(db, dataset, prompt_sets)
+    if scored is None:
+        return None
+    scores = informativeness(scored.rewards, adapted=scored.adapted)
+    labelled = set(consensus_labels(db, dataset).index)
+    mask = np.array([h in labelled for h in scored.hashes])
+    order = informative_order(scored.embeddings, scores, labelled=mask)
+    return InformativeRanking(
+        tuple(scored.hashes[i] for i in order),
+        scored.used,
+        scored.adapted_name,
+        scored.model,
+        scored.skipped,
     )
 
 

@@ -9,6 +9,7 @@ the labeler saw, even if the queue changed meanwhile.
 from __future__ import annotations
 
 import json
+from typing import Literal
 
 import streamlit as st
 
@@ -24,7 +25,7 @@ from vlmrm_core.services.labeling import (
     frame_infos,
     label_text,
 )
-from vlmrm_core.store import get_dataset, list_datasets
+from vlmrm_core.store import DatasetSummary, get_dataset, list_datasets
 from vlmrm_core.store.tasks import (
     TaskInfo,
     assigned_datasets,
@@ -35,16 +36,17 @@ from vlmrm_core.store.tasks import (
 )
 from vlmrm_studio.auth import current_identity
 from vlmrm_studio.views.label.order import choose_order
+from vlmrm_studio.views.label.pairs import pair_view
 from vlmrm_studio.widgets.common import engine, hide_training_evals
 from vlmrm_studio.widgets.counts import frame_count_text
-from vlmrm_studio.widgets.frame_display import escape_markdown, frame_caption
+from vlmrm_studio.widgets.frame_display import frame_caption
 from vlmrm_studio.widgets.frames import (
-    CURRENT_DATASET,
     full_frame,
     notify,
     pick_default_dataset,
     show_notice,
     thumbnail_uri,
+    use_dataset,
 )
 from vlmrm_studio.widgets.success import run_eval_navigation
 from vlmrm_studio.widgets.text import md_escape
@@ -53,17 +55,13 @@ from vlmrm_studio.widgets.text import md_escape
 NOTICE = "label-notice"
 LAST_ACTION = "label-last-action"
 SESSIONS = "label-sessions"  # session state: (dataset, labeler) -> LabelSession
-NAME = "label-name"
-# The name outlives the widget: Streamlit drops a widget's state on pages that do not show it.
-REMEMBERED_NAME = "labeler-name"
+NAME = "label-name"  # kept for the whole session (persist_state), across page changes
+NAME_ENTERED = "label-name-entered"  # the name was entered: show it, not the box
 DATASET = "label-dataset"
 TASK = "label-task"  # + "-<dataset>": the chosen task when several are assigned on a dataset
-BLUR_NAME = "label-blur-name"  # set when the name was entered: blur the box on the next run
-BLUR_SCRIPT = (
-    "<script>const el = window.parent.document.activeElement || document.activeElement;"
-    " if (el && el.tagName === 'INPUT') { el.blur(); }</script>"
-)
 LABEL_VIEW, AGREEMENT_VIEW = "Label", "Agreement & export"
+MODE = "label-mode"
+SINGLE_MODE, PAIR_MODE = "Single frames", "Pairs"
 # Disagreement rows that get a thumbnail (each is an inline PNG sent to the browser).
 DISAGREEMENT_THUMBS = 100
 
@@ -124,15 +122,21 @@ def _undo(session: LabelSession) -> None:
         )
 
 
-def _current_task(dataset: str) -> TaskInfo | None:
-    """The signed-in user's task on this dataset, if any (tasks need sign-in).
+def _current_task(dataset: str, labeler: str) -> TaskInfo | None:
+    """The labeller's task on this dataset, if any: the signed-in user's, or without sign-in
+    the tasks that name ``labeler`` (typed names, unverified).
 
     With several tasks on the dataset, a picker lets the labeller choose one.
     """
     identity = current_identity()
-    if not identity.signed_in:
-        return None
-    tasks = [t for t in tasks_for(db, identity.email or "") if t.dataset == dataset]
+    if identity.signed_in:
+        mine = tasks_for(db, identity.email or "")
+    else:
+        try:
+            mine = tasks_for(db, labeler, verified=False)
+        except ValueError:  # a typed name no task can name (e.g. with an @)
+            mine = []
+    tasks = [t for t in mine if t.dataset == dataset]
     if len(tasks) <= 1:
         return tasks[0] if tasks else None
     by_name = {t.name: t for t in tasks}
@@ -147,31 +151,72 @@ def _current_task(dataset: str) -> TaskInfo | None:
 
 def label_view(dataset: str, labeler: str) -> None:
     """Progress, the current frame and the labelling buttons (with keyboard shortcuts)."""
-    task = _current_task(dataset)
+    task = _current_task(dataset, labeler)
+    mode = st.radio(
+        "Mode",
+        [SINGLE_MODE, PAIR_MODE],
+        horizontal=True,
+        key=MODE,
+        disabled=task is not None,  # a task's kind decides
+        help="Single frames: success or failure of each frame. Pairs: which of two frames is "
+        "closer to the goal (often easier to answer consistently).",
+    )
+    if (task is None and mode == PAIR_MODE) or (task is not None and task.pairwise):
+        pair_view(db, dataset, labeler, task)
+        return
     session = _session(dataset, labeler, None if task is None else task.name)
     choose_order(db, dataset, session)  # random, sequential or most informative first
     ds = get_dataset(db, dataset)
-    yours, total, with_k = session.progress(db)
     # A task's kind (binary / graded) decides the buttons, whatever the dataset's setting.
     graded = ds.graded if task is None else task.graded
     if task is None:
         queue = session.queue(db)
     else:  # the task's frames and overlap k; frames others labelled first when k >= 2
         queue = session.arrange(task_queue(db, task.name, labeler, session.seed))
-        st.subheader(md_escape(task.question))
-        st.caption(
-            md_escape(
-                f"Task {task.name}: {task_frame_count(db, task.name)} frame(s), "
-                f"{'graded 0–1' if task.graded else 'success / failure'} labels, "
-                f"k = {task.overlap}."
-            )
+        _task_header(task)
+    _progress(session, ds)
+    if not queue:
+        st.success(
+            "🎉 All done: no frames are left for you in this dataset. Thank you! "
+            "Frames that already had enough labels from others were not queued for you."
         )
-        if task.instructions:
-            with st.expander("Instructions"):
-                st.text(task.instructions)  # plain text: no Markdown from the task's author
+        st.button("Undo last", key="label-undo", shortcut="u", on_click=_undo, args=(session,))
+        _last_action(session)
+        return
+    current = queue[0]
+    picture, controls = st.columns([3, 1])
+    with picture:
+        _frame_picture(dataset, current, task)
+    with controls:
+        st.caption(f"{len(queue)} frame(s) left in your queue")
+        _label_buttons(session, current, graded)
+        _last_action(session)
+
+
+def _task_header(task: TaskInfo) -> None:
+    """The task's question, size, kind of labels and instructions."""
+    st.subheader(md_escape(task.question))
+    if not task.verified:
+        st.caption("A task of a studio without sign-in: labeller names are typed, not verified.")
+    st.caption(
+        md_escape(
+            f"Task {task.name}: {task_frame_count(db, task.name)} frame(s), "
+            f"{'graded 0–1' if task.graded else 'success / failure'} labels, "
+            f"k = {task.overlap}."
+        )
+    )
+    if task.instructions:
+        with st.expander("Instructions"):
+            st.text(task.instructions)  # plain text: no Markdown from the task's author
+
+
+def _progress(session: LabelSession, ds: DatasetSummary) -> None:
+    """The labeller's progress and the dataset's (images with k labels), with the dataset size."""
+    yours, total, with_k = session.progress(db)
     left, right = st.columns(2)
     # Labels belong to images: progress counts distinct images; the dataset's size is stated
-    # as on every page (vlmrm_studio.widgets.counts), so 40 frames of 39 images read the same everywhere.
+    # as on every page (vlmrm_studio.widgets.counts), so 40 frames of 39 images read the same
+    # everywhere.
     left.progress(yours / total if total else 0.0, text=f"Yours: {yours}/{total} images labelled")
     right.progress(
         with_k / total if total else 0.0,
@@ -190,95 +235,87 @@ def label_view(dataset: str, labeler: str) -> None:
         "lets several labelers see the same frames, for agreement)."
     )
 
-    if not queue:
-        st.success(
-            "🎉 All done: no frames are left for you in this dataset. Thank you! "
-            "Frames that already had enough labels from others were not queued for you."
-        )
-        st.button("Undo last", key="label-undo", shortcut="u", on_click=_undo, args=(session,))
-        _last_action(session)
-        return
 
-    current = queue[0]
+def _frame_picture(dataset: str, current: str, task: TaskInfo | None) -> None:
+    """The frame to label, with its name (hidden when the task hides the state)."""
     info = frame_infos(db, dataset, [current]).get(current)
-    picture, controls = st.columns([3, 1])
-    with picture:
-        image = full_frame(current)
-        caption = escape_markdown(frame_caption(info) if info is not None else current[:12])
-        if task is not None and not task.show_state:  # names like "angle=+0.1" bias labellers
-            caption = f"Frame {current[:8]}"
-        if image is None:
-            st.warning(f"The image file of this frame is missing: {caption}")
-        else:
-            # Landscape frames fill the column; portrait ones are capped at ~640 px high.
-            width: int | str = "stretch"
-            if info is not None and info.height > info.width:
-                width = round(640 * info.width / info.height)
-            st.image(image, caption=caption, width=width)
-    with controls:
-        st.caption(f"{len(queue)} frame(s) left in your queue")
-        if graded:
-            st.slider(
-                "Success (0 = failure, 1 = success)",
-                min_value=0.0,
-                max_value=1.0,
-                value=0.5,
-                step=0.05,
-                key=f"label-grade-{current}",
-            )
-            st.button(
-                "Submit",
-                type="primary",
-                key="label-submit",
-                shortcut="Enter",
-                width="stretch",
-                on_click=_grade,
-                args=(session, current),
-            )
-            keys = "Enter submit · K skip · U undo last"
-        else:
-            st.button(
-                "Success",
-                type="primary",
-                key="label-success",
-                shortcut="s",
-                width="stretch",
-                on_click=_label,
-                args=(session, current, SUCCESS),
-            )
-            st.button(
-                "Failure",
-                key="label-failure",
-                shortcut="f",
-                width="stretch",
-                on_click=_label,
-                args=(session, current, FAILURE),
-            )
-            keys = "S success · F failure · K skip · U undo last"
+    image = full_frame(current)
+    caption = md_escape(frame_caption(info) if info is not None else current[:12])
+    if task is not None and not task.show_state:  # names like "angle=+0.1" bias labellers
+        caption = f"Frame {current[:8]}"
+    if image is None:
+        st.warning(f"The image file of this frame is missing: {caption}")
+        return
+    # Landscape frames fill the column; portrait ones are capped at ~640 px high.
+    width: int | Literal["stretch"] = "stretch"
+    if info is not None and info.height > info.width:
+        width = round(640 * info.width / info.height)
+    st.image(image, caption=caption, width=width)
+
+
+def _label_buttons(session: LabelSession, current: str, graded: bool) -> None:
+    """Success / Failure (or a grade and Submit), Skip and Undo, with keyboard shortcuts."""
+    if graded:
+        st.slider(
+            "Success (0 = failure, 1 = success)",
+            min_value=0.0,
+            max_value=1.0,
+            value=0.5,
+            step=0.05,
+            key=f"label-grade-{current}",
+        )
         st.button(
-            "Skip",
-            key="label-skip",
-            shortcut="k",
+            "Submit",
+            type="primary",
+            key="label-submit",
+            shortcut="Enter",
             width="stretch",
-            on_click=_skip,
+            on_click=_grade,
             args=(session, current),
         )
+        keys = "Enter submit · K skip · U undo last"
+    else:
         st.button(
-            "Undo last",
-            key="label-undo",
-            shortcut="u",
+            "Success",
+            type="primary",
+            key="label-success",
+            shortcut="s",
             width="stretch",
-            on_click=_undo,
-            args=(session,),
+            on_click=_label,
+            args=(session, current, SUCCESS),
         )
-        st.caption(f"Keyboard: {keys}")
-        _last_action(session)
+        st.button(
+            "Failure",
+            key="label-failure",
+            shortcut="f",
+            width="stretch",
+            on_click=_label,
+            args=(session, current, FAILURE),
+        )
+        keys = "S success · F failure · K skip · U undo last"
+    st.button(
+        "Skip",
+        key="label-skip",
+        shortcut="k",
+        width="stretch",
+        on_click=_skip,
+        args=(session, current),
+    )
+    st.button(
+        "Undo last",
+        key="label-undo",
+        shortcut="u",
+        width="stretch",
+        on_click=_undo,
+        args=(session,),
+    )
+    st.caption(f"Keyboard: {keys}")
 
 
 def _last_action(session: LabelSession) -> None:
     owner, text = st.session_state.get(LAST_ACTION, (None, ""))
     if owner == (session.dataset, session.labeler) and text:
-        st.caption(escape_markdown(text))
+        st.caption(md_escape(text))
 
 
 def agreement_view(dataset: str) -> None:
@@ -385,6 +422,39 @@ def _export_buttons(dataset: str) -> None:
         )
 
 
+def _set_name_entered(entered: bool) -> None:
+    st.session_state[NAME_ENTERED] = entered
+
+
+def _name_box(signed_in_email: str | None) -> str:
+    """Who is labelling: the signed-in identity, or a typed name.
+
+    Once a typed name is entered (Enter, or leaving the box) it is shown as text with a "Change"
+    button instead of the box: the focused box leaves the page, so the next key press is a
+    labelling shortcut (s, f, k, u) rather than more letters in the name, which would make a
+    new labeller. No script of ours moves the focus.
+
+    Returns:
+        The name as typed (checked by the caller).
+    """
+    if signed_in_email is not None:  # labels go under the signed-in identity: no typed name
+        st.text_input("Labelling as", value=signed_in_email, disabled=True, key="label-identity")
+        return signed_in_email
+    name = str(st.session_state.get(NAME) or "")
+    if st.session_state.get(NAME_ENTERED) and name.strip():
+        st.markdown(f"Labelling as **{md_escape(name.strip())}**")
+        st.button("Change name", key="label-change-name", on_click=_set_name_entered, args=(False,))
+        return name
+    return st.text_input(
+        "Your name",
+        key=NAME,
+        placeholder="e.g. alice",
+        persist_state="session",
+        on_change=_set_name_entered,
+        args=(True,),
+    )
+
+
 st.title("🏷️ Label")
 show_notice(NOTICE)
 identity = current_identity()
@@ -399,29 +469,14 @@ if not names:
     st.info("No datasets yet: create one on the Frames page.")
     st.stop()
 
-if NAME not in st.session_state and REMEMBERED_NAME in st.session_state:
-    st.session_state[NAME] = st.session_state[REMEMBERED_NAME]
 pick_default_dataset(DATASET, names)
 top = st.columns([1, 1, 1])
-if identity.signed_in:  # labels are written under the signed-in identity: no free-text name
-    raw_name = identity.email or ""
-    top[0].text_input("Labelling as", value=raw_name, disabled=True, key="label-identity")
-else:
-    raw_name = top[0].text_input(
-        "Your name",
-        key=NAME,
-        placeholder="e.g. alice",
-        on_change=lambda: st.session_state.update({BLUR_NAME: True}),
-    )
-    if st.session_state.pop(BLUR_NAME, False):
-        # Enter in the name box: move the focus off it, so the next key press is a labelling
-        # shortcut (s, f, ...) instead of more letters in the name. Our own constant script.
-        st.html(BLUR_SCRIPT, unsafe_allow_javascript=True)
+with top[0]:
+    raw_name = _name_box((identity.email or "") if identity.signed_in else None)
 dataset = top[1].selectbox("Dataset", names, key=DATASET)
 run_eval_navigation(db, dataset, DATASET, names)  # a training run's evaluation?
 view = top[2].radio("View", [LABEL_VIEW, AGREEMENT_VIEW], horizontal=True, key="label-view")
-st.session_state[REMEMBERED_NAME] = raw_name
-st.session_state[CURRENT_DATASET] = dataset
+use_dataset(DATASET, dataset)
 
 if view == AGREEMENT_VIEW:
     agreement_view(dataset)
@@ -429,6 +484,6 @@ else:
     try:
         labeler = check_labeler_name(raw_name)
     except ValueError as exc:
-        st.info(escape_markdown(str(exc)))
+        st.info(md_escape(str(exc)))
     else:
         label_view(dataset, labeler)

@@ -14,10 +14,14 @@ from vlmrm_core.clip.embedding import PromptError
 from vlmrm_core.clip.models import ClipModel, discover_models
 from vlmrm_core.enums import Aspect, RewardKind, choices
 from vlmrm_core.errors import VlmrmError
-from vlmrm_core.reward.file import reward_file_name, reward_file_text, with_checkpoint_hash
 from vlmrm_core.reward.spec import ModelRef, RewardSpec
 from vlmrm_core.services import landscape
 from vlmrm_core.services.demo import DEMO_TASKS
+from vlmrm_core.services.prompt_sets import (
+    adapted_model_mismatch,
+    free_prompt_set_name,
+    guess_environment,
+)
 from vlmrm_core.store import (
     BuiltinPromptSetError,
     NotFoundError,
@@ -30,8 +34,10 @@ from vlmrm_core.store import (
 )
 from vlmrm_core.store.users import require_owner_or_admin
 from vlmrm_studio.auth import current_identity
-from vlmrm_studio.widgets import plots, tables
-from vlmrm_studio.widgets.adapt import adapted_model_mismatch
+from vlmrm_studio.views.prompt_lab.episodes import EPISODE_VIEW, LAB_VIEWS, episode_section
+from vlmrm_studio.views.prompt_lab.judge import JUDGE_SOURCE, LAB_SOURCES, judge_mode
+from vlmrm_studio.views.prompt_lab.landscape import ALPHA_CHOICES, landscape_section
+from vlmrm_studio.widgets import plots
 from vlmrm_studio.widgets.common import (
     RANDOM_LABEL,
     engine,
@@ -40,10 +46,11 @@ from vlmrm_studio.widgets.common import (
     model_picker,
 )
 from vlmrm_studio.widgets.counts import frame_count_text
-from vlmrm_studio.widgets.embeddings import dataset_embeddings, frame_grid, memo, selected_frames
+from vlmrm_studio.widgets.embeddings import dataset_embeddings
+from vlmrm_studio.widgets.frames import pick_default_dataset, use_dataset
+from vlmrm_studio.widgets.reward_download import reward_download_button
 from vlmrm_studio.widgets.text import md_escape
 
-ALPHA_CHOICES = [0.0, 0.25, 0.5, 0.75, 1.0]
 ASPECTS = list(choices(Aspect))
 # The adapted kind is fitted on Evaluate ("Adapt to labels"), not typed here.
 REWARD_KINDS = [RewardKind.REGULARIZED.value, RewardKind.CONTRASTIVE.value]
@@ -61,7 +68,11 @@ DEFAULTS = {
 }
 KEEP = "session"  # the editor keeps its prompts when the user visits another page and returns
 
-st.title("🧪 Prompt Lab")
+# The title shares its row with the reward-source switch: every pixel above the chart counts
+# (the chart must be on screen at 1400×900, tests/studio/test_browser_no_weights.py).
+_title_col, _source_col = st.columns([3, 2], vertical_alignment="bottom")
+with _title_col:
+    st.title("🧪 Prompt Lab")
 st.caption(
     "Describe the goal in words and see which frames CLIP rewards. The goal-baseline "
     "regularized reward is Rocamonde et al.'s Def. 1; the contrastive one is Baumli et al.'s."
@@ -181,20 +192,37 @@ for _key, _value in DEFAULTS.items():
 datasets = list_datasets(db)
 if not datasets:
     st.info(
-        "No datasets yet. Open **Home** to create the demo sweeps, or add frames on **Frames**."
+        "No datasets yet. Open **Home** to create the demo state sweeps, or add frames on **Frames**."
     )
+    st.stop()
+
+# The reward source: CLIP prompts (this page) or a VLM judge's yes/no question (judge.py).
+with _source_col:
+    source = st.radio(
+        "Reward source",
+        LAB_SOURCES,
+        key="lab-source",
+        horizontal=True,
+        persist_state=KEEP,
+        label_visibility="collapsed",
+        help="CLIP prompts: goal and baseline sentences; VLM judge: a yes/no question.",
+    )
+if source == JUDGE_SOURCE:
+    judge_mode(db, datasets)
     st.stop()
 
 top_left, top_mid, top_right = st.columns([2, 2, 1])
 with top_left:
     datasets = hide_training_evals(datasets, "lab-show-evals")
     by_name = {d.name: d for d in datasets}
+    pick_default_dataset("lab-dataset", list(by_name))  # opens on the dataset in use
     dataset = st.selectbox(
         "Dataset",
         list(by_name),
         key="lab-dataset",
         format_func=lambda n: f"{n} ({frame_count_text(by_name[n].n_frames, by_name[n].n_images)})",
     )
+    use_dataset("lab-dataset", dataset)
     saved_sets = list_prompt_sets(db, environment=dataset)
     if saved_sets:
         # in a popover: one button's height, so the chart fits above the fold at 1400×900
@@ -242,7 +270,7 @@ def _spec() -> RewardSpec | None:
         st.info("Enter at least one goal prompt (one per line) to see the reward landscape.")
         return None
     try:
-        # α and β are set by the chart fragment's slider (_live_knobs): α = 0 is always valid
+        # α and β are set by the chart fragment's slider (_chart): α = 0 is always valid
         return RewardSpec(
             goal_prompts=tuple(goals),
             baseline_prompts=tuple(landscape.parse_prompts(baseline_text)),
@@ -256,181 +284,6 @@ def _spec() -> RewardSpec | None:
         return None
 
 
-def _live_knobs(spec: RewardSpec) -> RewardSpec:
-    """``spec`` with the α and β the chart's sliders hold now (Save and Download read them at
-    click time: an α change reruns only the chart fragment).
-
-    Raises:
-        PromptError: α > 0 without baseline prompts.
-    """
-    state = st.session_state
-    if spec.kind == "regularized":
-        return dataclasses.replace(spec, alpha=float(state.get("lab-alpha", 0.0)))
-    return dataclasses.replace(spec, beta=float(state.get("lab-beta", 0.5)))
-
-
-def _points(frames: list, dataset_key: tuple, axis: str, values):
-    """Landscape points, kept per session for the parameter and step axes (they don't depend on
-    the rewards; building them for 100k frames takes longer than re-scoring)."""
-    if axis == "rank":
-        return landscape.landscape_points(frames, axis, order_by=values)
-    return memo(
-        "_lab_points", (*dataset_key, axis), lambda: landscape.landscape_points(frames, axis)
-    )
-
-
-def _landscape(
-    clip: ClipModel, embedded: landscape.DatasetEmbeddings, spec: RewardSpec, controls: list
-) -> None:
-    try:
-        scores, warnings = landscape.score(clip, embedded.embeddings, spec)
-    except (PromptError, ValueError) as exc:
-        st.error(str(exc))
-        return
-    for message in warnings:
-        st.warning(message)
-    values = landscape.reward_values(scores)
-    frames = embedded.frames
-    value_name = "p(goal)" if spec.kind == "contrastive" else "reward"
-
-    dataset_key = (embedded.dataset, embedded.encoder_key, len(frames))
-    axes = memo("_lab_axes", dataset_key, lambda: landscape.available_axes(frames))
-    with controls[0]:
-        # One key per set of choices: a stale choice from another dataset can't linger.
-        axis = st.radio(
-            "X axis",
-            axes,
-            format_func=tables.AXIS_LABELS.get,
-            horizontal=True,
-            key=f"lab-axis-{'-'.join(axes)}",
-        )
-    overlay: list[float] = []
-    normalize = False
-    if spec.kind == "regularized":
-        with controls[1]:
-            overlay = st.multiselect(
-                "Overlay α values",
-                ALPHA_CHOICES,
-                format_func=lambda a: f"{a:g}",
-                key="lab-alphas",
-                help="One curve per α, as in the paper's Fig. 2.",
-            )
-        if overlay:  # only meaningful with several curves: not drawn (checked yet off) without
-            with controls[2]:
-                normalize = st.checkbox(
-                    "Scale each curve to [0, 1]",
-                    key="lab-normalize",
-                    help="Different α values give rewards on different scales.",
-                )
-    if overlay:
-        try:
-            by_alpha = landscape.alpha_curves(clip, embedded.embeddings, spec, overlay)
-        except (PromptError, ValueError) as exc:
-            st.error(str(exc))
-            return
-        # the slider's α stays drawn (and first) next to the overlay, so moving it shows
-        curves = {f"α = {spec.alpha:g} (slider)": values}
-        curves.update({f"α = {a:g}": v for a, v in by_alpha.items() if a != spec.alpha})
-    else:
-        curves = {value_name if spec.kind == "contrastive" else f"α = {spec.alpha:g}": values}
-        normalize = False
-
-    points, x_title = _points(frames, dataset_key, axis, values)
-    # dragging selects a box of points (as the caption below says); zoom stays on the toolbar
-    layout = {"height": 300, "dragmode": "select", "margin": {"l": 10, "r": 10, "t": 20, "b": 10}}
-    figure = plots.landscape_figure(
-        points, curves, x_title=x_title, normalize=normalize, layout=layout
-    )
-    if spec.kind == "contrastive":
-        figure.add_hline(y=spec.beta, line_dash="dot", annotation_text="β")
-    event = st.plotly_chart(
-        figure, key="lab-landscape", on_select="rerun", selection_mode=("points", "box")
-    )
-    if len(frames) > plots.MAX_CURVE_POINTS:
-        st.caption(
-            f"{len(frames):,} frames: each curve is drawn with at most "
-            f"{plots.MAX_CURVE_POINTS:,} points (the lowest and highest reward of each stretch of "
-            "the x axis); the top-k, bottom-k and the distribution below use every frame."
-        )
-
-    # One line of figures (a row of st.metric is nine elements for the browser to redraw on
-    # every α change; this is one).
-    best, worst = int(landscape.top_k(values, 1)[0]), int(landscape.bottom_k(values, 1)[0])
-    summary = [
-        f"**{frame_count_text(len(frames))}**",  # memberships, as on every page (vlmrm_studio.widgets.counts)
-        f"highest {value_name} **{values[best]:.4f}** "
-        f"({md_escape(landscape.frame_label(frames[best]))})",
-        f"lowest **{values[worst]:.4f}** ({md_escape(landscape.frame_label(frames[worst]))})",
-    ]
-    if spec.kind == "contrastive":
-        summary.append(f"rewarded (p > β): **{int(scores.rewards.sum())}** frames")
-    else:
-        summary.append(f"spread (max − min) {values[best] - values[worst]:.4f}")
-    st.markdown(" · ".join(summary))
-
-    chosen = selected_frames(event, figure)
-    if chosen:
-        # in chart order (left to right), whatever order the points were selected in
-        x_of = dict(zip(points["frame"], points["x"], strict=True))
-        chosen = sorted(chosen, key=lambda i: (x_of.get(i, 0.0), i))
-        more = f", the first 10 of {len(chosen)} shown" if len(chosen) > 10 else ""
-        st.markdown(f"**Selected frames** (left to right on the chart{more})")
-        shown = chosen[:10]
-        frame_grid(
-            [frames[i].hash for i in shown],
-            [f"{landscape.frame_label(frames[i])} · {value_name} {values[i]:.4f}" for i in shown],
-        )
-    else:
-        st.caption("Click a point (or drag a box) on the chart to see its frame here.")
-
-    k = 1  # a slider needs a range: one frame is simply shown
-    if len(frames) > 1:
-        k = st.slider(
-            "Frames to show (top-k and bottom-k)",
-            1,
-            min(20, len(frames)),
-            min(5, len(frames)),
-            key="lab-k",
-        )
-    for heading, picked_frames in (
-        (f"Top {k}: highest {value_name}", landscape.top_k(values, k)),
-        (f"Bottom {k}: lowest {value_name}", landscape.bottom_k(values, k)),
-    ):
-        st.markdown(f"**{heading}**")
-        frame_grid(
-            [frames[i].hash for i in picked_frames],
-            [
-                f"{landscape.frame_label(frames[i])} · {value_name} {values[i]:.4f}"
-                for i in picked_frames
-            ],
-        )
-    st.markdown(f"**Distribution of {value_name}** (every frame)")
-    st.image(plots.histogram_svg(values, value_name=value_name), width="stretch")
-
-
-def _free_name(base: str) -> str:
-    """``base`` made unique among the saved prompt sets (``base (2)``, ``base (3)``...), never a
-    built-in ``paper:`` name."""
-    base = base.strip()
-    if base.lower().startswith("paper:"):
-        base = base[len("paper:") :].strip() + " (copy)"
-    taken = {p.name for p in list_prompt_sets(db)}
-    if base not in taken:
-        return base
-    n = 2
-    while f"{base} ({n})" in taken:
-        n += 1
-    return f"{base} ({n})"
-
-
-def _guess_environment(dataset: str) -> str:
-    """The environment family a dataset's name points at (``demo-cartpole`` -> ``CartPole``)."""
-    for family in ("CartPole", "MountainCar", "Humanoid", "Pendulum", "Acrobot"):
-        if family.lower() in dataset.lower():
-            return family
-    return ""
-
-
 def _store(
     name: str, environment: str, spec: RewardSpec, picked: tuple[str, str], overwrite: bool
 ) -> None:
@@ -438,7 +291,6 @@ def _store(
     state = st.session_state
     state.pop("lab-pending-save", None)
     try:
-        spec = _live_knobs(spec)
         if overwrite:  # with sign-in only the creator (or an admin) may replace a set
             require_owner_or_admin(
                 db,
@@ -473,6 +325,9 @@ def _store(
         "success",
         f"Saved prompt set {stored.name!r} ({picked[0]} / {picked[1] or 'random init'}).",
     )
+    # A button inside a fragment reruns only the fragment: the whole page must run again for
+    # Compare (and Load) below to offer the new set at once.
+    state["lab-saved"] = True
 
 
 def _store_typed(spec: RewardSpec, picked: tuple[str, str]) -> None:
@@ -484,16 +339,34 @@ def _store_typed(spec: RewardSpec, picked: tuple[str, str]) -> None:
 
 
 def _save_as_new(name: str, environment: str, spec: RewardSpec, picked: tuple[str, str]) -> None:
-    _store(_free_name(name), environment, spec, picked, overwrite=False)
+    _store(free_prompt_set_name(db, name), environment, spec, picked, overwrite=False)
 
 
+@st.fragment
 def _save(spec: RewardSpec | None, picked: tuple[str, str], dataset: str) -> None:
-    st.subheader("Save as a prompt set")
+    """Save the reward as a prompt set, or download it as a reward file.
+
+    Drawn by the chart fragment, so every α / β change redraws it with the reward on screen;
+    a fragment of its own, so typing a name doesn't re-score the landscape.
+
+    Args:
+        spec: the reward as shown (the slider's α / β); None: no valid reward yet.
+        picked: ``(architecture, pretrained)`` of the page's model.
+        dataset: the open dataset (its environment is the default tag).
+    """
     state = st.session_state
-    state.setdefault("lab-save-env", _guess_environment(dataset))
+    if state.pop("lab-saved", False):
+        st.rerun()  # the whole page: Compare and Load list the new set (the flash waits)
+    st.subheader("Save as a prompt set")
+    state.setdefault("lab-save-env", guess_environment(dataset))
     left, mid, right = st.columns([3, 2, 1], vertical_alignment="bottom")
     with left:
-        name = st.text_input("Prompt set name", key="lab-save-name", placeholder="e.g. cartpole v2")
+        name = st.text_input(
+            "Prompt set name",
+            key="lab-save-name",
+            placeholder="e.g. cartpole v2",
+            persist_state=KEEP,
+        )
     with mid:
         environment = st.text_input(
             "Written for (environment or dataset)",
@@ -503,7 +376,7 @@ def _save(spec: RewardSpec | None, picked: tuple[str, str], dataset: str) -> Non
         )
     if spec is None:
         right.button("Save prompt set", key="lab-save", width="stretch", disabled=True)
-        st.caption("Enter a valid goal prompt to save it.")
+        st.caption("Fix the reward above to save or download it.")
         return
     args = (name.strip(), environment.strip(), spec, picked)
     # Enabled even with an empty name box: a name typed just before the click is only committed
@@ -516,7 +389,14 @@ def _save(spec: RewardSpec | None, picked: tuple[str, str], dataset: str) -> Non
         on_click=_store_typed,
         args=(spec, picked),
     )
-    _download(spec, picked, name.strip() or "reward")
+    reward_download_button(
+        ModelRef(picked[0], picked[1], aspect=aspect),
+        spec,
+        name.strip() or "reward",
+        key="lab-download-reward",
+        help="This model and reward as one JSON file: load it in any training script with "
+        "vlmrm_core.load_reward(path). Evaluate's download also records EPIC against labels.",
+    )
     if flash := state.pop("lab-save-flash", None):
         getattr(st, flash[0])(md_escape(flash[1]))  # names a prompt set: user text
     if loaded := state.get("lab-loaded-name"):
@@ -526,8 +406,14 @@ def _save(spec: RewardSpec | None, picked: tuple[str, str], dataset: str) -> Non
                 "the built-in paper: sets can't be changed."
             )
         )
+    _pending_questions(name.strip(), args)
+
+
+def _pending_questions(name: str, args: tuple) -> None:
+    """After a Save refused for a taken or built-in name: overwrite it, or save as a new name."""
+    state = st.session_state
     pending = state.get("lab-pending-save")
-    if pending and pending == name.strip():
+    if pending and pending == name:
         st.warning(md_escape(f"A prompt set named {pending!r} already exists."))
         c1, c2, _ = st.columns([1, 1, 2])
         c1.button(
@@ -537,37 +423,19 @@ def _save(spec: RewardSpec | None, picked: tuple[str, str], dataset: str) -> Non
             args=(*args, True),
         )
         c2.button(
-            md_escape(f"Save as new: {_free_name(pending)!r}"),
+            md_escape(f"Save as new: {free_prompt_set_name(db, pending)!r}"),
             key="lab-save-new",
             on_click=_save_as_new,
             args=args,
         )
     builtin = state.get("lab-pending-builtin")
-    if builtin and builtin == name.strip():
+    if builtin and builtin == name:
         st.button(
-            md_escape(f"Save as new: {_free_name(builtin)!r}"),
+            md_escape(f"Save as new: {free_prompt_set_name(db, builtin)!r}"),
             key="lab-save-new",
             on_click=_save_as_new,
             args=args,
         )
-
-
-def _download(spec: RewardSpec, picked: tuple[str, str], name: str) -> None:
-    """The editor's reward as a reward file, for the user's own training scripts."""
-    try:
-        ref = with_checkpoint_hash(ModelRef(picked[0], picked[1], aspect=aspect))
-    except VlmrmError as exc:
-        st.error(md_escape(exc))
-        return
-    st.download_button(
-        "Download reward file",
-        lambda: reward_file_text(ref, _live_knobs(spec)),  # the sliders' α / β at click time
-        file_name=reward_file_name(name),
-        mime="application/json",
-        key="lab-download-reward",
-        help="This model and reward as one JSON file: load it in any training script with "
-        "vlmrm_core.load_reward(path). Evaluate's download also records EPIC against labels.",
-    )
 
 
 def _compare(clip: ClipModel, embedded: landscape.DatasetEmbeddings) -> None:
@@ -581,8 +449,10 @@ def _compare(clip: ClipModel, embedded: landscape.DatasetEmbeddings) -> None:
     name_a = left.selectbox("Prompt set A", names, key="lab-compare-a")
     name_b = right.selectbox("Prompt set B", names, index=1, key="lab-compare-b")
     st.caption(
-        f"Both are scored on {embedded.dataset} with the model chosen above ({clip.identity}), "
-        "whatever model they were saved with."
+        md_escape(
+            f"Both are scored on {embedded.dataset} with the model chosen above "
+            f"({clip.identity}), whatever model they were saved with."
+        )
     )
     by_name = {p.name: p for p in sets}
     curves = {}
@@ -614,11 +484,13 @@ def _compare(clip: ClipModel, embedded: landscape.DatasetEmbeddings) -> None:
 
 
 # ---- the reward definition and its landscape --------------------------------------------------
-# Two nested fragments. The outer one (editor, chart, saving) reruns alone on a prompt or reward
+# Three nested fragments. The outer one (editor, chart, saving) reruns alone on a prompt or reward
 # kind change: not the dataset and model pickers, the model and embedding loading, or the
-# comparison below. The inner one (_chart: the α / β slider, the chart controls, the chart and
-# what is drawn from its values) reruns alone on an α, β, axis, overlay or selection change, so
-# the chart redraws as fast as re-scoring and a lean figure allow (see the README's latency).
+# comparison below. The middle one (_chart: the α / β slider, the chart controls, the chart and
+# what is drawn from its values, and saving) reruns alone on an α, β, axis, overlay or selection
+# change, so the chart redraws as fast as re-scoring and a lean figure allow (see the README's
+# latency), and Save and Download hold the reward on screen. The inner one (_save) reruns alone
+# while a name is typed.
 
 
 @st.fragment
@@ -630,7 +502,10 @@ def _chart(spec: RewardSpec | None, kind: str) -> None:
             prompts don't make a reward yet (the slider is still drawn).
         kind: the reward kind picked in the editor.
     """
-    controls = st.columns([3, 2, 3, 2], vertical_alignment="bottom")
+    # The view switch sits in the slider's row (not a row of its own): the chart stays on screen.
+    view_col, *controls = st.columns([1.2, 3, 2, 3, 2], vertical_alignment="bottom")
+    with view_col:
+        view = st.radio("View", LAB_VIEWS, key="lab-view", persist_state=KEEP)
     with controls[0]:
         if kind == "regularized":
             alpha = st.slider(
@@ -661,8 +536,11 @@ def _chart(spec: RewardSpec | None, kind: str) -> None:
         except (PromptError, ValueError) as exc:
             st.error(md_escape(exc))
             spec = None
-    if spec is not None:
-        _landscape(clip, embedded, spec, controls[1:])
+    if view == EPISODE_VIEW:  # the reward along one episode (views/prompt_lab/episodes.py)
+        episode_section(db, clip, embedded, spec, picked, controls[1:])
+    elif spec is not None:
+        landscape_section(clip, embedded, spec, controls[1:])
+    _save(spec, picked, dataset)
     _write_url(dataset)  # after the chart: its messages reach the browser first
 
 
@@ -723,7 +601,6 @@ def _lab() -> None:
                 )
     spec = _spec()
     _chart(spec, kind)
-    _save(spec, picked, dataset)
 
 
 _lab()

@@ -1,16 +1,24 @@
 """Tasks: labelling tasks (dataset or subset, question, overlap k, labellers), the review of
 disagreements with adjudicated final labels, per-labeller statistics and Label Studio export.
 
-Creating tasks and adjudicating need sign-in (researcher or admin): the service layer
-(:mod:`vlmrm_core.store.tasks`) checks the role of the signed-in email.
+Creating tasks and adjudicating need the researcher or admin role: the service layer
+(:mod:`vlmrm_core.store.tasks`) checks the role of the signed-in email. Without sign-in (a laptop
+studio) the local user has every role and assigns typed labeller names, shown as unverified.
 """
 
 from __future__ import annotations
 
 import json
 
+import pandas as pd
 import streamlit as st
 
+from vlmrm_core.services.labeling import frame_infos
+from vlmrm_core.services.preferences import (
+    judge_agreement,
+    machine_labelers,
+    preference_agreement,
+)
 from vlmrm_core.store import dataset_frames, list_datasets
 from vlmrm_core.store.tasks import (
     create_task,
@@ -25,10 +33,13 @@ from vlmrm_core.store.tasks import (
 from vlmrm_core.store.users import list_users
 from vlmrm_studio.auth import current_identity
 from vlmrm_studio.widgets.common import engine
+from vlmrm_studio.widgets.frame_display import frame_caption
+from vlmrm_studio.widgets.frames import thumbnail_uri
 from vlmrm_studio.widgets.text import md_escape
 
 # (Comments, not docstrings: Streamlit's "magic" would render bare strings on the page.)
 NOTICE = "tasks-notice"
+THUMBS = 100  # rows that get a thumbnail (each is an inline PNG sent to the browser)
 db = engine()
 me = current_identity()
 
@@ -96,16 +107,122 @@ def _frame_selection(dataset: str) -> list[str] | None:
     return chosen
 
 
+def _frame_names(dataset: str, hashes: list[str]) -> dict[str, str]:
+    """Frame hash -> the frame's name as every page shows it."""
+    infos = frame_infos(db, dataset, hashes)
+    return {h: frame_caption(infos[h]) for h in hashes if h in infos}
+
+
+def _frame_table(dataset: str, table: pd.DataFrame) -> None:
+    """Final labels with each frame's thumbnail and name (the hash last, for reference)."""
+    hashes = list(table["frame_hash"])
+    names = _frame_names(dataset, hashes)
+    shown = table.assign(
+        thumbnail=[thumbnail_uri(h) if i < THUMBS else None for i, h in enumerate(hashes)],
+        frame=[names.get(h, h[:12]) for h in hashes],
+    )
+    st.dataframe(
+        shown[["thumbnail", "frame", "value", "source", "n_labels", "frame_hash"]],
+        hide_index=True,
+        width="stretch",
+        row_height=64,
+        column_config={
+            "thumbnail": st.column_config.ImageColumn("Image", width="small"),
+            "frame": st.column_config.TextColumn("Frame"),
+            "value": st.column_config.NumberColumn("Final label", format="%.2f"),
+            "source": st.column_config.TextColumn("From"),
+            "n_labels": st.column_config.NumberColumn("Labels"),
+            "frame_hash": st.column_config.TextColumn("Frame hash", width="small"),
+        },
+    )
+
+
+def _machine_agreement(dataset: str) -> None:
+    """Each machine labeller's (a judge's, `vlmrm prefs judge`) agreement with people on the
+    pairs both answered; its answers are not counted in the people's agreement above."""
+    machines = machine_labelers(db, dataset)
+    if not machines:
+        return
+    rows = []
+    for machine in machines:
+        found = judge_agreement(db, dataset, machine)
+        rows.append(
+            {
+                "judge": machine,
+                "pairs with people": found.n_pairs,
+                "agreement": None
+                if found.percent_agreement is None
+                else round(100 * found.percent_agreement),
+                "α": found.alpha,
+            }
+        )
+    st.markdown("**Judges' suggestions against people** (not counted above)")
+    st.dataframe(
+        pd.DataFrame(rows),
+        hide_index=True,
+        key="tasks-pair-machine-agreement",
+        column_config={
+            "agreement": st.column_config.NumberColumn("agreement", format="%d%%"),
+            "α": st.column_config.NumberColumn("Krippendorff's α", format="%.3f"),
+        },
+    )
+
+
+def _pair_review(dataset: str) -> None:
+    """Agreement on the pairwise comparisons (percentage and Krippendorff's α on the
+    outcomes) and the pairs labellers answered differently."""
+    report = preference_agreement(db, dataset)
+    st.subheader("Pairwise comparisons")
+    if report.n_pairs == 0:
+        st.caption("No pairwise comparisons in this dataset (Label → Pairs, or a pairwise task).")
+        return
+    cols = st.columns(3)
+    cols[0].metric("Pairs compared", report.n_pairs)
+    cols[1].metric(
+        "Agreement",
+        "—" if report.percent_agreement is None else f"{100 * report.percent_agreement:.0f}%",
+        help="Share of agreeing answers among the pairs several labellers compared",
+    )
+    cols[2].metric("Krippendorff's α", "—" if report.alpha is None else f"{report.alpha:.3f}")
+    st.caption(md_escape(f"Krippendorff's α on the outcomes: {report.alpha_note}."))
+    _machine_agreement(dataset)
+    table = report.disagreements
+    st.markdown(f"**Pair disagreements ({len(table)})**")
+    if table.empty:
+        st.caption("No pair has answers that differ (or no pair was compared by two labellers).")
+        return
+    hashes = list(dict.fromkeys([*table["frame_a"], *table["frame_b"]]))
+    names = _frame_names(dataset, hashes)
+    shown = table.assign(
+        image_a=[thumbnail_uri(h) if i < THUMBS else None for i, h in enumerate(table["frame_a"])],
+        first=[names.get(h, h[:12]) for h in table["frame_a"]],
+        image_b=[thumbnail_uri(h) if i < THUMBS else None for i, h in enumerate(table["frame_b"])],
+        second=[names.get(h, h[:12]) for h in table["frame_b"]],
+        answers=[", ".join(f"{who}: {said}" for who, said in a.items()) for a in table["answers"]],
+    )
+    st.dataframe(
+        shown[["image_a", "first", "image_b", "second", "answers", "n_labelers"]],
+        hide_index=True,
+        width="stretch",
+        row_height=64,
+        key="tasks-pair-disagreements",
+        column_config={
+            "image_a": st.column_config.ImageColumn("A", width="small"),
+            "first": st.column_config.TextColumn("Frame A"),
+            "image_b": st.column_config.ImageColumn("B", width="small"),
+            "second": st.column_config.TextColumn("Frame B"),
+            "answers": st.column_config.TextColumn(
+                "Answers", width="large", help="labeller: a (A closer), b (B closer) or equal"
+            ),
+            "n_labelers": st.column_config.NumberColumn("Labellers"),
+        },
+    )
+
+
 tab_tasks, tab_review = st.tabs(["Tasks", "Review and statistics"])
 
 with tab_tasks:
-    if not me.signed_in:
-        st.info(
-            "Tasks assign datasets to signed-in labellers: turn sign-in on (README, "
-            "“Sharing a studio”) to create them."
-        )
-    else:
-        labellers = [u.email for u in list_users(db)]
+    if me.role in ("admin", "researcher"):
         st.subheader("New task")
         dataset = st.selectbox("Dataset", datasets, key="tasks-new-dataset")
         subset = _frame_selection(dataset) if dataset else None
@@ -115,13 +232,31 @@ with tab_tasks:
             instructions = st.text_area(
                 "Instructions (success criterion, examples)", key="tasks-instructions"
             )
-            graded = st.toggle(
-                "Graded labels (0–1) instead of success / failure", key="tasks-new-graded"
+            kind = st.radio(
+                "Kind",
+                ["Success / failure", "Graded (0–1)", "Pairwise"],
+                horizontal=True,
+                key="tasks-new-kind",
+                help="Pairwise: labellers say which of two of the task's frames is closer to "
+                "the goal (← / → / E on the Label page).",
             )
             overlap = st.number_input(
                 "Labels per frame (overlap k)", 1, 100, 1, key="tasks-new-overlap"
             )
-            assignees = st.multiselect("Labellers", labellers, key="tasks-new-labellers")
+            if me.signed_in:
+                assignees = st.multiselect(
+                    "Labellers", [u.email for u in list_users(db)], key="tasks-new-labellers"
+                )
+            else:
+                typed = st.text_input(
+                    "Labellers (names, comma-separated; unverified)",
+                    key="tasks-new-typed",
+                    placeholder="e.g. alice, bob",
+                    help="Without sign-in anyone can type any name on the Label page: these "
+                    "names are not verified. Turn sign-in on (README, “Sharing a studio”) for "
+                    "verified labellers.",
+                )
+                assignees = [n.strip() for n in typed.split(",") if n.strip()]
             show_state = st.toggle(
                 "Show the state caption (e.g. the pole angle: it can bias labellers)", value=False
             )
@@ -132,9 +267,10 @@ with tab_tasks:
                         name,
                         dataset or "",
                         question,
-                        actor=me.email or "",
+                        actor=me.email,
                         instructions=instructions,
-                        graded=graded,
+                        graded=kind == "Graded (0–1)",
+                        pairwise=kind == "Pairwise",
                         overlap=int(overlap),
                         assignees=assignees,
                         frame_hashes=subset,
@@ -155,9 +291,10 @@ with tab_tasks:
                     "dataset": t.dataset,
                     "question": t.question,
                     "k": t.overlap,
-                    "kind": "graded" if t.graded else "binary",
+                    "kind": t.kind,
                     "frames": task_frame_count(db, t.name),
-                    "labellers": ", ".join(t.assignees),
+                    "labellers": ", ".join(t.assignees)
+                    + ("" if t.verified else " (typed, unverified)"),
                     "created by": t.created_by or "",
                 }
                 for t in tasks
@@ -180,25 +317,53 @@ with tab_review:
     )
     disputed = final[(final["n_labels"] >= 2) & (final["value"].between(0.01, 0.99))]
     st.subheader(f"Disagreements ({len(disputed)})")
-    st.dataframe(final, hide_index=True, width="stretch")
-    if me.signed_in and me.role in ("admin", "researcher") and len(final):
+    if disputed.empty:
+        st.caption("No frame has labellers on both sides (or a graded median in between).")
+    else:
+        _frame_table(dataset, disputed)
+    with st.expander(f"All final labels ({len(final)})"):
+        _frame_table(dataset, final)
+    if me.role in ("admin", "researcher") and len(final):
         left, middle, right = st.columns([3, 1, 1], vertical_alignment="bottom")
+        choices = list(disputed["frame_hash"]) or list(final["frame_hash"])
+        names = _frame_names(dataset, choices)
         frame = left.selectbox(
             "Frame to adjudicate",
-            list(disputed["frame_hash"]) or list(final["frame_hash"]),
+            choices,
+            format_func=lambda h: names.get(h, h[:12]),
             key="tasks-adjudicate-frame",
         )
         value = middle.number_input("Final label", 0.0, 1.0, 1.0, 0.5, key="tasks-adjudicate-value")
         if right.button("Adjudicate", key="tasks-adjudicate"):
             try:
-                set_adjudication(db, dataset, frame, value, actor=me.email or "")
+                set_adjudication(db, dataset, frame, value, actor=me.email)
             except (ValueError, KeyError, PermissionError) as exc:
                 st.error(md_escape(exc))
             else:
-                st.session_state[NOTICE] = ("success", f"Adjudicated {frame[:12]}: {value:g}.")
+                message = f"Adjudicated {names.get(frame, frame[:12])}: {value:g}."
+                st.session_state[NOTICE] = ("success", message)
                 st.rerun()
     st.subheader("Per labeller")
-    st.dataframe(labeller_stats(db, dataset), hide_index=True, width="stretch")
+    st.dataframe(
+        labeller_stats(db, dataset),
+        hide_index=True,
+        width="stretch",
+        column_config={
+            "labeler": st.column_config.TextColumn("Labeller"),
+            "labels": st.column_config.NumberColumn("Labels"),
+            "median_seconds": st.column_config.NumberColumn("Median s / label", format="%.1f"),
+            "compared": st.column_config.NumberColumn(
+                "Compared", help="Frames labelled by others too, or adjudicated"
+            ),
+            "agreement": st.column_config.NumberColumn(
+                "Agreement",
+                format="%.2f",
+                help="Share of the compared frames where this labeller is on the final label's "
+                "side of 0.5; an unresolved tie counts as a disagreement",
+            ),
+        },
+    )
+    _pair_review(dataset)
     st.download_button(
         "Export for Label Studio (JSON)",
         data=json.dumps(label_studio_tasks(db, dataset), indent=1),

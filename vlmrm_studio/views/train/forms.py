@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from vlmrm_core.store.runs import MeasuredSpeed
 from vlmrm_core.training.config import ConfigError, TrainConfig
 
 #: Environments offered by the Train page's run and sweep forms.
@@ -32,6 +33,24 @@ HYPERPARAMETERS: dict[str, type] = {
     "n_steps": int,
     "n_epochs": int,
 }
+
+_OFF_POLICY = (
+    "learning_rate", "batch_size", "gamma", "tau", "learning_starts", "train_freq",
+    "gradient_steps", "buffer_size", "net_arch",
+)  # fmt: skip
+#: The hyperparameters of :data:`HYPERPARAMETERS` each algorithm takes (stable-baselines3):
+#: the form shows only these, so DQN never offers PPO's rollout settings.
+ALGO_HYPERPARAMETERS: dict[str, tuple[str, ...]] = {
+    "dqn": _OFF_POLICY,
+    "sac": (*_OFF_POLICY, "ent_coef"),
+    "ppo": ("learning_rate", "batch_size", "gamma", "net_arch", "ent_coef", "n_steps", "n_epochs"),
+}
+
+
+def algo_hyperparameters(algo: str) -> tuple[str, ...]:
+    """The learning hyperparameters ``algo`` takes (every one for an algorithm not listed)."""
+    return ALGO_HYPERPARAMETERS.get(algo, tuple(HYPERPARAMETERS))
+
 
 STATUS_BADGES: dict[str, str] = {
     "queued": "🕒 queued",
@@ -198,28 +217,50 @@ def interval_warnings(
     return warnings
 
 
-#: Reward-model speed of a whole training step on a CPU (measured: 2-core machine, one env,
-#: rendering included), by architecture; a rough guide shown before starting a run.
+#: A rough guess at the speed of a whole training step on a CPU (one env, rendering included), by
+#: reward-model architecture: timed once on a busy 2-core machine, and real runs have gone 2-4x
+#: faster (1.7 guessed, 3-6 steps/s measured for ViT-S-32-alt). Shown only until a run of the same
+#: environment, algorithm and model has finished here; its measured speed replaces it.
 CPU_STEPS_PER_S: dict[str, float] = {"ViT-B-32": 0.5, "ViT-S-32-alt": 1.7}
 
 
-def speed_estimate(architecture: str, total_steps: int, *, on_gpu: bool) -> str:
+def speed_estimate(
+    architecture: str,
+    total_steps: int,
+    *,
+    on_gpu: bool,
+    measured: MeasuredSpeed | None = None,
+    runs_of: str = "",
+) -> str:
     """One line estimating the run's speed and duration, or a note that it is unknown.
 
     Args:
         architecture: open_clip architecture of the reward model.
         total_steps: environment steps of the run.
-        on_gpu: whether the reward model will run on a GPU (CPU figures don't apply).
+        on_gpu: whether the reward model will run on a GPU (CPU guesses don't apply).
+        measured: the speed of finished runs of the same environment, algorithm and model
+            (:func:`vlmrm_core.store.runs.finished_run_speed`); preferred to any guess.
+        runs_of: what those runs have in common, e.g. ``"CartPole-v1 / DQN"`` (for the wording).
     """
+    total = int(total_steps)
+    if measured is not None:
+        runs = "run" if measured.n_runs == 1 else f"{measured.n_runs} runs (median)"
+        about = f" of {runs_of}" if runs_of else ""
+        return (
+            f"≈{measured.steps_per_s:.3g} steps/s, measured on the finished {runs}{about} with "
+            f"{architecture}: {total:,} steps take about "
+            f"{format_duration(total / measured.steps_per_s)}."
+        )
     if on_gpu:
         return f"{architecture} runs on the GPU: speed depends on it (shown live as steps/s)."
     speed = CPU_STEPS_PER_S.get(architecture)
     if speed is None:
         return (
-            f"No CPU speed measured for {architecture}: larger models are slower than "
-            "ViT-B-32 (≈0.5 steps/s on a 2-core CPU)."
+            f"No speed known for {architecture} yet: larger models are slower than ViT-B-32 "
+            "(roughly 0.5 steps/s on a 2-core CPU). The run shows its real steps/s."
         )
     return (
-        f"≈{speed:g} steps/s for {architecture} on a 2-core CPU: {int(total_steps):,} steps "
-        f"take about {format_duration(total_steps / speed)}."
+        f"Rough guess (no such run has finished here yet): ≈{speed:g} steps/s for "
+        f"{architecture} on a 2-core CPU, so {total:,} steps take about "
+        f"{format_duration(total / speed)}; the run shows its real steps/s."
     )

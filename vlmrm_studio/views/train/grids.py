@@ -19,6 +19,7 @@ from vlmrm_core.training.config import ALGOS
 from vlmrm_core.training.grid_stats import (
     CLIP_RETURN,
     GT_RETURN,
+    MIN_ARMS_FOR_CORRELATION,
     ArmReward,
     TrialInfo,
     arm_rewards,
@@ -33,12 +34,11 @@ from vlmrm_studio.auth import current_identity
 from vlmrm_studio.views.train.forms import ENV_CHOICES, default_log_every
 from vlmrm_studio.widgets.common import get_model
 from vlmrm_studio.widgets.embeddings import frame_embeddings, memo
+from vlmrm_studio.widgets.tables import fitting_width
 from vlmrm_studio.widgets.text import md_escape
 
 K = "train-sweep-"
 """Prefix of this module's widget keys."""
-MIN_ARMS_FOR_CORRELATION = 3
-"""Rewards (arms) with both an EPIC distance and a final return needed for a rank correlation."""
 
 
 def sweeps_section(db: Any) -> None:
@@ -207,6 +207,7 @@ def sweep_view(db: Any, sweeps: list[Any]) -> None:
             [
                 {
                     "run": r.id,
+                    "trial": r.name,
                     "reward": t.group,
                     "α": t.alpha,
                     "seed": t.seed,
@@ -216,6 +217,15 @@ def sweep_view(db: Any, sweeps: list[Any]) -> None:
                 for r, t in zip(runs, trials, strict=True)
             ],
             hide_index=True,
+            # Trial names and prompt-set names are long: columns wide enough to show them whole.
+            column_config={
+                "trial": st.column_config.TextColumn(
+                    "trial", width=fitting_width(r.name for r in runs)
+                ),
+                "reward": st.column_config.TextColumn(
+                    "reward", width=fitting_width(t.group for t in trials)
+                ),
+            },
         )
         metrics = {r.id: run_metrics(db, r.id) for r in runs}
         for column, title in ((GT_RETURN, "Ground-truth return"), (CLIP_RETURN, "CLIP return")):
@@ -237,7 +247,7 @@ def _ranking_with_epic(
     st.caption("Rewards ranked by final ground-truth return (mean over seeds)")
     labelled = [d.name for d in list_datasets(db) if d.n_labelled > 0]
     if not labelled:
-        st.dataframe(table, hide_index=True)
+        st.dataframe(table, hide_index=True, column_config=_name_columns(table))
         st.caption(
             "Label frames of this environment (Label page) to see each reward's EPIC "
             "distance to the labels here."
@@ -251,7 +261,7 @@ def _ranking_with_epic(
     )
     epics, problems = _arm_epics(db, dataset, arm_rewards(trials, runs))
     ranked = ranking_with_epic(table, epics)
-    st.dataframe(ranked, hide_index=True)
+    st.dataframe(ranked, hide_index=True, column_config=_name_columns(ranked))
     for problem in problems:
         st.warning(md_escape(problem))
     rho = epic_return_correlation(ranked)
@@ -266,6 +276,15 @@ def _ranking_with_epic(
         "Negative: the rewards closer to the labels (lower EPIC) trained better agents; "
         "near 0: EPIC did not predict the agents' returns here."
     )
+
+
+def _name_columns(table: pd.DataFrame) -> dict[str, Any]:
+    """Column configs that show a ranking's arm and reward names whole."""
+    return {
+        column: st.column_config.TextColumn(column, width=fitting_width(table[column]))
+        for column in ("arm", "group")
+        if column in table.columns
+    }
 
 
 def _arm_epics(

@@ -23,13 +23,14 @@ from vlmrm_core.store import (
     load_pixels,
     run_metrics,
 )
+from vlmrm_core.store.runs import finished_run_speed
 from vlmrm_core.training import jobs
 from vlmrm_core.training.config import ALGOS, ConfigError, TrainConfig, paper_defaults
 from vlmrm_studio.auth import current_identity
 from vlmrm_studio.views.train.forms import (
     ENV_CHOICES,
-    HYPERPARAMETERS,
     STATUS_BADGES,
+    algo_hyperparameters,
     default_log_every,
     format_duration,
     hyperparameter_texts,
@@ -41,12 +42,18 @@ from vlmrm_studio.views.train.forms import (
 from vlmrm_studio.views.train.grids import sweeps_section
 from vlmrm_studio.widgets.common import engine, model_picker
 from vlmrm_studio.widgets.success import success_section
+from vlmrm_studio.widgets.tables import fitting_width
 from vlmrm_studio.widgets.text import md_escape
 from vlmrm_studio.widgets.train_plots import losses_figure, training_curves_figure
 
 OTHER_ENV = "other…"
 LIVE_REFRESH_S = 2.0
 K = "train-"  # prefix of this page's widget keys
+FORM_OPEN = f"{K}form"
+"""Whether the new-run form is open: a stateful expander, so the page can close it after Start."""
+ADVANCED_OPEN = f"{K}advanced"
+"""Whether the form's checkpoints / hyperparameters panel is open (kept across reruns, so the
+"Scale these to the run" button can keep it open on the values it changed)."""
 
 st.title("🏋️ Train")
 st.caption(
@@ -130,13 +137,15 @@ _WARNING_KEYS = {
 
 
 def _scale_to_run() -> None:
-    """Replace every setting that exceeds the run by its suggested value."""
+    """Replace every setting that exceeds the run by its suggested value, and open the panel
+    that shows them (most are in it)."""
     for warning in _form_interval_warnings():
         key = _WARNING_KEYS[warning.field]
         suggested = 0 if warning.field == "log_every" else warning.suggested  # 0 = auto
         st.session_state[key] = str(suggested) if key.startswith(f"{K}hp-") else suggested
     st.session_state[f"{K}notice"] = "Scaled learning start, checkpoint, evaluation and metrics "
     st.session_state[f"{K}notice"] += "intervals to the run's length."
+    st.session_state[ADVANCED_OPEN] = True
 
 
 def _interval_warnings_and_scale() -> None:
@@ -160,8 +169,13 @@ def _has_gpu() -> bool:
 
 if f"{K}steps" not in st.session_state:
     _form_defaults(paper_defaults("CartPole-v1", "dqn").replace(total_steps=100_000))
+if st.session_state.pop(f"{K}close-form", False):
+    # A run was just started: close the form so its live view below is in sight.
+    st.session_state[FORM_OPEN] = False
+st.session_state.setdefault(FORM_OPEN, not jobs.list_runs_view(db))  # open on an empty page
+st.session_state.setdefault(ADVANCED_OPEN, False)
 
-with st.expander("➕ New training run", expanded=not jobs.list_runs_view(db)):
+with st.expander("➕ New training run", key=FORM_OPEN, on_change="rerun"):
     c1, c2, c3 = st.columns([2, 1, 1])
     env_choice = c1.selectbox("Environment", [*ENV_CHOICES, OTHER_ENV], key=f"{K}env")
     if env_choice == OTHER_ENV:
@@ -229,7 +243,9 @@ with st.expander("➕ New training run", expanded=not jobs.list_runs_view(db)):
         c2.text_area("Baseline prompts (one per line)", key=f"{K}baseline", height=90)
         st.slider("α (goal-baseline regularisation)", 0.0, 1.0, step=0.05, key=f"{K}alpha")
 
-    with st.expander("Checkpoints, evaluation and learning hyperparameters"):
+    with st.expander(
+        "Checkpoints, evaluation and learning hyperparameters", key=ADVANCED_OPEN, on_change="rerun"
+    ):
         c1, c2, c3, c4, c5 = st.columns(5)
         checkpoint_every = c1.number_input("Checkpoint every", 1, key=f"{K}ckpt")
         eval_every = c2.number_input("Evaluate every (0 = never)", 0, key=f"{K}eval")
@@ -245,16 +261,24 @@ with st.expander("➕ New training run", expanded=not jobs.list_runs_view(db)):
         )
         st.caption("Empty fields keep stable-baselines3's default for the algorithm.")
         columns = st.columns(4)
-        for i, name in enumerate(HYPERPARAMETERS):
+        for i, name in enumerate(algo_hyperparameters(st.session_state[f"{K}algo"])):
             columns[i % 4].text_input(name, key=f"{K}hp-{name}", placeholder="default")
 
     _interval_warnings_and_scale()
     if reward_architecture:
+        env_id, algo = _selected_env(), st.session_state[f"{K}algo"]
+        measured = finished_run_speed(
+            db, env_id=env_id, algo=algo, architecture=reward_architecture
+        )
         st.caption(
-            md_escape(
+            md_escape(  # the env id may be typed by the user
                 "Estimated speed: "
                 + speed_estimate(
-                    reward_architecture, int(st.session_state[f"{K}steps"]), on_gpu=_has_gpu()
+                    reward_architecture,
+                    int(st.session_state[f"{K}steps"]),
+                    on_gpu=_has_gpu(),
+                    measured=measured,
+                    runs_of=f"{env_id} / {algo.upper()}",
                 )
             )
         )
@@ -285,7 +309,9 @@ with st.expander("➕ New training run", expanded=not jobs.list_runs_view(db)):
                 log_every=_log_every(),
                 eval_episodes=int(eval_episodes),
                 eval_steps=int(eval_steps),
-                **parse_hyperparameters({n: ss[f"{K}hp-{n}"] for n in HYPERPARAMETERS}),
+                **parse_hyperparameters(
+                    {n: ss.get(f"{K}hp-{n}", "") for n in algo_hyperparameters(ss[f"{K}algo"])}
+                ),
             )
             if prompt_set is not None:
                 config = config.replace(prompt_set=prompt_set)
@@ -311,7 +337,16 @@ with st.expander("➕ New training run", expanded=not jobs.list_runs_view(db)):
             st.error(md_escape(exc))
         else:
             st.session_state[f"{K}selected"] = run_id
-            st.success(f"Run {run_id} queued.")
+            status = next((r.status for r in jobs.list_runs_view(db) if r.id == run_id), None)
+            # the worker may have picked it up already: say what the table below says
+            st.session_state[f"{K}started"] = (
+                f"Run {run_id} started ({status or 'queued'}): follow it below."
+            )
+            st.session_state[f"{K}close-form"] = True
+            st.rerun()  # draw the form closed, with the new run's live view in sight
+
+if started := st.session_state.pop(f"{K}started", None):
+    st.success(started)  # outside the form, which is closed now
 
 
 # ----------------------------------------------------------------------------- runs table
@@ -347,7 +382,9 @@ def runs_table() -> None:
         rows,
         hide_index=True,
         column_config={
-            "progress": st.column_config.ProgressColumn("progress", min_value=0.0, max_value=1.0)
+            "progress": st.column_config.ProgressColumn("progress", min_value=0.0, max_value=1.0),
+            # sweep trials have long names ("CartPole-v1 DQN · set α=0.5 seed 1"): in full
+            "name": st.column_config.TextColumn("name", width=fitting_width(r.name for r in runs)),
         },
     )
 
@@ -404,14 +441,14 @@ def _run_panel(run_id: int) -> None:
     can_cancel = run.status in ("queued", "running") and not run.cancel_requested
     if c2.button("⏹️ Cancel", key=f"{K}cancel", disabled=not can_cancel):
         try:
-            jobs.cancel_run(run.id, engine=db)
+            jobs.cancel_run(run.id, engine=db, actor=current_identity().email)
         except jobs.RunStateError as exc:  # it ended meanwhile
             st.error(str(exc))
         else:
             st.rerun()
     if c3.button("▶️ Resume", key=f"{K}resume", disabled=run.status not in jobs.RESUMABLE):
         try:
-            jobs.resume_run(run.id, engine=db)
+            jobs.resume_run(run.id, engine=db, actor=current_identity().email)
         except jobs.RunStateError as exc:
             st.error(str(exc))
         else:

@@ -1,0 +1,54 @@
+"""Issue 20's done-when: in a real browser, Label → Pairs compares ten pairs with the keyboard
+(← → E) and undoes one (U); the comparisons are stored under the typed name."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from tests.studio._browser import wait_idle
+from tests.studio.test_browser_e2e import goto_page, page, server  # noqa: F401
+from vlmrm_core.frames import FrameRecord
+from vlmrm_core.store import ingest_frames, init_db
+from vlmrm_core.store.comparisons import comparison_history, current_comparisons
+
+pytestmark = [pytest.mark.browser, pytest.mark.slow]
+
+KEYS = ("ArrowLeft", "ArrowRight", "e", "ArrowLeft", "ArrowRight") * 2
+CHOICE = {"ArrowLeft": "a", "ArrowRight": "b", "e": "equal"}
+
+
+def test_ten_pairs_with_the_keyboard_and_one_undo(page, server):  # noqa: F811
+    records = [
+        FrameRecord(np.full((24, 32, 3), 20 * i, np.uint8), "upload", f"pair{i}.png")
+        for i in range(6)
+    ]  # six frames: fifteen pairs
+    ingest_frames(init_db(server.database_url), "pairs", records)
+    page.goto(server.url)
+    wait_idle(page)
+    goto_page(page, "Label")
+    page.get_by_role("combobox", name="Dataset").click()
+    page.get_by_role("option", name="pairs").first.click()
+    wait_idle(page)
+    name = page.get_by_role("textbox", name="Your name", exact=True)
+    name.fill("alice")
+    name.press("Enter")
+    wait_idle(page)
+    page.get_by_text("Pairs", exact=True).click()  # the mode switch
+    wait_idle(page)
+    page.get_by_text("Pairs done: 0/15").wait_for()
+    # The clicked radio keeps the focus and would take the arrows: click beside it first.
+    page.get_by_text("Pairs done: 0/15").click()
+    for done, key in enumerate(KEYS, start=1):
+        page.keyboard.press(key)  # like a person: press, then look at the next pair
+        page.get_by_text(f"Pairs done: {done}/15").wait_for()
+        wait_idle(page)
+    page.keyboard.press("u")
+    page.get_by_text("Pairs done: 9/15").wait_for()
+    wait_idle(page)
+
+    db = init_db(server.database_url)
+    stored = current_comparisons(db, "pairs")
+    assert list(stored["choice"]) == [CHOICE[k] for k in KEYS[:9]]
+    assert set(stored["labeler"]) == {"alice"}
+    assert len(comparison_history(db, "pairs")) == 9  # the undone answer is gone
