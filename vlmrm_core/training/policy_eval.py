@@ -22,6 +22,7 @@ import numpy as np
 from stable_baselines3.common.base_class import BaseAlgorithm
 
 from vlmrm_core.frames import FrameRecord
+from vlmrm_core.reward.base import Reward
 from vlmrm_core.sources.rollouts import rollout_env
 from vlmrm_core.training.video import VideoWriter
 from vlmrm_core.wrappers import RewardFn
@@ -110,10 +111,34 @@ def evaluate_policy(
     try:
         env_id = env_id or (env.spec.id if env.spec is not None else "env")
         pending: list[np.ndarray] = []
+        # A reward that looks back in time (a window, a multi-frame judge) scores the states
+        # reached by an episode's steps in order, as the training wrappers do; the reset frame
+        # is scored alone (it is recorded, never part of a return or of a history).
+        history = reward_fn.history(1) if isinstance(reward_fn, Reward) else None
+
+        def score_batch(first: int) -> np.ndarray:
+            batch = np.stack(pending)
+            if history is None:
+                return np.asarray(reward_fn(batch), dtype=np.float64).reshape(-1)
+            steps = [record.step for record in records[first:]]
+            scored = np.empty(len(pending), dtype=np.float64)
+            i = 0
+            while i < len(steps):
+                if not steps[i]:  # a reset frame: a new episode starts
+                    history.reset()
+                    scored[i] = float(np.asarray(reward_fn(batch[i : i + 1])).reshape(-1)[0])
+                    i += 1
+                    continue
+                j = i  # the run of stepped frames of this episode, scored in one call
+                while j < len(steps) and steps[j]:
+                    j += 1
+                scored[i:j] = np.asarray(history.score(batch[i:j], [0] * (j - i)), np.float64)
+                i = j
+            return scored
 
         def score_pending() -> None:
-            scored = np.asarray(reward_fn(np.stack(pending)), dtype=np.float64).reshape(-1)
             first = len(records) - len(pending)
+            scored = score_batch(first)
             for record, reward in zip(records[first:], scored, strict=True):
                 record.extra["clip_reward"] = float(reward)
                 if record.step:  # the reward of a state reached by a step
