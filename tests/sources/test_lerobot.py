@@ -233,3 +233,22 @@ def test_bad_input_fails_before_the_store_is_touched(
     with pytest.raises(ImportInputError):
         import_lerobot(engine, datasets["v2.1"], "  ")
     assert list_datasets(engine) == []
+
+
+def test_importing_a_server_folder_needs_an_admin_when_signed_in(
+    datasets: dict[str, Path], data_dir: Path
+) -> None:
+    """The Frames page hides the folder box from non-admins; the service refuses them too."""
+    from vlmrm_core.services.dataset_import import import_lerobot
+    from vlmrm_core.store import init_db, list_datasets
+    from vlmrm_core.store.users import AccessError, ensure_admins, set_user_role
+
+    engine = init_db()
+    ensure_admins(engine, ["admin@example.org"])
+    set_user_role(engine, "res@example.org", "researcher", actor="admin@example.org")
+    for stranger in ("res@example.org", "nobody@example.org"):
+        with pytest.raises(AccessError):
+            import_lerobot(engine, datasets["v3.0"], "robot", actor=stranger)
+    assert list_datasets(engine) == []
+    report = import_lerobot(engine, datasets["v3.0"], "robot", actor="admin@example.org")
+    assert report.added == sum(LENGTHS)

@@ -339,6 +339,7 @@ def import_lerobot(
     camera: str | None = None,
     episodes: str | Sequence[int] | None = None,
     progress: ProgressCallback | None = None,
+    actor: str | None = None,
 ) -> IngestReport:
     """Import one camera of a LeRobot dataset (layout v2.x or v3.0) into a dataset.
 
@@ -354,11 +355,14 @@ def import_lerobot(
         camera: A video feature key; None for the dataset's first camera.
         episodes: ``'A:B'`` (half-open, like a Python slice), episode indices, or None for all.
         progress: ``progress(frames_done, frames_total, message)``.
+        actor: The signed-in user (None: the local user without sign-in). ``path`` is a folder
+            on the server's disk, so a signed-in user must be an admin.
 
     Returns:
         The import report.
 
     Raises:
+        AccessError: ``actor`` is signed in but not an admin.
         ImportInputError: Bad dataset name.
         LeRobotError: Not a LeRobot dataset, an unknown codebase version, a missing camera
             (the message names those there are), episodes out of range, a missing or short
@@ -366,7 +370,10 @@ def import_lerobot(
     """
     from vlmrm_core.sources.lerobot import lerobot_frames, read_lerobot_dataset
     from vlmrm_core.store import get_dataset, update_dataset
+    from vlmrm_core.store.users import require_role
 
+    if actor is not None:  # reads any folder the server can: admins only, when signed in
+        require_role(engine, actor, "admin")
     name = check_dataset_name(dataset)
     source = lerobot_frames(path, camera=camera, episodes=episodes, progress=progress)
     report = ingest_frames(engine, name, source, kind="lerobot")

@@ -148,12 +148,17 @@ def load_model_or_error(
 
 
 def progress_bar(label: str) -> tuple[Callable[[int, int | None, str], None], Callable[[], None]]:
-    """A Streamlit progress bar as a library ``ProgressCallback``, and a function to clear it."""
+    """A Streamlit progress bar as a library ``ProgressCallback``, and a function to clear it.
+
+    ``label`` and the library's messages are plain text (they name datasets, folders and
+    files): they are escaped here, since the bar renders Markdown.
+    """
+    label = md_escape(label)
     bar = st.progress(0.0, text=label)
 
     def update(done: int, total: int | None, message: str) -> None:
         fraction = min(done / total, 1.0) if total else 0.0
-        bar.progress(fraction, text=f"{label}: {message}")
+        bar.progress(fraction, text=f"{label}: {md_escape(message)}")
 
     return update, bar.empty
 

@@ -140,7 +140,13 @@ def lerobot_tab(db: Engine, *, select_key: str) -> None:
         run_import(
             f"Importing {camera} from {info.root.name}",
             lambda progress: import_lerobot(
-                db, path, name, camera=camera, episodes=episodes or None, progress=progress
+                db,
+                path,
+                name,
+                camera=camera,
+                episodes=episodes or None,
+                progress=progress,
+                actor=identity.email,  # the service refuses non-admins too
             ),
             report_key=REPORT,
             select_key=select_key,
