@@ -450,8 +450,12 @@ def _last_report(tab: str) -> None:
 
 st.title("🖼️ Frames")
 show_notice(NOTICE)
+# Keyed and tracked: without it, editing a field in any tab but the first reran the page and
+# the browser showed Browse again.
 browse, upload, rollout, sweep, humanoid, lerobot = st.tabs(
-    ["Browse", "Upload", "Rollout", "Sweep", "Humanoid poses", "LeRobot"]
+    ["Browse", "Upload", "Rollout", "Sweep", "Humanoid poses", "LeRobot"],
+    key="frames-tab",
+    on_change="rerun",
 )
 with browse:
     browse_tab()
