@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -24,8 +25,19 @@ def pixel_hash(pixels: np.ndarray) -> str:
         raise ValueError(f"expected an H×W×3 RGB array, got shape {arr.shape}")
     digest = hashlib.sha256()
     digest.update(f"{arr.shape[0]}x{arr.shape[1]}x3:".encode())
-    digest.update(arr.tobytes())
+    digest.update(arr.data)  # the same bytes as tobytes(), without a copy (arr is contiguous)
     return digest.hexdigest()
+
+
+@dataclass(frozen=True)
+class VideoLocation:
+    """Where a decoded frame sits in a video file: lets the store keep a reference to the video
+    instead of a PNG of the frame (the pixels must be what decoding the file gives there)."""
+
+    path: Path
+    """The video file the frame was decoded from."""
+    pts: int
+    """The frame's presentation timestamp, in the time base of the file's first video stream."""
 
 
 @dataclass
@@ -47,6 +59,8 @@ class FrameRecord:
     """Name of the swept parameter (e.g. 'pole_angle'), for sweeps."""
     param_value: float | None = None
     extra: dict[str, Any] = field(default_factory=dict)
+    video: VideoLocation | None = None
+    """Set by sources that decode videos the store may keep instead of PNGs (LeRobot)."""
 
     @property
     def hash(self) -> str:

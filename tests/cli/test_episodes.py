@@ -44,6 +44,10 @@ def lerobot(tmp_path: Path) -> Path:
 def imported(data_dir: Path, lerobot: Path, capsys: pytest.CaptureFixture[str]) -> str:
     code, _, _ = run(["frames", "import-lerobot", str(lerobot), "--dataset", "lr"], capsys)
     assert code == 0
+    # Stored by reference to a copy of the MP4, not as one PNG per frame: every command below
+    # (score, epic, reversed copies) reads the frames back by decoding the video.
+    frames_dir = data_dir / "frames"
+    assert not list(frames_dir.glob("??/*.png")) and list(frames_dir.glob("videos/*.mp4"))
     return "lr"
 
 
@@ -288,3 +292,87 @@ def test_no_voc_for_a_dataset_without_episodes(
     epic = ["epic", "--rewards", str(rewards), "--labels", str(labels), "--json"]
     code, out, _ = run([*epic, "--dataset", "shots"], capsys)
     assert code == 0 and "voc" not in json.loads(out)
+
+
+def test_epic_of_a_windowed_reward_is_scored_over_episodes_in_time_order(
+    imported: str, tiny_checkpoint: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """`vlmrm score` then `vlmrm epic --dataset` of a window of 3: EPIC, AP, AUC and VOC are
+    those of each episode scored by hand in time order, and the Evaluate page's service
+    (:func:`~vlmrm_core.services.evaluation.evaluate_reward_over_time`) gives the same."""
+    from vlmrm_core.metrics import reward_metrics
+    from vlmrm_core.reward.file import load_reward, write_reward_file
+    from vlmrm_core.reward.spec import ModelRef, RewardSpec
+    from vlmrm_core.services import evaluation
+    from vlmrm_core.services.episodes import dataset_voc
+    from vlmrm_core.services.landscape import embed_dataset
+    from vlmrm_core.store import init_db, load_pixels
+
+    spec = RewardSpec(("a red cube in the gripper",), window=3)
+    path = tmp_path / "windowed.json"
+    write_reward_file(path, ModelRef("ViT-S-32-alt", str(tiny_checkpoint)), spec)
+    rewards_csv = tmp_path / "rewards.csv"
+    argv = ["score", "--dataset", imported, "--reward", str(path), "--out", str(rewards_csv)]
+    assert run(argv, capsys)[0] == 0
+    frames = frames_of(imported)
+    labels_csv = write_labels(tmp_path / "labels.csv", frames, {0: 1, 2: 1})
+    epic = ["epic", "--rewards", str(rewards_csv), "--labels", str(labels_csv), "--json"]
+    code, out, _ = run([*epic, "--dataset", imported], capsys)
+    assert code == 0
+    report = json.loads(out)
+
+    reward = load_reward(path, device="cpu")
+    by_hand: dict[str, float] = {}
+    for episode in range(len(LENGTHS)):
+        ordered = sorted((f for f in frames if f.episode == episode), key=lambda f: f.step)
+        values = reward.score_episode(np.stack([load_pixels(f.hash) for f in ordered]))
+        by_hand.update({f.hash: float(v) for f, v in zip(ordered, values, strict=True)})
+    with labels_csv.open() as fh:
+        label_of = {row["frame"]: float(row["label"]) for row in csv.DictReader(fh)}
+    by_hash = {f.hash: label_of[f.name] for f in frames if f.name in label_of}
+    hashes = tuple(sorted(by_hash))
+    y = np.array([by_hash[h] for h in hashes])
+    want = reward_metrics(np.array([by_hand[h] for h in hashes]), y, n_boot=0)
+    assert report["epic_distance"] == pytest.approx(want.epic_distance, abs=1e-5)
+    assert report["roc_auc"] == pytest.approx(want.roc_auc, abs=1e-9)
+    voc = dataset_voc(frames, [by_hand[f.hash] for f in frames], labels=by_hash, n_boot=1000)
+    assert report["voc"]["mean"] == pytest.approx(voc.voc, abs=1e-5)
+
+    # The Evaluate page's numbers, from the cached embeddings the CLI stored.
+    embedded = embed_dataset(init_db(), reward.clip, imported)
+    labelled = evaluation.LabelledFrames(imported, hashes, y)
+    page = evaluation.evaluate_reward_over_time(
+        reward.clip, embedded.frames, embedded.embeddings, labelled, spec, prompt_set="w", n_boot=0
+    )
+    assert page.metrics.epic_distance == pytest.approx(report["epic_distance"], abs=1e-5)
+    assert page.metrics.average_precision == pytest.approx(report["average_precision"], abs=1e-9)
+
+    # Each frame alone is another reward.
+    alone = reward.reward(np.stack([load_pixels(h) for h in hashes]))
+    assert reward_metrics(alone, y, n_boot=0).epic_distance != pytest.approx(
+        want.epic_distance, abs=1e-4
+    )
+
+
+def test_epic_says_when_the_reversed_copy_reused_the_forward_rewards(
+    imported: str, tiny_checkpoint: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    rewards = tmp_path / "rewards.csv"
+    argv = ["score", "--dataset", imported, *prompt_args(tiny_checkpoint), "--out", str(rewards)]
+    assert run(argv, capsys)[0] == 0
+    labels = write_labels(tmp_path / "labels.csv", frames_of(imported), {0: 1, 2: 1})
+    assert (
+        run(["frames", "reverse", imported, "--out", "lr-rev", "--demonstrations"], capsys)[0] == 0
+    )
+    epic = ["epic", "--rewards", str(rewards), "--labels", str(labels), "--dataset", imported]
+    code, out, _ = run([*epic, "--demonstrations", "--json"], capsys)
+    assert code == 0 and json.loads(out)["voc_gap"]["reversed_rewards"] == "forward"
+    code, out, _ = run([*epic, "--demonstrations"], capsys)
+    assert "give --reversed-rewards" in out
+    copied = tmp_path / "copied.csv"
+    argv = ["score", "--dataset", "lr-rev", *prompt_args(tiny_checkpoint), "--out", str(copied)]
+    assert run(argv, capsys)[0] == 0
+    code, out, _ = run(
+        [*epic, "--demonstrations", "--json", "--reversed-rewards", str(copied)], capsys
+    )
+    assert json.loads(out)["voc_gap"]["reversed_rewards"] == str(copied)

@@ -216,3 +216,71 @@ def test_prefs_judge_prefills_a_machine_labeller_and_prints_agreement(
     bad = ["prefs", "judge", "--dataset", "small", "--judge", str(folder), "--pairs", "-1"]
     assert main(bad) != 0
     assert "--pairs must be 0 or more" in capsys.readouterr().err
+
+
+def _write_clip_rows(path: Path, header: list[str], rows: list[list[object]]) -> Path:
+    with path.open("w", encoding="utf-8", newline="") as fh:
+        writer = csv.writer(fh)
+        writer.writerow(header)
+        writer.writerows(rows)
+    return path
+
+
+def test_prefs_import_and_export_clips(discs, tmp_path: Path, capsys) -> None:
+    header = ["frame_a", "frame_b", "choice", "length", "episode_a", "step_a", "episode_b",
+              "step_b"]  # fmt: skip
+    rows: list[list[object]] = [
+        ["ep0 t0", "ep1 t2", "a", 3, "", "", "", ""],  # clips placed by their first frames
+        ["ep2 t1", "ep3 t0", "b", 4, 2, 1, 3, 0],  # ...and by episode and step
+        ["ep4 t0", "ep4 t1", "equal", "", "", "", "", ""],  # two frames
+    ]
+    source = _write_clip_rows(tmp_path / "clips.csv", header, rows)
+    assert main(["prefs", "import", str(source), "--dataset", "discs", "--labeler", "ann"]) == 0
+    assert "stored 3 comparisons by ann" in capsys.readouterr().out
+    current = current_comparisons(init_db(), "discs")
+    assert sorted(current["length"]) == [1, 3, 4]
+
+    out = tmp_path / "out.csv"
+    assert main(["prefs", "export", "--dataset", "discs", "--out", str(out)]) == 0
+    with out.open(encoding="utf-8") as fh:
+        exported = {r["choice"]: r for r in csv.DictReader(fh)}
+    assert [exported["b"][c] for c in ("length", "episode_a", "step_a", "episode_b", "step_b")] == [
+        "4", "2", "1", "3", "0",
+    ]  # fmt: skip
+    assert exported["a"]["name_a"] == "ep0 t0" and exported["equal"]["length"] == "1"
+    assert exported["equal"]["episode_a"] == ""
+    # The export reads back as the same clips, under another labeller.
+    assert main(["prefs", "import", str(out), "--dataset", "discs", "--labeler", "bob"]) == 0
+    both = current_comparisons(init_db(), "discs")
+    columns = ["length", "position_a", "position_b", "choice"]
+    mine = both[both["labeler"] == "ann"][columns].astype(str).values.tolist()
+    theirs = both[both["labeler"] == "bob"][columns].astype(str).values.tolist()
+    assert sorted(mine) == sorted(theirs)
+
+    trl = tmp_path / "trl.jsonl"
+    argv = ["prefs", "export", "--dataset", "discs", "--out", str(trl), "--format", "trl"]
+    assert main(argv) == 0
+    assert trl.read_text() == ""  # the clips have no single image per side; the frames tied
+
+
+@pytest.mark.parametrize(
+    ("row", "message"),
+    [
+        (["ep0 t4", "ep1 t0", "a", "3", "", "", "", ""], "line 3: a clip of 3 frames from step 4"),
+        (["ep0 t0", "ep1 t0", "a", "two", "", "", "", ""], "line 3: length 'two' is not a whole"),
+        (["ep0 t0", "ep1 t0", "a", "0", "", "", "", ""], "line 3: length '0' must be 1"),
+        (["ep0 t0", "ep1 t0", "a", "2", "0", "", "", ""], "give both episode_a and step_a"),
+        (["ep0 t0", "ep1 t0", "a", "2", "0", "3", "", ""], "not the one named"),
+        (["ep0 t0", "ep1 t0", "a", "2", "99", "0", "", ""], "no frame at episode 99 step 0"),
+    ],
+)
+def test_prefs_import_refuses_bad_clip_rows_whole(discs, tmp_path, capsys, row, message) -> None:
+    header = ["frame_a", "frame_b", "choice", "length", "episode_a", "step_a", "episode_b",
+              "step_b"]  # fmt: skip
+    good = ["ep1 t0", "ep2 t0", "a", "2", "", "", "", ""]
+    source = _write_clip_rows(tmp_path / "p.csv", header, [good, row])
+    argv = ["prefs", "import", str(source), "--dataset", "discs", "--labeler", "ann"]
+    assert main(argv) == 1
+    err = capsys.readouterr().err
+    assert len(err.strip().splitlines()) == 1 and message in err, err
+    assert current_comparisons(init_db(), "discs").empty

@@ -9,6 +9,7 @@ import pytest
 
 from tests._lerobot_data import LENGTHS, write_lerobot_dataset
 from vlmrm_core.errors import InvalidInputError
+from vlmrm_core.reward.spec import RewardSpec
 from vlmrm_core.services.episodes import REVERSED_KEY, dataset_voc, make_reversed_copies
 
 
@@ -138,3 +139,103 @@ def test_voc_gap_against_a_reversed_copy_takes_the_rewards_of_the_same_pixels(ro
     assert flat.gap is None and flat.reversed.voc is None
     with pytest.raises(InvalidInputError, match="reversed frames"):
         dataset_voc_gap(forward, frames, rewards, copied, [1.0])
+
+
+# Rewards that look at time (issue 19): scored over each episode in time order, and their VOC
+# gap scored on the reversed copy itself.
+
+WINDOWED = RewardSpec(("a robot arm reaching the goal",), ("a robot arm",), alpha=0.5, window=3)
+
+
+def stored_episodes(engine, frames) -> list[np.ndarray]:
+    """Each episode's pixels in step order."""
+    from vlmrm_core.services.episodes import episode_rows
+    from vlmrm_core.store import load_pixels
+
+    return [
+        np.stack([load_pixels(frames[i].hash) for i in rows]) for rows in episode_rows(frames)[0]
+    ]
+
+
+def test_stored_episodes_are_scored_in_time_order_across_chunks(robot_db, tiny_clip) -> None:
+    from vlmrm_core.reward.model import RewardModel
+    from vlmrm_core.services.episodes import (
+        episode_rows,
+        score_frames_over_time,
+        score_stored_episode,
+    )
+    from vlmrm_core.store import dataset_frames
+
+    reward = RewardModel(tiny_clip, WINDOWED)
+    frames = list(reversed(dataset_frames(robot_db, "robot")))  # the store's order is not time's
+    rows = episode_rows(frames)[0][1]
+    hashes = [frames[i].hash for i in rows]
+    pixels = stored_episodes(robot_db, frames)[1]
+    seen: list[tuple[int, int | None]] = []
+    chunked = score_stored_episode(
+        reward, hashes, chunk_size=2, progress=lambda d, t, _m: seen.append((d, t))
+    )
+    # the window carries over from one chunk to the next: the whole episode's rewards
+    np.testing.assert_allclose(chunked, reward.score_episode(pixels), rtol=1e-5, atol=1e-6)
+    assert seen[-1] == (len(hashes), len(hashes)) and len(seen) == (len(hashes) + 1) // 2
+    every = score_frames_over_time(reward, frames)
+    for rows, episode in zip(
+        episode_rows(frames)[0], stored_episodes(robot_db, frames), strict=True
+    ):
+        np.testing.assert_allclose(every[rows], reward.score_episode(episode), rtol=1e-5, atol=1e-6)
+    # frame by frame (no window) differs: the window matters on these frames
+    assert not np.allclose(reward(pixels), chunked, rtol=1e-5, atol=1e-6)
+
+
+def test_voc_gap_of_a_windowed_reward_scores_the_reversed_copy(robot_db, tiny_clip) -> None:
+    from vlmrm_core.reward.model import RewardModel
+    from vlmrm_core.services.episodes import (
+        dataset_voc_gap,
+        episode_rows,
+        reward_voc_gap,
+        score_frames_over_time,
+    )
+    from vlmrm_core.store import dataset_frames
+
+    reward = RewardModel(tiny_clip, WINDOWED)
+    frames = dataset_frames(robot_db, "robot")
+    rewards = score_frames_over_time(reward, frames)
+    forward = dataset_voc(frames, rewards, demonstrations=True, n_boot=50)
+    make_reversed_copies(robot_db, "robot", "robot back", demonstrations=True)
+    copied = dataset_frames(robot_db, "robot back")
+    # By hand: each copied episode played backwards through the window.
+    by_hand = np.zeros(len(copied))
+    for rows, pixels in zip(
+        episode_rows(copied)[0], stored_episodes(robot_db, copied), strict=True
+    ):
+        by_hand[rows] = reward.score_episode(pixels)
+    expected = dataset_voc_gap(forward, frames, rewards, copied, by_hand, n_boot=50)
+    naive = dataset_voc_gap(forward, frames, rewards, copied, n_boot=50)  # reuses forward rewards
+    gap = reward_voc_gap(reward, forward, frames, rewards, copied, n_boot=50)
+    assert gap.reversed.voc == pytest.approx(expected.reversed.voc)
+    assert gap.gap == pytest.approx(expected.gap)
+    assert gap.gap != pytest.approx(naive.gap)  # reusing the forward rewards is wrong here
+
+
+def test_voc_gap_of_a_single_frame_reward_reuses_the_forward_rewards(robot_db) -> None:
+    from tests.reward._brightness import BrightnessReward
+    from vlmrm_core.services.episodes import (
+        dataset_voc_gap,
+        looks_at_time,
+        reward_voc_gap,
+        score_frames_over_time,
+    )
+    from vlmrm_core.store import dataset_frames
+
+    reward = BrightnessReward()
+    assert not looks_at_time(reward)
+    frames = dataset_frames(robot_db, "robot")
+    rewards = score_frames_over_time(reward, frames)
+    forward = dataset_voc(frames, rewards, demonstrations=True, n_boot=50)
+    make_reversed_copies(robot_db, "robot", "robot back", demonstrations=True)
+    copied = dataset_frames(robot_db, "robot back")
+    calls = len(reward.calls)
+    gap = reward_voc_gap(reward, forward, frames, rewards, copied, n_boot=50)
+    assert len(reward.calls) == calls  # exact and free: nothing scored again
+    assert gap == dataset_voc_gap(forward, frames, rewards, copied, n_boot=50)
+    assert gap.gap == pytest.approx(2.0)  # brightness rises through every test episode

@@ -198,3 +198,16 @@ def test_judge_agreement_matches_a_direct_computation(store) -> None:
         judge_agreement(engine, "d", "ann")
     empty = judge_agreement(engine, "d", "judge:nobody#00000000")
     assert empty.n_pairs == 0 and empty.percent_agreement is None
+
+
+def test_machine_suggestions_are_seen_from_the_pair_shown(store) -> None:
+    from vlmrm_core.services.preferences import machine_suggestions
+
+    engine, h = store
+    add_comparison(engine, "d", h[0], h[1], MACHINE, "a", machine=True)  # asked as (0, 1)
+    add_comparison(engine, "d", h[2], h[1], "judge:other#00000001", "equal", machine=True)
+    add_comparison(engine, "d", h[0], h[1], "ann", "b")  # a person: never a suggestion
+    assert machine_suggestions(engine, "d", (h[0], h[1])) == {MACHINE: "a"}
+    assert machine_suggestions(engine, "d", (h[1], h[0])) == {MACHINE: "b"}  # shown swapped
+    assert machine_suggestions(engine, "d", (h[1], h[2])) == {"judge:other#00000001": "equal"}
+    assert machine_suggestions(engine, "d", (h[3], h[4])) == {}

@@ -121,3 +121,53 @@ def test_informative_pairs_put_contested_pairs_first(store) -> None:
         pairs, h, x, [agree, reverse], comparisons=current_comparisons(engine, "d")
     )
     assert sorted(again) == sorted(pairs)
+
+
+@pytest.fixture
+def episodes(data_dir: Path) -> tuple[Engine, list[list[str]]]:
+    """Dataset "e": three episodes of 4 steps (hashes by episode, in step order)."""
+    engine = init_db()
+    frames = [
+        _make_frame(10 * e + s, source="rollout", episode=e, step=s)
+        for e in range(3)
+        for s in range(4)
+    ]
+    ingest_frames(engine, "e", frames)
+    return engine, [[pixel_hash(f.pixels) for f in frames[4 * e : 4 * e + 4]] for e in range(3)]
+
+
+def test_clip_pairs_sessions_and_summed_pair_accuracy(episodes) -> None:
+    from vlmrm_core.services.preferences import candidate_clip_pairs, episode_clips
+    from vlmrm_core.store import dataset_frames
+    from vlmrm_core.store.comparisons import Clip
+
+    engine, h = episodes
+    clips = episode_clips(dataset_frames(engine, "e"), 2)
+    assert [c.position for c in clips] == [0, 2, 4, 6, 8, 10]  # tiles, no overlap
+    assert episode_clips(dataset_frames(engine, "e"), 3, within=h[0] + h[1][:2]) == [Clip(0, 3)]
+    pairs = candidate_clip_pairs(engine, "e", 4, 2, seed=3)
+    assert len(pairs) == 4 and all(isinstance(c, Clip) for p in pairs for c in p)
+
+    session = PairSession("e", "ann", pairs=list(pairs))
+    first = session.queue(engine)[0]
+    session.compare(engine, first, "a")
+    assert first not in session.queue(engine)
+    undone = session.undo(engine)
+    assert undone is not None and undone.items == first and session.queue(engine)[0] == first
+
+    # Clip (0, 2) = steps 0–1 of episode 0 against clip (4, 2) = steps 0–1 of episode 1.
+    add_comparison(engine, "e", Clip(0, 2), Clip(4, 2), "ann", "a")
+    add_comparison(engine, "e", h[2][0], h[2][1], "ann", "b")  # and two frames
+    data = comparison_data(engine, "e")
+    assert data.n_pairs == 2 and data.clips is not None
+    rewards = {h[0][0]: 0.0, h[0][1]: 3.0, h[1][0]: 2.0, h[1][1]: 0.5, h[2][0]: 0.0, h[2][1]: 1.0}
+    known = list(rewards)
+    # Sums 3.0 > 2.5: clip a wins, as ann said; on first frames alone (0 < 2) it would lose.
+    acc = pair_accuracy_of(data, known, np.array([rewards[k] for k in known]), n_boot=0)
+    assert (acc.accuracy, acc.n_pairs) == (1.0, 2)
+    rewards[h[0][1]] = 2.0  # now 2.0 < 2.5: the clip pair is ordered wrongly
+    acc = pair_accuracy_of(data, known, np.array([rewards[k] for k in known]), n_boot=0)
+    assert acc.accuracy == 0.5
+    # A clip with a frame without a reward is not scored.
+    partial = pair_accuracy_of(data, known[1:], np.array([rewards[k] for k in known[1:]]))
+    assert partial.n_pairs == 1

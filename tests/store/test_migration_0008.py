@@ -5,7 +5,7 @@ from __future__ import annotations
 from sqlalchemy import inspect, text
 
 from vlmrm_core.store import current_labels, downgrade, get_engine, upgrade
-from vlmrm_core.store.comparisons import add_comparison, current_comparisons
+from vlmrm_core.store.comparisons import current_comparisons
 
 
 def test_comparisons_table_up_and_down(db_url: str, settings: object) -> None:
@@ -50,7 +50,16 @@ def test_comparisons_table_up_and_down(db_url: str, settings: object) -> None:
 
     upgrade(engine, "0008")
     assert "comparisons" in inspect(engine).get_table_names()
-    add_comparison(engine, "d", frames[0], frames[1], "ann", "a")
+    # Raw SQL: the ORM writes the columns of later revisions (0011: clip comparisons).
+    with engine.begin() as conn:
+        conn.execute(
+            text(
+                "INSERT INTO comparisons (dataset_id, frame_a, frame_b, labeler_id, choice, "
+                "created_at) VALUES (1, :a, :b, 1, 'a', :now)"
+            ),
+            {"a": frames[0], "b": frames[1], "now": "2027-01-01 00:00:00+00:00"},
+        )
+    upgrade(engine)  # to head: the row reads back with today's code
     assert current_comparisons(engine, "d")["choice"].tolist() == ["a"]
 
     downgrade(engine, "0007")

@@ -61,7 +61,7 @@ def test_postgres_url_rewritten() -> None:
 
 
 def test_init_db_creates_all_tables_at_head(engine: Engine) -> None:
-    assert current_revision(engine) == head_revision() == "0009"
+    assert current_revision(engine) == head_revision() == "0011"
     names = set(inspect(engine).get_table_names())
     assert set(Base.metadata.tables) <= names
 

@@ -141,3 +141,19 @@ def type_text_area(page, label: str, text: str) -> None:
     box.fill(text)
     box.press("Control+Enter")  # a text area commits on Ctrl+Enter (or on leaving it)
     wait_idle(page)
+
+
+def open_label_page(page: Any, url: str, dataset: str, labeler: str) -> None:
+    """Open the Label page as a user does: the home page, the sidebar link, the dataset, then the
+    labeller's name (confirmed with Enter)."""
+    page.goto(url)
+    wait_idle(page)
+    page.get_by_test_id("stSidebarNav").get_by_role("link", name="Label").click()
+    wait_idle(page)
+    page.get_by_role("combobox", name="Dataset").click()
+    page.get_by_role("option", name=dataset).first.click()
+    wait_idle(page)
+    name = page.get_by_role("textbox", name="Your name", exact=True)
+    name.fill(labeler)
+    name.press("Enter")
+    wait_idle(page)

@@ -6,8 +6,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from tests.studio._browser import wait_idle
-from tests.studio.test_browser_e2e import goto_page, page, server  # noqa: F401
+from tests.studio._browser import open_label_page, wait_idle
+from tests.studio.test_browser_e2e import page, server  # noqa: F401
 from vlmrm_core.frames import FrameRecord
 from vlmrm_core.store import ingest_frames, init_db
 from vlmrm_core.store.comparisons import comparison_history, current_comparisons
@@ -24,21 +24,11 @@ def test_ten_pairs_with_the_keyboard_and_one_undo(page, server):  # noqa: F811
         for i in range(6)
     ]  # six frames: fifteen pairs
     ingest_frames(init_db(server.database_url), "pairs", records)
-    page.goto(server.url)
-    wait_idle(page)
-    goto_page(page, "Label")
-    page.get_by_role("combobox", name="Dataset").click()
-    page.get_by_role("option", name="pairs").first.click()
-    wait_idle(page)
-    name = page.get_by_role("textbox", name="Your name", exact=True)
-    name.fill("alice")
-    name.press("Enter")
-    wait_idle(page)
+    open_label_page(page, server.url, "pairs", "alice")
     page.get_by_text("Pairs", exact=True).click()  # the mode switch
     wait_idle(page)
     page.get_by_text("Pairs done: 0/15").wait_for()
-    # The clicked radio keeps the focus and would take the arrows: click beside it first.
-    page.get_by_text("Pairs done: 0/15").click()
+    # The keys right after the click: the switch, a button, leaves ← / → to the answers.
     for done, key in enumerate(KEYS, start=1):
         page.keyboard.press(key)  # like a person: press, then look at the next pair
         page.get_by_text(f"Pairs done: {done}/15").wait_for()

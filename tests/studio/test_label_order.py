@@ -48,7 +48,7 @@ def test_most_informative_first_follows_the_ranking(app: AppTest, tiny_clip) -> 
     app.run()
     app.text_input(key="label-name").set_value("alice").run()
     assert not app.exception
-    app.radio(key="label-order").set_value("informative").run()
+    app.button(key="label-order-2").click().run()  # most informative first
     assert not app.exception and not app.error
     session = app.session_state["label-sessions"][("cp9", "alice")]
     expected = _expected_first(tiny_clip)
@@ -65,7 +65,7 @@ def test_most_informative_first_follows_the_ranking(app: AppTest, tiny_clip) -> 
     assert list(session.ranking) == _expected_first(tiny_clip, {expected[0]})
 
     # back to sequential: dataset order
-    app.radio(key="label-order").set_value("sequential").run()
+    app.button(key="label-order-1").click().run()  # sequential
     assert not app.exception
     from vlmrm_core.store import dataset_frames
 
@@ -80,7 +80,7 @@ def test_without_prompt_sets_it_says_so_and_stays_random(data_dir: Path) -> None
     at = page_test("label")
     at.run()
     at.text_input(key="label-name").set_value("bob").run()
-    at.radio(key="label-order").set_value("informative").run()
+    at.button(key="label-order-2").click().run()  # most informative first
     assert not at.exception
     assert any("needs a saved prompt set" in i.value for i in at.info)
     assert at.session_state["label-sessions"][("cp3", "bob")].order == "random"

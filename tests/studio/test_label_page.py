@@ -64,7 +64,7 @@ def test_label_undo_skip_until_done(app: AppTest) -> None:
     app.text_input(key="label-name").set_value("alice").run()
     order = label_queue(init_db(), "ds", "alice", labeler_seed("alice"))
     assert shown(app) == md_escape(names[order[0]])
-    shortcuts = [b.proto.shortcut for b in app.button if b.key != "label-change-name"]
+    shortcuts = [b.proto.shortcut for b in app.button if b.proto.shortcut]
     assert shortcuts == ["s", "f", "k", "u"]
 
     app.button(key="label-success").click().run()
@@ -142,7 +142,7 @@ def test_agreement_and_export(app: AppTest, monkeypatch: pytest.MonkeyPatch) -> 
 
     monkeypatch.setattr(MediaFileManager, "add_deferred", spy)
     app.run()
-    app.radio(key="label-view").set_value("Agreement & export").run()
+    app.button(key="label-view-1").click().run()
     assert not app.exception
     got = {m.label: m.value for m in app.metric}
     assert got["Labelers"] == "2" and got["Frames with ≥ 2 labels"] == "4"
@@ -222,7 +222,7 @@ def test_a_single_labeller_sees_no_green_no_disagreements(app: AppTest) -> None:
     for frame_hash in names:
         add_label(init_db(), "ds", frame_hash, "alice", 1.0)
     app.run()
-    app.radio(key="label-view").set_value("Agreement & export").run()
+    app.button(key="label-view-1").click().run()
     assert not app.exception
     assert not [s for s in app.success if "disagreement" in s.value.lower()]
     assert any("at least two labelers" in i.value for i in app.info)
@@ -267,5 +267,6 @@ def test_a_typed_name_with_the_machine_prefix_is_refused(app: AppTest) -> None:
     assert not app.exception
     fix = md_escape("choose a name that does not start with 'judge:'")  # as the page shows it
     assert any(fix in i.value for i in app.info), [i.value for i in app.info]
-    assert [b.key for b in app.button] == ["label-change-name"]  # no labelling controls
+    # no labelling controls: only the name and the View switch
+    assert [b.key for b in app.button] == ["label-change-name", "label-view-0", "label-view-1"]
     assert labels() == {}

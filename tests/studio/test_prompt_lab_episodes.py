@@ -13,6 +13,7 @@ import pytest
 from streamlit.testing.v1 import AppTest
 
 from tests._lerobot_data import LENGTHS, write_lerobot_dataset
+from tests.studio._judges import QUESTION, judge_in_models_dir, tiny_judge_source
 from tests.studio._pages import TINY, open_with_random_model
 from vlmrm_core.metrics.correlation import spearman
 from vlmrm_core.reward.model import score_embeddings
@@ -26,6 +27,7 @@ from vlmrm_studio.views.prompt_lab.episodes import CHART_KEY, step_key
 GOAL = "a robot arm holding a red cube"
 BASELINE = "a robot arm"
 SAVED = "cube <b>v1</b>"  # markup in a name must show as typed
+__all__ = ["judge_in_models_dir", "tiny_judge_source"]  # fixtures used by the tests below
 
 
 @pytest.fixture
@@ -169,3 +171,63 @@ def test_a_dataset_without_episodes_says_so(cartpole_db):
     assert not at.exception
     assert any("has no episodes" in i.value for i in at.info)
     assert not [c for c in at.get("plotly_chart") if CHART_KEY in c.proto.id]
+
+
+def test_a_saved_judge_of_two_frames_is_drawn_along_the_episode_when_asked(
+    robot_db, judge_in_models_dir
+):
+    from vlmrm_core.services.judge_scores import JudgeRequest, load_judge_reward
+    from vlmrm_core.services.saved_judges import save_judge
+    from vlmrm_core.store import dataset_frames, load_pixels
+
+    request = JudgeRequest(str(judge_in_models_dir), QUESTION, frames=2)
+    judge = load_judge_reward(request, device="cpu")
+    save_judge("two <i>frames</i>", judge, environment="robot")
+    at = _open_episode_view()
+    at.selectbox(key="lab-episode-robot").set_value(2).run()
+    at.multiselect(key="lab-episode-judges").set_value(["two <i>frames</i>"]).run()
+    assert not at.exception and not at.error
+    # slow on a CPU: nothing is judged until asked
+    assert list(_curves(at)) == ["on screen (α = 0.5)"]
+    assert any("Not judged yet" in c.value for c in at.caption)
+    at.button(key="lab-episode-judge-run").click().run()
+    assert not at.exception and not at.error
+    curves = _curves(at)
+    name = "two &lt;i&gt;frames&lt;/i&gt; (judge)"
+    assert list(curves) == ["on screen (α = 0.5)", name]
+    # the judge sees frames t-1 and t at step t: the episode scored in time order
+    episode = sorted(
+        (f for f in dataset_frames(robot_db, "robot") if f.episode == 2), key=lambda f: f.step
+    )
+    pixels = np.stack([load_pixels(f.hash) for f in episode])
+    expected = judge.score_episode(pixels)
+    np.testing.assert_allclose(curves[name], expected, rtol=1e-4, atol=1e-4)
+    assert not np.allclose(expected, judge(pixels), rtol=1e-4, atol=1e-4)
+    # kept for the session: another rerun draws it without the button
+    at.slider(key="lab-alpha").set_value(0.2).run()
+    assert name in _curves(at)
+    assert not [b for b in at.button if b.key == "lab-episode-judge-run"]
+
+
+def test_a_windowed_prompt_set_looks_back_along_the_episode(robot_db, tiny_clip):
+    windowed = RewardSpec((GOAL,), (BASELINE,), 0.5, window=3)
+    save_prompt_set(robot_db, PromptSet(name="windowed", model=ModelRef(TINY, ""), reward=windowed))
+    at = _open_episode_view()
+    at.selectbox(key="lab-episode-robot").set_value(1).run()
+    at.multiselect(key="lab-episode-sets").set_value(["windowed"]).run()
+    assert not at.exception and not at.error
+    embedded = embed_dataset(robot_db, tiny_clip, "robot")
+    rows = next(r for r in episode_rows(embedded.frames)[0] if embedded.frames[r[0]].episode == 1)
+    from vlmrm_core.reward.model import score_episode_embeddings
+
+    expected = score_episode_embeddings(tiny_clip, embedded.embeddings[rows], windowed).rewards
+    curves = _curves(at)
+    np.testing.assert_allclose(curves["windowed"], expected, rtol=1e-5, atol=1e-6)
+    # frame by frame (the old drawing) is another curve: the on-screen set has no window
+    np.testing.assert_allclose(
+        curves["on screen (α = 0.5)"],
+        score_embeddings(tiny_clip, embedded.embeddings[rows], windowed).rewards,
+        rtol=1e-5,
+        atol=1e-6,
+    )
+    assert not np.allclose(curves["windowed"], curves["on screen (α = 0.5)"])

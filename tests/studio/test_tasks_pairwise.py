@@ -61,3 +61,35 @@ def test_review_shows_pair_agreement_and_disagreements(data_dir: Path) -> None:
     machine = next(d.value for d in at.dataframe if "judge" in d.value.columns)
     assert machine["judge"].tolist() == ["judge:tiny#00000000"]
     assert machine["pairs with people"].tolist() == [1] and machine["agreement"].tolist() == [0]
+
+
+def test_review_names_the_clips_of_a_disputed_clip_pair(data_dir: Path) -> None:
+    """Two episodes that start from the same pixels: the disputed pair of clips is the one
+    starting in episode 1, named by where it starts, not by its first frame's pixels."""
+    from tests.store.conftest import _make_frame
+    from vlmrm_core.store import dataset_frames, ingest_frames
+    from vlmrm_core.store.comparisons import Clip
+
+    db = init_db()
+    frames = [
+        _make_frame(10 * (e if (e, s) != (1, 0) else 0) + s, source="rollout", episode=e, step=s)
+        for e in range(3)
+        for s in range(3)
+    ]
+    ingest_frames(db, "runs", frames)
+    at_step = {(m.episode, m.step): m.position for m in dataset_frames(db, "runs")}
+    c0, c1, c2 = (Clip(at_step[(e, 0)], 3) for e in range(3))
+    add_comparison(db, "runs", c0, c2, "ann", "a")  # agreed
+    add_comparison(db, "runs", c0, c2, "bob", "a")
+    add_comparison(db, "runs", c1, c2, "ann", "a")  # disputed
+    add_comparison(db, "runs", c1, c2, "bob", "b")
+    at = page_test("tasks").run()
+    at.selectbox(key="tasks-review-dataset").select("runs").run()
+    assert not at.exception, [e.value for e in at.exception]
+    assert {m.label: m.value for m in at.metric}["Pairs compared"] == "2"
+    table = next(d.value for d in at.dataframe if "answers" in d.value.columns)
+    assert len(table) == 1
+    assert {table["first"].iloc[0], table["second"].iloc[0]} == {
+        "clip of 3 frames from frame0.png · episode 1, step 0",
+        "clip of 3 frames from frame20.png · episode 2, step 0",
+    }

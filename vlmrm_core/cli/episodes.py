@@ -181,37 +181,6 @@ def check_score_output(out: Path | None, dataset: str | None) -> None:
         raise CliError(f"{out}: the folder {out.parent} does not exist")
 
 
-def dataset_scores_over_time(
-    engine: Engine,
-    dataset: str,
-    score_episode: Any,
-    score_alone: Any,
-    n_frames: int,
-) -> np.ndarray:
-    """One reward per frame of a dataset (in its frame order), episodes scored in time order.
-
-    Args:
-        engine: The project database.
-        dataset: The dataset.
-        score_episode: ``rows -> rewards`` of one episode's frame rows, given in step order.
-        score_alone: ``rows -> rewards`` of frames in no episode (each frame alone).
-        n_frames: Frames of the dataset (the rows index them).
-    """
-    from vlmrm_core.services.episodes import episode_rows
-    from vlmrm_core.store import dataset_frames
-
-    frames = dataset_frames(engine, dataset)
-    if len(frames) != n_frames:
-        raise CliError(f"dataset {dataset!r} changed while it was scored; score it again")
-    rewards = np.zeros(n_frames, dtype=np.float64)
-    episodes, loose = episode_rows(frames)
-    for rows in episodes:
-        rewards[rows] = np.asarray(score_episode(rows), dtype=np.float64)
-    if loose.size:
-        rewards[loose] = np.asarray(score_alone(loose), dtype=np.float64)
-    return rewards
-
-
 def write_scores(
     args: argparse.Namespace,
     engine: Engine,
@@ -332,7 +301,21 @@ def voc_report(
         ),
         copy,
     )
+    # A rewards CSV does not say whether its reward looks at time, so say where the copy's
+    # rewards came from: reusing the forward ones is wrong for a windowed reward.
+    report["voc_gap"]["reversed_rewards"] = (
+        str(args.reversed_rewards) if args.reversed_rewards is not None else REUSED_FORWARD
+    )
     return report
+
+
+REUSED_FORWARD = "forward"
+"""``voc_gap.reversed_rewards`` when the copy's frames took the forward frames' rewards."""
+REUSED_FORWARD_NOTE = (
+    "the reversed copy took the forward frames' rewards, which is right for a reward of single "
+    "frames only: for a windowed reward or a judge of several frames, score the copy (`vlmrm "
+    "score --dataset COPY`) and give --reversed-rewards"
+)
 
 
 def _frame_rewards(
@@ -442,3 +425,5 @@ def print_voc(report: Mapping[str, Any]) -> None:
             f"VOC gap forward − reversed ({printable(gap['reversed_dataset'])}): "
             f"{gap['gap']:.4f}{interval}, {gap['n_pairs']} episode pairs"
         )
+        if gap.get("reversed_rewards") == REUSED_FORWARD:
+            print(f"  ({REUSED_FORWARD_NOTE})")

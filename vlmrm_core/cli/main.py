@@ -130,7 +130,7 @@ def cmd_score(args: argparse.Namespace) -> int:
 
     if bool(args.inputs) == bool(args.dataset):
         raise CliError("give either INPUT files/folders or --dataset NAME (one of the two)")
-    from vlmrm_core.cli.episodes import check_score_output, dataset_scores_over_time, write_scores
+    from vlmrm_core.cli.episodes import check_score_output, write_scores
 
     check_score_output(args.out, args.dataset)  # a .parquet needs --dataset: refused up front
     engine = init_db()
@@ -147,8 +147,9 @@ def cmd_score(args: argparse.Namespace) -> int:
     aspect, resize = ref.aspect.value, ref.resize.value
     cache = EmbeddingCache.for_model(engine, clip, aspect, resize)
     names: list[str] = []
+    frames: list[Any] = []  # the dataset's frames, for a reward that looks at time
     if args.dataset:
-        items, total = _dataset_items(engine, args.dataset, names)
+        items, total = _dataset_items(engine, args.dataset, names, frames)
     else:
         items, total = file_items(args.inputs, names), None
     with progress_bar(total, "embedding") as progress:
@@ -165,16 +166,11 @@ def cmd_score(args: argparse.Namespace) -> int:
     scores = score_embeddings(clip, embeddings, spec)
     rewards, probability = scores.rewards, scores.probability
     if spec.window > 1 and args.dataset:
-        # A windowed reward scores each frame with the frames before it in its episode.
-        from vlmrm_core.reward.model import score_episode_embeddings
+        # A windowed reward scores each frame with the frames before it in its episode, as
+        # training and the app's Evaluate page do.
+        from vlmrm_core.services.episodes import clip_scores_over_time
 
-        rewards = dataset_scores_over_time(
-            engine,
-            args.dataset,
-            lambda rows: score_episode_embeddings(clip, embeddings[rows], spec).rewards,
-            lambda rows: scores.rewards[rows],
-            len(names),
-        )
+        rewards = clip_scores_over_time(clip, frames, embeddings, spec).rewards
         probability = None  # a probability of the window mean is not a frame's probability
     write_scores(
         args, engine, reward_model, names, rewards, probability, write_csv=write_scores_csv
@@ -187,7 +183,11 @@ def cmd_score(args: argparse.Namespace) -> int:
     return 0
 
 
-def _dataset_items(engine: Any, dataset: str, names: list[str]) -> tuple[Iterator, int]:
+def _dataset_items(
+    engine: Any, dataset: str, names: list[str], frames_out: list[Any] | None = None
+) -> tuple[Iterator, int]:
+    """The dataset's frames to embed and their number; ``names`` (and ``frames_out``, their
+    :class:`~vlmrm_core.store.FrameInfo`) get one entry per frame, in the same order."""
     from vlmrm_core.store import NotFoundError, dataset_frames, get_dataset, load_pixels
 
     try:
@@ -196,6 +196,8 @@ def _dataset_items(engine: Any, dataset: str, names: list[str]) -> tuple[Iterato
         raise CliError(f"no dataset named {dataset!r}: `vlmrm frames list` shows them") from None
     frames = dataset_frames(engine, dataset)
     names.extend(f.name or f.hash for f in frames)
+    if frames_out is not None:
+        frames_out.extend(frames)
     items = ((f.hash, (lambda h=f.hash: load_pixels(h))) for f in frames)
     return items, len(frames)
 

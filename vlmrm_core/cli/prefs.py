@@ -2,7 +2,9 @@
 
 ``prefs import FILE.csv --dataset D --labeler NAME`` stores one comparison per row (columns
 ``frame_a,frame_b,choice``; ``choice`` is ``a``, ``b`` or ``equal``; frames named as for ``vlmrm
-labels import``). ``prefs export --dataset D --out FILE [--format csv|jsonl|trl]`` writes the
+labels import``; optional ``length`` > 1 compares two clips of that many consecutive frames of
+an episode starting at the two frames, placed by ``episode_a,step_a,episode_b,step_b`` when
+given). ``prefs export --dataset D --out FILE [--format csv|jsonl|trl]`` writes the
 current comparisons, or TRL's prompt / chosen / rejected layout. ``adapt --preferences`` fits the
 Bradley–Terry reward (:mod:`vlmrm_core.reward.adaptation`) to the dataset's comparisons instead
 of its labels. ``prefs judge --dataset D --judge MODEL`` has a VLM judge answer the pairwise
@@ -39,7 +41,11 @@ def add_prefs_commands(sub: Any) -> None:
         help="store comparisons from a CSV with columns frame_a,frame_b,choice",
         description="frame_a, frame_b: frames named as `vlmrm score --dataset` writes them (a "
         "unique end of a name, or the pixel hash); choice: a (frame_a is closer to the goal), "
-        "b, or equal.",
+        "b, or equal. Clips (optional columns): length, the frames per side (empty or 1: two "
+        "frames; k >= 2: two clips of k consecutive frames of an episode, starting at frame_a "
+        "and frame_b, compared by the sum of their frames' rewards); episode_a, step_a, "
+        "episode_b, step_b: where each clip starts, when its first frame's pixels occur more "
+        "than once (`prefs export` writes them).",
     )
     imp.add_argument("file", type=Path, metavar="FILE.csv")
     imp.add_argument("--dataset", required=True)
@@ -50,9 +56,10 @@ def add_prefs_commands(sub: Any) -> None:
         "export",
         help="write a dataset's current comparisons",
         description="csv / jsonl: one row per labeller and pair (dataset, frame_a, frame_b, "
-        "name_a, name_b, labeler, choice, task, created_at); trl: JSONL rows with prompt, "
-        "chosen and rejected (the frames' PNG files), as TRL's preference datasets (equal "
-        "answers left out).",
+        "name_a, name_b, labeler, choice, task, created_at, and length, episode_a, step_a, "
+        "episode_b, step_b for clips: frame_a/frame_b are then the clips' first frames); "
+        "trl: JSONL rows with prompt, chosen and rejected (the frames' PNG files), as TRL's "
+        "preference datasets (equal answers and clips left out).",
     )
     exp.add_argument("--dataset", required=True)
     exp.add_argument("--out", type=Path, required=True, help="file to write")

@@ -4,6 +4,8 @@ A comparison says which of two frames is closer to the goal: ``a`` (the first), 
 second) or ``equal``. As a number, its *outcome* is the share of the win that goes to ``a``:
 1, 0 or ½ (:func:`pair_outcomes`).
 
+* :func:`clip_sums`: a clip's reward (or embedding) as the sum over its frames, how comparisons
+  of clips are scored (Christiano et al. 2017); a single frame is a clip of one.
 * :func:`pair_accuracy`: the share of decided comparisons (``equal`` ones left out) whose winner
   gets the higher reward, with a bootstrap 95% interval; a reward that ties the two frames
   gets half a point (it orders nothing, like a coin).
@@ -16,6 +18,7 @@ Pure functions on numpy arrays and pandas tables.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from itertools import combinations
 from typing import Any
@@ -37,6 +40,7 @@ __all__ = [
     "PairAccuracy",
     "PairAgreement",
     "canonical_pairs",
+    "clip_sums",
     "pair_accuracy",
     "pair_agreement",
     "pair_outcomes",
@@ -62,6 +66,33 @@ def pair_outcomes(choices: npt.ArrayLike) -> np.ndarray:
             raise InvalidInputError(f"a comparison's answer must be a, b or equal, got {choice!r}")
         out.append(value)
     return np.asarray(out, dtype=np.float64)
+
+
+def clip_sums(values: npt.ArrayLike, clips: Sequence[Sequence[int]]) -> np.ndarray:
+    """Each clip's sum of per-frame values: rewards (N) or embeddings (N×D) → one row per clip.
+
+    A comparison of two clips is scored by the sum of the per-frame rewards over each clip
+    (Christiano et al. 2017); for a linear reward that is the reward of the summed embedding,
+    so the same sums reduce embeddings for a fit. A NaN frame value makes its clip's sum NaN.
+
+    Args:
+        values: per-frame values, the first axis indexing frames.
+        clips: each clip's frame rows (a single frame is a clip of one row).
+
+    >>> clip_sums([1.0, 2.0, 4.0], [[0, 1], [2], [1, 2]]).tolist()
+    [3.0, 4.0, 6.0]
+
+    Raises:
+        InvalidInputError: an empty clip, or a row outside ``values``.
+    """
+    v = np.asarray(values, dtype=np.float64)
+    out = np.zeros((len(clips), *v.shape[1:]))
+    for i, rows in enumerate(clips):
+        r = np.asarray(rows, dtype=np.int64)
+        if r.size == 0 or r.min() < 0 or r.max() >= v.shape[0]:
+            raise InvalidInputError(f"clip {i} must list frame rows in [0, {v.shape[0]})")
+        out[i] = v[r].sum(axis=0)
+    return out
 
 
 @dataclass(frozen=True)
@@ -145,30 +176,48 @@ def pair_accuracy(
     return PairAccuracy(accuracy, low, high, int(correct.size), n_equal)
 
 
-def canonical_pairs(comparisons: pd.DataFrame) -> pd.DataFrame:
-    """Comparisons keyed by their unordered pair, the answer said from the pair's first frame.
+def canonical_pairs(
+    comparisons: pd.DataFrame, keys: tuple[pd.Series, pd.Series] | None = None
+) -> pd.DataFrame:
+    """Comparisons keyed by their unordered pair, the answer said from the pair's lower side.
 
     Args:
         comparisons: a table with columns frame_a, frame_b, choice, labeler (e.g. the store's
             current comparisons).
+        keys: each row's two sides as text identities (the store's
+            :func:`~vlmrm_core.store.comparisons.item_keys`: a frame's hash, or a clip's key);
+            None: the frame_a / frame_b hashes, right when every row compares two frames.
+            Rows whose sides' keys are equal are about the same pair, and only those.
 
     Returns:
-        The columns ``item`` (``"<low>|<high>"``, the two hashes sorted), ``labeler`` and
-        ``value``: ``low`` (the lower hash is closer to the goal), ``high`` or ``equal``.
+        The columns ``item`` (``"<low>|<high>"``, the two sides' keys sorted), ``labeler``,
+        ``value`` (``low``: the lower side is closer to the goal, ``high`` or ``equal``),
+        ``low`` and ``high`` (the keys) and ``frame_low``, ``frame_high`` (each side's frame_a /
+        frame_b: a clip's first frame).
 
     >>> table = pd.DataFrame({"frame_a": ["y", "x"], "frame_b": ["x", "y"],
     ...                       "choice": ["a", "a"], "labeler": ["ann", "bob"]})
-    >>> canonical_pairs(table).values.tolist()  # ann preferred y, bob preferred x
+    >>> canonical_pairs(table)[["item", "labeler", "value"]].values.tolist()
     [['x|y', 'ann', 'high'], ['x|y', 'bob', 'low']]
     """
-    swapped = comparisons["frame_a"] > comparisons["frame_b"]
-    low = comparisons["frame_a"].where(~swapped, comparisons["frame_b"])
-    high = comparisons["frame_b"].where(~swapped, comparisons["frame_a"])
+    key_a, key_b = (comparisons["frame_a"], comparisons["frame_b"]) if keys is None else keys
+    key_a, key_b = key_a.astype(str), key_b.astype(str)
+    swapped = key_a > key_b
+    low, high = key_a.where(~swapped, key_b), key_b.where(~swapped, key_a)
+    frame_a, frame_b = comparisons["frame_a"], comparisons["frame_b"]
     outcome = pd.Series(pair_outcomes(comparisons["choice"].to_numpy()), index=comparisons.index)
     outcome = outcome.where(~swapped, 1.0 - outcome)
     value = outcome.map({1.0: "low", 0.0: "high", 0.5: "equal"})
     return pd.DataFrame(
-        {"item": low + "|" + high, "labeler": comparisons["labeler"], "value": value}
+        {
+            "item": low + "|" + high,
+            "labeler": comparisons["labeler"],
+            "value": value,
+            "low": low,
+            "high": high,
+            "frame_low": frame_a.where(~swapped, frame_b),
+            "frame_high": frame_b.where(~swapped, frame_a),
+        }
     ).reset_index(drop=True)
 
 
@@ -187,16 +236,25 @@ class PairAgreement:
     """Krippendorff's α on the outcomes (None when undefined; see ``alpha_note``)."""
     alpha_note: str
     disagreements: pd.DataFrame
-    """Pairs whose answers differ: frame_a, frame_b (sorted hashes), n_labelers, answers
-    (labeller → ``a`` / ``b`` / ``equal`` said of frame_a, frame_b in that order)."""
+    """Pairs whose answers differ: frame_a, frame_b (each side's frame; a clip's first frame),
+    item_a, item_b (the sides' sorted keys, see :func:`canonical_pairs`), n_labelers, answers
+    (labeller → ``a`` / ``b`` / ``equal`` said of side a, side b in that order)."""
 
 
-def pair_agreement(comparisons: pd.DataFrame, *, level: AlphaLevel = "nominal") -> PairAgreement:
+def pair_agreement(
+    comparisons: pd.DataFrame,
+    *,
+    keys: tuple[pd.Series, pd.Series] | None = None,
+    level: AlphaLevel = "nominal",
+) -> PairAgreement:
     """Agreement between labellers' current answers about the same pairs.
 
     Args:
         comparisons: one current answer per labeller and pair: columns frame_a, frame_b,
             choice, labeler (the store's :func:`~vlmrm_core.store.comparisons.current_comparisons`).
+        keys: each row's two sides' identities (:func:`canonical_pairs`); None: the frame
+            hashes. Comparisons of clips need them: two clips with the same first frame are
+            different items.
         level: Krippendorff's metric: ``nominal`` (three unordered answers) or ``ordinal``
             (``equal`` lies between the two wins).
 
@@ -213,11 +271,11 @@ def pair_agreement(comparisons: pd.DataFrame, *, level: AlphaLevel = "nominal") 
     >>> report.disagreements[["frame_a", "frame_b", "answers"]].values.tolist()
     [['x', 'z', {'ann': 'a', 'bob': 'b'}]]
     """
-    columns = ["frame_a", "frame_b", "n_labelers", "answers"]
+    columns = ["frame_a", "frame_b", "item_a", "item_b", "n_labelers", "answers"]
     if comparisons.empty:
         empty = pd.DataFrame(columns=columns)
         return PairAgreement(0, 0, None, None, "no comparisons yet", empty)
-    keyed = canonical_pairs(comparisons).drop_duplicates(["item", "labeler"], keep="last")
+    keyed = canonical_pairs(comparisons, keys).drop_duplicates(["item", "labeler"], keep="last")
     per_pair = keyed.groupby("item")["labeler"].nunique()
     n_shared = int((per_pair >= 2).sum())
     agree = total = 0
@@ -237,11 +295,12 @@ def pair_agreement(comparisons: pd.DataFrame, *, level: AlphaLevel = "nominal") 
             note = f"{level} level, {n_shared} pairs with two or more answers"
         except UndefinedAgreementError:
             note = "undefined: every pair compared twice got the same answer from everyone"
-    found = labeller_disagreements(keyed)
+    found = labeller_disagreements(keyed[["item", "labeler", "value"]])
+    sides = keyed.drop_duplicates("item").set_index("item")
     back = {"low": "a", "high": "b", "equal": "equal"}
     rows = [
         (
-            *str(item).split("|", 1),
+            *sides.loc[item, ["frame_low", "frame_high", "low", "high"]].tolist(),
             int(n),
             {who: back[v] for who, v in sorted(labels.items())},
         )

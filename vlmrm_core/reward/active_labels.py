@@ -13,9 +13,11 @@ reward, re-rank) against known labels, for tests and ``bench/bench_active_labels
 overlap and roughly how many labels would separate them.
 
 The same for comparisons (which of two frames is closer to the goal): :func:`random_pairs`
-draws candidate pairs, :func:`pair_informativeness` scores them (the reward sources disagree
-about their order, or the fitted Bradley–Terry reward is unsure), :func:`informative_pair_order`
-orders them without piling up on the same frames, and :func:`simulate_pair_order` /
+draws candidate pairs, :func:`pair_informativeness` scores them (the reward sources clearly
+disagree about their order, :func:`source_disagreement`, or an answer would tell the fitted
+Bradley–Terry reward much under its posterior, :func:`pair_information`),
+:func:`informative_pair_order` orders them without piling up on the same frames (optionally
+mixing in a share of random pairs), and :func:`simulate_pair_order` /
 :func:`pair_held_out_curve` are the replay and the held-out learning curve of
 ``bench/bench_pair_order.py``.
 
@@ -31,12 +33,15 @@ from dataclasses import dataclass
 import numpy as np
 
 from vlmrm_core.metrics import ConstantRewardError, evaluate_epic
+from vlmrm_core.metrics.pairs import clip_sums
 from vlmrm_core.reward.adaptation import (
     MIN_LABELS,
     MIN_PAIRS,
     AdaptationError,
+    AdaptedFit,
     fit_adapted,
     fit_preference,
+    preference_covariance,
 )
 
 __all__ = [
@@ -56,7 +61,15 @@ __all__ = [
     "pair_informativeness",
     "random_pairs",
     "simulate_pair_order",
+    "PAIR_EXPLORE",
+    "explored_slots",
+    "fitted_pair_uncertainty",
+    "pair_information",
+    "source_disagreement",
 ]
+
+PAIR_EXPLORE = 0.0
+"""Share of random pairs mixed into the "most informative first" order (ε-greedy)."""
 
 
 def normalised_ranks(values: np.ndarray) -> np.ndarray:
@@ -482,25 +495,90 @@ def random_pairs(n_frames: int, count: int, *, seed: int = 0) -> np.ndarray:
     return pairs.astype(np.int64)
 
 
+def source_disagreement(pairs: np.ndarray, reward_sets: Sequence[np.ndarray]) -> np.ndarray:
+    """How confidently the reward sources contradict each other about each pair, in [0, 1].
+
+    Each source's gap R(a) − R(b) is measured in its own unit (the spread of its gaps between
+    random frames, √2 × its standard deviation) and squashed by tanh; the score is half the
+    range of those values over the sources. So it is high only where some sources clearly
+    prefer one frame and others clearly the other, not where every gap is tiny noise of mixed
+    sign (near-duplicate frames, whose answer is almost always "equal" and tells little).
+
+    Args:
+        pairs: P×2 frame indices.
+        reward_sets: K reward vectors over the same N frames (K < 2: all 0).
+
+    Returns:
+        P values.
+    """
+    p = np.asarray(pairs, dtype=np.int64).reshape(-1, 2)
+    if len(reward_sets) < 2:
+        return np.zeros(len(p))
+    leans = []
+    for r in reward_sets:
+        r = np.asarray(r, dtype=np.float64)
+        unit = math.sqrt(2.0) * float(r.std())
+        gap = r[p[:, 0]] - r[p[:, 1]]
+        leans.append(np.tanh(gap / unit) if unit > 0 else np.zeros(len(p)))
+    t = np.stack(leans)
+    return np.asarray(np.clip(0.5 * (t.max(axis=0) - t.min(axis=0)), 0.0, 1.0))
+
+
+_NODES, _NODE_WEIGHTS = np.polynomial.hermite_e.hermegauss(24)
+"""Gauss–Hermite rule for expectations over a normal score gap."""
+
+
+def _bits(q: np.ndarray) -> np.ndarray:
+    """Binary entropy in bits."""
+    q = np.clip(q, 1e-12, 1.0 - 1e-12)
+    return np.asarray(-(q * np.log2(q) + (1.0 - q) * np.log2(1.0 - q)))
+
+
+def pair_information(gaps: np.ndarray, variances: np.ndarray | None = None) -> np.ndarray:
+    """What an answer about each pair would tell about the fitted Bradley–Terry reward, in bits.
+
+    With the score gap Δ ~ N(``gaps``, ``variances``) (the fit and its posterior,
+    :func:`~vlmrm_core.reward.adaptation.preference_covariance`), the mutual information
+    between the answer and the reward (Houlsby et al. 2011, "BALD"): H(E[σ(Δ)]) − E[H(σ(Δ))].
+    It is high where the fit is unsure because it knows little (a wide posterior around
+    Δ ≈ 0), not merely because the two frames look alike to it. Without ``variances`` it is
+    the answer's entropy H(σ(gap)), 1 at a coin flip.
+
+    Returns:
+        P values in [0, 1].
+    """
+    mu = np.asarray(gaps, dtype=np.float64)
+    if variances is None:
+        return _bits(0.5 * (1.0 + np.tanh(0.5 * mu)))
+    sd = np.sqrt(np.maximum(np.asarray(variances, dtype=np.float64), 0.0))
+    z = mu[:, None] + sd[:, None] * _NODES[None, :]
+    q = 0.5 * (1.0 + np.tanh(0.5 * z))
+    w = _NODE_WEIGHTS / _NODE_WEIGHTS.sum()
+    return np.asarray(np.clip(_bits(q @ w) - _bits(q) @ w, 0.0, 1.0))
+
+
 def pair_informativeness(
     pairs: np.ndarray,
     reward_sets: Sequence[np.ndarray],
     *,
     fitted: np.ndarray | None = None,
-    weights: tuple[float, float, float] = (1.0, 1.0, 2.0),
+    fitted_variances: np.ndarray | None = None,
+    source_weight: float = 0.5,
 ) -> np.ndarray:
     """How much an answer about each pair would tell, from rewards alone, in [0, 1].
 
-    The weighted mean of: how evenly the reward sources split on which frame is higher (1 when
-    half prefer each, 0 when all agree; with two sources or more), how close the sources rank
-    the two frames (1 − the gap between their normalised ranks, averaged over sources), and how
-    unsure the fitted Bradley–Terry reward is (1 − |2σ(R(a) − R(b)) − 1|: 1 at a coin flip).
+    The weighted mean of the reward sources' disagreement about the pair
+    (:func:`source_disagreement`, with two sources or more; weight ``source_weight``) and,
+    once a Bradley–Terry reward has been fitted to answers, what the answer would tell it
+    (:func:`pair_information`; weight 1).
 
     Args:
         pairs: P×2 frame indices.
         reward_sets: rewards of the reward sources on the frames (each N values).
         fitted: the Bradley–Terry reward fitted on the answers so far, on the N frames.
-        weights: weights of (disagreement, rank closeness, fitted uncertainty).
+        fitted_variances: P posterior variances of its gap R(a) − R(b) (None: the answer's
+            entropy stands in for the information).
+        source_weight: weight of the sources' disagreement against the fit's information.
 
     Returns:
         P values; 0.5 everywhere when nothing is known.
@@ -508,20 +586,23 @@ def pair_informativeness(
     p = np.asarray(pairs, dtype=np.int64).reshape(-1, 2)
     parts: list[tuple[float, np.ndarray]] = []
     if len(reward_sets) >= 2:
-        prefers_a = np.stack([np.sign(r[p[:, 0]] - r[p[:, 1]]) for r in reward_sets])
-        share = (prefers_a > 0).mean(axis=0) + 0.5 * (prefers_a == 0).mean(axis=0)
-        parts.append((weights[0], 1.0 - np.abs(2.0 * share - 1.0)))
-    if len(reward_sets) >= 1:
-        ranks = [normalised_ranks(r) for r in reward_sets]
-        closeness = np.mean([1.0 - np.abs(q[p[:, 0]] - q[p[:, 1]]) for q in ranks], axis=0)
-        parts.append((weights[1], closeness))
+        parts.append((source_weight, source_disagreement(p, reward_sets)))
     if fitted is not None:
-        margin = np.tanh(0.5 * np.abs(fitted[p[:, 0]] - fitted[p[:, 1]]))  # = |2σ(Δ) − 1|
-        parts.append((weights[2], 1.0 - margin))
-    if not parts:
-        return np.full(len(p), 0.5)
+        gaps = np.asarray(fitted, dtype=np.float64)[p[:, 0]] - np.asarray(fitted)[p[:, 1]]
+        parts.append((1.0, pair_information(gaps, fitted_variances)))
     total = sum(w for w, _ in parts)
+    if not parts or total <= 0:
+        return np.full(len(p), 0.5)
     return np.asarray(sum(w * v for w, v in parts) / total, dtype=np.float64)
+
+
+def explored_slots(count: int, explore: float) -> np.ndarray:
+    """Which of the first ``count`` picks are random (ε-greedy with an exact share): pick k
+    (from 1) is random when ⌊k·ε⌋ > ⌊(k − 1)·ε⌋, so any prefix of k picks holds ⌊k·ε⌋ of them."""
+    if not 0.0 <= explore <= 1.0:
+        raise ValueError(f"explore is a share in [0, 1], got {explore}")
+    k = np.arange(1, count + 1, dtype=np.float64)
+    return np.floor(k * explore + 1e-9) > np.floor((k - 1) * explore + 1e-9)
 
 
 def informative_pair_order(
@@ -530,19 +611,26 @@ def informative_pair_order(
     *,
     asked: np.ndarray | None = None,
     spread: float = 1.0,
+    explore: float = 0.0,
+    seed: int = 0,
     greedy_limit: int = 2000,
 ) -> np.ndarray:
     """The pairs not asked yet, most informative first, spread over the frames.
 
     Greedy: the next pair maximises ``(0.25 + score) / (1 + uses(a) + uses(b))^spread``, where
     ``uses`` counts the pairs already asked or chosen that show the frame, so no frame is asked
-    about again and again while others wait. After ``greedy_limit`` picks the rest follow by score.
+    about again and again while others wait. A share ``explore`` of the picks
+    (:func:`explored_slots`) is instead a random pair not chosen yet: the answers then keep
+    covering the whole pool, so a fit made on them is not only ever shown the pairs an earlier
+    fit found hard. After ``greedy_limit`` picks the rest follow by score. No pair comes twice.
 
     Args:
         pairs: P×2 frame indices.
         scores: P informativeness values (:func:`pair_informativeness`).
         asked: P booleans, pairs already answered (they count as uses, and are left out).
         spread: exponent of the frame-use penalty (0: by score only).
+        explore: share of random picks, in [0, 1].
+        seed: seed of those random picks.
         greedy_limit: greedy picks before falling back to the score order.
 
     Returns:
@@ -557,16 +645,52 @@ def informative_pair_order(
         np.float64
     )
     weight = 0.25 + u
+    picks = min(int((~done).sum()), greedy_limit)
+    random_slot = explored_slots(picks, explore)
+    rng = np.random.default_rng(seed)
     order: list[int] = []
-    for _ in range(min(int((~done).sum()), greedy_limit)):
-        value = np.where(done, -np.inf, weight / (1.0 + uses[p[:, 0]] + uses[p[:, 1]]) ** spread)
-        i = int(np.argmax(value))
+    for slot in range(picks):
+        if random_slot[slot]:
+            i = int(rng.choice(np.flatnonzero(~done)))
+        else:
+            value = np.where(
+                done, -np.inf, weight / (1.0 + uses[p[:, 0]] + uses[p[:, 1]]) ** spread
+            )
+            i = int(np.argmax(value))
         order.append(i)
         done[i] = True
         uses[p[i]] += 1.0
     rest = np.flatnonzero(~done)
     rest = rest[np.argsort(-u[rest], kind="stable")]
     return np.concatenate([np.asarray(order, dtype=np.int64), rest.astype(np.int64)])
+
+
+def fitted_pair_uncertainty(
+    embeddings: np.ndarray,
+    pairs: np.ndarray,
+    asked_pairs: np.ndarray,
+    fit: AdaptedFit,
+    *,
+    clips: Sequence[Sequence[int]] | None = None,
+) -> tuple[np.ndarray, np.ndarray]:
+    """The fitted reward on the items, and the posterior variance of its gap on each pair.
+
+    Args:
+        embeddings: N×D frame embeddings (with ``clips``: the frames the clips are made of).
+        pairs: P×2 candidate pairs (of frames, or of clips).
+        asked_pairs: the pairs the fit was made on.
+        fit: the Bradley–Terry fit (:func:`fit_preference`).
+        clips: each clip's frame rows (None: the pairs are of frames).
+
+    Returns:
+        (the reward of each item, the P gap variances) for :func:`pair_informativeness`.
+    """
+    x = np.asarray(embeddings, dtype=np.float64)
+    items = x if clips is None else clip_sums(x, clips)
+    covariance = preference_covariance(x, asked_pairs, fit, clips=clips)
+    p = np.asarray(pairs, dtype=np.int64).reshape(-1, 2)
+    d = items[p[:, 0]] - items[p[:, 1]]
+    return fit.predict(items), np.einsum("ij,jk,ik->i", d, covariance, d)
 
 
 def simulate_pair_order(
@@ -580,13 +704,15 @@ def simulate_pair_order(
     batch_size: int = 8,
     budget: int | None = None,
     spread: float = 1.0,
+    explore: float = PAIR_EXPLORE,
     seed: int = 0,
 ) -> np.ndarray:
     """Replay "most informative first" comparing against known answers.
 
     Each round asks the next ``batch_size`` pairs of :func:`informative_pair_order`, reveals
     their answers, refits the Bradley–Terry reward (:func:`fit_preference`) on all answers so
-    far and re-scores the rest with its uncertainty as an extra signal.
+    far (once :data:`MIN_PAIRS` are decided) and re-scores the rest with what an answer would
+    tell that fit (:func:`pair_information` with its posterior, :func:`fitted_pair_uncertainty`).
 
     Args:
         embeddings: N×D embeddings of the frames.
@@ -598,7 +724,8 @@ def simulate_pair_order(
         batch_size: pairs per round.
         budget: stop after this many pairs (default: all).
         spread: see :func:`informative_pair_order`.
-        seed: inner cross-validation seed.
+        explore: share of random pairs in each round (see :func:`informative_pair_order`).
+        seed: inner cross-validation seed, and the random picks' seed (each round its own).
 
     Returns:
         The candidate pairs' indices in the order they were asked.
@@ -609,10 +736,17 @@ def simulate_pair_order(
     budget = len(p) if budget is None else min(budget, len(p))
     asked = np.zeros(len(p), bool)
     sequence: list[int] = []
-    fitted: np.ndarray | None = None
+    fitted: tuple[np.ndarray, np.ndarray] | None = None
     while len(sequence) < budget:
-        scores = pair_informativeness(p, reward_sets, fitted=fitted)
-        take = informative_pair_order(p, scores, asked=asked, spread=spread)
+        scores = pair_informativeness(
+            p,
+            reward_sets,
+            fitted=None if fitted is None else fitted[0],
+            fitted_variances=None if fitted is None else fitted[1],
+        )
+        take = informative_pair_order(
+            p, scores, asked=asked, spread=spread, explore=explore, seed=seed + len(sequence)
+        )
         take = take[: min(batch_size, budget - len(sequence))]
         sequence.extend(int(i) for i in take)
         asked[take] = True
@@ -620,7 +754,7 @@ def simulate_pair_order(
         if int((y[chosen] != 0.5).sum()) >= MIN_PAIRS:
             try:
                 fit = fit_preference(x, p[chosen], y[chosen], prior, groups=groups, seed=seed)
-                fitted = fit.predict(x)
+                fitted = fitted_pair_uncertainty(x, p, p[chosen], fit)
             except AdaptationError:
                 fitted = None
     return np.asarray(sequence, dtype=np.int64)

@@ -43,7 +43,7 @@ from vlmrm_core.metrics import (
     pearson,
     reward_metrics,
 )
-from vlmrm_core.metrics.pairs import PairAccuracy, pair_accuracy
+from vlmrm_core.metrics.pairs import PairAccuracy, clip_sums, pair_accuracy
 from vlmrm_core.reward.file import Provenance
 from vlmrm_core.reward.spec import RewardSpec
 
@@ -60,6 +60,7 @@ __all__ = [
     "cross_validate_preferences",
     "fit_preference",
     "pair_folds",
+    "preference_covariance",
     "preference_provenance",
     "PreferenceReport",
     "cross_validated_rewards",
@@ -1253,6 +1254,19 @@ def _pair_log_loss(z: np.ndarray, y: np.ndarray) -> np.ndarray:
     return np.asarray((np.logaddexp(0.0, z) - y[:, None] * z).sum(axis=0))
 
 
+def _clip_items(
+    embeddings: Any, clips: Sequence[Sequence[int]] | None, groups: np.ndarray | None
+) -> tuple[Any, np.ndarray | None]:
+    """Comparisons of clips as comparisons of items: each clip's summed embedding (the linear
+    reward of the sum is the sum of the frames' rewards) and the group of its first frame (a
+    clip lies in one episode). Without ``clips`` the frames are the items."""
+    if clips is None:
+        return embeddings, groups
+    x = clip_sums(np.asarray(embeddings, dtype=np.float64), clips)
+    g = None if groups is None else np.asarray(groups)[[int(rows[0]) for rows in clips]]
+    return x, g
+
+
 def fit_preference(
     embeddings: np.ndarray,
     pairs: np.ndarray,
@@ -1260,20 +1274,28 @@ def fit_preference(
     prior: np.ndarray | None,
     *,
     groups: np.ndarray | None = None,
+    clips: Sequence[Sequence[int]] | None = None,
     inner_folds: int = 5,
     lam: float | None = None,
     seed: int = 0,
 ) -> AdaptedFit:
     """Fit a Bradley–Terry reward to comparisons, pulled toward the prompt's direction.
 
+    Comparisons of clips (``clips``) compare the sums of the frames' rewards over each clip
+    (Christiano et al. 2017): with a linear reward, the reward of each clip's summed embedding
+    (:func:`~vlmrm_core.metrics.pairs.clip_sums`), so the fit is the same on those sums.
+
     Args:
         embeddings: N×D L2-normalised embeddings of the frames.
-        pairs: P×2 indices into the frames: (first, second) of each comparison.
+        pairs: P×2 indices into the frames (or into ``clips``): (first, second) of each
+            comparison.
         outcomes: P outcomes: 1 (first preferred), 0 (second) or ½ (equal: half a win each).
         prior: the prompt's direction w₀ (:func:`prior_direction`), or None for a plain
             Bradley–Terry probe (pulled toward 0).
         groups: a group id per frame for the inner cross-validation that picks λ
             (:func:`pair_folds`); None: every frame is its own group.
+        clips: each compared clip's frame rows in ``embeddings`` (``pairs`` then index
+            clips); None: ``pairs`` index frames.
         inner_folds: folds of that inner cross-validation.
         lam: use this λ instead of cross-validating (``inf``: the prompt's direction, rescaled).
         seed: fold shuffling seed.
@@ -1286,6 +1308,7 @@ def fit_preference(
     Raises:
         AdaptationError: bad shapes, indices or outcomes, or non-finite embeddings.
     """
+    embeddings, groups = _clip_items(embeddings, clips, groups)
     x, p, y = _check_pairs(embeddings, pairs, outcomes)
     u = _unit_prior(prior, x.shape[1])
     n_decided = int((y != 0.5).sum())
@@ -1299,6 +1322,42 @@ def fit_preference(
             lam = _choose_pair_lambda(x, p, y, u, grid, groups, inner_folds, seed)
         w, s = solver.solve(np.array([lam]))
     return AdaptedFit(w[:, 0], 0.0, float(lam), float(s[0]), len(y))
+
+
+def preference_covariance(
+    embeddings: np.ndarray,
+    pairs: np.ndarray,
+    fit: AdaptedFit,
+    *,
+    clips: Sequence[Sequence[int]] | None = None,
+) -> np.ndarray:
+    """How unsure a Bradley–Terry fit is about its weights: the Laplace approximation of their
+    posterior covariance at the fit, (Dᵀ·diag(σ'(z))·D + 2λ·I)⁻¹ with D the compared pairs'
+    embedding differences and z their fitted score gaps.
+
+    The penalty λ‖w − s·w₀‖² is the prior; the prompt's scale s is treated as known (one
+    number, settled by the first few answers). When the fit kept the prompt's direction
+    (λ = ∞, or too few answers) that prior would claim certainty, so the strongest finite λ of
+    the cross-validation grid stands in for it.
+
+    Args:
+        embeddings: N×D embeddings the fit was made on (frames, or with ``clips`` their rows).
+        pairs: P×2 compared pairs (into the frames, or into ``clips``), as given to
+            :func:`fit_preference`.
+        fit: its result.
+        clips: as for :func:`fit_preference`.
+
+    Returns:
+        D×D covariance: a candidate pair's score gap d·w has variance dᵀ·C·d.
+    """
+    x, _ = _clip_items(np.asarray(embeddings, dtype=np.float64), clips, None)
+    d = _differences(x, np.asarray(pairs, dtype=np.int64).reshape(-1, 2))
+    curvature = 0.25 / np.cosh(0.5 * (d @ fit.weights)) ** 2  # σ'(z) = σ(z)·σ(−z)
+    rank = max(1, min(d.shape))
+    base = max(0.25 * float((d**2).sum()) / rank, 1e-12)  # as _PairSolver's penalty unit
+    lam = fit.lam if math.isfinite(fit.lam) else base * float(LAMBDA_STEPS[-1])
+    precision = (d * curvature[:, None]).T @ d + 2.0 * lam * np.eye(x.shape[1])
+    return np.asarray(np.linalg.inv(precision))
 
 
 def _choose_pair_lambda(
@@ -1367,6 +1426,7 @@ def cross_validate_preferences(
     prior: np.ndarray | None,
     zero_shot: np.ndarray,
     *,
+    clips: Sequence[Sequence[int]] | None = None,
     folds: int = 5,
     inner_folds: int = 5,
     n_boot: int = 1000,
@@ -1383,6 +1443,8 @@ def cross_validate_preferences(
         groups: a group id per frame (:func:`frame_groups`), or None.
         prior: the prompt's direction, or None.
         zero_shot: the prompt's own N rewards of the frames.
+        clips: each compared clip's frame rows (``pairs`` then index clips, whose rewards are
+            the sums over their frames, as in :func:`fit_preference`); None: frames.
         folds: outer folds of the frame groups.
         inner_folds: folds of the λ search.
         n_boot: bootstrap resamples for the intervals.
@@ -1392,8 +1454,15 @@ def cross_validate_preferences(
     Raises:
         AdaptationError: bad shapes, no decided comparison, or fewer than 2 frame groups.
     """
-    x, p, y = _check_pairs(embeddings, pairs, outcomes)
     r0 = np.asarray(zero_shot, dtype=np.float64).ravel()
+    if clips is not None:
+        if r0.shape != (np.shape(embeddings)[0],):
+            raise AdaptationError(
+                f"{r0.size} zero-shot rewards for {np.shape(embeddings)[0]} frames"
+            )
+        r0 = clip_sums(r0, clips)
+    embeddings, groups = _clip_items(embeddings, clips, groups)
+    x, p, y = _check_pairs(embeddings, pairs, outcomes)
     if r0.shape != (x.shape[0],):
         raise AdaptationError(f"{r0.size} zero-shot rewards for {x.shape[0]} frames")
     if not (y != 0.5).any():

@@ -107,10 +107,12 @@ def unique_uncached(engine: Any, encoder_key: str, hashes: Iterable[str]) -> tup
 
 
 def stored_frame_bytes(frame_hash: str) -> FrameBytes:
-    """A reader of a stored frame's PNG bytes (read by the driver, shipped to the workers)."""
-    from vlmrm_core.store import frame_path
+    """A reader of a stored frame's image bytes (read by the driver, shipped to the workers):
+    its PNG, or a PNG of a video-backed frame decoded by the driver (workers need no copy of the
+    data dir)."""
+    from vlmrm_core.store import stored_image_bytes
 
-    return lambda: frame_path(frame_hash).read_bytes()
+    return lambda: stored_image_bytes(frame_hash)
 
 
 def png_bytes(pixels: np.ndarray) -> bytes:

@@ -7,7 +7,12 @@ episodes; frames without them (uploaded images, sweeps) are left out of everythi
   one reward over a dataset's episodes: the successful ones (by their labels), or all of them
   for a dataset of demonstrations.
 * :func:`dataset_voc_gap` compares it with the VOC on a reversed copy's episodes;
-  :func:`episode_rows` gives each episode's frames in time order (scoring over time).
+  :func:`reward_voc_gap` does so for a :class:`~vlmrm_core.reward.base.Reward`, scoring the
+  copy in its own (reversed) time order when the reward looks at time.
+* :func:`episode_rows` gives each episode's frames in time order; :func:`rewards_over_time`,
+  :func:`score_stored_episode` and :func:`score_frames_over_time` score stored frames episode by
+  episode in time order, so a reward that looks back (a window of k frames, a multi-frame judge)
+  sees what it would see during training.
 * :func:`make_reversed_copies` stores time-reversed copies of episodes as a new dataset
   (ReWiND's failure data). The frames are the same pixels, so nothing is decoded or written but
   membership rows: each frame keeps its episode id and gets the step it has when the episode
@@ -16,8 +21,9 @@ episodes; frames without them (uploaded images, sweeps) are left out of everythi
 
 from __future__ import annotations
 
-from collections.abc import Collection, Mapping, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
 import numpy.typing as npt
@@ -34,6 +40,13 @@ from vlmrm_core.metrics.progress import (
 )
 from vlmrm_core.store import Engine, FrameInfo
 
+if TYPE_CHECKING:
+    from vlmrm_core.clip.models import ClipModel
+    from vlmrm_core.frames import ProgressCallback
+    from vlmrm_core.reward.base import Reward
+    from vlmrm_core.reward.model import RewardScores
+    from vlmrm_core.reward.spec import RewardSpec
+
 __all__ = [
     "REVERSED_KEY",
     "EpisodeFrames",
@@ -41,9 +54,18 @@ __all__ = [
     "dataset_voc_gap",
     "episode_frames",
     "episode_rows",
+    "looks_at_time",
     "make_reversed_copies",
     "reversed_copies",
+    "reward_voc_gap",
+    "rewards_over_time",
+    "clip_scores_over_time",
+    "score_frames_over_time",
+    "score_stored_episode",
 ]
+
+SCORE_CHUNK = 32
+"""Stored frames read and scored at a time (bounds memory; one progress report each)."""
 
 REVERSED_KEY = "reversed_from"
 """Key of a reversed copy's ``meta`` (the source dataset and its episodes) and of each frame's
@@ -84,6 +106,165 @@ def episode_rows(frames: Sequence[FrameInfo]) -> tuple[list[np.ndarray], np.ndar
     in_episode = np.zeros(len(frames), dtype=bool)
     in_episode[found.rows] = True
     return episodes, np.flatnonzero(~in_episode)
+
+
+def looks_at_time(reward: Reward) -> bool:
+    """Whether a reward's value at a frame depends on the frames before it in its episode (a
+    windowed CLIP reward, a judge shown several frames, progress shaping): its
+    :meth:`~vlmrm_core.reward.base.Reward.history` is not None."""
+    return reward.history(1) is not None
+
+
+def rewards_over_time(
+    frames: Sequence[FrameInfo],
+    score_episode: Callable[[np.ndarray], npt.ArrayLike],
+    score_alone: Callable[[np.ndarray], npt.ArrayLike],
+) -> np.ndarray:
+    """One reward per frame (in the order of ``frames``), each episode scored in time order.
+
+    Args:
+        frames: Frames of a dataset (:func:`vlmrm_core.store.dataset_frames`), or a subset.
+        score_episode: ``rows -> rewards`` of one episode's rows into ``frames``, given in
+            step order (:func:`episode_rows`).
+        score_alone: ``rows -> rewards`` of the frames in no episode (each frame alone).
+
+    Returns:
+        len(frames) float64 rewards.
+    """
+    rewards = np.zeros(len(frames), dtype=np.float64)
+    episodes, loose = episode_rows(frames)
+    for rows in episodes:
+        rewards[rows] = np.asarray(score_episode(rows), dtype=np.float64).reshape(-1)
+    if loose.size:
+        rewards[loose] = np.asarray(score_alone(loose), dtype=np.float64).reshape(-1)
+    return rewards
+
+
+def score_stored_episode(
+    reward: Reward,
+    hashes: Sequence[str],
+    *,
+    progress: ProgressCallback | None = None,
+    chunk_size: int = SCORE_CHUNK,
+) -> np.ndarray:
+    """Rewards of one stored episode's frames (pixel hashes in time order), as
+    :meth:`~vlmrm_core.reward.base.Reward.score_episode` gives them, read and scored a chunk at
+    a time.
+
+    A reward that looks back scores the chunks through one
+    :meth:`~vlmrm_core.reward.base.Reward.history`, which carries its window from one chunk to
+    the next (as policy evaluation and the training wrappers do); any other reward scores
+    each chunk frame by frame.
+
+    Args:
+        reward: Any reward source.
+        hashes: The episode's frames, oldest first.
+        progress: ``progress(done, total, message)`` after each chunk.
+        chunk_size: Frames read at a time.
+
+    Returns:
+        len(hashes) float64 rewards.
+    """
+    from vlmrm_core.store import load_pixels
+
+    history = reward.history(1)
+    values = np.zeros(len(hashes), dtype=np.float64)
+    for start in range(0, len(hashes), chunk_size):
+        chunk = hashes[start : start + chunk_size]
+        pixels = np.stack([load_pixels(h) for h in chunk])
+        scored = reward(pixels) if history is None else history.score(pixels, [0] * len(chunk))
+        values[start : start + len(chunk)] = np.asarray(scored, dtype=np.float64).reshape(-1)
+        if progress is not None:
+            done = start + len(chunk)
+            progress(done, len(hashes), f"{done} of {len(hashes)} frames scored")
+    return values
+
+
+def score_frames_over_time(
+    reward: Reward,
+    frames: Sequence[FrameInfo],
+    *,
+    progress: ProgressCallback | None = None,
+) -> np.ndarray:
+    """One reward per stored frame (in the order of ``frames``): each episode scored in its
+    time order (:func:`score_stored_episode`), frames in no episode each alone.
+
+    Raises:
+        FileNotFoundError: A frame's image file is missing.
+    """
+    total = len(frames)
+    done = 0
+
+    def scored(rows: np.ndarray) -> np.ndarray:
+        nonlocal done
+        offset = done
+
+        def report(n: int, _total: int | None, _message: str) -> None:
+            if progress is not None:
+                progress(offset + n, total, f"{offset + n} of {total} frames scored")
+
+        values = score_stored_episode(reward, [frames[int(r)].hash for r in rows], progress=report)
+        done += len(rows)
+        return values
+
+    def alone(rows: np.ndarray) -> np.ndarray:
+        if not looks_at_time(reward):
+            return scored(rows)
+        # Loose frames form no episode: each is its own, or a window would span unrelated frames.
+        return np.concatenate([scored(rows[i : i + 1]) for i in range(len(rows))])
+
+    return rewards_over_time(frames, scored, alone)
+
+
+def clip_scores_over_time(
+    clip: ClipModel,
+    frames: Sequence[FrameInfo],
+    embeddings: npt.ArrayLike,
+    spec: RewardSpec,
+) -> RewardScores:
+    """A CLIP reward's scores of a dataset's frames from their cached embeddings, each episode
+    in time order: :func:`~vlmrm_core.reward.model.score_episode_embeddings` per episode (a
+    window of k looks back k frames, as :meth:`~vlmrm_core.reward.model.RewardModel.history`
+    does in training), frames in no episode each alone.
+
+    What ``vlmrm score --dataset`` and the Evaluate page share, so both give a windowed reward
+    the same numbers.
+
+    Args:
+        clip: The model the embeddings came from.
+        frames: A dataset's frames (:func:`vlmrm_core.store.dataset_frames`).
+        embeddings: One embedding per frame (N×D), same order.
+        spec: The reward definition.
+
+    Returns:
+        N rewards, and N probabilities for the contrastive kind (float64).
+
+    Raises:
+        InvalidInputError: Not one embedding per frame.
+    """
+    from vlmrm_core.reward.model import RewardScores, score_embeddings, score_episode_embeddings
+    from vlmrm_core.reward.spec import RewardKind
+
+    x = np.asarray(embeddings, dtype=np.float32)
+    if x.ndim != 2 or x.shape[0] != len(frames):
+        raise InvalidInputError(
+            f"{x.shape[0] if x.ndim else 0} embeddings for {len(frames)} frames."
+        )
+    contrastive = spec.kind is RewardKind.CONTRASTIVE
+    probability = np.zeros(len(frames), dtype=np.float64) if contrastive else None
+
+    def kept(rows: np.ndarray, scores: RewardScores) -> np.ndarray:
+        if probability is not None and scores.probability is not None:
+            probability[rows] = np.asarray(scores.probability, dtype=np.float64).reshape(-1)
+        return scores.rewards
+
+    rewards = rewards_over_time(
+        frames,
+        lambda rows: kept(rows, score_episode_embeddings(clip, x[rows], spec)),
+        # A loose frame is an episode of one: its window holds itself alone.
+        lambda rows: kept(rows, score_embeddings(clip, x[rows], spec)),
+    )
+    return RewardScores(rewards, probability)
 
 
 def reversed_copies(engine: Engine, dataset: str) -> list[str]:
@@ -199,6 +380,53 @@ def dataset_voc_gap(
         seed=seed,
     )
     return voc_gap(forward, backward, n_boot=n_boot, seed=seed)
+
+
+def reward_voc_gap(
+    reward: Reward,
+    forward: VocResult,
+    frames: Sequence[FrameInfo],
+    rewards: npt.ArrayLike,
+    reversed_frames: Sequence[FrameInfo],
+    *,
+    progress: ProgressCallback | None = None,
+    n_boot: int = 1000,
+    seed: int | None = 0,
+    score_copy: Callable[[], npt.ArrayLike] | None = None,
+) -> VocGap:
+    """The VOC gap of a reward between a dataset's episodes and a reversed copy of them.
+
+    A reward of single frames gives a copied frame what it gave the forward frame with the same
+    pixels, so the forward rewards are reused (exact, and nothing is scored). A reward that
+    looks at time (:func:`looks_at_time`: a window, a multi-frame judge) sees other frames
+    before each frame when the episode plays backwards, so the copy is scored itself, each
+    episode in its reversed time order (:func:`score_frames_over_time`).
+
+    Args:
+        reward: The reward ``rewards`` are of.
+        forward: :func:`dataset_voc` of ``frames``.
+        frames: The forward dataset's frames.
+        rewards: ``reward``'s rewards of ``frames``, scored over time
+            (:func:`score_frames_over_time` or its equivalent on cached embeddings).
+        reversed_frames: The frames of a :func:`make_reversed_copies` copy.
+        progress: ``progress(done, total, message)`` while the copy is scored.
+        n_boot: Bootstrap resamples of the paired episodes.
+        seed: Bootstrap seed.
+        score_copy: For a reward that looks at time, how to score the copy over time instead
+            of :func:`score_frames_over_time` (e.g. from cached embeddings with
+            :func:`clip_scores_over_time`): one reward per reversed frame, same order. Not
+            called for a reward of single frames.
+    """
+    copied: npt.ArrayLike | None = None
+    if looks_at_time(reward):
+        copied = (
+            score_frames_over_time(reward, reversed_frames, progress=progress)
+            if score_copy is None
+            else score_copy()
+        )
+    return dataset_voc_gap(
+        forward, frames, rewards, reversed_frames, copied, n_boot=n_boot, seed=seed
+    )
 
 
 def make_reversed_copies(

@@ -4,11 +4,15 @@
   label per frame); average precision and ROC AUC use them binarised at 0.5.
 * :func:`evaluate_reward` scores one reward definition on the labelled frames' cached
   embeddings: EPIC distance with a bootstrap 95% interval, average precision, ROC AUC.
+  :func:`evaluate_reward_over_time` does so for a reward that looks at time (a window of k
+  frames): it scores the dataset's episodes in time order, as training does, and compares the
+  labelled frames' rewards (:func:`labelled_rewards`).
 * :func:`reward_label_mismatches` finds the frames that pull the reward furthest from the labels
   (not to be confused with :func:`vlmrm_core.metrics.labeller_disagreements`, frames on which
   the labellers disagree with each other).
 * :func:`prompt_search` scores every combination of goal prompt × baseline prompt × α against the
-  labels and ranks them by EPIC. The rewards come from :func:`vlmrm_core.reward.math
+  labels and ranks them by EPIC; every row is a reward of single frames (window 1). The
+  rewards come from :func:`vlmrm_core.reward.math
   .regularized_reward_grid_from_dots` on one matrix product (prompts × frames) and the metrics
   from :mod:`vlmrm_core.metrics`, so once image embeddings are cached the cost is dominated by
   encoding the prompts. With :class:`SearchEpisodes` (the dataset's frames in episodes) the
@@ -52,7 +56,12 @@ from vlmrm_core.metrics import (
 from vlmrm_core.reward.file import Provenance
 from vlmrm_core.reward.math import regularized_reward_grid_from_dots
 from vlmrm_core.reward.spec import RewardSpec
-from vlmrm_core.services.landscape import long_prompt_warnings, reward_values, score
+from vlmrm_core.services.landscape import (
+    long_prompt_warnings,
+    reward_values,
+    score,
+    spec_prompts,
+)
 from vlmrm_core.store import Engine, FrameInfo, consensus_labels
 
 if TYPE_CHECKING:
@@ -174,6 +183,117 @@ def evaluate_reward(
     # and is what Baumli et al. sweep β over, so it is what gets compared with the labels.
     values = reward_values(scores)
     metrics = reward_metrics(values, labels, n_boot=n_boot, seed=seed)
+    return Evaluation(
+        prompt_set, clip.identity, model_parameter_count(clip), values, metrics, warnings
+    )
+
+
+def labelled_rewards(
+    frames: Sequence[FrameInfo], rewards: np.ndarray, hashes: Sequence[str]
+) -> np.ndarray:
+    """The rewards of labelled frames, picked from rewards of a dataset's frames.
+
+    Labels belong to pixels (a frame hash), while a reward that looks at time gives the same
+    pixels at two places (two episodes that start alike) two rewards: such a frame gets their
+    mean.
+
+    Args:
+        frames: The dataset's frames.
+        rewards: One reward per frame, same order.
+        hashes: The labelled frames (:attr:`LabelledFrames.hashes`).
+
+    Returns:
+        One float64 reward per hash, NaN for a hash not among ``frames``.
+    """
+    values = np.asarray(rewards, dtype=np.float64).reshape(-1)
+    if values.shape[0] != len(frames):
+        raise InvalidInputError(f"{values.shape[0]} rewards for {len(frames)} frames.")
+    sums: dict[str, float] = {}
+    counts: dict[str, int] = {}
+    for frame, value in zip(frames, values, strict=True):
+        sums[frame.hash] = sums.get(frame.hash, 0.0) + float(value)
+        counts[frame.hash] = counts.get(frame.hash, 0) + 1
+    return np.array([sums[h] / counts[h] if h in counts else np.nan for h in hashes])
+
+
+def over_time_note(
+    name: str, window: int, frames: Sequence[FrameInfo], hashes: Sequence[str]
+) -> str | None:
+    """What to tell the user when a reward that looks back ``window`` frames is evaluated on
+    labelled frames that are in no episode (no episode and step): those were scored alone, as
+    a window of one frame. None when every labelled frame is in an episode, or ``window`` is 1.
+    """
+    from vlmrm_core.services.episodes import episode_rows
+
+    if window <= 1:
+        return None
+    _, loose = episode_rows(frames)
+    alone = {frames[int(i)].hash for i in loose}
+    n_alone = sum(h in alone for h in hashes)
+    if n_alone == 0:
+        return None
+    if n_alone == len(hashes):
+        return (
+            f"{name} looks back {window} frames, but no labelled frame is in an episode (the "
+            "dataset's frames have no episode and step): each was scored alone, so these "
+            "numbers are of single frames, not of the reward as training sees it."
+        )
+    return (
+        f"{name} looks back {window} frames, but {n_alone} of the {len(hashes)} labelled "
+        "frames are in no episode (no episode and step): those were scored alone."
+    )
+
+
+def evaluate_reward_over_time(
+    clip: ClipModel,
+    frames: Sequence[FrameInfo],
+    embeddings: np.ndarray,
+    labelled: LabelledFrames,
+    spec: RewardSpec,
+    *,
+    prompt_set: str,
+    n_boot: int = 1000,
+    seed: int = 0,
+) -> Evaluation:
+    """Score a reward definition as training sees it and compare it with the labels.
+
+    Like :func:`evaluate_reward`, but the whole dataset is scored, each episode in time order
+    (:func:`vlmrm_core.services.episodes.clip_scores_over_time`), so a windowed spec (window
+    k > 1) scores each labelled frame on the mean of the k frames up to it. For a window of 1
+    the rewards equal :func:`evaluate_reward`'s on the labelled frames.
+
+    Args:
+        clip: the model.
+        frames: the dataset's frames (:func:`vlmrm_core.store.dataset_frames`).
+        embeddings: one cached embedding per frame (N×D), same order.
+        labelled: the dataset's labelled frames (every hash among ``frames``).
+        spec: the reward definition.
+        prompt_set: its display name.
+        n_boot: bootstrap resamples for the EPIC interval.
+        seed: bootstrap seed.
+
+    Returns:
+        The labelled frames' rewards (in ``labelled`` order) and their metrics; a warning when
+        some labelled frames are in no episode and so were scored alone.
+
+    Raises:
+        ConstantRewardError: the labels are constant.
+        InvalidInputError: not one embedding per frame, or a labelled frame not in ``frames``.
+    """
+    from vlmrm_core.services.episodes import clip_scores_over_time
+
+    scores = clip_scores_over_time(clip, frames, embeddings, spec)
+    values = labelled_rewards(frames, reward_values(scores), labelled.hashes)
+    if np.isnan(values).any():
+        raise InvalidInputError(
+            f"some labelled frames are not in the frames given for {labelled.dataset!r}: "
+            "pass the dataset's own frames"
+        )
+    warnings = long_prompt_warnings(clip, spec_prompts(spec))
+    note = over_time_note(prompt_set, spec.window, frames, labelled.hashes)
+    if note is not None:
+        warnings.append(note)
+    metrics = reward_metrics(values, labelled.labels, n_boot=n_boot, seed=seed)
     return Evaluation(
         prompt_set, clip.identity, model_parameter_count(clip), values, metrics, warnings
     )
@@ -435,6 +555,10 @@ def prompt_search(
     (:func:`~vlmrm_core.reward.math.regularized_reward_grid_from_dots`), scored in blocks of bounded
     memory by the row-wise :func:`~vlmrm_core.metrics.pearson` and
     :func:`~vlmrm_core.metrics.roc_auc_rows`.
+
+    Every row is a reward of single frames (window 1, as :func:`search_row_spec` saves it): the
+    search ranks prompts, not windows. A windowed definition is evaluated over time with
+    :func:`evaluate_reward_over_time` once saved with its window.
 
     Args:
         clip: the model the embeddings came from.

@@ -1,10 +1,16 @@
 """Pairwise preferences, as the Label, Tasks and Evaluate pages and ``vlmrm prefs`` use them.
 
-* :class:`PairSession`: one labeller comparing pairs of frames of one dataset in one browser
-  session (answer ``a`` / ``b`` / ``equal``, skip, undo), every answer committed at once under
-  the store's rules (:mod:`vlmrm_core.store.comparisons`); the pairs to ask come from
-  :func:`candidate_pairs` (random) or :func:`informative_pairs` (most informative first).
-* :func:`preference_agreement`: agreement between labellers on pairs, and their disagreements.
+* :class:`PairSession`: one labeller comparing pairs of frames (or of clips) of one dataset in
+  one browser session (answer ``a`` / ``b`` / ``equal``, skip, undo), every answer committed at
+  once under the store's rules (:mod:`vlmrm_core.store.comparisons`); the pairs to ask come from
+  :func:`candidate_pairs` (random), or for clips of k consecutive frames of an episode from
+  :func:`candidate_clip_pairs` (random), either reordered by :func:`informative_pairs` (most
+  informative first).
+* Clips are scored by the sum of their frames' rewards (Christiano et al. 2017): pair accuracy,
+  the Bradley–Terry fit and the informative order reduce each clip to its sum
+  (:meth:`ComparisonData.item_values`).
+* :func:`preference_agreement`: agreement between labellers on pairs, and their disagreements;
+  a pair is its two sides' full identities (a clip is not its first frame).
 * :func:`comparison_data` and :func:`pair_accuracy_of`: each reward source's pair accuracy
   against the comparisons (beside its EPIC on Evaluate); :func:`reward_pair_accuracy` for any
   :class:`~vlmrm_core.reward.base.Reward`.
@@ -26,11 +32,11 @@ from __future__ import annotations
 
 import json
 import uuid
-from collections.abc import Sequence
-from dataclasses import dataclass, field
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field, replace
 from functools import partial
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import numpy as np
 import pandas as pd
@@ -40,21 +46,27 @@ from vlmrm_core.metrics.pairs import (
     OUTCOME,
     PairAccuracy,
     PairAgreement,
+    canonical_pairs,
+    clip_sums,
     pair_accuracy,
     pair_agreement,
 )
 from vlmrm_core.services.frame_csv import csv_rows
 from vlmrm_core.services.labeling import labeler_seed
-from vlmrm_core.store import Engine, dataset_frames, frame_path, get_dataset, load_pixels
+from vlmrm_core.store import Engine, dataset_frames, frame_image_file, get_dataset, load_pixels
 from vlmrm_core.store.comparisons import (
     MACHINE_LABELER_PREFIX,
+    Clip,
     ComparisonRecord,
+    Item,
     add_comparison,
     check_choice,
+    clip_frames,
     comparison_table,
     current_comparisons,
     export_comparisons,
     is_machine_labeler,
+    item_keys,
     people_only,
     undo_last_comparison,
 )
@@ -66,6 +78,7 @@ if TYPE_CHECKING:
     from vlmrm_core.reward.base import Reward
     from vlmrm_core.reward.file import Provenance
     from vlmrm_core.reward.spec import ModelRef, RewardSpec
+    from vlmrm_core.store import FrameInfo
 
 __all__ = [
     "EXPORT_FORMATS",
@@ -73,7 +86,10 @@ __all__ = [
     "ComparisonData",
     "PairSession",
     "PreferenceFit",
+    "candidate_clip_pairs",
     "candidate_pairs",
+    "episode_clips",
+    "has_episodes",
     "comparison_data",
     "export_preferences",
     "fit_preference_reward",
@@ -88,15 +104,27 @@ __all__ = [
     "judge_labeler",
     "judge_preferences",
     "machine_labelers",
+    "machine_suggestions",
     "pair_accuracy_of",
     "preference_agreement",
     "read_preference_csv",
+    "CLIP_COLUMNS",
+    "PreferenceRow",
     "reward_pair_accuracy",
     "trl_rows",
 ]
 
 Pair = tuple[str, str]
 """Two frame hashes: (first / left, second / right)."""
+
+ClipPair = tuple[Clip, Clip]
+"""Two clips of the same length: (first / left, second / right)."""
+
+AnyPair = Pair | ClipPair
+"""What a :class:`PairSession` asks: two frames or two clips."""
+
+PairT = TypeVar("PairT", Pair, ClipPair)
+"""Pairs of frames or pairs of clips, the same kind in and out."""
 
 PAIR_ORDERS = ("random", "informative")
 """Orders of the pairs to ask: random pairs, or most informative first."""
@@ -108,8 +136,10 @@ TRL_PROMPT = "Which image shows the task closer to done?"
 """The ``prompt`` of TRL rows when no task question is known."""
 
 
-def _key(a: str, b: str) -> tuple[str, str]:
-    return (a, b) if a <= b else (b, a)
+def _key(a: Item, b: Item) -> tuple[str, str]:
+    """The unordered pair as text (see :func:`~vlmrm_core.store.comparisons.item_keys`)."""
+    x, y = (a.key if isinstance(a, Clip) else a), (b.key if isinstance(b, Clip) else b)
+    return (x, y) if x <= y else (y, x)
 
 
 # --------------------------------------------------------------------------------------------
@@ -137,65 +167,184 @@ def candidate_pairs(
     return [(hashes[i], hashes[j]) for i, j in random_pairs(len(hashes), count, seed=seed)]
 
 
+def episode_clips(
+    frames: Sequence[FrameInfo], length: int, *, within: Sequence[str] | None = None
+) -> list[Clip]:
+    """The clips of ``length`` frames that tile each episode from its first step (so no two
+    overlap): steps 0…k−1, k…2k−1, …; an episode's last frames that make no whole clip are
+    left out.
+
+    Args:
+        frames: the dataset's memberships (:func:`~vlmrm_core.store.dataset_frames`).
+        length: frames per clip (at least 2).
+        within: only clips whose every frame is among these hashes (a task's frames).
+    """
+    from vlmrm_core.services.episodes import episode_rows
+
+    if length < 2:
+        raise InvalidInputError(f"a clip has at least 2 frames, got {length}")
+    allowed = None if within is None else set(within)
+    clips = []
+    for rows in episode_rows(frames)[0]:
+        for start in range(0, len(rows) - length + 1, length):
+            span = [frames[int(i)] for i in rows[start : start + length]]
+            if allowed is None or all(f.hash in allowed for f in span):
+                clips.append(Clip(span[0].position, length))
+    return clips
+
+
+def has_episodes(frames: Sequence[FrameInfo]) -> bool:
+    """Whether some episode of the dataset has two frames or more (clips can be compared)."""
+    from vlmrm_core.services.episodes import episode_rows
+
+    return any(len(rows) >= 2 for rows in episode_rows(frames)[0])
+
+
+def candidate_clip_pairs(
+    engine: Engine,
+    dataset: str,
+    count: int,
+    length: int,
+    *,
+    seed: int = 0,
+    frames: Sequence[str] | None = None,
+) -> list[ClipPair]:
+    """``count`` random pairs of clips of ``length`` frames (:func:`episode_clips`: two
+    episodes, or two spans of one that do not overlap), each shown in a random order.
+
+    Args:
+        engine: the project database.
+        dataset: the dataset.
+        count: how many pairs (fewer when there are not that many clips).
+        length: frames per clip.
+        seed: reproducible for a seed.
+        frames: only clips within these frames (a task's).
+    """
+    from vlmrm_core.reward.active_labels import random_pairs
+
+    clips = episode_clips(dataset_frames(engine, dataset), length, within=frames)
+    return [(clips[i], clips[j]) for i, j in random_pairs(len(clips), count, seed=seed)]
+
+
 def informative_pairs(
-    pairs: Sequence[Pair],
+    pairs: Sequence[PairT],
     hashes: Sequence[str],
     embeddings: np.ndarray,
     reward_sets: Sequence[np.ndarray],
     *,
     comparisons: pd.DataFrame | None = None,
+    clip_members: Mapping[Clip, Sequence[str]] | None = None,
     prior: np.ndarray | None = None,
+    explore: float | None = None,
     seed: int = 0,
-) -> list[Pair]:
+) -> list[PairT]:
     """Pairs reordered "most informative first" (the pairs version of the Label page's order).
 
+    The pairs are of frames, or of clips of one length. A clip is scored as its frames summed
+    (:func:`~vlmrm_core.metrics.pairs.clip_sums`, as the fits and pair accuracy score it): each
+    reward source's reward of a clip is the sum of its frames' rewards, and the Bradley–Terry
+    reward is fitted to the comparisons of clips of that length on the clips' summed
+    embeddings. Every other step is the frames' (:func:`~vlmrm_core.reward.active_labels.
+    pair_informativeness`, :func:`~vlmrm_core.reward.active_labels.informative_pair_order`),
+    with clips in place of frames.
+
     Args:
-        pairs: the candidate pairs (frame hashes).
+        pairs: the candidate pairs (frame hashes, or :class:`Clip` s of one length).
         hashes: frames with an embedding: row i of ``embeddings`` and of each reward set.
         embeddings: len(hashes)×D normalised embeddings.
         reward_sets: the reward sources' rewards on those frames.
-        comparisons: the current comparisons so far (the store's table): pairs already
-            compared count as uses of their frames, and (with enough decided ones) fit the
-            Bradley–Terry reward whose uncertainty is scored too.
+        comparisons: the current comparisons so far (the store's table): pairs of the same
+            kind (frames, or clips of the same length) already compared count as uses of their
+            items, and (with enough decided ones) fit the Bradley–Terry reward whose
+            uncertainty is scored too.
+        clip_members: each clip's frames in time order
+            (:func:`~vlmrm_core.store.comparisons.clip_frames`): needed for clips, covering
+            every clip of ``pairs``; compared clips it leaves out are not used.
         prior: the prompt's direction for that fit (None: plain Bradley–Terry).
-        seed: inner cross-validation seed.
+        explore: share of random pairs mixed in (None:
+            :data:`~vlmrm_core.reward.active_labels.PAIR_EXPLORE`).
+        seed: inner cross-validation seed, and the seed of those random pairs.
 
     Returns:
         The same pairs, most informative first; pairs with a frame without an embedding keep
         their order at the end.
+
+    Raises:
+        InvalidInputError: pairs of frames and of clips (or clips of several lengths) mixed, or
+            a clip of ``pairs`` missing from ``clip_members``.
     """
     from vlmrm_core.reward.active_labels import (
+        PAIR_EXPLORE,
+        fitted_pair_uncertainty,
         informative_pair_order,
         pair_informativeness,
     )
-    from vlmrm_core.reward.adaptation import AdaptationError, fit_preference
+    from vlmrm_core.reward.adaptation import MIN_PAIRS, AdaptationError, fit_preference
 
+    if explore is None:
+        explore = PAIR_EXPLORE
+    lengths = {side.length if isinstance(side, Clip) else 1 for pair in pairs for side in pair}
+    if len(lengths) > 1:
+        raise InvalidInputError(
+            "informative order ranks pairs of frames or of clips of one length, not a mix: "
+            f"got lengths {sorted(lengths)}"
+        )
+    length = lengths.pop() if lengths else 1
     row = {h: i for i, h in enumerate(hashes)}
-    known = [p for p in pairs if p[0] in row and p[1] in row]
     x = np.asarray(embeddings, dtype=np.float64)
+    # The items ranked: the frames, or the clips of that length whose frames all have an
+    # embedding (each as its frame rows, summed wherever rewards or embeddings are used).
+    index: dict[Item, int] = {h: i for h, i in row.items()}
+    clip_rows: list[list[int]] | None = None
+    if length > 1:
+        members = dict(clip_members or {})
+        lacking = next((c for p in pairs for c in p if c not in members), None)
+        if lacking is not None:
+            raise InvalidInputError(
+                f"no frames given for clip {lacking}: pass clip_members=clip_frames(...)"
+            )
+        clips = [
+            c for c, frames in members.items()
+            if c.length == length and all(h in row for h in frames)
+        ]  # fmt: skip
+        index = {c: i for i, c in enumerate(clips)}
+        clip_rows = [[row[h] for h in members[c]] for c in clips]
+    known = [p for p in pairs if p[0] in index and p[1] in index]
     asked: list[tuple[int, int]] = []
-    fitted = None
+    outcomes = np.zeros(0)
     if comparisons is not None and not comparisons.empty:
-        usable = comparisons[comparisons["frame_a"].isin(row) & comparisons["frame_b"].isin(row)]
-        asked = [
-            (row[a], row[b]) for a, b in zip(usable["frame_a"], usable["frame_b"], strict=True)
-        ]
-        if asked:
-            try:
-                fit = fit_preference(
-                    x, np.asarray(asked), _outcomes(usable["choice"]), prior, seed=seed
-                )
-                fitted = fit.predict(x)
-            except AdaptationError:
-                fitted = None
-    candidate = np.asarray([(row[a], row[b]) for a, b in known], dtype=np.int64).reshape(-1, 2)
-    everything = np.concatenate([np.asarray(asked, dtype=np.int64).reshape(-1, 2), candidate])
+        same_kind = comparisons[comparisons["length"] == length]
+        sides = list(zip(_items_of(same_kind, "a"), _items_of(same_kind, "b"), strict=True))
+        usable = [n for n, (a, b) in enumerate(sides) if a in index and b in index]
+        asked = [(index[sides[n][0]], index[sides[n][1]]) for n in usable]
+        outcomes = _outcomes(same_kind["choice"].iloc[usable])
+    done_pairs = np.asarray(asked, dtype=np.int64).reshape(-1, 2)
+    candidate = np.asarray([(index[a], index[b]) for a, b in known], dtype=np.int64).reshape(-1, 2)
+    everything = np.concatenate([done_pairs, candidate])
+    fitted: tuple[np.ndarray, np.ndarray] | None = None
+    # Below MIN_PAIRS decided answers the fit is the prompt's direction as it is: its
+    # uncertainty would say nothing about the answers, so the sources alone rank the pairs.
+    if int((outcomes != 0.5).sum()) >= MIN_PAIRS:
+        try:
+            fit = fit_preference(x, done_pairs, outcomes, prior, clips=clip_rows, seed=seed)
+            fitted = fitted_pair_uncertainty(x, everything, done_pairs, fit, clips=clip_rows)
+        except AdaptationError:
+            fitted = None
+    item_rewards = [
+        np.asarray(r, dtype=np.float64) if clip_rows is None else clip_sums(r, clip_rows)
+        for r in reward_sets
+    ]
     done = np.zeros(len(everything), bool)
     done[: len(asked)] = True
-    scores = pair_informativeness(everything, reward_sets, fitted=fitted)
-    order = informative_pair_order(everything, scores, asked=done)
+    scores = pair_informativeness(
+        everything,
+        item_rewards,
+        fitted=None if fitted is None else fitted[0],
+        fitted_variances=None if fitted is None else fitted[1],
+    )
+    order = informative_pair_order(everything, scores, asked=done, explore=explore, seed=seed)
     ordered = [known[i - len(asked)] for i in order if i >= len(asked)]
-    return ordered + [p for p in pairs if not (p[0] in row and p[1] in row)]
+    return ordered + [p for p in pairs if not (p[0] in index and p[1] in index)]
 
 
 def _outcomes(choices: pd.Series) -> np.ndarray:
@@ -219,10 +368,10 @@ class PairSession:
 
     dataset: str
     labeler: str
-    pairs: list[Pair] = field(default_factory=list)
-    """The pairs to ask, in order."""
-    front: list[Pair] = field(default_factory=list)
-    skipped: list[Pair] = field(default_factory=list)
+    pairs: list[AnyPair] = field(default_factory=list)
+    """The pairs to ask, in order: two frames or two clips (:func:`candidate_clip_pairs`)."""
+    front: list[AnyPair] = field(default_factory=list)
+    skipped: list[AnyPair] = field(default_factory=list)
     session_id: str = field(default_factory=lambda: uuid.uuid4().hex)
     """Tags every comparison this session writes; Undo removes only those."""
     signed_in: bool = False
@@ -235,11 +384,11 @@ class PairSession:
         """The labeller's seed for :func:`candidate_pairs` (see :func:`labeler_seed`)."""
         return labeler_seed(self.labeler)
 
-    def queue(self, engine: Engine) -> list[Pair]:
+    def queue(self, engine: Engine) -> list[AnyPair]:
         """The pairs left for this labeller, next first."""
         current = current_comparisons(engine, self.dataset)
         mine = current[current["labeler"] == self.labeler.strip()]
-        done = {_key(a, b) for a, b in zip(mine["frame_a"], mine["frame_b"], strict=True)}
+        done = {(a, b) if a <= b else (b, a) for a, b in zip(*item_keys(mine), strict=True)}
         pending = [p for p in self.pairs if _key(*p) not in done]
         keys = {_key(*p) for p in pending}
         first = [p for p in self.front if _key(*p) in keys]
@@ -247,7 +396,7 @@ class PairSession:
         moved = {_key(*p) for p in first + last}
         return first + [p for p in pending if _key(*p) not in moved] + last
 
-    def compare(self, engine: Engine, pair: Pair, choice: str) -> ComparisonRecord:
+    def compare(self, engine: Engine, pair: AnyPair, choice: str) -> ComparisonRecord:
         """Commit the answer about a pair (``a``, ``b`` or ``equal``) now."""
         a, b = pair
         if self.signed_in:
@@ -265,7 +414,7 @@ class PairSession:
         self._forget(pair)
         return record
 
-    def skip(self, pair: Pair) -> None:
+    def skip(self, pair: AnyPair) -> None:
         """Move a pair to the end of this session's queue without answering it."""
         self._forget(pair)
         self.skipped.append(pair)
@@ -283,12 +432,12 @@ class PairSession:
                 engine, self.dataset, self.labeler, session_id=self.session_id
             )
         if record is not None:
-            pair = (record.frame_a, record.frame_b)
+            pair = record.items
             self._forget(pair)
             self.front.insert(0, pair)
         return record
 
-    def _forget(self, pair: Pair) -> None:
+    def _forget(self, pair: AnyPair) -> None:
         key = _key(*pair)
         self.front = [p for p in self.front if _key(*p) != key]
         self.skipped = [p for p in self.skipped if _key(*p) != key]
@@ -302,7 +451,29 @@ def preference_agreement(
     disagreements); people's only unless ``include_machine`` (see :func:`judge_agreement` for a
     machine labeller against people)."""
     current = current_comparisons(engine, dataset)
-    return pair_agreement(current if include_machine else people_only(current))
+    return _pair_agreement(current if include_machine else people_only(current))
+
+
+def _pair_agreement(table: pd.DataFrame) -> PairAgreement:
+    """:func:`~vlmrm_core.metrics.pairs.pair_agreement` of comparison rows, each side keyed by
+    its full identity (:func:`~vlmrm_core.store.comparisons.item_keys`: two clips with the same
+    first frame, or a clip and a frame, are different items). The disagreements gain the
+    columns ``length`` (frames per side: 1 for two frames) and ``position_a`` /
+    ``position_b`` (where each clip starts; missing for frames)."""
+    keys = item_keys(table)
+    report = pair_agreement(table, keys=keys)
+    lengths: dict[str, int] = {}
+    starts: dict[str, Any] = {}
+    for side, key in zip(("a", "b"), keys, strict=True):
+        lengths.update(zip(key, table["length"].astype(int), strict=True))
+        starts.update(zip(key, table[f"position_{side}"], strict=True))
+    found = report.disagreements
+    found = found.assign(
+        length=found["item_a"].map(lengths).astype("int64"),
+        position_a=found["item_a"].map(starts).astype("Int64"),
+        position_b=found["item_b"].map(starts).astype("Int64"),
+    )
+    return replace(report, disagreements=found)
 
 
 # --------------------------------------------------------------------------------------------
@@ -312,20 +483,41 @@ def preference_agreement(
 
 @dataclass(frozen=True)
 class ComparisonData:
-    """A dataset's current comparisons as arrays (one row per labeller and pair)."""
+    """A dataset's current comparisons as arrays (one row per labeller and pair).
+
+    The compared *items* are frames or clips: ``pairs`` index ``items``, each item's frames
+    are rows of ``hashes``. When only frames were compared, item i is frame i (``pairs`` index
+    ``hashes`` too, and :attr:`clips` is None).
+    """
 
     dataset: str
     hashes: tuple[str, ...]
-    """The compared frames, sorted: the rows ``pairs`` index."""
+    """The frames of the compared items, sorted."""
     pairs: np.ndarray
-    """P×2 int64 indices into ``hashes``: (first, second)."""
+    """P×2 int64 indices into ``items``: (first, second)."""
     outcomes: np.ndarray
     """P outcomes: 1 (first closer to the goal), 0 (second) or ½ (equal)."""
     labelers: tuple[str, ...]
+    items: tuple[tuple[int, ...], ...] = ()
+    """Each compared item's frames (rows of ``hashes``, in time order); empty: the frames."""
 
     @property
     def n_pairs(self) -> int:
         return len(self.outcomes)
+
+    @property
+    def clips(self) -> list[list[int]] | None:
+        """The items' frame rows when some item is a clip (what the fits and pair accuracy
+        sum rewards over); None when every item is one frame, in ``hashes`` order."""
+        if not any(len(rows) > 1 for rows in self.items):
+            return None
+        return [list(rows) for rows in self.items]
+
+    def item_values(self, values: np.ndarray) -> np.ndarray:
+        """Per-frame values (rewards, or embeddings as rows) of ``hashes`` → per item: the sum
+        over each clip's frames (:func:`~vlmrm_core.metrics.pairs.clip_sums`)."""
+        clips = self.clips
+        return np.asarray(values, dtype=np.float64) if clips is None else clip_sums(values, clips)
 
 
 def comparison_data(
@@ -354,10 +546,18 @@ def comparison_data(
         current = current[current["labeler"].isin(wanted)]
     elif not include_machine:
         current = people_only(current)
-    hashes = tuple(sorted(set(current["frame_a"]) | set(current["frame_b"])))
+    sides = [_items_of(current, side) for side in ("a", "b")]
+    found = clip_frames(engine, dataset, [c for side in sides for c in side if isinstance(c, Clip)])
+
+    def frames(item: Item) -> tuple[str, ...]:
+        return tuple(found[item]) if isinstance(item, Clip) else (item,)
+
+    keys = sorted({frames(item) for side in sides for item in side})
+    hashes = tuple(sorted({h for key in keys for h in key}))
     row = {h: i for i, h in enumerate(hashes)}
+    index = {key: i for i, key in enumerate(keys)}
     pairs = np.asarray(
-        [(row[a], row[b]) for a, b in zip(current["frame_a"], current["frame_b"], strict=True)],
+        [(index[frames(a)], index[frames(b)]) for a, b in zip(*sides, strict=True)],
         dtype=np.int64,
     ).reshape(-1, 2)
     return ComparisonData(
@@ -366,7 +566,18 @@ def comparison_data(
         pairs,
         _outcomes(current["choice"]),
         tuple(sorted(set(current["labeler"]))),
+        tuple(tuple(row[h] for h in key) for key in keys),
     )
+
+
+def _items_of(table: pd.DataFrame, side: str) -> list[Item]:
+    """The ``side`` (``a`` or ``b``) of each comparison row: its frame hash, or its clip."""
+    return [
+        Clip(int(position), int(length)) if length > 1 else str(frame)
+        for frame, position, length in zip(
+            table[f"frame_{side}"], table[f"position_{side}"], table["length"], strict=True
+        )
+    ]
 
 
 def pair_accuracy_of(
@@ -378,7 +589,8 @@ def pair_accuracy_of(
     seed: int = 0,
 ) -> PairAccuracy:
     """Pair accuracy of rewards known for some frames (e.g. Evaluate's rewards of the labelled
-    frames) against the comparisons whose two frames both have a reward.
+    frames) against the comparisons whose two sides have a reward on every frame (a clip's
+    reward is the sum over its frames).
 
     Args:
         data: the comparisons (:func:`comparison_data`).
@@ -395,7 +607,9 @@ def pair_accuracy_of(
     if values.size != len(hashes):
         raise InvalidInputError(f"{values.size} rewards for {len(hashes)} frames")
     by_hash = dict(zip(hashes, values, strict=True))
-    mapped = np.array([by_hash.get(h, np.nan) for h in data.hashes], dtype=np.float64)
+    mapped = data.item_values(
+        np.array([by_hash.get(h, np.nan) for h in data.hashes], dtype=np.float64)
+    )
     if data.n_pairs == 0:
         return PairAccuracy(None, None, None, 0, 0)
     a, b = mapped[data.pairs[:, 0]], mapped[data.pairs[:, 1]]
@@ -512,7 +726,7 @@ def fit_preference_reward(
     prior = reward_direction(clip, spec, embeddings)
     groups = frame_groups(list(data.hashes), dataset_frames(engine, dataset))
     report = cross_validate_preferences(
-        embeddings, data.pairs, data.outcomes, groups, prior, zero_shot,
+        embeddings, data.pairs, data.outcomes, groups, prior, zero_shot, clips=data.clips,
         folds=folds, n_boot=n_boot, seed=seed,
     )  # fmt: skip
     provenance = preference_provenance(
@@ -744,7 +958,6 @@ def judge_agreement(engine: Engine, dataset: str, machine: str) -> JudgeAgreemen
         NotFoundError: no such dataset.
     """
     from vlmrm_core.metrics.agreement import UndefinedAgreementError, krippendorff_alpha
-    from vlmrm_core.metrics.pairs import canonical_pairs
 
     machine = machine.strip()
     if not is_machine_labeler(machine):
@@ -757,8 +970,8 @@ def judge_agreement(engine: Engine, dataset: str, machine: str) -> JudgeAgreemen
     mine = current[current["labeler"] == machine]
     if mine.empty or people.empty:
         return JudgeAgreement(machine, 0, 0, None, None, "no pair answered by both", {})
-    machine_values = dict(zip(*(canonical_pairs(mine)[c] for c in ("item", "value")), strict=True))
-    keyed = canonical_pairs(people)
+    machine_values = dict(zip(*(_canonical(mine)[c] for c in ("item", "value")), strict=True))
+    keyed = _canonical(people)
     shared = keyed[keyed["item"].isin(machine_values)]
     if shared.empty:
         return JudgeAgreement(machine, 0, 0, None, None, "no pair answered by both", {})
@@ -772,15 +985,15 @@ def judge_agreement(engine: Engine, dataset: str, machine: str) -> JudgeAgreemen
     except UndefinedAgreementError:
         note = "undefined: the judge and people gave one and the same answer everywhere"
     per_person: dict[str, PairAgreement] = {}
-    mine_items = canonical_pairs(mine)["item"].to_numpy()
+    mine_items = _canonical(mine)["item"].to_numpy()
     for person in sorted(set(shared["labeler"])):
         rows = people[people["labeler"] == person]
-        row_items = canonical_pairs(rows)["item"].to_numpy()
+        row_items = _canonical(rows)["item"].to_numpy()
         both = [item for item in row_items if item in machine_values]
         together = pd.concat(
             [mine[np.isin(mine_items, both)], rows[np.isin(row_items, both)]], ignore_index=True
         )
-        per_person[person] = pair_agreement(together)
+        per_person[person] = _pair_agreement(together)
     return JudgeAgreement(
         machine,
         int(shared["item"].nunique()),
@@ -790,6 +1003,33 @@ def judge_agreement(engine: Engine, dataset: str, machine: str) -> JudgeAgreemen
         note,
         per_person,
     )
+
+
+def _canonical(table: pd.DataFrame) -> pd.DataFrame:
+    """:func:`~vlmrm_core.metrics.pairs.canonical_pairs` of comparison rows keyed by each
+    side's full identity (:func:`~vlmrm_core.store.comparisons.item_keys`)."""
+    return canonical_pairs(table, item_keys(table))
+
+
+def machine_suggestions(engine: Engine, dataset: str, pair: Pair) -> dict[str, str]:
+    """Each machine labeller's current answer about a pair, as seen from the pair's order:
+    ``a`` (the first frame, shown left, is closer), ``b`` or ``equal``; whichever order the
+    machine was asked in. For showing a judge's suggestion beside the pair a person answers.
+    """
+    current = current_comparisons(engine, dataset)
+    machine = current["labeler"].map(is_machine_labeler).astype(bool)
+    machines = current[machine & (current["length"] == 1)]  # a clip is not its first frame
+    swap = {"a": "b", "b": "a", "equal": "equal"}
+    found: dict[str, str] = {}
+    for a, b, choice, name in zip(
+        machines["frame_a"], machines["frame_b"], machines["choice"], machines["labeler"],
+        strict=True,
+    ):  # fmt: skip
+        if (a, b) == pair:
+            found[str(name)] = str(choice)
+        elif (b, a) == pair:
+            found[str(name)] = swap[str(choice)]
+    return dict(sorted(found.items()))
 
 
 def machine_labelers(engine: Engine, dataset: str) -> list[str]:
@@ -803,16 +1043,62 @@ def machine_labelers(engine: Engine, dataset: str) -> list[str]:
 # --------------------------------------------------------------------------------------------
 
 
-def read_preference_csv(path: Path) -> list[tuple[int, str, str, str]]:
-    """Rows ``(line, frame_a, frame_b, choice)`` of a CSV with columns frame_a, frame_b, choice.
+CLIP_COLUMNS = ("length", "episode_a", "step_a", "episode_b", "step_b")
+"""Optional columns of a preference CSV for clips: frames per side (empty or 1: two frames),
+and where each clip starts (episode and step of its first frame; needed only when that frame's
+pixels occur more than once in episodes)."""
+
+
+@dataclass(frozen=True)
+class PreferenceRow:
+    """One row of a preference CSV (:func:`read_preference_csv`)."""
+
+    line: int
+    frame_a: str
+    frame_b: str
+    choice: str
+    length: int = 1
+    """1: two frames; k ≥ 2: two clips of k consecutive frames starting at the two frames."""
+    start_a: tuple[int, int] | None = None
+    """(episode, step) of the first clip's first frame, when given."""
+    start_b: tuple[int, int] | None = None
+
+
+def _whole(cell: str, column: str, where: str, fix: str) -> int:
+    try:
+        return int(cell)
+    except ValueError:
+        raise CliError(f"{where}: {column} {cell!r} is not a whole number: {fix}") from None
+
+
+def _clip_start(row: dict[str, Any], side: str, where: str) -> tuple[int, int] | None:
+    episode = (row.get(f"episode_{side}") or "").strip()
+    step = (row.get(f"step_{side}") or "").strip()
+    if not episode and not step:
+        return None
+    if not episode or not step:
+        raise CliError(f"{where}: give both episode_{side} and step_{side}, or neither")
+    fix = "the episode and step of the clip's first frame"
+    return (
+        _whole(episode, f"episode_{side}", where, fix),
+        _whole(step, f"step_{side}", where, fix),
+    )
+
+
+def read_preference_csv(path: Path) -> list[PreferenceRow]:
+    """The rows of a CSV with columns frame_a, frame_b, choice (and optionally
+    :data:`CLIP_COLUMNS`).
 
     ``choice`` is ``a``, ``b`` or ``equal`` (case ignored). A UTF-8 byte-order mark is accepted.
+    With ``length`` k ≥ 2 the row compares two clips of k consecutive frames of an episode,
+    starting at frame_a and frame_b (at ``episode_a``/``step_a`` and ``episode_b``/``step_b``
+    when given).
 
     Raises:
         CliError: a missing file or column, an empty cell, an unknown answer, the same frame on
-            both sides, or no rows; the message names the line.
+            both sides, a bad length or clip start, or no rows; the message names the line.
     """
-    rows: list[tuple[int, str, str, str]] = []
+    rows: list[PreferenceRow] = []
     with csv_rows(path) as (fields, lines):
         missing = [c for c in ("frame_a", "frame_b", "choice") if c not in fields]
         if missing:
@@ -821,56 +1107,107 @@ def read_preference_csv(path: Path) -> list[tuple[int, str, str, str]]:
                 f"(found: {', '.join(fields) or 'none'})"
             )
         for line, row in lines:
+            where = f"{path} line {line}"
             a = (row.get("frame_a") or "").strip()
             b = (row.get("frame_b") or "").strip()
             if not a or not b:
-                raise CliError(f"{path} line {line}: frame_a and frame_b must both be given")
-            if a == b:
-                raise CliError(f"{path} line {line}: frame_a and frame_b are the same frame")
+                raise CliError(f"{where}: frame_a and frame_b must both be given")
             try:
                 choice = check_choice(row.get("choice") or "")
             except InvalidInputError:
                 raise CliError(
-                    f"{path} line {line}: choice {row.get('choice')!r} is not a, b or equal"
+                    f"{where}: choice {row.get('choice')!r} is not a, b or equal"
                 ) from None
-            rows.append((line, a, b, choice))
+            cell = (row.get("length") or "").strip()
+            fix = "1 (or empty) for two frames, 2 or more for clips"
+            length = _whole(cell, "length", where, fix) if cell else 1
+            if length < 1:
+                raise CliError(f"{where}: length {cell!r} must be {fix}")
+            starts: tuple[tuple[int, int] | None, tuple[int, int] | None] = (None, None)
+            if length > 1:
+                starts = (_clip_start(row, "a", where), _clip_start(row, "b", where))
+            if a == b and (length == 1 or None in starts or starts[0] == starts[1]):
+                raise CliError(f"{where}: frame_a and frame_b are the same frame")
+            rows.append(PreferenceRow(line, a, b, choice, length, *starts))
     if not rows:
         raise CliError(f"{path} has no comparison rows")
     return rows
+
+
+def _import_clip(
+    frames: Sequence[FrameInfo], frame_hash: str, start: tuple[int, int] | None, where: str
+) -> int:
+    """The membership a clip of an imported row starts at: at its episode and step if given
+    (which must show the named frame), else the first membership of the frame in an episode."""
+    if start is not None:
+        at = [f for f in frames if (f.episode, f.step) == start]
+        if not at:
+            raise CliError(
+                f"{where}: the dataset has no frame at episode {start[0]} step {start[1]}"
+            )
+        if at[0].hash != frame_hash:
+            raise CliError(
+                f"{where}: the frame at episode {start[0]} step {start[1]} is not the one named: "
+                "fix the frame or the episode and step"
+            )
+        return at[0].position
+    for f in frames:
+        if f.hash == frame_hash and f.episode is not None and f.step is not None:
+            return f.position
+    raise CliError(f"{where}: the clip's first frame is in no episode: clips need episodes")
 
 
 def import_preferences(engine: Engine, dataset: str, path: Path, labeler: str) -> int:
     """Store the comparisons of a ``frame_a,frame_b,choice`` CSV under ``labeler``.
 
     Frames are named as in ``vlmrm labels import`` (a unique name or end of one, or the pixel
-    hash; :func:`~vlmrm_core.services.frame_csv.resolve_frame_names`). Every row is read and
-    resolved before the first is stored, so a bad file stores nothing.
+    hash; :func:`~vlmrm_core.services.frame_csv.resolve_frame_names`). Rows with a ``length``
+    of 2 or more compare clips (:func:`read_preference_csv`). Every row is read and resolved
+    (each clip checked to lie within its episode) before the first is stored, so a bad file
+    stores nothing.
 
     Returns:
         How many comparisons were stored.
 
     Raises:
-        CliError: a bad file, or frames that match no frame (or several) of the dataset.
+        CliError: a bad file, frames that match no frame (or several) of the dataset, or a clip
+            that is not within one episode.
         NotFoundError: no such dataset.
     """
     from vlmrm_core.services.frame_csv import resolve_frame_names
 
     get_dataset(engine, dataset)  # NotFoundError names the dataset
     rows = read_preference_csv(path)
+    members = dataset_frames(engine, dataset)
     known: list[tuple[str, str]] = []
-    for f in dataset_frames(engine, dataset):
+    for f in members:
         known.append((f.hash, f.hash))
         if f.name:
             known.append((f.name, f.hash))
-    wanted = list(dict.fromkeys(name for _line, a, b, _c in rows for name in (a, b)))
+    wanted = list(dict.fromkeys(name for r in rows for name in (r.frame_a, r.frame_b)))
     found = resolve_frame_names(wanted, known, source=str(path), where=f"dataset {dataset!r}")
-    resolved = []
-    for line, a, b, choice in rows:
-        if found[a] == found[b]:
-            raise CliError(f"{path} line {line}: {a!r} and {b!r} are the same frame")
-        resolved.append((found[a], found[b], choice))
-    for a, b, choice in resolved:
-        add_comparison(engine, dataset, a, b, labeler, choice)
+    resolved: list[tuple[AnyPair, str]] = []
+    for r in rows:
+        where = f"{path} line {r.line}"
+        a, b = found[r.frame_a], found[r.frame_b]
+        if r.length == 1:
+            if a == b:
+                raise CliError(f"{where}: {r.frame_a!r} and {r.frame_b!r} are the same frame")
+            resolved.append(((a, b), r.choice))
+            continue
+        clips = (
+            Clip(_import_clip(members, a, r.start_a, where), r.length),
+            Clip(_import_clip(members, b, r.start_b, where), r.length),
+        )
+        if clips[0] == clips[1]:
+            raise CliError(f"{where}: both clips start at the same frame: give episode/step")
+        try:
+            clip_frames(engine, dataset, clips)
+        except InvalidInputError as exc:
+            raise CliError(f"{where}: {exc}") from None
+        resolved.append((clips, r.choice))
+    for pair, choice in resolved:
+        add_comparison(engine, dataset, pair[0], pair[1], labeler, choice)
     return len(resolved)
 
 
@@ -880,11 +1217,13 @@ def trl_rows(
     """The decided comparisons in the prompt / chosen / rejected layout of TRL preference data.
 
     One row per labeller and decided pair (``equal`` answers have no chosen side and are left
-    out): ``prompt``, ``chosen`` and ``rejected`` (the frames' PNG files), ``images`` (the same
+    out, and so are comparisons of clips): ``prompt``, ``chosen`` and ``rejected`` (the frames'
+    PNG files), ``images`` (the same
     two files, chosen first, for vision loaders), and ``chosen_hash``, ``rejected_hash``,
     ``labeler``, ``dataset``. People's comparisons only unless ``include_machine``.
     """
     table = comparison_table(engine, dataset, include_machine=include_machine)
+    table = table[table["length"] == 1]  # TRL's rows hold one image per side: no clips
     rows = []
     for a, b, choice, who in zip(
         table["frame_a"], table["frame_b"], table["choice"], table["labeler"], strict=True
@@ -892,7 +1231,8 @@ def trl_rows(
         if choice == "equal":
             continue
         chosen, rejected = (a, b) if choice == "a" else (b, a)
-        chosen_file, rejected_file = str(frame_path(chosen)), str(frame_path(rejected))
+        # A PNG file for every frame: video-backed frames get one made (and kept) on demand.
+        chosen_file, rejected_file = str(frame_image_file(chosen)), str(frame_image_file(rejected))
         rows.append(
             {
                 "prompt": prompt,

@@ -39,7 +39,7 @@ from typing import Any
 import numpy as np
 
 from vlmrm_core.errors import VlmrmError
-from vlmrm_core.frames import FrameRecord, ProgressCallback
+from vlmrm_core.frames import FrameRecord, ProgressCallback, VideoLocation
 
 __all__ = [
     "LAYOUTS",
@@ -472,8 +472,9 @@ class _DataFiles:
 
 def _decode_span(
     container: Any, path: str, queries: np.ndarray, tolerance: float, episode: int
-) -> Iterator[np.ndarray]:
-    """The RGB frames nearest to each query time (s), in order, from an open container.
+) -> Iterator[tuple[np.ndarray, int]]:
+    """The RGB frames nearest to each query time (s), in order, from an open container, each
+    with its presentation timestamp (in the stream's time base).
 
     Seeks to the keyframe at or before the first query, then decodes forward; a frame is
     converted to RGB only when it is the answer to a query.
@@ -515,11 +516,11 @@ def _decode_span(
                     break
                 if t <= q + tolerance:
                     if pending is not None and q - pending[1] <= t - q:
-                        yield pending[0].to_ndarray(format="rgb24")
+                        yield pending[0].to_ndarray(format="rgb24"), pending[0].pts
                         pending = None
                         j += 1
                         continue  # this frame may answer the next query
-                    yield frame.to_ndarray(format="rgb24")
+                    yield frame.to_ndarray(format="rgb24"), frame.pts
                     pending = None
                     j += 1
                     break
@@ -528,7 +529,7 @@ def _decode_span(
                         f"{path} has no frame near {q:.3f} s (episode {episode}); its "
                         "timestamps disagree with the data files (re-encode the dataset)."
                     )
-                yield pending[0].to_ndarray(format="rgb24")
+                yield pending[0].to_ndarray(format="rgb24"), pending[0].pts
                 pending = None
                 j += 1
             if j == n:
@@ -536,7 +537,7 @@ def _decode_span(
     except av.FFmpegError as exc:
         raise LeRobotError(f"{path} cannot be decoded ({exc}); re-download it.") from None
     if pending is not None and j < n:
-        yield pending[0].to_ndarray(format="rgb24")
+        yield pending[0].to_ndarray(format="rgb24"), pending[0].pts
         j += 1
     if j < n:
         raise missing(float(queries[j]))
@@ -650,7 +651,8 @@ def _iter_frames(
             container = videos.open(video)
             queries = start + rows.timestamp
             decoded = _decode_span(container, video, queries, tolerance, episode.index)
-            for pixels, frame_index, timestamp in zip(
+            source = info.root / video
+            for (pixels, pts), frame_index, timestamp in zip(
                 decoded, rows.frame_index, rows.timestamp, strict=False
             ):
                 step = int(frame_index)
@@ -667,6 +669,8 @@ def _iter_frames(
                         "timestamp": round(float(timestamp), 6),
                         "tasks": list(episode.tasks),
                     },
+                    # The store keeps a reference to this frame of the video, not a PNG.
+                    video=VideoLocation(path=source, pts=int(pts)),
                 )
                 done += 1
                 if progress is not None:

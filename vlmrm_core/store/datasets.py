@@ -1,7 +1,9 @@
 """Datasets of frames: the SQL of imports; listing; reading frames back; deletion.
 
-Frames are stored once per pixel hash, as PNG files under ``settings.frames_dir``; datasets refer
-to them through ``dataset_frames`` rows that carry the per-membership provenance. Imports (files
+Frames are stored once per pixel hash, as PNG files under ``settings.frames_dir`` or, for LeRobot
+imports, as frames of a stored video (see :mod:`vlmrm_core.store.videos`); datasets refer to them
+through ``dataset_frames`` rows that carry the per-membership provenance. :func:`load_pixels`,
+:func:`iter_pixels`, :func:`stored_image_bytes` and :func:`frame_image_file` read both kinds. Imports (files
 and the order of writes) are :mod:`vlmrm_core.store.ingest`; this module holds their SQL
 (:func:`stored_frame_hashes`, :func:`add_frames_to_dataset`).
 
@@ -24,6 +26,8 @@ from __future__ import annotations
 
 import contextlib
 import copy
+import io
+import os
 import uuid
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
@@ -39,8 +43,16 @@ from sqlalchemy.orm.attributes import flag_modified
 
 from vlmrm_core.settings import Settings, get_settings
 from vlmrm_core.store._sql import InvalidInputError, NotFoundError, chunks, insert_ignore
-from vlmrm_core.store.db import session_scope, transact
+from vlmrm_core.store.db import get_engine, session_scope, transact
 from vlmrm_core.store.schema import DATASET_KINDS, Dataset, DatasetFrame, Frame, Label, utcnow
+from vlmrm_core.store.videos import (
+    VIDEO_DIR,
+    StoredVideoFrame,
+    VideoFrameReader,
+    decode_stored_frame,
+    referenced_paths,
+    video_frame_locations,
+)
 
 _KEY_FIELDS = (
     "frame_hash",
@@ -154,23 +166,30 @@ def stored_frame_hashes(engine: Engine, hashes: Iterable[str]) -> set[str]:
     return found
 
 
-def iter_frame_hashes(engine: Engine, batch_size: int = 1000) -> Iterator[list[str]]:
-    """Every stored frame hash, in batches, each read in its own short transaction."""
+def iter_frame_files(engine: Engine, batch_size: int = 1000) -> Iterator[list[tuple[str, str]]]:
+    """Every stored frame as ``(hash, path relative to frames_dir)``, in batches by hash."""
     last = ""
     while True:
         with session_scope(engine) as session:
-            part = list(
-                session.scalars(
-                    select(Frame.hash)
+            part = [
+                (h, p)
+                for h, p in session.execute(
+                    select(Frame.hash, Frame.path)
                     .where(Frame.hash > last)
                     .order_by(Frame.hash)
                     .limit(batch_size)
                 )
-            )
+            ]
         if not part:
             return
         yield part
-        last = part[-1]
+        last = part[-1][0]
+
+
+def iter_frame_hashes(engine: Engine, batch_size: int = 1000) -> Iterator[list[str]]:
+    """Every stored frame hash, in batches, each read in its own short transaction."""
+    for part in iter_frame_files(engine, batch_size):
+        yield [frame_hash for frame_hash, _ in part]
 
 
 def check_dataset_kind(kind: str) -> None:
@@ -585,7 +604,8 @@ def update_dataset(
 def delete_dataset(engine: Engine, name: str, settings: Settings | None = None) -> int:
     """Delete a dataset, its memberships and labels, and the frames no other dataset uses.
 
-    Frame files are removed only after the transaction commits (a failed delete keeps them).
+    Frame files are removed only after the transaction commits (a failed delete keeps them); a
+    stored video goes once no frame refers to it any more (another dataset may share its frames).
     Cached embeddings stay: they are keyed by pixel hash and cheap to keep.
 
     Args:
@@ -601,7 +621,7 @@ def delete_dataset(engine: Engine, name: str, settings: Settings | None = None) 
     """
     settings = settings or get_settings()
 
-    def body(session: Session) -> list[str]:
+    def body(session: Session) -> list[tuple[str, str]]:
         ds = _lock_dataset(session, name)
         if ds is None:
             raise NotFoundError(f"no dataset named {name!r}")
@@ -612,7 +632,7 @@ def delete_dataset(engine: Engine, name: str, settings: Settings | None = None) 
         )
         session.execute(delete(Label).where(Label.dataset_id == ds.id))
         session.execute(delete(DatasetFrame).where(DatasetFrame.dataset_id == ds.id))
-        orphans: list[str] = []
+        orphans: list[tuple[str, str]] = []
         for part in chunks(hashes):
             still_member = set(
                 session.scalars(
@@ -628,14 +648,22 @@ def delete_dataset(engine: Engine, name: str, settings: Settings | None = None) 
             )
             unused = [h for h in part if h not in still_member and h not in still_labelled]
             if unused:
+                rows = session.execute(select(Frame.hash, Frame.path).where(Frame.hash.in_(unused)))
+                orphans.extend((h, path) for h, path in rows)
                 session.execute(delete(Frame).where(Frame.hash.in_(unused)))
-            orphans.extend(unused)
         session.delete(ds)
         return orphans
 
     orphans = transact(engine, body)
-    for h in orphans:
-        frame_path(h, settings).unlink(missing_ok=True)
+    videos = set()
+    for h, path in orphans:
+        if _is_video_path(path):
+            videos.add(path)
+            materialised_png_path(h, settings).unlink(missing_ok=True)
+        else:
+            frame_path(h, settings).unlink(missing_ok=True)
+    for path in videos - referenced_paths(engine, videos):
+        (settings.frames_dir / path).unlink(missing_ok=True)
     return len(orphans)
 
 
@@ -755,21 +783,125 @@ def count_frames(engine: Engine, name: str, *, distinct_frames: bool = False) ->
         return int(session.scalar(select(what).where(DatasetFrame.dataset_id == ds_id)) or 0)
 
 
-def load_pixels(frame_hash: str, settings: Settings | None = None) -> np.ndarray:
-    """Read a stored frame back.
+MATERIALISED_DIR = ".png-of-videos"
+"""Folder under ``frames_dir`` for PNGs made on demand of video-backed frames
+(:func:`frame_image_file`); deleted with their frame, and swept by garbage collection."""
+
+
+def _is_video_path(path: str) -> bool:
+    return path.startswith(f"{VIDEO_DIR}/")
+
+
+def materialised_png_path(frame_hash: str, settings: Settings | None = None) -> Path:
+    """Where :func:`frame_image_file` puts the PNG of a video-backed frame."""
+    settings = settings or get_settings()
+    return settings.frames_dir / MATERIALISED_DIR / frame_relative_path(frame_hash)
+
+
+def _video_location(
+    frame_hash: str, settings: Settings, engine: Engine | None
+) -> StoredVideoFrame | None:
+    engine = engine or get_engine(settings.database_url)
+    return video_frame_locations(engine, [frame_hash]).get(frame_hash)
+
+
+def _read_png(path: Path) -> np.ndarray:
+    with Image.open(path) as image:
+        return np.asarray(image.convert("RGB"), dtype=np.uint8)
+
+
+def _encode_png(pixels: np.ndarray) -> bytes:
+    buffer = io.BytesIO()
+    Image.fromarray(pixels, mode="RGB").save(buffer, format="PNG", compress_level=1)
+    return buffer.getvalue()
+
+
+def load_pixels(
+    frame_hash: str, settings: Settings | None = None, engine: Engine | None = None
+) -> np.ndarray:
+    """Read a stored frame back, from its PNG or by decoding its stored video.
 
     Args:
         frame_hash: pixel hash.
         settings: where frame files live; defaults to :func:`get_settings`.
+        engine: the store a video-backed frame is looked up in; defaults to the engine of
+            ``settings.database_url``.
 
     Returns:
         H×W×3 uint8 RGB array, identical to what was imported.
+
+    Raises:
+        FileNotFoundError: no such frame, or its PNG is missing (a video-backed frame whose video
+            is missing raises :class:`~vlmrm_core.store.videos.MissingFrameVideoError`, one).
+        FramePixelsMismatchError: its video decodes to other pixels.
     """
+    settings = settings or get_settings()
     path = frame_path(frame_hash, settings)
-    if not path.exists():
+    try:
+        return _read_png(path)  # the common case: no database round trip
+    except FileNotFoundError:
+        pass
+    # Only a store that holds videos can have video-backed frames: skip the database otherwise.
+    has_videos = (settings.frames_dir / VIDEO_DIR).is_dir()
+    stored = _video_location(frame_hash, settings, engine) if has_videos else None
+    if stored is None:
         raise FileNotFoundError(f"frame {frame_hash} has no image file at {path}")
-    with Image.open(path) as image:
-        return np.asarray(image.convert("RGB"), dtype=np.uint8)
+    return decode_stored_frame(stored, settings.frames_dir)
+
+
+def stored_image_bytes(
+    frame_hash: str, settings: Settings | None = None, engine: Engine | None = None
+) -> bytes:
+    """A stored frame as image file bytes: its PNG as stored, or a PNG encoded now of a
+    video-backed frame. Raises as :func:`load_pixels`."""
+    settings = settings or get_settings()
+    try:
+        return frame_path(frame_hash, settings).read_bytes()
+    except FileNotFoundError:
+        pass
+    return _encode_png(load_pixels(frame_hash, settings, engine))
+
+
+def frame_image_file(
+    frame_hash: str, settings: Settings | None = None, engine: Engine | None = None
+) -> Path:
+    """A PNG file of a stored frame, for tools that want a path (TRL export).
+
+    The frame's own PNG; for a video-backed frame, a PNG made once under
+    :data:`MATERIALISED_DIR` and kept until the frame is deleted. Raises as :func:`load_pixels`.
+    """
+    settings = settings or get_settings()
+    path = frame_path(frame_hash, settings)
+    if path.exists():
+        return path
+    target = materialised_png_path(frame_hash, settings)
+    if target.exists():
+        return target
+    data = _encode_png(load_pixels(frame_hash, settings, engine))
+    target.parent.mkdir(parents=True, exist_ok=True)
+    part = target.with_name(f".{target.name}.{uuid.uuid4().hex}.part")
+    part.write_bytes(data)
+    os.replace(part, target)  # whole or absent, even with two writers at once
+    return target
+
+
+def _load_batch(
+    engine: Engine, hashes: Sequence[str], settings: Settings, reader: VideoFrameReader
+) -> list[np.ndarray]:
+    """Pixels of a batch of frames, decoding video-backed ones per video in ``pts`` order."""
+    videos = video_frame_locations(engine, hashes)
+    pixels: dict[str, np.ndarray] = {}
+    by_video: dict[str, list[StoredVideoFrame]] = {}
+    for stored in videos.values():
+        by_video.setdefault(stored.path, []).append(stored)
+    for group in by_video.values():  # files in order of first use, each read forward
+        group.sort(key=lambda v: v.pts)
+        for stored, px in zip(group, reader.read(group), strict=True):
+            pixels[stored.hash] = px
+    for h in hashes:
+        if h not in pixels:
+            pixels[h] = load_pixels(h, settings, engine)
+    return [pixels[h] for h in hashes]
 
 
 def iter_pixels(
@@ -778,7 +910,8 @@ def iter_pixels(
     """Stream a dataset's frames with their pixels, in position order.
 
     Each batch is read in its own short transaction (no read transaction is held open while the
-    caller works on a batch).
+    caller works on a batch). Video-backed frames are decoded sequentially per video: a dataset
+    read in order is decoded forward once, with no seeking.
 
     Args:
         engine: store engine.
@@ -793,12 +926,17 @@ def iter_pixels(
         raise InvalidInputError(f"batch_size must be a positive integer, got {batch_size}")
     with session_scope(engine) as session:
         ds_id = _dataset_id(session, name)
+    settings = settings or get_settings()
+    reader = VideoFrameReader(settings.frames_dir)
     last = -1
-    while True:
-        with session_scope(engine) as session:
-            query = _members_query(ds_id).where(DatasetFrame.position > last).limit(batch_size)
-            infos = [frame_info_from_member(m, w, h) for m, w, h in session.execute(query)]
-        if not infos:
-            return
-        last = infos[-1].position
-        yield infos, [load_pixels(info.hash, settings) for info in infos]
+    try:
+        while True:
+            with session_scope(engine) as session:
+                query = _members_query(ds_id).where(DatasetFrame.position > last).limit(batch_size)
+                infos = [frame_info_from_member(m, w, h) for m, w, h in session.execute(query)]
+            if not infos:
+                return
+            last = infos[-1].position
+            yield infos, _load_batch(engine, [info.hash for info in infos], settings, reader)
+    finally:
+        reader.close()

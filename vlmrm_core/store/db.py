@@ -21,6 +21,7 @@ from sqlalchemy.engine import URL, Connection, make_url
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session
 
+from vlmrm_core.errors import VlmrmError
 from vlmrm_core.settings import get_settings
 from vlmrm_core.store._sql import json_dumps
 
@@ -313,12 +314,21 @@ def upgrade(engine: Engine, revision: str = "head") -> None:
         command.upgrade(alembic_config(conn), revision)
 
 
+class MigrationRefusedError(VlmrmError, RuntimeError):
+    """A migration that would lose or misread stored data refuses to run (raised by the Alembic
+    revisions); the message says what to do first."""
+
+
 def downgrade(engine: Engine, revision: str) -> None:
     """Migrate a database down to ``revision`` (``"base"`` drops everything), like :func:`upgrade`.
 
     Args:
         engine: from :func:`get_engine`.
         revision: target revision id, or ``"base"``.
+
+    Raises:
+        MigrationRefusedError: a revision would lose or misread stored data (0010: frames stored
+            by reference to a video).
     """
     from alembic import command
 

@@ -17,6 +17,13 @@ folder and the database keep one invariant: every frames row has its file and ev
   memberships are deleted, files whose rows were committed are moved in, the rest deleted.
 - :func:`collect_garbage` also removes frame files that have no row (left by older versions)
   and reports rows whose file is missing.
+
+Frames from a source that sets :attr:`FrameRecord.video <vlmrm_core.frames.FrameRecord.video>`
+(LeRobot) are stored by reference instead (see :mod:`vlmrm_core.store.videos`): the first new
+frame of a video stages a copy of the whole file (``<sha256>.mp4``, hashed while copied), the
+frame rows name ``videos/<sha256>.mp4`` and their ``pts``, and the video moves in with the first
+chunk whose rows refer to it, under the same rules as PNGs; frames already stored (as PNG or as
+video) are duplicates as before.
 """
 
 from __future__ import annotations
@@ -28,6 +35,7 @@ import shutil
 import time
 import uuid
 from collections.abc import Iterable, Iterator, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -40,14 +48,21 @@ from vlmrm_core.errors import InvalidInputError
 from vlmrm_core.frames import FrameRecord, ProgressCallback, Rejection, pixel_hash
 from vlmrm_core.settings import Settings, get_settings
 from vlmrm_core.store.datasets import (
+    MATERIALISED_DIR,
     abandon_import,
     add_frames_to_dataset,
     check_dataset_kind,
     frame_relative_path,
     get_dataset,
-    iter_frame_hashes,
+    iter_frame_files,
     running_imports,
     stored_frame_hashes,
+)
+from vlmrm_core.store.videos import (
+    VIDEO_DIR,
+    copy_video_hashed,
+    referenced_paths,
+    video_relative_path,
 )
 
 __all__ = [
@@ -61,10 +76,14 @@ __all__ = [
 ]
 
 INGEST_BATCH = 32
-"""Frames whose pixels are held in memory at once during an import."""
+"""Frames per batch of an import; two batches of pixels are held in memory at once (one being
+hashed while the source produces the next)."""
 
 INCOMING_DIR = ".incoming"
 """Temporary area under ``frames_dir`` where imports write files before their commit."""
+
+_HASH_THREADS = max(1, min(4, os.cpu_count() or 1))
+"""Threads hashing a batch's frames at once."""
 
 _LOCK_NAME = ".lock"
 _UNLOCKED_GRACE_S = 60.0
@@ -128,6 +147,12 @@ class _Staging:
         """Staged PNG by frame hash."""
         self.committed: set[str] = set()
         """Staged frames whose rows are committed but whose file could not be moved in."""
+        self.video_of: dict[str, str] = {}
+        """Video-backed new frames: frame hash → SHA-256 of their video."""
+        self.videos: dict[str, Path] = {}
+        """Staged videos not moved in yet, by SHA-256."""
+        self._video_sha: dict[Path, str] = {}
+        """Source video files staged by this import → their SHA-256."""
 
     def write(self, frame_hash: str, pixels: np.ndarray) -> None:
         # Written under a name the sweep ignores, then renamed: a staged ``.png`` is complete.
@@ -136,6 +161,15 @@ class _Staging:
         Image.fromarray(pixels, mode="RGB").save(part, format="PNG", compress_level=3)
         os.replace(part, path)
         self.files[frame_hash] = path
+
+    def stage_video(self, source: Path) -> str:
+        """Stage a copy of a source video (once per file); returns its SHA-256."""
+        sha = self._video_sha.get(source)
+        if sha is None:
+            sha, staged = copy_video_hashed(source, self.folder)
+            self._video_sha[source] = sha
+            self.videos[sha] = staged
+        return sha
 
     @property
     def import_id(self) -> str:
@@ -147,10 +181,18 @@ class _Staging:
         committed)."""
         for frame_hash in hashes:
             self.committed.add(frame_hash)
-            final = self.frames_dir / frame_relative_path(frame_hash)
-            final.parent.mkdir(parents=True, exist_ok=True)
-            os.replace(self.files[frame_hash], final)
-            del self.files[frame_hash]
+            sha = self.video_of.get(frame_hash)
+            if sha is None:
+                final = self.frames_dir / frame_relative_path(frame_hash)
+                final.parent.mkdir(parents=True, exist_ok=True)
+                os.replace(self.files[frame_hash], final)
+                del self.files[frame_hash]
+            elif sha in self.videos:  # the first committed frame of this video
+                final = self.frames_dir / video_relative_path(sha)
+                final.parent.mkdir(parents=True, exist_ok=True)
+                # Replaces an identical copy if one is there: content-addressed.
+                os.replace(self.videos[sha], final)
+                del self.videos[sha]
             self.committed.discard(frame_hash)
 
     def close(self) -> None:
@@ -180,8 +222,10 @@ class _Importer:
         staging: _Staging,
         report: IngestReport,
         progress: ProgressCallback | None,
+        hasher: ThreadPoolExecutor,
     ) -> None:
         self.engine = engine
+        self.hasher = hasher
         self.staging = staging
         self.report = report
         self.progress = progress
@@ -196,8 +240,20 @@ class _Importer:
         if self.progress is not None:
             self.progress(self.done, None, message)
 
-    def read_batch(self, batch: Sequence[FrameRecord | Rejection]) -> None:
+    def start_hashing(self, batch: Sequence[FrameRecord | Rejection]) -> list[Future[str]]:
+        """Hash a batch's valid frames in the background (SHA-256 releases the GIL on large
+        buffers, so this overlaps with the source decoding the next batch)."""
+        return [
+            self.hasher.submit(pixel_hash, item.pixels)
+            for item in batch
+            if not isinstance(item, Rejection) and _check_pixels(item) is None
+        ]
+
+    def read_batch(
+        self, batch: Sequence[FrameRecord | Rejection], hashing: list[Future[str]]
+    ) -> None:
         hashed: list[tuple[FrameRecord, str] | Rejection] = []
+        hashes = (future.result() for future in hashing)
         for item in batch:
             if isinstance(item, Rejection):
                 hashed.append(item)
@@ -206,7 +262,7 @@ class _Importer:
             if problem is not None:
                 hashed.append(Rejection(name=item.name or "(unnamed frame)", reason=problem))
             else:
-                hashed.append((item, pixel_hash(item.pixels)))
+                hashed.append((item, next(hashes)))
         wanted = {e[1] for e in hashed if isinstance(e, tuple) and e[1] not in self.new_frames}
         stored = stored_frame_hashes(self.engine, wanted)
         for entry in hashed:
@@ -219,13 +275,20 @@ class _Importer:
                 self.report.duplicates += 1
                 status = "duplicate"
             else:
-                self.staging.write(h, record.pixels)
                 height, width = record.pixels.shape[:2]
+                if record.video is None:
+                    self.staging.write(h, record.pixels)
+                    path, pts = frame_relative_path(h), None
+                else:
+                    sha = self.staging.stage_video(record.video.path)
+                    self.staging.video_of[h] = sha
+                    path, pts = video_relative_path(sha), record.video.pts
                 self.new_frames[h] = {
                     "hash": h,
-                    "path": frame_relative_path(h),
+                    "path": path,
                     "width": width,
                     "height": height,
+                    "video_pts": pts,
                 }
                 self.report.imported += 1
                 status = "new"
@@ -258,8 +321,9 @@ def ingest_frames(
 ) -> IngestReport:
     """Store frames and add them to a dataset, all or nothing.
 
-    The input is consumed in small batches (never more than :data:`INGEST_BATCH` frames of
-    pixels in memory); PNG files are staged only for new hashes as the input is read; the rows
+    The input is consumed in small batches (never more than two batches of :data:`INGEST_BATCH` frames of
+    pixels in memory); PNG files (or, for frames that name their video, a copy of the video) are
+    staged only for new hashes as the input is read; the rows
     are inserted at the end in chunks of short transactions, each chunk's files moving to their
     final names after it commits. If anything fails, including an exception raised by ``items``
     itself, the memberships committed so far are deleted and the staged files removed; if the
@@ -288,16 +352,23 @@ def ingest_frames(
     sweep_incoming(engine, settings)
     report = IngestReport(dataset=dataset_name)
     staging = _Staging(settings.frames_dir)
+    hasher = ThreadPoolExecutor(max_workers=_HASH_THREADS, thread_name_prefix="ingest-hash")
     try:
-        importer = _Importer(engine, staging, report, progress)
+        importer = _Importer(engine, staging, report, progress, hasher)
         batch: list[FrameRecord | Rejection] = []
+        previous: tuple[list[FrameRecord | Rejection], list[Future[str]]] | None = None
         for item in items:
             batch.append(item)
             if len(batch) >= INGEST_BATCH:
-                importer.read_batch(batch)
+                if previous is not None:
+                    importer.read_batch(*previous)
+                previous = (batch, importer.start_hashing(batch))
                 batch = []
-        importer.read_batch(batch)
+        if previous is not None:
+            importer.read_batch(*previous)
+        importer.read_batch(batch, importer.start_hashing(batch))
         batch = []
+        previous = None
         report.added = add_frames_to_dataset(
             engine,
             dataset_name,
@@ -310,6 +381,7 @@ def ingest_frames(
             on_commit=staging.move_in,
         )
     finally:
+        hasher.shutdown(wait=True)
         staging.close()
     return report
 
@@ -333,13 +405,30 @@ def _locked_by_a_live_import(folder: Path) -> bool:
     return False
 
 
+def _move_in_or_remove(
+    staged: dict[str, Path], keep: set[str], settings: Settings, report: GarbageReport
+) -> None:
+    """Move each staged file (by its final path relative to ``frames_dir``) that a committed row
+    needs into place, unless it is there already; delete the others."""
+    for relative, path in staged.items():
+        final = settings.frames_dir / relative
+        if relative in keep and not final.exists():
+            final.parent.mkdir(parents=True, exist_ok=True)
+            os.replace(path, final)
+            report.moved_in += 1
+        else:
+            path.unlink(missing_ok=True)
+            report.removed_incoming += 1
+
+
 def sweep_incoming(engine: Engine, settings: Settings | None = None) -> GarbageReport:
     """Finish what killed imports left in the temporary area; live imports are not touched.
 
     First the memberships a killed import committed are deleted again (its import marker names
     its folder, see :func:`~vlmrm_core.store.datasets.abandon_import`), so the import stays all
     or nothing. Then a staged file whose frame has a row (committed before the kill) is moved to
-    its final name if that is missing; every other staged file is deleted, then its folder.
+    its final name if that is missing; every other staged file is deleted, then its folder. A
+    staged video counts as committed when some frames row refers to its final name.
 
     Args:
         engine: store engine.
@@ -361,17 +450,11 @@ def sweep_incoming(engine: Engine, settings: Settings | None = None) -> GarbageR
     for folder in sorted(p for p in incoming.iterdir() if p.is_dir()):
         if _locked_by_a_live_import(folder):
             continue
-        staged = {p.stem: p for p in folder.glob("*.png")}
-        committed = stored_frame_hashes(engine, staged)
-        for frame_hash, path in staged.items():
-            final = settings.frames_dir / frame_relative_path(frame_hash)
-            if frame_hash in committed and not final.exists():
-                final.parent.mkdir(parents=True, exist_ok=True)
-                os.replace(path, final)
-                report.moved_in += 1
-            else:
-                path.unlink(missing_ok=True)
-                report.removed_incoming += 1
+        pngs = {frame_relative_path(p.stem): p for p in folder.glob("*.png")}
+        committed = stored_frame_hashes(engine, (Path(r).stem for r in pngs))
+        _move_in_or_remove(pngs, {r for r in pngs if Path(r).stem in committed}, settings, report)
+        videos = {video_relative_path(p.stem): p for p in folder.glob("*.mp4")}
+        _move_in_or_remove(videos, referenced_paths(engine, videos), settings, report)
         shutil.rmtree(folder, ignore_errors=True)
     return report
 
@@ -381,15 +464,36 @@ def _frame_files(frames_dir: Path) -> Iterator[Path]:
     if not frames_dir.is_dir():
         return
     for shard in sorted(frames_dir.iterdir()):
-        if shard.is_dir() and shard.name != INCOMING_DIR:
+        if shard.is_dir() and shard.name not in (INCOMING_DIR, VIDEO_DIR, MATERIALISED_DIR):
             yield from sorted(p for p in shard.iterdir() if p.is_file())
+
+
+def _collect_videos(engine: Engine, frames_dir: Path, report: GarbageReport) -> None:
+    """Delete stored videos no frame refers to, stray temporary files among them, and PNGs made
+    of video-backed frames that are gone."""
+    folder = frames_dir / VIDEO_DIR
+    files = sorted(p for p in folder.iterdir() if p.is_file()) if folder.is_dir() else []
+    videos = {f"{VIDEO_DIR}/{p.name}": p for p in files if p.suffix == ".mp4"}
+    referenced = referenced_paths(engine, videos)
+    for relative, path in videos.items():
+        if relative not in referenced:
+            path.unlink(missing_ok=True)
+            report.removed_orphans += 1
+    materialised = frames_dir / MATERIALISED_DIR
+    pngs = {p.stem: p for p in materialised.glob("*/*.png")} if materialised.is_dir() else {}
+    stored = stored_frame_hashes(engine, pngs)
+    for frame_hash, path in pngs.items():
+        if frame_hash not in stored:
+            path.unlink(missing_ok=True)
+            report.removed_orphans += 1
 
 
 def collect_garbage(engine: Engine, settings: Settings | None = None) -> GarbageReport:
     """Restore the invariant between the frames folder and the database.
 
     Sweeps the temporary area (:func:`sweep_incoming`), deletes frame files that have no frames
-    row (and stray temporary files), and lists rows whose file is missing. Files are listed
+    row (and stray temporary files), stored videos no frame refers to, and lists rows whose file
+    (PNG or video) is missing. Files are listed
     before their rows are read, so a file an import moves in meanwhile (after its commit) is
     never mistaken for an orphan.
 
@@ -414,9 +518,16 @@ def collect_garbage(engine: Engine, settings: Settings | None = None) -> Garbage
         if frame_hash not in stored:
             path.unlink(missing_ok=True)
             report.removed_orphans += 1
-    for part in iter_frame_hashes(engine):
-        for frame_hash in part:
-            if not (settings.frames_dir / frame_relative_path(frame_hash)).exists():
+    _collect_videos(engine, settings.frames_dir, report)
+    checked: dict[str, bool] = {}  # a video is shared by many frames: stat it once
+    for part in iter_frame_files(engine):
+        for frame_hash, relative in part:
+            exists = checked.get(relative)
+            if exists is None:
+                exists = (settings.frames_dir / relative).exists()
+                if relative.startswith(f"{VIDEO_DIR}/"):
+                    checked[relative] = exists
+            if not exists:
                 report.missing_files.append(frame_hash)
     with contextlib.suppress(OSError):
         (settings.frames_dir / INCOMING_DIR).rmdir()  # only if empty

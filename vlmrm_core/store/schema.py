@@ -22,6 +22,7 @@ from typing import Any
 
 from sqlalchemy import (
     JSON,
+    BigInteger,
     Boolean,
     DateTime,
     Dialect,
@@ -117,15 +118,21 @@ class Dataset(Base):
 
 
 class Frame(Base):
-    """One stored image, identified by its pixel hash; the PNG lives under ``frames_dir``."""
+    """One stored image, identified by its pixel hash; its pixels live under ``frames_dir``,
+    as a PNG of their own or as one frame of a stored video (revision 0010)."""
 
     __tablename__ = "frames"
+    __table_args__ = (Index("ix_frames_path", "path"),)
 
     hash: Mapped[str] = mapped_column(String(64), primary_key=True)
     path: Mapped[str] = mapped_column(String(255))
-    """Relative to ``settings.frames_dir``: ``<hash[:2]>/<hash>.png``."""
+    """Relative to ``settings.frames_dir``: ``<hash[:2]>/<hash>.png``, or for a video-backed
+    frame the shared video ``videos/<sha256 of the file>.mp4``."""
     width: Mapped[int] = mapped_column(Integer)
     height: Mapped[int] = mapped_column(Integer)
+    video_pts: Mapped[int | None] = mapped_column(BigInteger)
+    """Video-backed frames: presentation timestamp in the time base of the video's first video
+    stream; NULL for a PNG."""
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
 
 
@@ -216,7 +223,8 @@ class Label(Base):
 
 
 class Comparison(Base):
-    """One pairwise answer: which of two frames is closer to the goal (``a``, ``b`` or ``equal``).
+    """One pairwise answer: which of two frames (or two clips) is closer to the goal (``a``,
+    ``b`` or ``equal``).
 
     Rows are never updated: a labeller's current answer about a pair is their latest row. The
     frames carry no foreign key to ``frames`` (see migration 0008); they are checked to be
@@ -247,6 +255,13 @@ class Comparison(Base):
         ForeignKey("labelling_tasks.id", ondelete="SET NULL")
     )
     """The labelling task the pair was asked in, if any."""
+    length: Mapped[int] = mapped_column(Integer, default=1, server_default=text("1"))
+    """Frames on each side: 1 compares two frames; k > 1 two clips of k consecutive frames of
+    an episode (migration 0011), whose first frames are ``frame_a`` and ``frame_b``."""
+    position_a: Mapped[int | None] = mapped_column(Integer)
+    """A clip's first membership (``dataset_frames.position``) on the left; None for a frame."""
+    position_b: Mapped[int | None] = mapped_column(Integer)
+    """A clip's first membership on the right; None for a frame."""
 
 
 class TrainingRun(Base):

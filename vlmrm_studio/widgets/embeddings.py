@@ -16,10 +16,12 @@ import numpy as np
 import streamlit as st
 
 from vlmrm_core.clip.models import ClipModel
+from vlmrm_core.errors import VlmrmError
 from vlmrm_core.services.landscape import DatasetEmbeddings, embed_dataset, embed_hashes
-from vlmrm_core.store import Engine, count_frames, frame_path
+from vlmrm_core.store import Engine, count_frames, stored_image_bytes
 from vlmrm_core.store.embedding_cache import encoder_key
 from vlmrm_studio.widgets.common import progress_bar
+from vlmrm_studio.widgets.frames import unreadable_frame_text
 from vlmrm_studio.widgets.text import md_escape
 
 T = TypeVar("T")
@@ -126,8 +128,8 @@ def frame_grid(hashes: Sequence[str], captions: Sequence[str], width: int = THUM
                 )
             )
             shown.append(md_escape(caption))  # captions render Markdown
-        except OSError as exc:
-            st.caption(md_escape(f"{caption}: image unavailable ({exc})"))
+        except (OSError, VlmrmError) as exc:  # a stored video missing or altered, too
+            st.caption(md_escape(f"{caption}: {unreadable_frame_text(frame_hash, exc)}"))
     if images:
         st.image(images, caption=shown, width=width)
 
@@ -136,7 +138,8 @@ def _thumbnail(frame_hash: str, width: int) -> bytes:
     """A stored frame as PNG bytes at most ``2 × width`` pixels wide (sharp on HiDPI screens)."""
     from PIL import Image
 
-    with Image.open(frame_path(frame_hash)) as image:
+    # Stored bytes, not a path: a video-backed frame has no file of its own.
+    with Image.open(io.BytesIO(stored_image_bytes(frame_hash))) as image:
         if image.width > 2 * width:
             image = image.resize(
                 (2 * width, max(1, round(image.height * 2 * width / image.width))),

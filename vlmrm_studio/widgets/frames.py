@@ -10,10 +10,10 @@ from collections.abc import Callable
 
 import streamlit as st
 
-from vlmrm_core.errors import is_user_error
+from vlmrm_core.errors import VlmrmError, is_user_error
 from vlmrm_core.frames import ProgressCallback
 from vlmrm_core.services.dataset_import import rejection_table, report_summary
-from vlmrm_core.store import IngestReport, frame_path, load_pixels
+from vlmrm_core.store import IngestReport, load_pixels, stored_image_bytes
 from vlmrm_studio.widgets.common import progress_bar
 from vlmrm_studio.widgets.frame_display import png_bytes, png_data_uri, thumbnail
 from vlmrm_studio.widgets.text import md_escape
@@ -37,24 +37,62 @@ def thumbnail_png(frame_hash: str, max_side: int = THUMB_SIDE) -> bytes:
 
 
 @st.cache_data(max_entries=1024, show_spinner=False)
-def thumbnail_uri(frame_hash: str, max_side: int = 96) -> str:
-    """A small PNG data URI of a stored frame, for image columns of tables."""
+def _thumbnail_uri(frame_hash: str, max_side: int = 96) -> str:
+    """A small PNG data URI of a stored frame, cached by pixel hash (see :func:`thumbnail_uri`)."""
     return png_data_uri(thumbnail(load_pixels(frame_hash), max_side))
 
 
-def frame_image(frame_hash: str, max_side: int = THUMB_SIDE) -> bytes | None:
-    """The thumbnail as PNG, or None when the frame's file is missing (deleted meanwhile)."""
+def unreadable_frame_text(frame_hash: str, exc: OSError | VlmrmError) -> str:
+    """Why a stored frame can't be shown, in one line that names the fix: a video-backed
+    frame's error (its stored video missing or altered) says it itself; a frame whose PNG is
+    gone gets a line of ours."""
+    if isinstance(exc, VlmrmError):
+        return str(exc)
+    return (
+        f"frame {frame_hash[:12]}: its image file is missing; run `vlmrm frames gc` (it moves in "
+        "files a killed import left), and re-import its dataset if the file is still missing."
+    )
+
+
+def show_frame_problem(
+    frame_hash: str, exc: OSError | VlmrmError, caption: str | None = None
+) -> None:
+    """A stored frame that can't be shown, as one escaped error line
+    (:func:`unreadable_frame_text`), after the frame's caption when given (plain text)."""
+    text = unreadable_frame_text(frame_hash, exc)
+    st.error(md_escape(text if caption is None else f"{caption}: {text}"))
+
+
+def frame_image(
+    frame_hash: str, max_side: int = THUMB_SIDE, *, caption: str | None = None
+) -> bytes | None:
+    """The thumbnail as PNG, or None when it cannot be shown (its PNG deleted meanwhile, or its
+    stored video missing or altered); then the reason is shown here as one line
+    (:func:`show_frame_problem`, after ``caption``), so callers add no message of their own."""
     try:
         return thumbnail_png(frame_hash, max_side)
-    except FileNotFoundError:
+    except (VlmrmError, FileNotFoundError) as exc:
+        show_frame_problem(frame_hash, exc, caption)
         return None
 
 
-def full_frame(frame_hash: str) -> bytes | None:
-    """The stored PNG of a frame as it is on disk (no decoding), or None when it is missing."""
+def full_frame(frame_hash: str, *, caption: str | None = None) -> bytes | None:
+    """The frame as PNG bytes (its stored PNG as on disk; a video-backed frame is decoded and
+    encoded), or None as :func:`frame_image` (the reason shown here)."""
     try:
-        return frame_path(frame_hash).read_bytes()
-    except FileNotFoundError:
+        return stored_image_bytes(frame_hash)
+    except (VlmrmError, FileNotFoundError) as exc:
+        show_frame_problem(frame_hash, exc, caption)
+        return None
+
+
+def thumbnail_uri(frame_hash: str, max_side: int = 96) -> str | None:
+    """A small PNG data URI of a stored frame, for image columns of tables; None (an empty
+    cell) when the frame cannot be read. No message per cell: a damaged video would repeat it on
+    every row, and the frame's own view says what is wrong."""
+    try:
+        return _thumbnail_uri(frame_hash, max_side)
+    except (VlmrmError, FileNotFoundError):
         return None
 
 

@@ -1,8 +1,10 @@
 """Evaluate: saved VLM judges scored against the labels (ranked in the prompt sets' table), VOC
 over the dataset's episodes (and its gap to a reversed copy's), and the judge's phrasing search.
 
+A judge of several frames is scored over each episode in time order (each frame judged with the
+frames before it), as in training, for its metrics, its VOC and the reversed copy's VOC.
 The numbers are :mod:`vlmrm_core.services.judge_evaluation`'s and
-:func:`vlmrm_core.services.episodes.dataset_voc`'s (``dataset_voc_gap``'s); this module picks,
+:func:`vlmrm_core.services.episodes.dataset_voc`'s (``reward_voc_gap``'s); this module picks,
 caches and draws.
 """
 
@@ -17,19 +19,20 @@ import streamlit as st
 
 from vlmrm_core.errors import VlmrmError
 from vlmrm_core.metrics.progress import VocGap, VocResult
+from vlmrm_core.reward.base import Reward
 from vlmrm_core.services import evaluation
 from vlmrm_core.services.episodes import (
     dataset_voc,
-    dataset_voc_gap,
     episode_frames,
     reversed_copies,
+    reward_voc_gap,
 )
 from vlmrm_core.services.judge_evaluation import (
     JUDGE_MODEL_PREFIX,
     evaluate_judge,
-    judge_rewards,
     phrasing_search,
 )
+from vlmrm_core.services.judge_scores import DatasetJudgeScores, score_dataset
 from vlmrm_core.services.saved_judges import SavedJudge, list_saved_judges
 from vlmrm_core.store import FrameInfo, consensus_labels, count_frames, dataset_frames
 from vlmrm_studio.views.evaluate.context import LABELS_USED, N_BOOT, EvaluateContext
@@ -56,8 +59,17 @@ JUDGES_KEY = "eval-judges"
 """The saved judges chosen for evaluation (kept for the session)."""
 DEMOS_KEY = "eval-voc-demos"
 
-DatasetRewards = Callable[[], np.ndarray]
-"""Computes one reward per frame of the whole dataset (for VOC), in dataset order."""
+
+@dataclass(frozen=True)
+class DatasetRewards:
+    """How a table row scores whole datasets, for VOC and the VOC gap."""
+
+    reward: Callable[[], Reward]
+    """The row's reward: whether it looks at time decides whether a reversed copy is scored
+    itself (:func:`~vlmrm_core.services.episodes.reward_voc_gap`)."""
+    of: Callable[[str], np.ndarray]
+    """One reward per frame of the named dataset (the page's, or a reversed copy of it), in
+    dataset order, each episode scored in time order."""
 
 
 def choose_judges(ctx: EvaluateContext) -> list[SavedJudge]:
@@ -101,28 +113,52 @@ def judge_evaluations(
             saved.revision,
         )
 
+        key += (count_frames(ctx.db, ctx.dataset),)  # a judge of k frames sees the episodes
+
         def compute(saved: SavedJudge = saved) -> evaluation.Evaluation | str:
-            update, clear = progress_bar(f"Judging the labelled frames with {saved.name}")
             try:
-                reward = judge_reward(get_judge(saved.request.model), saved.request)
-                return evaluate_judge(reward, labelled, name=saved.name, n_boot=N_BOOT)
+                # A judge of several frames judges each labelled frame with the frames before
+                # it in its episode, so the whole dataset is judged in time order.
+                over_time = (
+                    _judged_over_time(ctx, saved, ctx.dataset) if saved.request.frames > 1 else None
+                )
+                update, clear = progress_bar(f"Judging the labelled frames with {saved.name}")
+                try:
+                    reward = judge_reward(get_judge(saved.request.model), saved.request)
+                    return evaluate_judge(
+                        reward, labelled, name=saved.name, n_boot=N_BOOT, over_time=over_time
+                    )
+                finally:
+                    clear()
             except VlmrmError as exc:  # a judge that can't load, or its answers: names the fix
                 return f"Judge {saved.name}: {exc}"
-            finally:
-                clear()
 
         result = memo("_eval_judges", key, compute)
         if isinstance(result, str):
             st.error(md_escape(result))
             continue
         results.append(result)
-
-        def dataset_rewards(saved: SavedJudge = saved) -> np.ndarray:
-            reward = judge_reward(get_judge(saved.request.model), saved.request)
-            return judge_rewards(reward, [f.hash for f in _frames(ctx)])
-
-        scorers[(result.prompt_set, result.model)] = dataset_rewards
+        scorers[(result.prompt_set, result.model)] = DatasetRewards(
+            lambda saved=saved: judge_reward(get_judge(saved.request.model), saved.request),
+            lambda dataset, saved=saved: _judged_over_time(ctx, saved, dataset).rewards,
+        )
     return results, scorers
+
+
+def _judged_over_time(ctx: EvaluateContext, saved: SavedJudge, dataset: str) -> DatasetJudgeScores:
+    """A judge's rewards of every frame of a dataset, each episode in time order (a judge of k
+    frames sees the k frames up to each one), once per session."""
+    key = (dataset, count_frames(ctx.db, dataset), saved.request, saved.revision)
+
+    def compute() -> DatasetJudgeScores:
+        update, clear = progress_bar(f"Judging {dataset} with {saved.name}")
+        try:
+            reward = judge_reward(get_judge(saved.request.model), saved.request)
+            return score_dataset(ctx.db, dataset, reward, progress=update)
+        finally:
+            clear()
+
+    return memo("_eval_judged_over_time", key, compute)
 
 
 def judge_download(
@@ -200,7 +236,11 @@ def voc_column(
         def compute(scorer: DatasetRewards = scorer) -> VocResult | str:
             try:
                 return dataset_voc(
-                    frames, scorer(), labels=labels, demonstrations=demonstrations, n_boot=N_BOOT
+                    frames,
+                    scorer.of(ctx.dataset),
+                    labels=labels,
+                    demonstrations=demonstrations,
+                    n_boot=N_BOOT,
                 )
             except VlmrmError as exc:
                 return str(exc)
@@ -246,11 +286,29 @@ def _voc_gaps(
         key = (ctx.dataset, len(frames), copy, n_copied, row, demonstrations)
         key += (ctx.labelled.labels.tobytes(),)
 
-        def compute(scorer: DatasetRewards = scorers[row], forward: VocResult = forward) -> VocGap:
-            # the rows score single frames, so a copied frame's reward is its forward twin's
-            return dataset_voc_gap(forward, frames, scorer(), copied, n_boot=N_BOOT)
+        def compute(
+            scorer: DatasetRewards = scorers[row], forward: VocResult = forward
+        ) -> VocGap | str:
+            # A reward of single frames gives a copied frame its forward twin's reward; one that
+            # looks at time scores the copy itself, each episode played backwards.
+            try:
+                return reward_voc_gap(
+                    scorer.reward(),
+                    forward,
+                    frames,
+                    scorer.of(ctx.dataset),
+                    copied,
+                    n_boot=N_BOOT,
+                    score_copy=lambda: scorer.of(copy),
+                )
+            except VlmrmError as exc:
+                return str(exc)
 
-        gaps[row] = memo("_eval_voc_gap", key, compute)
+        gap = memo("_eval_voc_gap", key, compute)
+        if isinstance(gap, str):
+            st.error(md_escape(f"VOC gap of {row[0]}: {gap}"))
+        else:
+            gaps[row] = gap
     return copy, gaps
 
 
@@ -321,7 +379,12 @@ def judge_phrasing_section(ctx: EvaluateContext) -> None:
         try:
             reward = judge_reward(get_judge(chosen.request.model), chosen.request)
             ranked = phrasing_search(
-                reward, text.splitlines(), ctx.labelled, n_boot=N_BOOT, progress=update
+                reward,
+                text.splitlines(),
+                ctx.labelled,
+                n_boot=N_BOOT,
+                progress=update,
+                engine=ctx.db,  # a judge of several frames judges the episodes in time order
             )
         except VlmrmError as exc:
             st.error(md_escape(exc))

@@ -47,7 +47,9 @@ def prompt_search_section(ctx: EvaluateContext, created_by: str | None) -> None:
     st.subheader("Prompt search")
     st.caption(
         f"Every goal prompt × baseline prompt × α, scored against the labels with "
-        f"{ctx.clip.identity} and ranked by EPIC distance (regularized reward)."
+        f"{ctx.clip.identity} and ranked by EPIC distance (regularized reward). Each candidate "
+        "scores every frame alone (a window of 1 frame); a windowed prompt set is scored over "
+        "each episode in time order in the table above."
     )
     episodes = has_episodes(ctx)
     demonstrations = episodes and st.checkbox(

@@ -4,6 +4,10 @@ The ranked table (EPIC distance with its bootstrap interval, AP, ROC AUC, and VO
 dataset has episodes; judges are :mod:`~vlmrm_studio.views.evaluate.judges`), the inspected row's
 metrics and reward file, precision–recall curves, EPIC against model size and the frames where
 reward and labels disagree most. The numbers are :mod:`vlmrm_core.services.evaluation`'s.
+
+A windowed set (window k > 1) is scored over each episode of the dataset in time order, as in
+training (:func:`~vlmrm_core.services.evaluation.evaluate_reward_over_time`), for its metrics,
+its VOC and its reversed copy's; the others on the labelled frames alone.
 """
 
 from __future__ import annotations
@@ -18,11 +22,13 @@ from vlmrm_core.clip.embedding import PromptError
 from vlmrm_core.clip.models import ClipModel
 from vlmrm_core.errors import VlmrmError
 from vlmrm_core.metrics import ConstantRewardError
+from vlmrm_core.reward.model import RewardModel
 from vlmrm_core.reward.spec import ModelRef
 from vlmrm_core.services import evaluation, landscape
+from vlmrm_core.services.episodes import clip_scores_over_time
 from vlmrm_core.services.judge_evaluation import JUDGE_MODEL_PREFIX
 from vlmrm_core.services.prompt_sets import adapted_model_mismatch
-from vlmrm_core.store import PromptSet, dataset_frames, list_prompt_sets
+from vlmrm_core.store import PromptSet, count_frames, dataset_frames, list_prompt_sets
 from vlmrm_studio.views.evaluate.context import LABELS_USED, N_BOOT, EvaluateContext
 from vlmrm_studio.views.evaluate.judges import (
     DatasetRewards,
@@ -197,14 +203,28 @@ def _evaluate_rewards(
             prompt_set.name,
             prompt_set.reward,  # frozen and hashable: the reward itself is the cache key
             prompt_set.model.aspect,
+            # a windowed set is scored over the whole dataset's episodes
+            count_frames(ctx.db, ctx.dataset) if prompt_set.reward.window > 1 else None,
         )
 
         def compute(prompt_set: PromptSet = prompt_set) -> evaluation.Evaluation | str:
             if mismatch := adapted_model_mismatch(prompt_set, model):
                 return mismatch
             clip_model = loaded if loaded is not None else get_model(*model)
+            aspect = prompt_set.model.aspect
             try:
-                x = frame_embeddings(ctx.db, clip_model, labelled.hashes, prompt_set.model.aspect)
+                if prompt_set.reward.window > 1:  # looks back: score the episodes in time order
+                    embedded = dataset_embeddings(ctx.db, clip_model, ctx.dataset, aspect)
+                    return evaluation.evaluate_reward_over_time(
+                        clip_model,
+                        embedded.frames,
+                        embedded.embeddings,
+                        labelled,
+                        prompt_set.reward,
+                        prompt_set=prompt_set.name,
+                        n_boot=N_BOOT,
+                    )
+                x = frame_embeddings(ctx.db, clip_model, labelled.hashes, aspect)
                 return evaluation.evaluate_reward(
                     clip_model,
                     x,
@@ -234,14 +254,19 @@ def _evaluate_rewards(
 
 
 def _dataset_scorer(ctx: EvaluateContext, clip: ClipModel, prompt_set: PromptSet) -> DatasetRewards:
-    """The prompt set's rewards of every frame of the dataset (embedded once per session)."""
+    """The prompt set's rewards of every frame of a dataset (embedded once per session), each
+    episode in time order for a windowed set."""
+    spec, aspect = prompt_set.reward, prompt_set.model.aspect
 
-    def rewards() -> np.ndarray:
-        embedded = dataset_embeddings(ctx.db, clip, ctx.dataset, prompt_set.model.aspect)
-        scores, _ = landscape.score(clip, embedded.embeddings, prompt_set.reward)
+    def rewards(dataset: str) -> np.ndarray:
+        embedded = dataset_embeddings(ctx.db, clip, dataset, aspect)
+        if spec.window > 1:
+            scores = clip_scores_over_time(clip, embedded.frames, embedded.embeddings, spec)
+        else:
+            scores, _ = landscape.score(clip, embedded.embeddings, spec)
         return landscape.reward_values(scores)
 
-    return rewards
+    return DatasetRewards(lambda: RewardModel(clip, spec, aspect=aspect), rewards)
 
 
 def _results_table(

@@ -259,12 +259,11 @@ def browse_tab() -> None:
         for col, info in zip(
             st.columns(GRID_COLUMNS), infos[row : row + GRID_COLUMNS], strict=False
         ):
-            caption = md_escape(frame_caption(info))
-            pixels = frame_image(info.hash)
-            if pixels is None:
-                col.warning(f"Image file missing: {caption}")
-            else:
-                col.image(pixels, caption=caption, width="stretch")
+            caption = frame_caption(info)
+            with col:  # an unreadable frame's one-line reason goes in its cell
+                pixels = frame_image(info.hash, caption=caption)
+            if pixels is not None:
+                col.image(pixels, caption=md_escape(caption), width="stretch")
 
 
 def upload_tab() -> None:

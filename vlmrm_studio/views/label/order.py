@@ -26,6 +26,7 @@ from vlmrm_core.services.prompt_sets import adapted_model_mismatch
 from vlmrm_core.store import Engine, PromptSet, consensus_labels, list_prompt_sets
 from vlmrm_studio.widgets.common import get_model
 from vlmrm_studio.widgets.embeddings import dataset_embeddings
+from vlmrm_studio.widgets.switches import button_switch
 from vlmrm_studio.widgets.text import md_escape
 
 __all__ = [
@@ -150,16 +151,19 @@ def informative_ranking(
 def choose_order(db: Engine, dataset: str, session: LabelSession) -> None:
     """The order picker above the frame; sets the session's order (and ranking)."""
     left, right = st.columns([3, 1], vertical_alignment="bottom")
-    order = left.radio(
-        "Order",
-        list(QUEUE_ORDERS),
-        format_func=ORDER_TITLES.get,
-        horizontal=True,
-        key=ORDER_KEY,
-        help="random: a shuffle of your own (labelers spread over the dataset); sequential: "
-        "dataset order; most informative first: where the saved prompt sets disagree or are "
-        "unsure, spread over the embedding space, so fewer labels tell the rewards apart.",
-    )
+    # Buttons, not a radio: a clicked radio keeps the focus, and Streamlit ignores the page's
+    # shortcuts (S, F, K, U) while it has it. The choice is kept under ORDER_KEY, a plain
+    # session-state key, so it survives a change of page.
+    with left:
+        order = button_switch(
+            "Order",
+            list(QUEUE_ORDERS),
+            format_func=lambda o: ORDER_TITLES[o],
+            key=ORDER_KEY,
+            help="random: a shuffle of your own (labelers spread over the dataset); sequential: "
+            "dataset order; most informative first: where the saved prompt sets disagree or are "
+            "unsure, spread over the embedding space, so fewer labels tell the rewards apart.",
+        )
     if order != "informative":
         session.order, session.ranking = order, ()
         return

@@ -49,6 +49,7 @@ from vlmrm_studio.widgets.frames import (
     use_dataset,
 )
 from vlmrm_studio.widgets.success import run_eval_navigation
+from vlmrm_studio.widgets.switches import button_switch
 from vlmrm_studio.widgets.text import md_escape
 
 # (Comments, not docstrings: Streamlit's "magic" would render bare strings on the page.)
@@ -152,10 +153,11 @@ def _current_task(dataset: str, labeler: str) -> TaskInfo | None:
 def label_view(dataset: str, labeler: str) -> None:
     """Progress, the current frame and the labelling buttons (with keyboard shortcuts)."""
     task = _current_task(dataset, labeler)
-    mode = st.radio(
+    # Buttons, not a radio or a segmented control: those keep the focus after a click and take
+    # ← / → (the pair mode's answers) for themselves.
+    mode = button_switch(
         "Mode",
         [SINGLE_MODE, PAIR_MODE],
-        horizontal=True,
         key=MODE,
         disabled=task is not None,  # a task's kind decides
         help="Single frames: success or failure of each frame. Pairs: which of two frames is "
@@ -239,18 +241,17 @@ def _progress(session: LabelSession, ds: DatasetSummary) -> None:
 def _frame_picture(dataset: str, current: str, task: TaskInfo | None) -> None:
     """The frame to label, with its name (hidden when the task hides the state)."""
     info = frame_infos(db, dataset, [current]).get(current)
-    image = full_frame(current)
-    caption = md_escape(frame_caption(info) if info is not None else current[:12])
+    caption = frame_caption(info) if info is not None else current[:12]
     if task is not None and not task.show_state:  # names like "angle=+0.1" bias labellers
         caption = f"Frame {current[:8]}"
+    image = full_frame(current, caption=caption)  # None: it said why, in one line
     if image is None:
-        st.warning(f"The image file of this frame is missing: {caption}")
         return
     # Landscape frames fill the column; portrait ones are capped at ~640 px high.
     width: int | Literal["stretch"] = "stretch"
     if info is not None and info.height > info.width:
         width = round(640 * info.width / info.height)
-    st.image(image, caption=caption, width=width)
+    st.image(image, caption=md_escape(caption), width=width)
 
 
 def _label_buttons(session: LabelSession, current: str, graded: bool) -> None:
@@ -475,7 +476,8 @@ with top[0]:
     raw_name = _name_box((identity.email or "") if identity.signed_in else None)
 dataset = top[1].selectbox("Dataset", names, key=DATASET)
 run_eval_navigation(db, dataset, DATASET, names)  # a training run's evaluation?
-view = top[2].radio("View", [LABEL_VIEW, AGREEMENT_VIEW], horizontal=True, key="label-view")
+with top[2]:  # buttons, not a radio: a clicked radio would take the ← / → of pair mode
+    view = button_switch("View", [LABEL_VIEW, AGREEMENT_VIEW], key="label-view")
 use_dataset(DATASET, dataset)
 
 if view == AGREEMENT_VIEW:

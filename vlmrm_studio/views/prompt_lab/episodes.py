@@ -1,13 +1,18 @@
 """Prompt Lab's Episode view: the reward of one or several sources along one episode.
 
 Pick an episode of the dataset (frames that keep an episode and a step: rollouts, videos,
-LeRobot imports); the reward on screen and any saved prompt sets (adapted rewards included)
-are drawn against the time step, with a frame scrubber synced to the chart, the labelled frames
-marked, and each source's value-order correlation (VOC) on this episode beside it.
+LeRobot imports); the reward on screen, any saved prompt sets (adapted and windowed rewards
+included) and saved VLM judges are drawn against the time step, with a frame scrubber synced to
+the chart, the labelled frames marked, and each source's value-order correlation (VOC) on this
+episode beside it.
 
-Scoring works on the dataset's cached embeddings (the landscape's path), restricted to the
-episode's rows, so an α change re-scores a few hundred rows at most. The drawing is an inner
-fragment: moving the scrubber redraws the chart and the frame without re-scoring.
+Every source is scored over the episode in time order, so a windowed prompt set (window k) and
+a judge shown several frames look back k frames as in training. Prompt sets are scored on the
+dataset's cached embeddings (the landscape's path), restricted to the episode's rows, so an α
+change re-scores a few hundred rows at most. Judges are slow: they run when asked, with a
+progress bar, and their rewards are kept per (judge, dataset, episode) for the session. The
+drawing is an inner fragment: moving the scrubber redraws the chart and the frame without
+re-scoring.
 """
 
 from __future__ import annotations
@@ -23,14 +28,18 @@ from vlmrm_core.clip.models import ClipModel
 from vlmrm_core.errors import VlmrmError
 from vlmrm_core.metrics.classification import SUCCESS_THRESHOLD
 from vlmrm_core.metrics.correlation import spearman
+from vlmrm_core.reward.model import RewardScores, score_episode_embeddings
 from vlmrm_core.reward.spec import RewardSpec
 from vlmrm_core.services import landscape
-from vlmrm_core.services.episodes import episode_rows
+from vlmrm_core.services.episodes import episode_rows, score_stored_episode
 from vlmrm_core.services.prompt_sets import adapted_model_mismatch
+from vlmrm_core.services.saved_judges import SavedJudge, list_saved_judges
 from vlmrm_core.store import Engine, consensus_labels, list_prompt_sets
+from vlmrm_studio.widgets.common import progress_bar
 from vlmrm_studio.widgets.embeddings import memo, selected_frames
 from vlmrm_studio.widgets.episode_plot import episode_figure
 from vlmrm_studio.widgets.frames import frame_image
+from vlmrm_studio.widgets.judges import get_judge, judge_reward
 from vlmrm_studio.widgets.text import md_escape
 
 __all__ = ["CHART_KEY", "EPISODE_VIEW", "LAB_VIEWS", "ON_SCREEN", "episode_section", "step_key"]
@@ -45,6 +54,9 @@ CHART_KEY = "lab-episode-chart"
 FRAME_PX = 320
 """Longest side of the frame shown beside the chart."""
 CHART_LAYOUT = {"height": 340, "margin": {"l": 10, "r": 10, "t": 40, "b": 10}}
+JUDGED = "_lab_episode_judged"
+"""Session memo of judges' rewards along episodes: (judge, dataset, episode frames) -> rewards."""
+JUDGE_BUTTON = "lab-episode-judge-run"
 
 
 @dataclass(frozen=True)
@@ -83,6 +95,76 @@ def _episodes(embedded: landscape.DatasetEmbeddings) -> list[Episode]:
 
     key = (embedded.dataset, embedded.encoder_key, len(frames))
     return memo("_lab_episodes", key, build)
+
+
+def _score(clip: ClipModel, x: np.ndarray, spec: RewardSpec) -> tuple[RewardScores, list[str]]:
+    """One episode's rewards from its embeddings in time order (a windowed spec looks back its
+    k frames), with the truncation warnings of the spec's prompts."""
+    warnings = landscape.long_prompt_warnings(clip, landscape.spec_prompts(spec))
+    return score_episode_embeddings(clip, x, spec), warnings
+
+
+def _judge_key(saved: SavedJudge, dataset: str, episode: Episode) -> tuple[object, ...]:
+    """What a judge's rewards along an episode depend on: the judge (model, revision,
+    question, answers, mode, frames per question), the dataset and the episode's frames."""
+    return (saved.request, saved.revision, dataset, episode.episode, episode.hashes)
+
+
+def _judged(saved: SavedJudge, dataset: str, episode: Episode) -> np.ndarray | None:
+    """A judge's rewards along the episode when they were computed in this session."""
+    store = st.session_state.get(JUDGED)
+    return None if store is None else store.get(_judge_key(saved, dataset, episode))
+
+
+def _run_judges(judges: Sequence[SavedJudge], dataset: str, episode: Episode) -> None:
+    """Score the episode with each judge, in time order (a judge of k frames sees the k frames
+    up to each step), with a progress bar; failures are shown, the others kept."""
+    for saved in judges:
+        update, clear = progress_bar(f"Judging episode {episode.episode} with {saved.name}")
+        try:
+            reward = judge_reward(get_judge(saved.request.model), saved.request)
+            values = score_stored_episode(reward, episode.hashes, progress=update)
+        except (VlmrmError, OSError) as exc:  # a judge that can't load, a missing frame file
+            st.error(md_escape(f"Judge {saved.name}: {exc}"))
+            continue
+        finally:
+            clear()
+        memo(JUDGED, _judge_key(saved, dataset, episode), lambda values=values: values)
+
+
+def _judge_curves(dataset: str, episode: Episode, controls: Sequence) -> dict[str, np.ndarray]:
+    """The saved-judge picker, a button running the chosen judges not yet run on this episode,
+    and the curves of those that were."""
+    saved = list_saved_judges(environment=dataset)
+    if not saved:
+        return {}
+    by_name = {j.name: j for j in saved}
+    with controls[1]:
+        names = st.multiselect(
+            "Also draw saved judges",
+            list(by_name),
+            key="lab-episode-judges",
+            help="Saved VLM judges (Judge mode): slow, so they run when you ask, over the "
+            "episode in time order; their rewards are kept for this session.",
+        )
+    chosen = [by_name[n] for n in names if n in by_name]
+    missing = [j for j in chosen if _judged(j, dataset, episode) is None]
+    if missing:
+        label = f"Judge episode {episode.episode} ({len(episode.rows)} frames)"
+        if st.button(label, key=JUDGE_BUTTON, type="primary"):
+            _run_judges(missing, dataset, episode)
+        else:
+            st.caption(
+                md_escape(
+                    "Not judged yet on this episode: " + ", ".join(j.name for j in missing) + "."
+                )
+            )
+    curves = {}
+    for judge in chosen:
+        values = _judged(judge, dataset, episode)
+        if values is not None:
+            curves[f"{judge.name} (judge)"] = values
+    return curves
 
 
 def episode_section(
@@ -140,7 +222,7 @@ def episode_section(
     curves: dict[str, np.ndarray] = {}
     if spec is not None:
         try:
-            scores, warnings = landscape.score(clip, x, spec)
+            scores, warnings = _score(clip, x, spec)
         except (PromptError, ValueError) as exc:
             st.error(md_escape(exc))
         else:
@@ -156,13 +238,14 @@ def episode_section(
             st.warning(md_escape(mismatch))
             continue
         try:
-            scores, _ = landscape.score(clip, x, prompt_set.reward)
+            scores, _ = _score(clip, x, prompt_set.reward)
         except (VlmrmError, ValueError) as exc:
             st.error(md_escape(f"{name}: {exc}"))
             continue
         curves[name] = landscape.reward_values(scores)
+    curves.update(_judge_curves(embedded.dataset, episode, controls))
     if not curves:
-        st.info("Enter a goal prompt above or pick a saved prompt set to draw its reward.")
+        st.info("Enter a goal prompt above or pick a saved prompt set or judge to draw its reward.")
         return
     consensus = consensus_labels(db, embedded.dataset)
     labels = {i: float(consensus[h]) for i, h in enumerate(episode.hashes) if h in consensus.index}
@@ -234,11 +317,9 @@ def _episode_view(
             else "No frame of this episode is labelled yet (label frames on **Label**)."
         )
     with right:
-        image = frame_image(episode.hashes[position], FRAME_PX)
         caption = f"step {step} · {episode.names[position]}"
-        if image is None:
-            st.warning(md_escape(f"{caption}: image file missing"))
-        else:
+        image = frame_image(episode.hashes[position], FRAME_PX, caption=caption)
+        if image is not None:  # None: frame_image said why, in one line
             st.image(image, caption=md_escape(caption), width="stretch")
         st.markdown(_voc_lines(episode, curves, position))
 

@@ -168,6 +168,28 @@ def _machine_agreement(dataset: str) -> None:
     )
 
 
+def _side_names(dataset: str, table: pd.DataFrame, side: str) -> list[str]:
+    """Each disagreement's side ``a`` or ``b`` by name: a frame's name, or for a clip its
+    length and where it starts (its first membership's caption: the same pixels may start
+    several clips, so the hash alone would not say which)."""
+    names = _frame_names(dataset, list(dict.fromkeys(table[f"frame_{side}"])))
+    starts: dict[int, str] = {}
+    clips = table["length"] > 1
+    if clips.any():
+        wanted = {int(p) for p in table.loc[clips, f"position_{side}"]}
+        starts = {
+            m.position: frame_caption(m)
+            for m in dataset_frames(db, dataset)
+            if m.position in wanted
+        }
+    return [
+        f"clip of {n} frames from {starts.get(int(p), '?')}" if n > 1 else names.get(h, h[:12])
+        for h, p, n in zip(
+            table[f"frame_{side}"], table[f"position_{side}"], table["length"], strict=True
+        )
+    ]
+
+
 def _pair_review(dataset: str) -> None:
     """Agreement on the pairwise comparisons (percentage and Krippendorff's α on the
     outcomes) and the pairs labellers answered differently."""
@@ -191,13 +213,11 @@ def _pair_review(dataset: str) -> None:
     if table.empty:
         st.caption("No pair has answers that differ (or no pair was compared by two labellers).")
         return
-    hashes = list(dict.fromkeys([*table["frame_a"], *table["frame_b"]]))
-    names = _frame_names(dataset, hashes)
     shown = table.assign(
         image_a=[thumbnail_uri(h) if i < THUMBS else None for i, h in enumerate(table["frame_a"])],
-        first=[names.get(h, h[:12]) for h in table["frame_a"]],
+        first=_side_names(dataset, table, "a"),
         image_b=[thumbnail_uri(h) if i < THUMBS else None for i, h in enumerate(table["frame_b"])],
-        second=[names.get(h, h[:12]) for h in table["frame_b"]],
+        second=_side_names(dataset, table, "b"),
         answers=[", ".join(f"{who}: {said}" for who, said in a.items()) for a in table["answers"]],
     )
     st.dataframe(
@@ -208,7 +228,9 @@ def _pair_review(dataset: str) -> None:
         key="tasks-pair-disagreements",
         column_config={
             "image_a": st.column_config.ImageColumn("A", width="small"),
-            "first": st.column_config.TextColumn("Frame A"),
+            "first": st.column_config.TextColumn(
+                "Frame A", help="A frame, or a clip (its first frame shown)"
+            ),
             "image_b": st.column_config.ImageColumn("B", width="small"),
             "second": st.column_config.TextColumn("Frame B"),
             "answers": st.column_config.TextColumn(
@@ -219,7 +241,11 @@ def _pair_review(dataset: str) -> None:
     )
 
 
-tab_tasks, tab_review = st.tabs(["Tasks", "Review and statistics"])
+# Keyed and tracked, as on the Frames page: otherwise choosing a dataset under Review reruns the
+# page and, opened from a deep link, the browser shows the Tasks tab again.
+tab_tasks, tab_review = st.tabs(
+    ["Tasks", "Review and statistics"], key="tasks-tab", on_change="rerun"
+)
 
 with tab_tasks:
     if me.role in ("admin", "researcher"):

@@ -462,8 +462,12 @@ def _run_panel(run_id: int) -> None:
     st.subheader("Curves")
     _curves(run.id)
 
+    # Keyed and tracked: the panel refreshes itself every few seconds, and the tab the user
+    # opened must stay open through those reruns.
     tab_eval, tab_ckpt, tab_success, tab_config, tab_log = st.tabs(
-        ["Latest evaluation", "Checkpoints", "Success rate", "Config", "Log"]
+        ["Latest evaluation", "Checkpoints", "Success rate", "Config", "Log"],
+        key="train-run-tab",
+        on_change="rerun",
     )
     with tab_success:  # labelled success per evaluation vs CLIP / ground-truth return
         success_section(db, run.id)

@@ -1,5 +1,6 @@
-"""The Frames page in a real browser: editing a field in a tab keeps that tab open (the page's
-rerun must not send the user back to Browse)."""
+"""Pages with tabs, in a real browser: editing a field in a tab keeps that tab open (the page's
+rerun must not send the user back to the first tab), also when the page was opened from a deep
+link, as a bookmark opens it."""
 
 from __future__ import annotations
 
@@ -38,3 +39,23 @@ def test_a_field_edited_in_a_tab_keeps_its_tab_open(page, server, tmp_path):  # 
     spin.press("Enter")
     wait_idle(page)
     assert page.get_by_role("tab", selected=True).inner_text() == "Rollout"
+
+
+def test_choosing_a_dataset_under_review_keeps_the_review_tab_open(page, server, tmp_path):  # noqa: F811
+    records = [
+        FrameRecord(np.asarray(Image.open(path).convert("RGB")), "upload", path.name)
+        for path in make_pngs(tmp_path)
+    ]
+    engine = init_db(server.database_url)
+    ingest_frames(engine, "first", records)
+    ingest_frames(engine, "second", records)
+    page.goto(f"{server.url.rstrip('/')}/tasks")
+    wait_idle(page)
+    page.get_by_role("tab", name="Review and statistics").click()
+    wait_idle(page)
+    review = page.get_by_role("tabpanel", name="Review and statistics")
+    review.get_by_role("combobox", name="Dataset").click()
+    choice = "first" if "second" in review.inner_text() else "second"
+    page.get_by_role("option", name=choice).click()
+    wait_idle(page)
+    assert page.get_by_role("tab", selected=True).inner_text() == "Review and statistics"
