@@ -29,12 +29,19 @@ lint: install
 typecheck: install
 	$(BIN)/mypy
 
+# The suite runs in TEST_WORKERS processes (pytest-xdist; tests/conftest.py keeps a file's tests,
+# and all of tests/scale/, in one process, so a server or Ray cluster starts once); then the
+# tests that assert a time limit run alone.
+TEST_WORKERS ?= 2
+PYTEST_PARALLEL = $(BIN)/python -m pytest -n $(TEST_WORKERS) --dist loadgroup
+
 test: lint typecheck
-	$(BIN)/python -m pytest
+	$(PYTEST_PARALLEL) -m "not serial"
+	$(BIN)/python -m pytest -m serial
 
 # The inner loop: skips tests marked slow (model loads, training runs, Ray) and the browser test.
 test-fast: lint typecheck
-	$(BIN)/python -m pytest -m "not slow and not browser"
+	$(PYTEST_PARALLEL) -m "not slow and not browser"
 
 format: install
 	$(BIN)/ruff check --fix .

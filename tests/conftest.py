@@ -25,6 +25,24 @@ if TYPE_CHECKING:
 # Test modules import open_clip directly, so the workaround goes in before any of them loads.
 install_torchvision_compat()
 
+if os.environ.get("PYTEST_XDIST_WORKER"):  # one of `make test`'s parallel processes
+    import torch
+
+    # As many test processes as cores: more torch threads per process would only make OpenMP
+    # threads spin against each other's.
+    torch.set_num_threads(1)
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Groups for ``pytest-xdist --dist loadgroup``: each file's tests run in one process (a
+    file's module fixtures, such as a Streamlit server, start once), and the tests under
+    ``tests/scale/`` share one process, so one Ray cluster serves them all."""
+    root = Path(__file__).parent
+    for item in items:
+        relative = item.path.relative_to(root)
+        group = "scale" if relative.parts[0] == "scale" else relative.as_posix()
+        item.add_marker(pytest.mark.xdist_group(group))
+
 
 @pytest.fixture
 def data_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:

@@ -81,6 +81,7 @@ def test_unknown_architecture_and_tag():
         load_model(TINY_MODEL, None, precision="fp8")
 
 
+@pytest.mark.serial
 def test_offline_hub_tag_fails_fast_with_the_fix(monkeypatch, tmp_path):
     import huggingface_hub.constants
 

@@ -36,7 +36,7 @@ from tests.studio._browser import (
     type_text_area,
 )
 
-pytestmark = [pytest.mark.browser, pytest.mark.slow]
+pytestmark = [pytest.mark.browser, pytest.mark.slow, pytest.mark.serial]
 
 LIMIT_S = float(os.environ.get("VLMRM_LATENCY_LIMIT_S", "0.6"))
 LIMIT_100K_S = float(os.environ.get("VLMRM_LATENCY_LIMIT_100K_S", "1.5"))

@@ -122,6 +122,7 @@ def test_end_to_end_run_then_next_queued_run(tiny_run_config: TrainConfig) -> No
     assert view[first].progress == 1.0 and view[second].steps_done == 40
 
 
+@pytest.mark.serial
 def test_killed_worker_is_crashed_then_resumes_from_checkpoint(
     tiny_run_config: TrainConfig,
 ) -> None:
@@ -322,6 +323,7 @@ def _kill_worker(run_id: int) -> int:
 
 
 @pytest.mark.slow
+@pytest.mark.serial
 def test_a_live_worker_marks_a_killed_sibling_crashed_and_fills_its_slot(
     tiny_run_config: TrainConfig, monkeypatch: pytest.MonkeyPatch
 ) -> None:
