@@ -10,6 +10,7 @@ detached driver runs as ``python -m vlmrm_core.scale.grid_trials drive ID``.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import subprocess
@@ -263,13 +264,25 @@ def _new_checkpoint(ckpt_dir: Path, reported: set[str]) -> Any:
 
 
 def _report(tune: Any, metrics: dict[str, Any], checkpoint: Any) -> None:
+    """Report the metrics to Tune, with a copy of the run's newest checkpoint when there is one.
+
+    The worker keeps only its newest checkpoints and may delete the one listed here before it is
+    copied. Then the metrics go without a checkpoint (the next report carries the newer one):
+    an empty checkpoint would make Tune "restore" a trial from nothing.
+    """
     if checkpoint is None:
         tune.report(metrics)
         return
     with tempfile.TemporaryDirectory(prefix="vlmrm-ckpt-") as folder:
-        for path in (checkpoint.model_path, checkpoint.replay_buffer_path):
-            if path is not None and path.exists():
-                shutil.copy2(path, Path(folder) / path.name)
+        try:
+            shutil.copy2(checkpoint.model_path, Path(folder) / checkpoint.model_path.name)
+        except FileNotFoundError:
+            tune.report(metrics)
+            return
+        buffer = checkpoint.replay_buffer_path
+        if buffer is not None:
+            with contextlib.suppress(FileNotFoundError):  # pruned too: the model alone resumes
+                shutil.copy2(buffer, Path(folder) / buffer.name)
         tune.report(metrics, checkpoint=tune.Checkpoint.from_directory(folder))
 
 
