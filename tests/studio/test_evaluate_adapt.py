@@ -110,6 +110,12 @@ def test_adapt_to_labels_beats_zero_shot_saves_and_downloads(db):
     assert not at.exception
     assert get_prompt_set(db, "disc adapted").reward.goal_prompts == ("a photo of a scene",)
 
+    # a name that can't be saved is one line, not a traceback
+    at.text_input(key="eval-adapt-name").input("x" * 300).run()
+    at.button(key="eval-adapt-save").click().run()
+    assert not at.exception
+    assert any("at most 255 characters" in e.value for e in at.error)
+
     # the adapted set is a reward like any other in the Evaluate table
     at.multiselect(key="eval-prompt-sets").set_value(["disc adapted", "red ball"]).run()
     assert not at.exception and not at.error

@@ -348,32 +348,69 @@ def _show_report(
             f"from {start.name!r}; the saved reward only works with that model."
         )
     )
-    name_col, save_col, download_col = st.columns([3, 1, 1], vertical_alignment="bottom")
-    default_name = f"adapted: {start.name} on {dataset}"[:120]
-    if st.session_state.get(f"{K}default-name") != default_name:  # a new start: a new default
-        st.session_state[f"{K}default-name"] = default_name
-        st.session_state[f"{K}name"] = default_name
-    name = name_col.text_input("Prompt set name", key=f"{K}name").strip()
-    if save_col.button("Save as prompt set", key=f"{K}save", width="stretch", disabled=not name):
-        _save(db, PromptSet(name, ref, spec, environment=dataset, created_by=created_by))
-    reward_download_button(
-        ref,
-        spec,
-        name or f"adapted {start.name}",
-        key=f"{K}download",
+    _save_or_download(
+        db,
+        PromptSet(
+            f"adapted: {start.name} on {dataset}"[:120],
+            ref,
+            spec,
+            environment=dataset,
+            created_by=created_by,
+        ),
+        file_name=f"adapted {start.name}",
         provenance=provenance,
-        container=download_col,
+        untrained=clip.untrained,
+        prefix=K,
         help="The adapted reward (its learned direction), the model and the cross-validated "
         "table as one JSON file: vlmrm_core.load_reward(path) in any training script.",
     )
-    pending = st.session_state.get(f"{K}pending")
+
+
+def _save_or_download(
+    db: Engine,
+    fitted: PromptSet,
+    *,
+    file_name: str,
+    provenance: dict[str, Any],
+    untrained: bool,
+    prefix: str,
+    help: str,
+) -> None:
+    """The name box, "Save as prompt set" (with overwrite on a clash) and the reward file
+    download of a fitted reward. ``fitted.name`` is the default name (kept until the start
+    changes); ``prefix``: the section's state keys."""
+    state = st.session_state
+    name_col, save_col, download_col = st.columns([3, 1, 1], vertical_alignment="bottom")
+    if state.get(f"{prefix}default-name") != fitted.name:  # a new start: a new default
+        state[f"{prefix}default-name"] = fitted.name
+        state[f"{prefix}name"] = fitted.name
+    name = name_col.text_input("Prompt set name", key=f"{prefix}name").strip()
+    if save_col.button(
+        "Save as prompt set", key=f"{prefix}save", width="stretch", disabled=not name
+    ):
+        try:
+            named = fitted.replace(name=name)
+        except VlmrmError as exc:  # e.g. a name too long: one line, nothing saved
+            state[f"{prefix}flash"] = ("error", str(exc))
+        else:
+            _save(db, named, prefix=prefix)
+    reward_download_button(
+        fitted.model,
+        fitted.reward,
+        name or file_name,
+        key=f"{prefix}download",
+        provenance=provenance,
+        container=download_col,
+        help=help,
+    )
+    pending = state.get(f"{prefix}pending")
     if pending is not None and pending.name == name:
         st.warning(md_escape(f"A prompt set named {name!r} already exists."))
-        if st.button(md_escape(f"Overwrite {name!r}"), key=f"{K}overwrite"):
-            _save(db, pending, overwrite=True)
-    if flash := st.session_state.pop(f"{K}flash", None):
+        if st.button(md_escape(f"Overwrite {name!r}"), key=f"{prefix}overwrite"):
+            _save(db, pending, overwrite=True, prefix=prefix)
+    if flash := state.pop(f"{prefix}flash", None):
         getattr(st, flash[0])(md_escape(flash[1]))
-    if clip.untrained:
+    if untrained:
         st.caption("Fitted on untrained (random) embeddings: only a demonstration.")
 
 
@@ -466,31 +503,19 @@ def fit_to_comparisons_section(
     for note in report.notes:
         st.caption(md_escape(note))
     st.dataframe(preference_table(report), hide_index=True, key=f"{PK}table")
-    name_col, save_col, download_col = st.columns([3, 1, 1], vertical_alignment="bottom")
-    default_name = f"preferences: {start.name} on {dataset}"[:120]
-    if st.session_state.get(f"{PK}default-name") != default_name:
-        st.session_state[f"{PK}default-name"] = default_name
-        st.session_state[f"{PK}name"] = default_name
-    name = name_col.text_input("Prompt set name", key=f"{PK}name").strip()
-    if save_col.button("Save as prompt set", key=f"{PK}save", width="stretch", disabled=not name):
-        prompt_set = PromptSet(name, ref, fit.spec, environment=dataset, created_by=created_by)
-        _save(db, prompt_set, prefix=PK)
-    reward_download_button(
-        ref,
-        fit.spec,
-        name or f"preferences {start.name}",
-        key=f"{PK}download",
+    _save_or_download(
+        db,
+        PromptSet(
+            f"preferences: {start.name} on {dataset}"[:120],
+            ref,
+            fit.spec,
+            environment=dataset,
+            created_by=created_by,
+        ),
+        file_name=f"preferences {start.name}",
         provenance=fit.provenance,
-        container=download_col,
+        untrained=clip.untrained,
+        prefix=PK,
         help="The Bradley–Terry reward, the model and the held-out pair accuracies as one JSON "
         "file: vlmrm_core.load_reward(path) in any training script.",
     )
-    pending = st.session_state.get(f"{PK}pending")
-    if pending is not None and pending.name == name:
-        st.warning(md_escape(f"A prompt set named {name!r} already exists."))
-        if st.button(md_escape(f"Overwrite {name!r}"), key=f"{PK}overwrite"):
-            _save(db, pending, overwrite=True, prefix=PK)
-    if flash := st.session_state.pop(f"{PK}flash", None):
-        getattr(st, flash[0])(md_escape(flash[1]))
-    if clip.untrained:
-        st.caption("Fitted on untrained (random) embeddings: only a demonstration.")
