@@ -82,3 +82,25 @@ def test_a_folder_that_is_not_a_judge_is_a_message(cartpole_db, tmp_path):
     at.text_input(key="lab-judge-folder").input(str(tmp_path)).run()
     assert not at.exception
     assert at.error and "not a judge folder" in at.error[0].value
+
+
+def _values_section_app(value_name: str) -> None:
+    import numpy as np
+    import streamlit as st
+
+    from vlmrm_core.store import dataset_frames, init_db
+    from vlmrm_studio.views.prompt_lab.landscape import values_section
+
+    frames = dataset_frames(init_db(), "cp9")
+    values = np.linspace(0.0, 1.0, len(frames))
+    values_section(frames, values, value_name, ("cp9", "judge", len(frames)), st.container())
+
+
+def test_the_name_of_the_values_is_escaped(cartpole_db):
+    """A judge's answer word names the values ("P(yes)"): text a user typed, shown as text."""
+    hostile = "P([x](http://evil.invalid))"
+    at = AppTest.from_function(_values_section_app, args=(hostile,), default_timeout=60).run()
+    assert not at.exception
+    shown = [m.value for m in at.markdown if "evil" in m.value]
+    assert len(shown) >= 4  # the line of figures, top-k, bottom-k, distribution
+    assert all("](http" not in m for m in shown), shown

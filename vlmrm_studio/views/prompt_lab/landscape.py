@@ -101,7 +101,7 @@ def values_section(
         " · ".join(
             [
                 f"**{frame_count_text(len(frames))}**",
-                f"highest {value_name} **{values[best]:.4f}** "
+                f"highest {md_escape(value_name)} **{values[best]:.4f}** "
                 f"({md_escape(landscape.frame_label(frames[best]))})",
                 f"lowest **{values[worst]:.4f}** "
                 f"({md_escape(landscape.frame_label(frames[worst]))})",
@@ -206,7 +206,7 @@ def _summary_line(
     best, worst = int(landscape.top_k(values, 1)[0]), int(landscape.bottom_k(values, 1)[0])
     summary = [
         f"**{frame_count_text(len(frames))}**",  # memberships, as on every page (widgets.counts)
-        f"highest {value_name} **{values[best]:.4f}** "
+        f"highest {md_escape(value_name)} **{values[best]:.4f}** "
         f"({md_escape(landscape.frame_label(frames[best]))})",
         f"lowest **{values[worst]:.4f}** ({md_escape(landscape.frame_label(frames[worst]))})",
     ]
@@ -251,7 +251,7 @@ def _extremes(frames: list, values: np.ndarray, value_name: str) -> None:
         (f"Top {k}: highest {value_name}", landscape.top_k(values, k)),
         (f"Bottom {k}: lowest {value_name}", landscape.bottom_k(values, k)),
     ):
-        st.markdown(f"**{heading}**")
+        st.markdown(f"**{md_escape(heading)}**")
         frame_grid(
             [frames[i].hash for i in picked_frames],
             [
@@ -259,5 +259,5 @@ def _extremes(frames: list, values: np.ndarray, value_name: str) -> None:
                 for i in picked_frames
             ],
         )
-    st.markdown(f"**Distribution of {value_name}** (every frame)")
+    st.markdown(f"**Distribution of {md_escape(value_name)}** (every frame)")
     st.image(plots.histogram_svg(values, value_name=value_name), width="stretch")
