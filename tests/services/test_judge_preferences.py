@@ -121,6 +121,20 @@ def test_judge_refuses_bad_input(store, qwen_judge) -> None:
     assert current_comparisons(engine, "d").empty
 
 
+def test_only_admins_and_researchers_run_a_judge_when_signed_in(store) -> None:
+    from vlmrm_core.store.users import AccessError, ensure_admins, set_user_role
+
+    engine, h = store
+    ensure_admins(engine, ["admin@lab.org"])
+    set_user_role(engine, "lab@lab.org", "labeller", actor="admin@lab.org")
+    # refused before any judge is loaded (the folder does not even exist)
+    with pytest.raises(AccessError, match="labeller"):
+        judge_preferences(engine, "d", "no/such/judge", [(h[0], h[1])], actor="lab@lab.org")
+    with pytest.raises(AccessError, match="no access"):
+        judge_preferences(engine, "d", "no/such/judge", [(h[0], h[1])], actor="who@else.org")
+    assert current_comparisons(engine, "d").empty
+
+
 def _people_and_machine(engine: Engine, h: list[str]) -> None:
     add_comparison(engine, "d", h[0], h[1], "ann", "a")
     add_comparison(engine, "d", h[2], h[3], "ann", "b")

@@ -70,6 +70,7 @@ from vlmrm_core.store.comparisons import (
     people_only,
     undo_last_comparison,
 )
+from vlmrm_core.store.users import require_researcher
 
 if TYPE_CHECKING:
     from vlmrm_core.frames import ProgressCallback
@@ -836,6 +837,7 @@ def judge_preferences(
     device: str | None = None,
     precision: str = "auto",
     chunk_size: int = 64,
+    actor: str | None = None,
 ) -> JudgePreferences:
     """Ask a VLM judge which frame of each pair is closer to done, and store its answers as a
     machine labeller's comparisons (RL-VLM-F's preference labels, as suggestions).
@@ -864,6 +866,8 @@ def judge_preferences(
         device: where to load a judge given by name.
         precision: precision of a judge given by name.
         chunk_size: pairs judged at a time (bounds memory).
+        actor: the signed-in user asking (None: the local user without sign-in). Running a
+            judge and storing its answers is research work: admins and researchers only.
 
     Returns:
         The labeller, every pair's two log-odds and answer, and how many were stored.
@@ -873,9 +877,11 @@ def judge_preferences(
             frame twice or a frame outside the dataset.
         AnswerError: the judge's vocabulary has no single token for ``1`` or ``2``.
         NotFoundError: no such dataset.
+        AccessError: ``actor`` is signed in but not an admin or researcher.
     """
     from vlmrm_core.judge import score_windows
 
+    require_researcher(engine, actor)
     if not margin >= 0:
         raise InvalidInputError(f"the judge's margin must be ≥ 0 (log-odds), got {margin!r}")
     if ties not in JUDGE_TIES:
