@@ -267,6 +267,7 @@ def test_a_typed_name_with_the_machine_prefix_is_refused(app: AppTest) -> None:
     assert not app.exception
     fix = md_escape("choose a name that does not start with 'judge:'")  # as the page shows it
     assert any(fix in i.value for i in app.info), [i.value for i in app.info]
-    # no labelling controls: only the name and the View switch
-    assert [b.key for b in app.button] == ["label-change-name", "label-view-0", "label-view-1"]
+    # no labelling controls: only the View switch; the name stays in its box to be corrected
+    assert [b.key for b in app.button] == ["label-view-0", "label-view-1"]
+    assert app.text_input(key="label-name").value == "judge:alice"
     assert labels() == {}

@@ -427,11 +427,20 @@ def _set_name_entered(entered: bool) -> None:
     st.session_state[NAME_ENTERED] = entered
 
 
+def _acceptable_name(name: str) -> bool:
+    """A typed name that can label: a refused one keeps its box open, to be corrected there."""
+    try:
+        check_labeler_name(name)
+    except ValueError:
+        return False
+    return True
+
+
 def _name_box(signed_in_email: str | None) -> str:
     """Who is labelling: the signed-in identity, or a typed name.
 
-    Once a typed name is entered (Enter, or leaving the box) it is shown as text with a "Change"
-    button instead of the box: the focused box leaves the page, so the next key press is a
+    Once a typed name is entered (Enter, or leaving the box) and accepted, it is shown as text
+    with a "Change" button instead of the box: the focused box leaves the page, so the next key press is a
     labelling shortcut (s, f, k, u) rather than more letters in the name, which would make a
     new labeller. No script of ours moves the focus.
 
@@ -442,7 +451,7 @@ def _name_box(signed_in_email: str | None) -> str:
         st.text_input("Labelling as", value=signed_in_email, disabled=True, key="label-identity")
         return signed_in_email
     name = str(st.session_state.get(NAME) or "")
-    if st.session_state.get(NAME_ENTERED) and name.strip():
+    if st.session_state.get(NAME_ENTERED) and _acceptable_name(name):
         st.markdown(f"Labelling as **{md_escape(name.strip())}**")
         st.button("Change name", key="label-change-name", on_click=_set_name_entered, args=(False,))
         return name
