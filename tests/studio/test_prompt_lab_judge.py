@@ -41,7 +41,7 @@ def test_judge_mode_scores_saves_and_downloads(cartpole_db, judge_in_models_dir,
         "cp9",
         load_judge_reward(JudgeRequest(str(judge_in_models_dir), QUESTION), device="cpu"),
     ).rewards
-    summary = next(m.value for m in at.markdown if "highest log-odds" in m.value)
+    summary = next(m.value for m in at.markdown if "highest log\\-odds" in m.value)
     assert f"**{float(np.max(direct)):.4f}**" in summary
     assert any("question edit" in c.value and "only" in c.value for c in at.caption)
 
@@ -54,7 +54,7 @@ def test_judge_mode_scores_saves_and_downloads(cartpole_db, judge_in_models_dir,
     at.text_area(key="lab-question").input("Is the cart on the pole? Answer yes or no.").run()
     assert not at.exception and not at.error
     assert reads == []
-    assert any("highest log-odds" in m.value for m in at.markdown)
+    assert any("highest log\\-odds" in m.value for m in at.markdown)
     at.text_area(key="lab-question").input(QUESTION).run()
 
     at.text_input(key="lab-judge-save-name").input("pole judge").run()

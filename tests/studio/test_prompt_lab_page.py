@@ -108,7 +108,7 @@ def test_contrastive_reward(db):
     assert not at.exception and not at.error
     summary = _summary(at)
     assert "rewarded (p > β): **9** frames" in summary  # p ≈ 1/3 > 0.2 everywhere
-    assert "highest p(goal)" in summary
+    assert "highest p\\(goal\\)" in summary  # as Markdown source: escaped
 
 
 def test_save_load_and_compare_prompt_sets(db):
