@@ -29,11 +29,11 @@ lint: install
 typecheck: install
 	$(BIN)/mypy
 
-# The suite runs in TEST_WORKERS processes (pytest-xdist; tests/conftest.py keeps a file's tests,
-# and all of tests/scale/, in one process, so a server or Ray cluster starts once); then the
+# The suite runs in TEST_WORKERS processes (pytest-xdist; a file's tests stay in one process, in
+# order, so its server starts once and its browser tests can build on each other); then the
 # tests that assert a time limit run alone.
 TEST_WORKERS ?= 2
-PYTEST_PARALLEL = $(BIN)/python -m pytest -n $(TEST_WORKERS) --dist loadgroup
+PYTEST_PARALLEL = $(BIN)/python -m pytest -n $(TEST_WORKERS) --dist loadfile
 
 test: lint typecheck
 	$(PYTEST_PARALLEL) -m "not serial"

@@ -33,17 +33,6 @@ if os.environ.get("PYTEST_XDIST_WORKER"):  # one of `make test`'s parallel proce
     torch.set_num_threads(1)
 
 
-def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    """Groups for ``pytest-xdist --dist loadgroup``: each file's tests run in one process (a
-    file's module fixtures, such as a Streamlit server, start once), and the tests under
-    ``tests/scale/`` share one process, so one Ray cluster serves them all."""
-    root = Path(__file__).parent
-    for item in items:
-        relative = item.path.relative_to(root)
-        group = "scale" if relative.parts[0] == "scale" else relative.as_posix()
-        item.add_marker(pytest.mark.xdist_group(group))
-
-
 @pytest.fixture
 def data_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     """A fresh VLMRM_DATA_DIR (SQLite database, frames, models, runs) for one test."""
