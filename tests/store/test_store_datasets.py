@@ -127,6 +127,9 @@ def test_rollout_repeats_same_pixels_at_different_steps(
     report = ingest_frames(engine, "still", frames, kind="rollout")
     assert (report.imported, report.duplicates, report.added) == (1, 2, 3)
     assert [i.step for i in dataset_frames(engine, "still")] == [0, 1, 2]
+    # unnamed memberships are found again too (duplicates are looked up by hash and name)
+    again = ingest_frames(engine, "still", frames, kind="rollout")
+    assert (again.duplicates, again.added) == (3, 0)
 
 
 def test_reimport_same_files_adds_nothing(

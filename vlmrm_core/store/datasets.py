@@ -33,16 +33,27 @@ from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 from PIL import Image
-from sqlalchemy import Engine, Select, delete, distinct, func, insert, select
+from sqlalchemy import (
+    ColumnElement,
+    Engine,
+    Select,
+    Table,
+    delete,
+    distinct,
+    func,
+    insert,
+    or_,
+    select,
+)
 from sqlalchemy.orm import Session
 from sqlalchemy.orm.attributes import flag_modified
 
 from vlmrm_core.settings import Settings, get_settings
-from vlmrm_core.store._sql import InvalidInputError, NotFoundError, chunks, insert_ignore
+from vlmrm_core.store._sql import IN_CHUNK, InvalidInputError, NotFoundError, chunks, insert_ignore
 from vlmrm_core.store.db import get_engine, session_scope, transact
 from vlmrm_core.store.schema import DATASET_KINDS, Dataset, DatasetFrame, Frame, Label, utcnow
 from vlmrm_core.store.videos import (
@@ -452,10 +463,22 @@ def _insert_members(
     )
     start = 0 if max_pos is None else max_pos + 1
     keys: set[_MembershipKey] = set()
-    for part in chunks(sorted({m["frame_hash"] for m in members})):
+    # Existing memberships are read by hash *and* name: a sweep that meets the same pixels at
+    # many values has many memberships per hash, and reading them all for every chunk made a
+    # 100k-frame import of 1,000 distinct images quadratic (30 s of 38). A membership equal to
+    # one of the part's has both its hash and its name among the part's.
+    for part in chunks(members, IN_CHUNK // 2):
+        names = {m["name"] for m in part}
+        same_name: ColumnElement[bool] = DatasetFrame.name.in_(
+            sorted(n for n in names if n is not None)
+        )
+        if None in names:
+            same_name = or_(same_name, DatasetFrame.name.is_(None))
         existing = session.execute(
             select(*(getattr(DatasetFrame, f) for f in _KEY_FIELDS)).where(
-                DatasetFrame.dataset_id == dataset_id, DatasetFrame.frame_hash.in_(part)
+                DatasetFrame.dataset_id == dataset_id,
+                DatasetFrame.frame_hash.in_(sorted({m["frame_hash"] for m in part})),
+                same_name,
             )
         )
         keys.update(_membership_key(row._mapping) for row in existing)
@@ -467,7 +490,8 @@ def _insert_members(
         keys.add(key)
         rows.append({**member, "dataset_id": dataset_id, "position": start + len(rows)})
     for part in chunks(rows):
-        session.execute(insert(DatasetFrame), list(part))
+        # Core's insert, not the ORM's: no per-row bookkeeping (100k rows: 4.4 s → 2 s)
+        session.execute(insert(cast(Table, DatasetFrame.__table__)), list(part))
     return start, len(rows)
 
 
