@@ -32,12 +32,18 @@ typecheck: install
 # The suite runs in TEST_WORKERS processes (pytest-xdist; a file's tests stay in one process, in
 # order, so its server starts once and its browser tests can build on each other); then the
 # tests that assert a time limit run alone.
+# Bytecode is cached even where the environment turns it off (PYTHONDONTWRITEBYTECODE): every
+# pytest process and every subprocess a test starts would otherwise compile the project and
+# rewrite the tests' asserts again (__pycache__ is git-ignored).
 TEST_WORKERS ?= 2
-PYTEST_PARALLEL = $(BIN)/python -m pytest -n $(TEST_WORKERS) --dist loadfile
+PYTEST = env -u PYTHONDONTWRITEBYTECODE $(BIN)/python -m pytest
+PYTEST_PARALLEL = $(PYTEST) -n $(TEST_WORKERS) --dist loadfile
+# Only the files that hold serial tests are collected for the serial pass.
+SERIAL_TEST_FILES = $(shell grep -rl --include='test_*.py' 'mark.serial' tests)
 
 test: lint typecheck
 	$(PYTEST_PARALLEL) -m "not serial"
-	$(BIN)/python -m pytest -m serial
+	$(PYTEST) -m serial $(SERIAL_TEST_FILES)
 
 # The inner loop: skips tests marked slow (model loads, training runs, Ray) and the browser test.
 test-fast: lint typecheck

@@ -10,6 +10,11 @@ os.environ.setdefault("SDL_AUDIODRIVER", "dummy")
 os.environ.setdefault("MUJOCO_GL", "egl")
 os.environ.setdefault("PYOPENGL_PLATFORM", "egl")
 os.environ.setdefault("PYGAME_HIDE_SUPPORT_PROMPT", "1")
+# One OpenMP thread per process, here and in every subprocess a test starts (training workers,
+# Streamlit servers, CLI runs): the suite runs several busy processes per core, and OpenMP's
+# threads spin while they wait for each other, which on a 2-core machine doubled the CPU time of
+# the training tests (tests/training/test_jobs.py: 57 CPU-s with two threads, 32 with one).
+os.environ.setdefault("OMP_NUM_THREADS", "1")
 
 from pathlib import Path  # noqa: E402
 from typing import TYPE_CHECKING  # noqa: E402
@@ -24,13 +29,6 @@ if TYPE_CHECKING:
 
 # Test modules import open_clip directly, so the workaround goes in before any of them loads.
 install_torchvision_compat()
-
-if os.environ.get("PYTEST_XDIST_WORKER"):  # one of `make test`'s parallel processes
-    import torch
-
-    # As many test processes as cores: more torch threads per process would only make OpenMP
-    # threads spin against each other's.
-    torch.set_num_threads(1)
 
 
 @pytest.fixture

@@ -9,6 +9,7 @@ is a module, else ``package``.
 from __future__ import annotations
 
 import ast
+import functools
 from collections.abc import Iterable, Mapping
 from pathlib import Path
 
@@ -86,6 +87,12 @@ def import_graph(root: Path = ROOT, packages: Iterable[str] = PACKAGES) -> dict[
     }
 
 
+@functools.cache
+def project_graph() -> dict[str, set[str]]:
+    """The project's import graph, parsed once for all the tests of this module (read only)."""
+    return import_graph()
+
+
 def cycles(graph: Mapping[str, Iterable[str]]) -> list[list[str]]:
     """The strongly connected components of more than one module (Tarjan's algorithm)."""
     index: dict[str, int] = {}
@@ -146,7 +153,7 @@ def test_the_graph_reads_imports(tmp_path: Path) -> None:
 
 
 def test_no_import_cycles() -> None:
-    found = cycles(import_graph())
+    found = cycles(project_graph())
     assert found == [], (
         "import cycles (break them: move the shared piece down a layer): "
         + "; ".join(" <-> ".join(cycle) for cycle in found)
@@ -230,7 +237,7 @@ def test_the_layer_check_finds_upward_imports() -> None:
 
 @pytest.mark.parametrize("folder", sorted(LAYERS))
 def test_each_layer_imports_only_the_layers_below(folder: str) -> None:
-    graph = {m: t for m, t in import_graph().items() if _folder(m) == folder}
+    graph = {m: t for m, t in project_graph().items() if _folder(m) == folder}
     wrong = layer_violations(graph)
     assert wrong == [], (
         f"vlmrm_core/{folder}/ may import only {sorted(LAYERS[folder]) or 'the leaf modules'}: "

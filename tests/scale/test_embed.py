@@ -85,7 +85,8 @@ def test_killed_ray_embed_job_resumes_where_it_stopped(
     hashes = make_dataset(engine, "big", n, seed=7)
     key = EmbedModel(TINY_MODEL, None).encoder_key
     args = ["embed", "--dataset", "big", "--model", TINY_MODEL, "--pretrained", "random"]
-    args += ["--engine", "ray", "--batch-size", "8"]
+    # one actor per run: what is tested is the resume, and each actor loads its own model
+    args += ["--engine", "ray", "--batch-size", "8", "--actors", "1"]
     job = subprocess.Popen(
         [sys.executable, "-m", "vlmrm_core.cli.main", *args, "--address", ray_address],
         env={**os.environ, "VLMRM_DATA_DIR": str(data_dir)},

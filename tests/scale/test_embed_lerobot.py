@@ -29,7 +29,9 @@ def test_ray_embeds_video_backed_frames_like_pngs(
     expected = png_reference(tmp_path / "ref", pixels, tiny_clip, monkeypatch)
     model = EmbedModel(TINY_MODEL, None)
     assert model.encoder_key == f"{tiny_clip.identity}|squash"
-    report = embed_with_ray(engine, iter_stored_items(engine, "robot"), model, batch_size=8)
+    report = embed_with_ray(
+        engine, iter_stored_items(engine, "robot"), model, batch_size=8, num_actors=1
+    )
     assert (report.new, report.cached) == (len(expected), 0)
     got = get_embeddings(engine, model.encoder_key, list(expected))
     assert set(got) == set(expected)
