@@ -440,9 +440,9 @@ def _name_box(signed_in_email: str | None) -> str:
     """Who is labelling: the signed-in identity, or a typed name.
 
     Once a typed name is entered (Enter, or leaving the box) and accepted, it is shown as text
-    with a "Change" button instead of the box: the focused box leaves the page, so the next key press is a
-    labelling shortcut (s, f, k, u) rather than more letters in the name, which would make a
-    new labeller. No script of ours moves the focus.
+    with a "Change" button instead of the box: the focused box leaves the page, so the next key
+    press is a labelling shortcut (s, f, k, u) rather than more letters in the name, which would
+    make a new labeller. No script of ours moves the focus.
 
     Returns:
         The name as typed (checked by the caller).

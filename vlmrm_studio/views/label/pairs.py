@@ -245,18 +245,12 @@ def _choose_pairs(db: Engine, dataset: str, session: PairSession, task: TaskInfo
         st.caption(md_escape(str(note)))
 
 
-def _actor() -> str | None:
-    """The signed-in user, or None for the local user without sign-in."""
-    identity = current_identity()
-    return identity.email if identity.signed_in else None
-
-
 def _ask_judge(db: Engine, dataset: str, session: PairSession) -> None:
     """The "Ask a judge for suggestions" expander: a saved judge answers the next pairs of this
     labeller's queue (both orders, with a progress bar: slow on a CPU), stored as its machine
     labeller. Signed-in labellers don't see it (the service refuses them too)."""
-    identity = current_identity()
-    if identity.signed_in and identity.role not in ("admin", "researcher"):
+    identity = current_identity()  # the local user without sign-in is a researcher
+    if identity.role not in ("admin", "researcher"):
         return
     with st.expander("Ask a judge for suggestions"):
         saved = list_saved_judges(environment=dataset)
@@ -294,7 +288,7 @@ def _ask_judge(db: Engine, dataset: str, session: PairSession) -> None:
         try:
             reward = judge_reward(get_judge(chosen.request.model), chosen.request)
             result = judge_preferences(
-                db, dataset, reward, pairs, margin=margin, progress=update, actor=_actor()
+                db, dataset, reward, pairs, margin=margin, progress=update, actor=identity.email
             )
         except (VlmrmError, OSError) as exc:  # a judge that can't load, a missing frame file
             st.error(md_escape(f"The judge {chosen.name} could not answer: {exc}"))
