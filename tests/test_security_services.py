@@ -127,7 +127,7 @@ ROLE_CALLS: dict[str, Callable[[Engine, TrainConfig, str | None], Any]] = {
         _stopped_run(e), engine=e, launch=False, actor=who
     ),
     "launch sweep": lambda e, c, who: grids.launch_sweep(
-        c, engine_kind="local", seeds=1, engine=e, created_by=who
+        c, engine_kind="local", seeds=1, engine=e, created_by=who, launch=False
     ),
     "cancel sweep": lambda e, c, who: grids.cancel_sweep(
         create_sweep(e, name="s", engine_kind="local", spec={"points": []}).id,

@@ -6,8 +6,9 @@ import time
 
 import pytest
 
+from vlmrm_core.errors import InvalidInputError
 from vlmrm_core.store import create_run, get_run, init_db, update_run, utcnow
-from vlmrm_core.store.sweeps import create_sweep, get_sweep, link_run, update_sweep
+from vlmrm_core.store.sweeps import create_sweep, get_sweep, link_run, sweep_run_ids, update_sweep
 from vlmrm_core.training.config import TrainConfig
 from vlmrm_core.training.grids import launch_sweep
 from vlmrm_core.training.jobs import reconcile_runs
@@ -76,8 +77,6 @@ def test_a_local_sweep_finishes_with_its_last_trial_without_a_waiter(
     engine = init_db()
     base = tiny_run_config.replace(total_steps=40, eval_every=0, checkpoint_every=40)
     sweep_id = launch_sweep(base, engine_kind="local", seeds=2, engine=engine)
-    from vlmrm_core.store.sweeps import sweep_run_ids
-
     runs = sweep_run_ids(engine, sweep_id)
     assert len(runs) == 2
     deadline = time.monotonic() + 240
@@ -87,3 +86,16 @@ def test_a_local_sweep_finishes_with_its_last_trial_without_a_waiter(
     sweep = get_sweep(engine, sweep_id)
     assert [get_run(engine, r).status for r in runs] == ["finished", "finished"]
     assert sweep.status == "finished" and sweep.finished_at is not None
+
+
+def test_a_local_sweep_launched_with_launch_false_only_queues_its_trials(
+    tiny_run_config: TrainConfig,
+) -> None:
+    """As ``start_run(launch=False)``: the trials wait in the queue, no worker starts."""
+    engine = init_db()
+    sweep_id = launch_sweep(tiny_run_config, engine_kind="local", seeds=2, launch=False)
+    runs = [get_run(engine, r) for r in sweep_run_ids(engine, sweep_id)]
+    assert [(r.status, r.pid) for r in runs] == [("queued", None), ("queued", None)]
+    assert get_sweep(engine, sweep_id).status == "running"
+    with pytest.raises(InvalidInputError, match="only queues a local sweep"):
+        launch_sweep(tiny_run_config, engine_kind="ray", launch=False)

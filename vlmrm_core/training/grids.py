@@ -147,6 +147,7 @@ def launch_sweep(
     created_by: str | None = None,
     engine: Any = None,
     detach: bool = True,
+    launch: bool = True,
 ) -> int:
     """Build a sweep's grid from a base config and start it: what ``vlmrm train sweep`` and the
     Train page's sweep form both call.
@@ -165,6 +166,7 @@ def launch_sweep(
             against it like runs started one by one.
         engine: store engine.
         detach: Ray only (see :func:`start_sweep`).
+        launch: local only (see :func:`start_sweep`).
 
     Returns:
         The sweep id.
@@ -210,6 +212,7 @@ def launch_sweep(
         address=address,
         engine=engine,
         detach=detach,
+        launch=launch,
     )
 
 
@@ -239,6 +242,7 @@ def start_sweep(
     address: str | None = None,
     engine: Any = None,
     detach: bool = True,
+    launch: bool = True,
 ) -> int:
     """Store a sweep and start it.
 
@@ -251,6 +255,8 @@ def start_sweep(
         engine: store engine.
         detach: Ray only: drive the sweep from a detached process (False: the caller then
             calls :func:`vlmrm_core.scale.grid_trials.drive_ray_sweep` itself).
+        launch: local only: start workers for the queued trials now (up to
+            ``VLMRM_MAX_RUNS``); False only queues them, as ``start_run(launch=False)`` does.
 
     Returns:
         The sweep id.
@@ -258,10 +264,15 @@ def start_sweep(
     from vlmrm_core.store import init_db
     from vlmrm_core.store.sweeps import create_sweep, update_sweep
 
+    if engine_kind != "local" and not launch:
+        raise InvalidInputError(
+            "launch=False only queues a local sweep's trials; a Ray sweep's driver starts them "
+            "(detach=False drives it from this process)"
+        )
     engine = engine or init_db()
     sweep = create_sweep(engine, name=name, engine_kind=engine_kind, spec=spec, address=address)
     if engine_kind == "local":
-        _queue_local(engine, sweep.id, spec["points"], spec.get("created_by"))
+        _queue_local(engine, sweep.id, spec["points"], spec.get("created_by"), launch=launch)
     else:
         update_sweep(engine, sweep.id, storage_path=str(storage_root(spec)))
         if detach:
@@ -270,7 +281,12 @@ def start_sweep(
 
 
 def _queue_local(
-    engine: Any, sweep_id: int, points: Sequence[dict[str, Any]], created_by: str | None = None
+    engine: Any,
+    sweep_id: int,
+    points: Sequence[dict[str, Any]],
+    created_by: str | None = None,
+    *,
+    launch: bool = True,
 ) -> None:
     from vlmrm_core.store import get_run, update_run
     from vlmrm_core.store.sweeps import finish_running_sweep, link_run, update_sweep
@@ -299,7 +315,7 @@ def _queue_local(
         if finish_running_sweep(engine, sweep_id, "failed"):
             update_sweep(engine, sweep_id, error=f"queueing its trials failed: {exc}")
         raise
-    reconcile_runs(engine)
+    reconcile_runs(engine, launch=launch)
 
 
 def trial_run_name(point: dict[str, Any]) -> str:
