@@ -31,7 +31,8 @@ typecheck: install
 
 # The suite runs in TEST_WORKERS processes (pytest-xdist; a file's tests stay in one process, in
 # order, so its server starts once and its browser tests can build on each other); then the
-# tests that assert a time limit run alone.
+# tests that assert a time limit run alone. The type check is one of the suite's tests
+# (tests/test_types.py), run beside the others instead of before them.
 # Bytecode is cached even where the environment turns it off (PYTHONDONTWRITEBYTECODE): every
 # pytest process and every subprocess a test starts would otherwise compile the project and
 # rewrite the tests' asserts again (__pycache__ is git-ignored).
@@ -41,7 +42,7 @@ PYTEST_PARALLEL = $(PYTEST) -n $(TEST_WORKERS) --dist loadfile
 # Only the files that hold serial tests are collected for the serial pass.
 SERIAL_TEST_FILES = $(shell grep -rl --include='test_*.py' 'mark.serial' tests)
 
-test: lint typecheck
+test: lint
 	$(PYTEST_PARALLEL) -m "not serial"
 	$(PYTEST) -m serial $(SERIAL_TEST_FILES)
 

@@ -17,7 +17,7 @@ os.environ.setdefault("PYGAME_HIDE_SUPPORT_PROMPT", "1")
 os.environ.setdefault("OMP_NUM_THREADS", "1")
 
 from pathlib import Path  # noqa: E402
-from typing import TYPE_CHECKING  # noqa: E402
+from typing import TYPE_CHECKING, Any  # noqa: E402
 
 import numpy as np  # noqa: E402
 import pytest  # noqa: E402
@@ -124,3 +124,36 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         default=None,
         help="folder for the browser test's screenshots (default: artifacts/screenshots)",
     )
+
+
+# Work units of `--dist loadfile` that span more than one file: all of them run in one process.
+SHARED_SCOPES = ("tests/scale/",)
+"""tests/scale/ holds every test on the local Ray cluster: one process runs them, so one cluster
+starts (seconds, and a few percent of a core while it idles), and it stops with their last test
+(its fixture is package-scoped)."""
+
+FIRST_SCOPES = ("tests/scale/", "tests/test_types.py")
+"""Long work units with few tests, handed out first: xdist would otherwise hand out units with the
+most tests first and leave these for the end, where one process runs them while the other idles."""
+
+
+@pytest.hookimpl(optionalhook=True)  # a hook of pytest-xdist's
+def pytest_xdist_make_scheduler(config: pytest.Config, log: object) -> object:
+    """``--dist loadfile``, with the files of each of ``SHARED_SCOPES`` as one work unit, and
+    ``FIRST_SCOPES`` handed out before the others."""
+    if config.getoption("dist", None) != "loadfile":
+        return None  # xdist's own scheduler
+    from xdist.scheduler import LoadFileScheduling
+
+    class _Scheduling(LoadFileScheduling):
+        def _split_scope(self, nodeid: str) -> str:
+            shared = (s for s in SHARED_SCOPES if nodeid.startswith(s))
+            return next(shared, super()._split_scope(nodeid))
+
+        def _assign_work_unit(self, node: Any) -> None:
+            first = [s for s in FIRST_SCOPES if s in self.workqueue]
+            if first:
+                self.workqueue.move_to_end(first[0], last=False)
+            super()._assign_work_unit(node)
+
+    return _Scheduling(config, log)

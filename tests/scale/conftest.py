@@ -1,4 +1,4 @@
-"""One real local Ray cluster (2 CPUs, no dashboard) for the whole test session."""
+"""One real local Ray cluster (2 CPUs, no dashboard) for the tests of this folder."""
 
 from __future__ import annotations
 
@@ -9,18 +9,19 @@ import numpy as np
 import pytest
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def ray_cluster() -> Iterator[Any]:
-    """The ``ray`` module, connected to a local cluster that is shut down after the session."""
+    """The ``ray`` module, connected to a local cluster that is shut down after this folder's
+    last test (``make test`` runs the folder in one process: see tests/conftest.py)."""
     from vlmrm_core.scale.cluster import ray_session
 
     with ray_session(None, num_cpus=2) as ray:
         yield ray
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def ray_address(ray_cluster: Any) -> str:
-    """GCS address of the session cluster, for subprocesses that join it (``--address``)."""
+    """GCS address of the cluster, for subprocesses that join it (``--address``)."""
     return ray_cluster.get_runtime_context().gcs_address
 
 

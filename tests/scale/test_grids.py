@@ -41,56 +41,26 @@ def sweep_args(tiny_model: Path, steps: int, *extra: str) -> list[str]:
     ]  # fmt: skip
 
 
-def test_a_ray_sweep_runs_every_trial_as_a_linked_run(
+def test_a_ray_sweep_runs_every_trial_and_resumes_a_killed_one_from_its_checkpoint(
     data_dir: Path,
     ray_address: str,
     tiny_model: Path,
     fast_heartbeat: None,
     capsys: pytest.CaptureFixture[str],
 ) -> None:
-    """Two α values: two trials, side by side on the 2-CPU cluster. (Which points a grid of
-    α values and seeds holds is tested without training in tests/scale/test_grid_cli.py.)"""
+    """Two α values: two trials, side by side on the 2-CPU cluster, each a run linked to the
+    sweep. Once Tune holds a checkpoint of both, one trial's worker dies mid-training; Tune
+    restarts that trial, whose worker resumes from its checkpoint. (Which points a grid of α
+    values and seeds holds is tested without training in tests/scale/test_grid_cli.py.)"""
     from vlmrm_core.cli.main import main
     from vlmrm_core.store import get_run, init_db, run_metrics
     from vlmrm_core.store.sweeps import get_sweep, sweep_run_ids
-
-    argv = sweep_args(tiny_model, 200, "--alpha", "0", "--alpha", "0.5", "--seed", "3")
-    argv += ["--model-config", str(tiny_model), "--address", ray_address, "--wait"]
-    assert main(argv) == 0
-    out = capsys.readouterr().out.strip().splitlines()
-    sweep_id = int(out[0])
-    assert out[-1] == f"sweep {sweep_id}: finished"
-
-    engine = init_db()
-    sweep = get_sweep(engine, sweep_id)
-    assert (sweep.status, sweep.engine, len(sweep.spec["points"])) == ("finished", "ray", 2)
-    runs = [get_run(engine, r) for r in sweep_run_ids(engine, sweep_id)]
-    assert len(runs) == 2
-    grid = {(r.config["reward"]["alpha"], r.config["seed"]) for r in runs}
-    assert grid == {(0.0, 3), (0.5, 3)}
-    for run in runs:
-        assert (run.status, run.sweep_id) == ("finished", sweep_id)
-        assert run.steps_done >= 200
-        metrics = run_metrics(engine, run.id)
-        assert len(metrics) >= 2 and metrics["step"].max() >= 150
-
-    assert main(["train", "list"]) == 0
-    listing = capsys.readouterr().out
-    lines = [line for line in listing.splitlines() if f"sweep {sweep_id}" in line]
-    assert len(lines) == 2 and all("finished" in line for line in lines)
-
-
-def test_killed_trial_worker_resumes_from_its_tune_checkpoint(
-    data_dir: Path, ray_address: str, tiny_model: Path, fast_heartbeat: None
-) -> None:
-    from vlmrm_core.store import get_run, init_db
-    from vlmrm_core.store.sweeps import get_sweep, sweep_run_ids
     from vlmrm_core.training.jobs import log_path
 
-    # Long enough that the trial is still training when Tune has its first checkpoint (a trial
-    # reports every REPORT_EVERY_S; the tiny model trains a few hundred steps a second).
-    steps = 3000
-    argv = sweep_args(tiny_model, steps, "--alpha", "0.5")
+    # Long enough that a trial is still training when Tune has the first checkpoints of both
+    # (a trial reports every REPORT_EVERY_S; the tiny model trains a few hundred steps a second).
+    steps = 2000
+    argv = sweep_args(tiny_model, steps, "--alpha", "0", "--alpha", "0.5", "--seed", "3")
     argv += ["--model-config", str(tiny_model), "--address", ray_address, "--wait"]
     driver = subprocess.Popen(
         [sys.executable, "-m", "vlmrm_core.cli.main", *argv],
@@ -103,41 +73,53 @@ def test_killed_trial_worker_resumes_from_its_tune_checkpoint(
     try:
         engine = init_db()
         deadline = time.monotonic() + 300
-        tune_checkpoints: list[str] = []
-        run: Any = None
-        killed_at: int | None = None
+        victim: Any = None
         while time.monotonic() < deadline and driver.poll() is None:
-            runs = sweep_run_ids(engine, 1)
-            if runs:
-                run = get_run(engine, runs[0])
-                pattern = str(data_dir / "sweeps" / "sweep-1-1" / "*" / "checkpoint_*")
-                tune_checkpoints = glob.glob(pattern)
-                if tune_checkpoints and run.pid and run.steps_done < steps:
-                    try:
-                        os.kill(run.pid, signal.SIGKILL)  # the trial's worker dies mid-training
-                    except ProcessLookupError:
-                        # The row can still name a worker that has just exited (seen on a busy
-                        # machine): look again for the live one, as long as the run is short of
-                        # its steps.
-                        time.sleep(0.1)
-                        continue
-                    killed_at = run.steps_done
-                    break
+            pattern = str(data_dir / "sweeps" / "sweep-1-1" / "*" / "checkpoint_*")
+            checkpointed_trials = {Path(found).parent for found in glob.glob(pattern)}
+            runs = [get_run(engine, run_id) for run_id in sweep_run_ids(engine, 1)]
+            live = [r for r in runs if r.status == "running" and r.pid and r.steps_done < steps]
+            if len(checkpointed_trials) == 2 and live:
+                victim = min(live, key=lambda r: r.steps_done)
+                try:
+                    os.kill(victim.pid, signal.SIGKILL)  # the trial's worker dies mid-training
+                except ProcessLookupError:
+                    # The row can still name a worker that has just exited (seen on a busy
+                    # machine): look again for a live one, as long as a run is short of its steps.
+                    victim = None
+                    time.sleep(0.1)
+                    continue
+                break
             time.sleep(0.1)
-        assert tune_checkpoints and run is not None, driver.stdout.read() if driver.stdout else ""
-        assert killed_at is not None, "no live trial worker to kill before the run finished"
+        assert victim is not None, "no live trial worker to kill after both trials checkpointed"
         out, _ = driver.communicate(timeout=400)
     finally:
         if driver.poll() is None:
             os.killpg(driver.pid, signal.SIGKILL)
     assert driver.returncode == 0, out
-    assert out.strip().splitlines()[-1] == "sweep 1: finished"
-    assert get_sweep(engine, 1).status == "finished"
-    run = get_run(engine, run.id)
-    assert (run.status, run.steps_done >= steps) == ("finished", True)
-    log = log_path(run).read_text()
+    lines = out.strip().splitlines()
+    sweep_id = int(lines[0])
+    assert lines[-1] == f"sweep {sweep_id}: finished"
+
+    sweep = get_sweep(engine, sweep_id)
+    assert (sweep.status, sweep.engine, len(sweep.spec["points"])) == ("finished", "ray", 2)
+    runs = [get_run(engine, r) for r in sweep_run_ids(engine, sweep_id)]
+    assert len(runs) == 2
+    grid = {(r.config["reward"]["alpha"], r.config["seed"]) for r in runs}
+    assert grid == {(0.0, 3), (0.5, 3)}
+    for run in runs:
+        assert (run.status, run.sweep_id) == ("finished", sweep_id)
+        assert run.steps_done >= steps
+        metrics = run_metrics(engine, run.id)
+        assert len(metrics) >= 2 and metrics["step"].max() >= 150
+    assert victim.steps_done < steps
+    log = log_path(get_run(engine, victim.id)).read_text()
     assert "resumed from model_" in log, log[-2000:]
-    assert killed_at < steps
+
+    assert main(["train", "list"]) == 0
+    listing = capsys.readouterr().out
+    lines = [line for line in listing.splitlines() if f"sweep {sweep_id}" in line]
+    assert len(lines) == 2 and all("finished" in line for line in lines)
 
 
 def test_local_sweep_cancel_resume_and_wait(

@@ -120,10 +120,12 @@ def new_page(browser: Any, *, width: int = 1400, height: int = 1500, timeout_ms:
     return context.new_page()
 
 
-def wait_idle(page, settle_ms: int = 400) -> None:
+def wait_idle(page, settle_ms: int = 250) -> None:
     """Wait until Streamlit has finished the script run: no 'Running…' widget, no stale elements.
 
     Checked twice, ``settle_ms`` apart, because a rerun can start a moment after an input.
+    (Streamlit shows its status widget as soon as an input asks for a rerun, and keeps it for a
+    200 ms fade after the run ends, which also bridges a page's own ``st.rerun``.)
     """
     quiet_checks = 0
     deadline = time.monotonic() + 180

@@ -64,7 +64,7 @@ class _CachedImageOutputs(BaseModelOutputWithPooling):
     """Precomputed image outputs in the shape ``mm_encoder_outputs["image"]`` expects: one
     tensor of image tokens per image (``get_image_features`` returns them so too)."""
 
-    pooler_output: list[torch.Tensor] | None = None  # type: ignore[assignment]
+    pooler_output: list[torch.Tensor] | None = None
     deepstack_features: list[list[torch.Tensor]] | None = None
 
 

@@ -301,7 +301,7 @@ def load_judge(
     if getattr(processor, "image_processor", None) is None:
         raise ModelError(f"{raw!r} has no image processor: a judge must be a vision-language model")
     model.eval().requires_grad_(False)
-    model = model.to(device)  # type: ignore[arg-type]  # transformers' stub misreads .to
+    model = model.to(device)
     return JudgeModel(
         name=raw,
         identity=identity,
