@@ -1,4 +1,4 @@
-"""Training sweeps as Ray Tune trials on the session's local Ray cluster (CartPole, tiny CLIP)."""
+"""Training sweeps as Ray Tune trials on the Ray cluster of tests/scale/ (CartPole, tiny CLIP)."""
 
 from __future__ import annotations
 
